@@ -1,0 +1,57 @@
+"""The one base error of reportgen and its few subclasses.
+
+Every expected failure raises a ReportgenError whose message says what was wrong and what to do; the
+CLI prints it on one line and exits non-zero (click's ClickException does that), with no traceback.
+"""
+from __future__ import annotations
+
+import click
+
+
+class ReportgenError(click.ClickException):
+    """An expected failure: bad input, a missing run, a store that cannot be read."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, error_code: str = "INTERNAL_ERROR") -> None:
+        super().__init__(message)
+        # MLflow's error codes, so code written against MlflowException can branch the same way.
+        self.error_code = error_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidParameterValue(ReportgenError):
+    """A key, value, name or argument that MLflow would reject (MLflow's INVALID_PARAMETER_VALUE)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code="INVALID_PARAMETER_VALUE")
+
+
+class ResourceDoesNotExist(ReportgenError):
+    """An experiment, run, metric or artifact that is not in the store."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code="RESOURCE_DOES_NOT_EXIST")
+
+
+class ResourceAlreadyExists(ReportgenError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code="RESOURCE_ALREADY_EXISTS")
+
+
+class StoreError(ReportgenError):
+    """A store that cannot be opened or read as a whole (unknown URI, unreadable root, bad schema)."""
+
+
+class UnsupportedError(ReportgenError):
+    """A feature or URI scheme that this version of reportgen does not handle yet."""
+
+
+class QueryError(InvalidParameterValue):
+    """A search filter or order_by clause that does not parse; the message points at the token."""
+
+
+# What code written for MLflow catches.
+MlflowException = ReportgenError
