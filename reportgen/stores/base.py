@@ -108,11 +108,25 @@ class Store(abc.ABC):
         max_results: int | None = None,
     ) -> pd.DataFrame:
         """Runs as a DataFrame with mlflow.search_runs' columns, filtered and ordered like MLflow."""
-        from reportgen.frames import runs_frame, select_runs
+        from reportgen.frames import runs_frame
+
+        return runs_frame(
+            self.search_run_objects(experiment_ids, filter_string, order_by, run_view_type, max_results)
+        )
+
+    def search_run_objects(
+        self,
+        experiment_ids: Sequence[str] | None = None,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,
+        max_results: int | None = None,
+    ) -> list[Run]:
+        """Runs as Run objects (what MlflowClient.search_runs returns), filtered and ordered like MLflow."""
+        from reportgen.frames import search
 
         runs = self.get_runs(experiment_ids, run_view_type)
-        frame = runs_frame(runs)
-        return select_runs(frame, filter_string=filter_string, order_by=order_by, max_results=max_results)
+        return search(runs, filter_string=filter_string, order_by=order_by, max_results=max_results)
 
     def close(self) -> None:
         """Release files or connections; a closed store must not be used again."""
