@@ -1,0 +1,376 @@
+"""Chart specs: pure functions from pandas frames to Vega-Lite dicts (built with Altair), no I/O.
+
+Metric and param keys never become Vega field names ('.' and '[' mean nesting there): every spec uses
+fixed synthetic fields and carries real names only as data values, titles, legends and tooltips.
+Data is inline, downsampled and JSON-safe (NaN and infinities become null, drawn as gaps).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+# Per-series and per-chart point budgets: a 2000-run page must stay a few MB at most.
+MAX_POINTS = 500
+MAX_ROWS = 20_000
+MIN_POINTS = 8
+LEGEND_LIMIT = 20  # above this many series a legend is noise; tooltips name the line instead
+
+LIGHT_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
+                 "#ff9da6", "#9d755d", "#bab0ac"]
+DARK_PALETTE = ["#7aa6d6", "#ffa64d", "#7bd36f", "#ff7b7b", "#8fd9d2", "#d6a2cb", "#f5dc6b",
+                "#ffb8bf", "#c49a82", "#d0c8c3"]
+
+X_AXES = {
+    "step": {"field": "x", "type": "quantitative", "title": "Step"},
+    "timestamp": {"field": "t", "type": "temporal", "title": "Wall time"},
+    "relative": {"field": "r", "type": "quantitative", "title": "Relative time (s)"},
+}
+
+
+def theme_config(*, dark: bool = False) -> dict:
+    """Vega-Lite config matching the default theme; the page JS overrides it from CSS variables."""
+    fg, grid, bg = ("#e6e6e6", "#3a3f47", "#1b1e23") if dark else ("#1f2328", "#e3e6ea", "#ffffff")
+    return {
+        "background": bg,
+        "view": {"stroke": None, "continuousWidth": 560, "continuousHeight": 240},
+        "range": {"category": DARK_PALETTE if dark else LIGHT_PALETTE},
+        "axis": {"labelColor": fg, "titleColor": fg, "gridColor": grid, "domainColor": grid,
+                 "tickColor": grid, "labelFontSize": 11, "titleFontSize": 12},
+        "legend": {"labelColor": fg, "titleColor": fg, "labelLimit": 260},
+        "title": {"color": fg, "anchor": "start"},
+        "text": {"color": fg},
+        "font": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
+    }
+
+
+def register_altair_theme() -> None:
+    """Make "reportgen" an Altair theme, for users building their own charts in the same style."""
+
+    @alt.theme.register("reportgen", enable=False)
+    def _reportgen_theme() -> alt.theme.ThemeConfig:
+        return alt.theme.ThemeConfig(config=theme_config())  # type: ignore[typeddict-item]
+
+
+def _finite_or_none(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _json_safe(obj: Any) -> Any:
+    """Deep copy with NaN/inf as None and numpy scalars as Python ones, so json.dumps(allow_nan=False) works."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return _finite_or_none(obj)
+
+
+def _finish(chart: alt.TopLevelMixin, meta: dict) -> dict:
+    spec = chart.to_dict()
+    # The $schema URL is the only remote URL a spec would carry; the JS passes mode "vega-lite".
+    spec.pop("$schema", None)
+    spec["config"] = theme_config()
+    spec["usermeta"] = {"reportgen": meta}
+    return _json_safe(spec)
+
+
+def unique_labels(ids: Sequence[str], labels: Mapping[str, str]) -> dict[str, str]:
+    """A display label per id, disambiguated with the id when two runs share a name."""
+    base = {i: (labels.get(i) or str(i)[:8]) for i in ids}
+    counts: dict[str, int] = {}
+    for label in base.values():
+        counts[label] = counts.get(label, 0) + 1
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for i in ids:
+        label = base[i] if counts[base[i]] == 1 else f"{base[i]} ({str(i)[:8]})"
+        while label in seen:  # same name and same id prefix: fall back to the full id, then a counter
+            label = f"{base[i]} ({i})" if f"{base[i]} ({i})" not in seen else label + "'"
+        seen.add(label)
+        out[i] = label
+    return out
+
+
+def downsample_indices(values: np.ndarray, budget: int) -> np.ndarray:
+    """Indices to keep: first, last, and per bucket the min, the max and the first non-finite point.
+
+    Extremes survive (a loss spike stays visible) and a NaN keeps its gap; order is preserved.
+    """
+    n = len(values)
+    if n <= budget:
+        return np.arange(n)
+    buckets = max(1, (budget - 2) // 3)
+    keep = {0, n - 1}
+    finite = np.isfinite(values)
+    for chunk in np.array_split(np.arange(n), buckets):
+        mask = finite[chunk]
+        if mask.any():
+            sub = chunk[mask]
+            keep.add(int(sub[np.argmin(values[sub])]))
+            keep.add(int(sub[np.argmax(values[sub])]))
+        if not mask.all():
+            keep.add(int(chunk[~mask][0]))
+    return np.array(sorted(keep))
+
+
+def _series_budget(n_series: int, max_points: int, max_rows: int) -> int:
+    return max(MIN_POINTS, min(max_points, max_rows // max(1, n_series)))
+
+
+def _palette_for(ids: Sequence[str], colors: Sequence[str] | Mapping[str, str] | None) -> list[str] | None:
+    if colors is None:
+        return None
+    if isinstance(colors, Mapping):
+        fallback = LIGHT_PALETTE
+        return [colors.get(i, fallback[n % len(fallback)]) for n, i in enumerate(ids)]
+    return list(colors) or None
+
+
+def history_chart(
+    history: pd.DataFrame,
+    *,
+    title: str,
+    run_labels: Mapping[str, str],
+    x: str = "step",
+    log_y: bool = False,
+    colors: Sequence[str] | Mapping[str, str] | None = None,
+    max_points: int = MAX_POINTS,
+    max_rows: int = MAX_ROWS,
+    height: int = 240,
+) -> dict:
+    """Metric history: one line per run (per run and key when the frame holds several keys).
+
+    history: long frame with columns run_id, key, step, timestamp (ms), value. Data is columnar (one
+    object per series, flattened by Vega) so the page JS can filter series and smooth them.
+    """
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {sorted(X_AXES)}, not {x!r}")
+    frame = history.sort_values(["run_id", "key", "step", "timestamp"], kind="stable")
+    keys = sorted(frame["key"].astype(str).unique()) if len(frame) else []
+    groups = list(frame.groupby(["run_id", "key"], sort=True)) if len(frame) else []
+    run_ids = list(dict.fromkeys(str(rid) for (rid, _), _ in groups))
+    labels = unique_labels(run_ids, run_labels)
+    budget = _series_budget(len(groups), max_points, max_rows)
+    series, domain, series_ids = [], [], []
+    for (run_id, key), part in groups:
+        values = part["value"].to_numpy(dtype=float)
+        keep = downsample_indices(values, budget)
+        ts = part["timestamp"].to_numpy(dtype="int64")
+        start = int(ts.min()) if len(ts) else 0
+        label = labels[str(run_id)] if len(keys) <= 1 else f"{labels[str(run_id)]} · {key}"
+        series.append({
+            "id": str(run_id), "k": str(key), "c": label,
+            "x": part["step"].to_numpy(dtype="int64")[keep].tolist(),
+            "t": ts[keep].tolist(),
+            "r": [round((v - start) / 1000.0, 3) for v in ts[keep].tolist()],
+            "y": [float(v) if math.isfinite(v) else None for v in values[keep]],
+        })
+        domain.append(label)
+        series_ids.append(str(run_id))
+    palette = _palette_for(series_ids, colors)
+    scale = alt.Scale(domain=domain, range=palette) if palette else alt.Scale(domain=domain)
+    legend = alt.Legend(title="Run", symbolType="stroke") if len(series) <= LEGEND_LIMIT else None
+    chart = (
+        alt.Chart(alt.Data(values=series), title=title)
+        .transform_flatten(["x", "t", "r", "y"])
+        .mark_line(invalid="break-paths-filter-domains", strokeWidth=1.5, clip=True)
+        .encode(
+            x=alt.X(**X_AXES[x]),
+            y=alt.Y("y", type="quantitative", title=keys[0] if len(keys) == 1 else "value",
+                    scale=alt.Scale(type="log") if log_y else alt.Undefined),
+            color=alt.Color("c", type="nominal", scale=scale, legend=legend),
+            tooltip=[alt.Tooltip("c", type="nominal", title="Run"),
+                     alt.Tooltip("k", type="nominal", title="Metric")],
+        )
+        .properties(width="container", height=height)
+    )
+    meta = {"kind": "history", "x": x, "x_axes": X_AXES, "log_y": log_y, "series": len(series),
+            "rows": sum(len(s["x"]) for s in series), "keys": keys}
+    return _finish(chart, meta)
+
+
+def _numeric(column: pd.Series) -> pd.Series | None:
+    """The column as floats when every non-missing value is a number (params are strings)."""
+    if pd.api.types.is_bool_dtype(column):
+        return None
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype(float)
+    converted = pd.to_numeric(column, errors="coerce")
+    present = column.notna() & (column.astype(str).str.strip() != "")
+    if present.any() and converted[present].notna().all():
+        return converted.astype(float)
+    return None
+
+
+def _safe_href(value: Any) -> str | None:
+    # Only relative links: an href from data must not become javascript: or a remote URL.
+    if not isinstance(value, str) or not value or ":" in value.split("/", 1)[0] or value.startswith("//"):
+        return None
+    return value
+
+
+def scatter_chart(
+    points: pd.DataFrame,
+    *,
+    x_title: str,
+    y_title: str,
+    title: str | None = None,
+    log_y: bool = False,
+    height: int = 260,
+) -> dict:
+    """Param (or metric) against metric, one point per run.
+
+    points: columns run, x, y, label, and optionally href (a relative link to the run page) and group.
+    A non-numeric x (a categorical param) becomes a nominal axis.
+    """
+    x_num = _numeric(points["x"]) if len(points) else None
+    y = pd.to_numeric(points["y"], errors="coerce") if len(points) else points.get("y")
+    rows = []
+    for i in range(len(points)):
+        row = points.iloc[i]
+        xv = x_num.iloc[i] if x_num is not None else ("" if pd.isna(row["x"]) else str(row["x"]))
+        rows.append({
+            "run": str(row["run"]), "label": str(row["label"]), "x": _finite_or_none(xv),
+            "y": _finite_or_none(float(y.iloc[i])),
+            "href": _safe_href(row["href"]) if "href" in points.columns else None,
+            "g": str(row["group"]) if "group" in points.columns and pd.notna(row["group"]) else None,
+        })
+    x_enc = (alt.X("x", type="quantitative", title=x_title, scale=alt.Scale(zero=False))
+             if x_num is not None else alt.X("x", type="nominal", title=x_title, sort="ascending"))
+    has_group = "group" in points.columns
+    chart = (
+        alt.Chart(alt.Data(values=rows), title=title or f"{y_title} vs {x_title}")
+        .mark_point(filled=True, size=60, opacity=0.8)
+        .encode(
+            x=x_enc,
+            y=alt.Y("y", type="quantitative", title=y_title,
+                    scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
+            tooltip=[alt.Tooltip("label", type="nominal", title="Run"),
+                     alt.Tooltip("x", type="quantitative" if x_num is not None else "nominal", title=x_title),
+                     alt.Tooltip("y", type="quantitative", title=y_title)],
+            href=alt.Href("href", type="nominal"),
+            **({"color": alt.Color("g", type="nominal", title="Group")} if has_group else {}),
+        )
+        .properties(width="container", height=height)
+    )
+    return _finish(chart, {"kind": "scatter", "rows": len(rows), "x_numeric": x_num is not None})
+
+
+def _normalise(column: pd.Series) -> tuple[list[float | None], list[tuple[float, str]]]:
+    """Positions in [0, 1] for one axis, plus (position, label) ticks to print on it."""
+    numbers = _numeric(column)
+    if numbers is not None:
+        finite = numbers[np.isfinite(numbers)]
+        if len(finite) and finite.min() > 0 and finite.max() / finite.min() >= 100:
+            # Learning rates and other positive values spanning decades read better on a log axis.
+            pos, ticks = _normalise(np.log10(numbers.where(numbers > 0)))
+            return pos, [(p, _fmt(10 ** float(t))) for p, t in ticks]
+        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
+        span = hi - lo
+        pos = [None if not math.isfinite(v) else (0.5 if span == 0 else (v - lo) / span) for v in numbers]
+        ticks = [(0.5, _fmt(lo))] if span == 0 else [(0.0, _fmt(lo)), (1.0, _fmt(hi))]
+        return pos, ticks if len(finite) else []
+    text = column.where(column.notna(), None)
+    cats = sorted({str(v) for v in text if v is not None})
+    place = {c: (0.5 if len(cats) == 1 else i / (len(cats) - 1)) for i, c in enumerate(cats)}
+    pos = [None if v is None else place[str(v)] for v in text]
+    step = max(1, len(cats) // 10)  # at most ~10 category labels per axis
+    return pos, [(place[c], c[:24]) for c in cats[::step]]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def parallel_coordinates(
+    frame: pd.DataFrame,
+    dims: list[str],
+    color_by: str,
+    *,
+    title: str | None = None,
+    label_col: str | None = None,
+    height: int = 300,
+) -> dict:
+    """Parallel coordinates: one line per row (run) across dims, coloured by color_by.
+
+    frame: one row per run; dims and color_by name its columns (display names, never Vega fields).
+    Each axis is scaled to [0, 1] (categorical axes evenly spaced); min and max are printed on it.
+    """
+    axes = [d for d in dims if d in frame.columns]
+    lines, ticks, rules = [], [], []
+    for dim in axes:
+        pos, dim_ticks = _normalise(frame[dim])
+        raw = frame[dim].tolist()
+        for i, p in enumerate(pos):
+            lines.append({"i": i, "d": dim, "v": p, "raw": None if pd.isna(raw[i]) else str(raw[i])})
+        ticks.extend({"d": dim, "v": p, "txt": txt} for p, txt in dim_ticks)
+        rules.append({"d": dim, "v": 0, "v2": 1})
+    color_numeric = _numeric(frame[color_by]) if color_by in frame.columns else None
+    colour_values = (color_numeric.tolist() if color_numeric is not None
+                     else frame[color_by].astype(str).tolist() if color_by in frame.columns else [None] * len(frame))
+    labels = frame[label_col].astype(str).tolist() if label_col and label_col in frame.columns else None
+    for row in lines:
+        row["c"] = _finite_or_none(colour_values[row["i"]])
+        row["label"] = labels[row["i"]] if labels else str(row["i"])
+    x = alt.X("d", type="nominal", sort=axes, title=None, axis=alt.Axis(labelAngle=0, domain=False, ticks=False,
+                                                                          labelLimit=160))
+    y = alt.Y("v", type="quantitative", axis=None, scale=alt.Scale(domain=[0, 1]))
+    colour = (alt.Color("c", type="quantitative", title=color_by, scale=alt.Scale(scheme="viridis"))
+              if color_numeric is not None else alt.Color("c", type="nominal", title=color_by))
+    rule_layer = alt.Chart(alt.Data(values=rules)).mark_rule(opacity=0.5, color="#888").encode(x=x, y=y, y2="v2:Q")
+    line_layer = alt.Chart(alt.Data(values=lines)).mark_line(opacity=0.6, strokeWidth=1.2).encode(
+        x=x, y=y, color=colour, detail=alt.Detail("i", type="nominal"),
+        tooltip=[alt.Tooltip("label", type="nominal", title="Run"), alt.Tooltip("c", type="quantitative" if color_numeric is not None else "nominal", title=color_by)],
+    )
+    tick_layer = alt.Chart(alt.Data(values=ticks)).mark_text(align="left", dx=4, fontSize=10).encode(
+        x=x, y=y, text=alt.Text("txt", type="nominal"))
+    chart = alt.layer(rule_layer, line_layer, tick_layer, title=title or f"Parameters against {color_by}").properties(
+        width="container", height=height)
+    return _finish(chart, {"kind": "parallel", "rows": len(lines), "dims": axes})
+
+
+def seed_band_chart(
+    frame: pd.DataFrame,
+    *,
+    title: str = "Mean over seeds",
+    y_title: str = "value",
+    x_title: str = "Step",
+    max_points: int = MAX_POINTS,
+    height: int = 240,
+) -> dict:
+    """Groups of seeds: mean line with a ±1 std band per group. frame: columns step, mean, std, group."""
+    rows = []
+    groups = list(frame.sort_values(["group", "step"], kind="stable").groupby("group", sort=True))
+    budget = _series_budget(len(groups), max_points, MAX_ROWS)
+    for group, part in groups:
+        mean = part["mean"].to_numpy(dtype=float)
+        std = np.nan_to_num(part["std"].to_numpy(dtype=float), nan=0.0)
+        steps = part["step"].to_numpy()
+        for i in downsample_indices(mean, budget):
+            rows.append({"g": str(group), "x": _finite_or_none(steps[i]), "m": _finite_or_none(mean[i]),
+                         "lo": _finite_or_none(mean[i] - std[i]), "hi": _finite_or_none(mean[i] + std[i])})
+    base = alt.Chart(alt.Data(values=rows)).encode(
+        x=alt.X("x", type="quantitative", title=x_title),
+        color=alt.Color("g", type="nominal", title="Group"),
+    )
+    band = base.mark_area(opacity=0.2, invalid="break-paths-filter-domains").encode(
+        y=alt.Y("lo", type="quantitative", title=y_title), y2="hi")
+    line = base.mark_line(invalid="break-paths-filter-domains").encode(
+        y=alt.Y("m", type="quantitative", title=y_title),
+        tooltip=[alt.Tooltip("g", type="nominal", title="Group"), alt.Tooltip("x", type="quantitative", title=x_title),
+                 alt.Tooltip("m", type="quantitative", title="mean", format=".4g")])
+    chart = alt.layer(band, line, title=title).properties(width="container", height=height)
+    return _finish(chart, {"kind": "seed_band", "rows": len(rows), "groups": len(groups)})
