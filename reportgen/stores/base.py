@@ -1,7 +1,8 @@
 """The read-only store interface every reader implements (file, SQL, REST), shaped like MLflow's.
 
 A reader implements the abstract methods; search_runs, get_metric_history and the frames come from
-them here, so filtering and ordering behave the same on every kind of store.
+them here, so filtering and ordering behave the same on every kind of store. Local readers (file,
+SQL) get their artifact methods from here too, through artifact_root() and stores.artifacts.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import IO, Iterable, Sequence
 
 import pandas as pd
 
-from reportgen.errors import ReportgenError, ResourceDoesNotExist
+from reportgen.errors import ReportgenError, ResourceDoesNotExist, UnsupportedError
 from reportgen.model import Experiment, FileInfo, Metric, Problem, Run, ViewType
+from reportgen.stores import artifacts
+from reportgen.stores.artifacts import ArtifactRoot
 
 # The columns of metric_histories(), in order.
 HISTORY_COLUMNS = ["run_id", "key", "step", "timestamp", "value"]
@@ -25,20 +28,25 @@ class ReadWarning(UserWarning):
 class Store(abc.ABC):
     """A read-only view of one tracking store.
 
-    `problems` collects everything skipped while reading; with strict=True the first problem raises
-    instead. Readers call `self.problem(path, message)` for each one.
+    `problems` collects everything skipped while reading (each distinct problem once, however often
+    the item is read again); with strict=True the first problem raises instead. Readers call
+    `self.problem(path, message)` for each one.
     """
 
     def __init__(self, uri: str, *, strict: bool = False) -> None:
         self.uri = uri
         self.strict = strict
         self.problems: list[Problem] = []
+        self._seen_problems: set[tuple[str, str]] = set()
 
     def problem(self, path: str, message: str, *, kind: str = "warning") -> None:
-        """Record a skipped item; raise instead when strict."""
+        """Record a skipped item (once) and warn; raise instead when strict."""
         item = Problem(path=str(path), message=message, kind=kind)
         if self.strict:
             raise ReportgenError(f"{item.path}: {item.message}")
+        if (item.path, item.message) in self._seen_problems:
+            return
+        self._seen_problems.add((item.path, item.message))
         self.problems.append(item)
         warnings.warn(str(item), ReadWarning, stacklevel=3)
 
@@ -64,14 +72,51 @@ class Store(abc.ABC):
         Sorted by run_id, key, step, timestamp. step and timestamp are int64, value float64 (NaN kept).
         """
 
-    @abc.abstractmethod
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        """One level of a run's artifacts under `path` (MLflow's list_artifacts), sorted by path."""
+    def artifact_root(self, run_id: str) -> ArtifactRoot:
+        """Where the run's artifacts are on this machine: ArtifactRoot(path) with a real path inside
+        the store (or an allowed root), or ArtifactRoot(None, reason) when they are unavailable
+        (remote scheme, missing folder, outside the store). Local readers implement this."""
+        raise UnsupportedError(f"{type(self).__name__} has no local artifact folders")
 
-    @abc.abstractmethod
+    def _usable_root(self, run_id: str) -> ArtifactRoot:
+        root = self.artifact_root(run_id)
+        if root.path is None:
+            self.problem(f"run {run_id}", f"artifacts unavailable: {root.reason}")
+        return root
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """One level of a run's artifacts under `path` (MLflow's list_artifacts), sorted by path.
+
+        FileInfo.path is relative to the artifact root; directories have is_dir=True and file_size
+        None. Symlinks and special files are left out; unavailable artifacts list as [] (a problem).
+        """
+        root = self._usable_root(run_id)
+        return [] if root.path is None else artifacts.list_dir(root.path, path)
+
     def open_artifact(self, run_id: str, path: str) -> IO[bytes]:
-        """A run's artifact file for reading; refuses paths that leave the run's artifact root,
-        symlinks and anything that is not a regular file (ReportgenError)."""
+        """A run's artifact file for reading (binary; the caller closes it).
+
+        Refuses (ReportgenError) paths that leave the artifact root ('..', absolute, backslash, NUL,
+        percent-encoded forms of these), symlinks anywhere on the path, and anything that is not a
+        regular file (a FIFO is never opened for blocking reads). ResourceDoesNotExist when the
+        file or the run's artifacts are missing or unavailable.
+        """
+        root = self.artifact_root(run_id)
+        if root.path is None:
+            raise ResourceDoesNotExist(f"Artifacts of run {run_id} are unavailable: {root.reason}")
+        return artifacts.open_file(root.path, path)
+
+    def walk_artifacts(self, run_id: str, *, max_files: int = artifacts.MAX_WALK_FILES) -> list[FileInfo]:
+        """Every regular file of a run's artifact tree (recursive), for the site builder to copy.
+
+        FileInfo(path relative to the artifact root, is_dir=False, file_size). Symlinks are never
+        followed, special files never opened: each is skipped with a problem naming it. Open a
+        listed file with open_artifact(run_id, info.path). [] (and one problem) when unavailable.
+        """
+        root = self._usable_root(run_id)
+        if root.path is None:
+            return []
+        return artifacts.walk(root.path, on_skip=self.problem, max_files=max_files)
 
     # -- derived ---------------------------------------------------------------------------------
     def get_experiment(self, experiment_id: str) -> Experiment:

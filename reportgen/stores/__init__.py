@@ -1,0 +1,48 @@
+"""Readers of MLflow tracking stores; open_store(uri) picks the right one.
+
+    file store      a path or file: URI          -> FileStore (stores/file.py)
+    SQLite          sqlite:///x.db, or x.db/.sqlite -> SqliteStore (stores/sqlite.py), stdlib only
+    other SQL       postgresql://, mysql://, mssql:// -> SqlStore (stores/sql.py), needs SQLAlchemy
+    server          http(s)://                   -> not yet (remote-server issue)
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from reportgen.errors import StoreError, UnsupportedError
+from reportgen.stores.base import Store
+from reportgen.uri import local_path, redact_uri, scheme_of
+
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+__all__ = ["Store", "open_store"]
+
+
+def open_store(uri: str | os.PathLike[str], *, strict: bool = False, **options: Any) -> Store:
+    """A read-only store for `uri`. strict=True turns every skipped item into an error.
+
+    options: artifact_roots=[...] extra local folders where artifacts may be read (besides the store's).
+    """
+    uri = os.fspath(uri)
+    scheme = scheme_of(uri)
+    if scheme == "file":
+        path = local_path(uri)
+        if path.suffix.lower() in SQLITE_SUFFIXES and not path.is_dir():
+            from reportgen.stores.sqlite import SqliteStore
+
+            return SqliteStore(path, uri=uri, strict=strict, **options)
+        from reportgen.stores.file import FileStore
+
+        return FileStore(path, uri=uri, strict=strict, **options)
+    if scheme == "sqlite":
+        from reportgen.stores.sqlite import SqliteStore, sqlite_path
+
+        return SqliteStore(sqlite_path(uri), uri=uri, strict=strict, **options)
+    if scheme in ("postgresql", "mysql", "mssql"):
+        from reportgen.stores.sql import SqlStore
+
+        return SqlStore(uri, strict=strict, **options)
+    if scheme in ("http", "https"):
+        raise UnsupportedError(f"{redact_uri(uri)}: remote servers not supported yet; point at a local store")
+    raise StoreError(f"Unknown tracking store URI {redact_uri(uri)!r}: use a folder, file:, sqlite:, postgresql: or mysql:")

@@ -1,0 +1,196 @@
+"""Parse many mlruns/ metric files in one vectorised pass (the hot path of a report).
+
+Files are joined into one buffer and handed to pandas' C CSV parser once; only a chunk that is not
+perfectly clean (a bad line somewhere) is bisected down to the files at fault, which are then parsed
+line by line with mlruns.parse_metric_line, so one bad line costs little and never hides good ones.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reportgen.mlruns import parse_metric_line
+
+# Join at most this many bytes per read_csv call: bounds peak memory and the cost of a bisection.
+CHUNK_BYTES = 32 << 20
+_COLUMNS = ["t", "v", "s", "d1", "d2"]
+# Only what Python's float() and MLflow write count as NaN; an empty field is "missing".
+_NA = {"t": [""], "v": ["nan", "NaN", "-nan", "+nan"], "s": [""], "d1": [""], "d2": [""]}
+
+
+@dataclass
+class ParsedMetrics:
+    """Points of many files, concatenated in file order; counts[i] rows belong to file i."""
+
+    counts: np.ndarray  # int64, rows kept per file
+    bad_lines: np.ndarray  # int64, lines skipped per file
+    timestamp: np.ndarray  # int64
+    value: np.ndarray  # float64
+    step: np.ndarray  # int64
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Start row of each file."""
+        return np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+
+
+def _empty(n_files: int) -> ParsedMetrics:
+    zeros = np.zeros(n_files, dtype=np.int64)
+    return ParsedMetrics(
+        zeros, zeros.copy(), np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64)
+    )
+
+
+def _trim_partial(blob: bytes) -> tuple[bytes, int]:
+    """Drop a trailing line without its newline: MLflow ends every line with one, so it is half-written."""
+    if not blob or blob.endswith(b"\n"):
+        return blob, 0
+    cut = blob.rfind(b"\n")
+    return blob[: cut + 1], 1
+
+
+def _parse_lines(blob: bytes) -> tuple[list[int], list[float], list[int], int]:
+    """The slow, exact path for one file: every line through mlruns.parse_metric_line."""
+    ts: list[int] = []
+    vs: list[float] = []
+    ss: list[int] = []
+    bad = 0
+    for raw in blob.split(b"\n")[:-1]:
+        try:
+            t, v, s = parse_metric_line(raw.decode("utf-8", errors="replace"))
+        except ValueError:
+            bad += 1
+            continue
+        ts.append(t)
+        vs.append(v)
+        ss.append(s)
+    return ts, vs, ss, bad
+
+
+def _fast(blobs: list[bytes], lines: np.ndarray) -> ParsedMetrics | None:
+    """One read_csv over the joined blobs; None unless every line is a clean 2-, 3- or 5-field line."""
+    buf = b"".join(blobs)
+    if not buf:
+        return _empty(len(blobs))
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(buf), sep=" ", header=None, names=_COLUMNS, skip_blank_lines=False,
+            on_bad_lines="skip", keep_default_na=False, na_values=_NA, engine="c", low_memory=False,
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if len(frame) != int(lines.sum()):
+        return None  # a line of 6+ fields was dropped: rows no longer line up with files
+    t, v, s, d1, d2 = (frame[c] for c in _COLUMNS)
+    if t.dtype != np.int64 or v.dtype != np.float64:
+        return None
+    if d1.dtype == np.float64 and d2.dtype == np.float64:  # all NaN: no 4- or 5-field lines
+        if not (d1.isna().all() and d2.isna().all()):
+            return None
+    elif not (d1.isna().to_numpy() == d2.isna().to_numpy()).all():
+        return None  # a 4-field line
+    if s.dtype == np.int64:
+        step = s.to_numpy()
+    elif s.dtype == np.float64 and s.isna().all() and d1.isna().all():
+        step = np.zeros(len(frame), dtype=np.int64)  # only 2-field lines (MLflow < 1.0): step 0
+    else:
+        return None  # "50.0" and an empty step read alike as floats: let the exact path decide
+    return ParsedMetrics(
+        counts=lines.astype(np.int64),
+        bad_lines=np.zeros(len(blobs), dtype=np.int64),
+        timestamp=t.to_numpy(),
+        value=v.to_numpy(),
+        step=step,
+    )
+
+
+def _parse_chunk(blobs: list[bytes], lines: np.ndarray) -> ParsedMetrics:
+    parsed = _fast(blobs, lines)
+    if parsed is not None:
+        return parsed
+    if len(blobs) == 1:
+        ts, vs, ss, bad = _parse_lines(blobs[0])
+        return ParsedMetrics(
+            counts=np.array([len(ts)], dtype=np.int64),
+            bad_lines=np.array([bad], dtype=np.int64),
+            timestamp=np.array(ts, dtype=np.int64),
+            value=np.array(vs, dtype=np.float64),
+            step=np.array(ss, dtype=np.int64),
+        )
+    half = len(blobs) // 2
+    return _concat([_parse_chunk(blobs[:half], lines[:half]), _parse_chunk(blobs[half:], lines[half:])])
+
+
+def _concat(parts: list[ParsedMetrics]) -> ParsedMetrics:
+    if len(parts) == 1:
+        return parts[0]
+    return ParsedMetrics(
+        counts=np.concatenate([p.counts for p in parts]),
+        bad_lines=np.concatenate([p.bad_lines for p in parts]),
+        timestamp=np.concatenate([p.timestamp for p in parts]),
+        value=np.concatenate([p.value for p in parts]),
+        step=np.concatenate([p.step for p in parts]),
+    )
+
+
+def parse_metric_blobs(blobs: list[bytes]) -> ParsedMetrics:
+    """Parse the contents of many metric files; bad lines are skipped and counted per file."""
+    if not blobs:
+        return _empty(0)
+    trimmed = [_trim_partial(b) for b in blobs]
+    blobs = [b for b, _ in trimmed]
+    partial = np.array([p for _, p in trimmed], dtype=np.int64)
+    lines = np.array([b.count(b"\n") for b in blobs], dtype=np.int64)
+    sizes = np.cumsum([len(b) for b in blobs])
+    parts = []
+    start = 0
+    while start < len(blobs):
+        base = sizes[start - 1] if start else 0
+        end = int(np.searchsorted(sizes, base + CHUNK_BYTES, side="right"))
+        end = max(end, start + 1)
+        parts.append(_parse_chunk(blobs[start:end], lines[start:end]))
+        start = end
+    parsed = _concat(parts)
+    parsed.bad_lines = parsed.bad_lines + partial
+    return parsed
+
+
+def sort_within_files(parsed: ParsedMetrics) -> np.ndarray | None:
+    """Row order that sorts each file's points by (step, timestamp), stable; None when already sorted."""
+    if len(parsed.step) < 2:
+        return None
+    file_of_row = np.repeat(np.arange(len(parsed.counts)), parsed.counts)
+    same = file_of_row[1:] == file_of_row[:-1]
+    ds = np.diff(parsed.step)
+    dt = np.diff(parsed.timestamp)
+    if not (same & ((ds < 0) | ((ds == 0) & (dt < 0)))).any():
+        return None
+    return np.lexsort((parsed.timestamp, parsed.step, file_of_row))
+
+
+def latest_rows(parsed: ParsedMetrics) -> np.ndarray:
+    """Index of each file's latest point by MLflow's rule, max (step, timestamp, value), NaN lowest;
+    -1 for a file with no points."""
+    counts = parsed.counts
+    result = np.full(len(counts), -1, dtype=np.int64)
+    nonempty = counts > 0
+    if not nonempty.any():
+        return result
+    offsets = parsed.offsets[nonempty]
+    sizes = counts[nonempty]
+    step, ts = parsed.step, parsed.timestamp
+    vkey = np.where(np.isnan(parsed.value), -np.inf, parsed.value)
+    max_step = np.maximum.reduceat(step, offsets)
+    mask = step == np.repeat(max_step, sizes)
+    ts_masked = np.where(mask, ts, np.iinfo(np.int64).min)
+    max_ts = np.maximum.reduceat(ts_masked, offsets)
+    mask &= ts == np.repeat(max_ts, sizes)
+    v_masked = np.where(mask, vkey, -np.inf)
+    max_v = np.maximum.reduceat(v_masked, offsets)
+    mask &= vkey == np.repeat(max_v, sizes)
+    rows = np.where(mask, np.arange(len(step)), -1)
+    result[nonempty] = np.maximum.reduceat(rows, offsets)
+    return result

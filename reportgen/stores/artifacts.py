@@ -1,0 +1,227 @@
+"""Safe access to a run's local artifact files, shared by every store reader.
+
+Nothing here follows a symlink, opens a FIFO or device, or reads outside the run's artifact root,
+and that root must itself lie inside an allowed folder (the store's). Remote artifact URIs
+(s3://, http://, mlflow-artifacts:) are never fetched: their artifacts are "unavailable".
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Iterable
+from urllib.parse import unquote, urlsplit
+
+from reportgen.errors import InvalidParameterValue, ResourceDoesNotExist
+from reportgen.model import FileInfo
+from reportgen.uri import scheme_of
+
+# A walk stops after this many files: a report never needs more, a hostile tree could hold millions.
+MAX_WALK_FILES = 100_000
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def clean_relpath(path: str | None) -> str:
+    """A relative artifact path checked for escapes: '' for the root.
+
+    Percent-escapes are decoded first (twice-encoded too), then '..', absolute paths, backslashes,
+    NUL and drive letters are refused with InvalidParameterValue.
+    """
+    if path is None:
+        return ""
+    decoded = str(path)
+    for _ in range(3):  # decode until stable, so %252e%252e is seen as '..' as well
+        again = unquote(decoded)
+        if again == decoded:
+            break
+        decoded = again
+    if "\x00" in decoded or "\\" in decoded:
+        raise InvalidParameterValue(f"Invalid artifact path {path!r}: backslash or NUL")
+    if decoded.startswith("/") or (len(decoded) > 1 and decoded[1] == ":"):
+        raise InvalidParameterValue(f"Invalid artifact path {path!r}: absolute paths are not allowed")
+    parts = [p for p in decoded.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise InvalidParameterValue(f"Invalid artifact path {path!r}: '..' is not allowed")
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class ArtifactRoot:
+    """Where a run's artifacts are: a local folder (`path`), or why they are unavailable (`reason`)."""
+
+    path: Path | None
+    reason: str = ""
+
+
+def local_artifact_dir(uri: str) -> Path | None:
+    """The local folder of a file: URI or a plain path; None for a remote scheme."""
+    if not uri:
+        return None
+    if scheme_of(uri) != "file":
+        return None
+    if uri.lower().startswith("file:"):
+        parts = urlsplit(uri)
+        if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+            return None  # '#' and '?' in a file URI are not part of the path: refuse, do not guess
+        return Path(unquote(parts.path))
+    return Path(uri)
+
+
+def resolve_root(
+    artifact_uri: str, *, fallback: Path | None, allowed: Iterable[Path], base: Path | None = None
+) -> ArtifactRoot:
+    """Resolve a run's artifact_uri to a folder inside one of `allowed` (real paths).
+
+    A stale absolute URI from another machine falls back to `fallback` (<store>/<exp>/<run>/artifacts)
+    when that exists. A relative path is taken relative to `base` (the folder MLflow ran in is
+    unknown; the store's folder is the best guess).
+    """
+    allowed_real = [Path(os.path.realpath(a)) for a in allowed]
+    scheme = scheme_of(artifact_uri) if artifact_uri else "file"
+    candidates: list[Path] = []
+    local = local_artifact_dir(artifact_uri)
+    if local is not None:
+        if not local.is_absolute() and base is not None:
+            local = base / local
+        candidates.append(local)
+    if fallback is not None:
+        candidates.append(fallback)
+    for candidate in candidates:
+        try:
+            info = os.lstat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            return ArtifactRoot(None, f"artifact folder {candidate} is a symlink; not followed")
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        real = Path(os.path.realpath(candidate))
+        if any(_inside(real, a) for a in allowed_real):
+            return ArtifactRoot(real)
+        return ArtifactRoot(None, f"artifact folder {candidate} is outside the store; not read")
+    if local is None and artifact_uri:
+        return ArtifactRoot(None, f"remote artifacts ({scheme}:) are not fetched")
+    return ArtifactRoot(None, f"artifact folder not found ({artifact_uri or 'no artifact_uri'})")
+
+
+def _checked_path(root: Path, rel: str) -> Path:
+    """root/rel after lstat-checking every component: no symlink anywhere on the way."""
+    current = root
+    for part in rel.split("/") if rel else []:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            raise ResourceDoesNotExist(f"No artifact at {rel!r}") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise InvalidParameterValue(f"Artifact {rel!r} is (or passes through) a symlink; not followed")
+    return current
+
+
+def list_dir(root: Path, path: str | None) -> list[FileInfo]:
+    """One level under `path` like MLflow's list_artifacts; symlinks and special files are left out."""
+    rel = clean_relpath(path)
+    try:
+        folder = _checked_path(root, rel)
+    except ResourceDoesNotExist:
+        return []
+    try:
+        entries = list(os.scandir(folder))
+    except (NotADirectoryError, FileNotFoundError):
+        return []
+    infos = []
+    for entry in entries:
+        child = f"{rel}/{entry.name}" if rel else entry.name
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            infos.append(FileInfo(child, True, None))
+        elif stat.S_ISREG(info.st_mode):
+            infos.append(FileInfo(child, False, info.st_size))
+    return sorted(infos, key=lambda f: f.path)
+
+
+def open_file(root: Path, path: str) -> IO[bytes]:
+    """A regular file under root, opened without following symlinks and without blocking on FIFOs."""
+    rel = clean_relpath(path)
+    if not rel:
+        raise InvalidParameterValue("An artifact path is required")
+    target = _checked_path(root, rel)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        info = os.lstat(target)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidParameterValue(f"Artifact {rel!r} is not a regular file")
+        fd = os.open(target, flags)
+    except OSError as exc:
+        raise InvalidParameterValue(f"Artifact {rel!r} cannot be opened: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped between lstat and open
+            raise InvalidParameterValue(f"Artifact {rel!r} is not a regular file")
+        if not _inside(Path(os.path.realpath(target)), root):
+            raise InvalidParameterValue(f"Artifact {rel!r} resolves outside the artifact folder")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def walk(
+    root: Path, *, on_skip: Callable[[str, str], None], max_files: int = MAX_WALK_FILES
+) -> list[FileInfo]:
+    """Every regular file under root (path relative to root, size), depth first, sorted by path.
+
+    Symlinks, FIFOs, devices and sockets are skipped and reported through on_skip(path, reason);
+    directory symlinks are never entered, so loops cannot happen.
+    """
+    files: list[FileInfo] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(root / rel) if rel else os.scandir(root), key=lambda e: e.name)
+        except OSError as exc:
+            on_skip(str(root / rel), f"cannot list artifact folder: {exc.strerror}")
+            continue
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                stack.append(child)
+            elif stat.S_ISREG(info.st_mode):
+                if len(files) >= max_files:
+                    on_skip(str(root), f"more than {max_files} artifact files; the rest are left out")
+                    return sorted(files, key=lambda f: f.path)
+                files.append(FileInfo(child, False, info.st_size))
+            else:
+                kind = "symlink" if stat.S_ISLNK(info.st_mode) else "special file"
+                on_skip(str(root / child), f"artifact {kind} skipped (not followed or opened)")
+    return sorted(files, key=lambda f: f.path)
+
+
+def is_remote(uri: str) -> bool:
+    return bool(uri) and local_artifact_dir(uri) is None
+
+
+__all__ = [
+    "ArtifactRoot",
+    "MAX_WALK_FILES",
+    "clean_relpath",
+    "is_remote",
+    "list_dir",
+    "local_artifact_dir",
+    "open_file",
+    "resolve_root",
+    "walk",
+]
