@@ -26,7 +26,8 @@ DATASET_CONTEXT_TAG = "mlflow.data.context"
 def _timestamps(millis: list[int | None]) -> list | pd.Series:
     """Epoch ms as UTC datetimes, like MLflow's pd.to_datetime(ms, unit="ms", utc=True) per run."""
     if not millis or all(m is None for m in millis):
-        return list(millis)  # MLflow's column of Nones (object) or an empty column
+        # What MLflow's per-run pd.to_datetime(None) gives: NaT, which pandas types datetime64[s].
+        return [pd.NaT] * len(millis)
     values = pd.array([math.nan if m is None else float(m) for m in millis], dtype="float64")
     return pd.to_datetime(values, unit="ms", utc=True).as_unit("us")
 

@@ -287,6 +287,7 @@ class _Parser:
         entity, key = _identifier(self.text, self.advance())
         op_token = self.token
         op = self.parse_operator()
+        extension = self.check(entity, key, op, op_token)
         if op in NULL_OPS:
             value: Value = None
         elif op in LIST_OPS:
@@ -295,7 +296,6 @@ class _Parser:
             value = self.parse_scalar(entity, key)
         end = self.tokens[self.index - 1]
         clause_text = self.text[start.pos: end.pos + len(end.text)]
-        extension = self.check(entity, key, op, value, op_token)
         return Comparison(entity, key, op, value, clause_text, extension)
 
     def parse_operator(self) -> str:
@@ -356,7 +356,7 @@ class _Parser:
         self.advance()
         return tuple(items)
 
-    def check(self, entity: str, key: str, op: str, value: Value, token: Token) -> bool:
+    def check(self, entity: str, key: str, op: str, token: Token) -> bool:
         """Refuse comparators that make no sense for the entity; return True for our extensions."""
         if entity == METRIC or (entity == ATTRIBUTE and key in NUMERIC_ATTRIBUTES):
             allowed, extra = NUMERIC_OPS, NULL_OPS if entity == METRIC else frozenset()
