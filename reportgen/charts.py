@@ -7,6 +7,7 @@ Data is inline, downsampled and JSON-safe (NaN and infinities become null, drawn
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping, Sequence
 
 import altair as alt
@@ -69,12 +70,27 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
+# Vega-Lite copies titles (and sort arrays) into Vega expression strings; Vega's expression parser
+# rejects raw U+2028/2029 there, so one hostile metric key would break its chart. Other controls would
+# hide or reorder text (bidi overrides, zero-width): they are shown as visible [U+XXXX] marks instead.
+_LINE_BREAKS = re.compile("[\u2028\u2029\r\n\t\x0b\x0c]")
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def clean_text(text: str) -> str:
+    """A string safe to show in a chart: no line separators, control or bidi characters hidden in it."""
+    text = _LINE_BREAKS.sub(" ", text)
+    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
+
+
 def _json_safe(obj: Any) -> Any:
-    """Deep copy with NaN/inf as None and numpy scalars as Python ones, so json.dumps(allow_nan=False) works."""
+    """Deep copy with NaN/inf as None, numpy scalars as Python ones and every string cleaned."""
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {clean_text(str(k)): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_json_safe(v) for v in obj]
+    if isinstance(obj, str):
+        return clean_text(obj)
     return _finite_or_none(obj)
 
 
@@ -248,7 +264,11 @@ def scatter_chart(
             "href": _safe_href(row["href"]) if "href" in points.columns else None,
             "g": str(row["group"]) if "group" in points.columns and pd.notna(row["group"]) else None,
         })
-    x_enc = (alt.X("x", type="quantitative", title=x_title, scale=alt.Scale(zero=False))
+    positive = x_num[np.isfinite(x_num) & (x_num > 0)] if x_num is not None else None
+    log_x = bool(positive is not None and len(positive) == x_num.notna().sum() and len(positive) > 1
+                 and positive.max() / positive.min() >= 100)  # learning rates span decades
+    x_scale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
+    x_enc = (alt.X("x", type="quantitative", title=x_title, scale=x_scale)
              if x_num is not None else alt.X("x", type="nominal", title=x_title, sort="ascending"))
     has_group = "group" in points.columns
     chart = (
@@ -266,7 +286,7 @@ def scatter_chart(
         )
         .properties(width="container", height=height)
     )
-    return _finish(chart, {"kind": "scatter", "rows": len(rows), "x_numeric": x_num is not None})
+    return _finish(chart, {"kind": "scatter", "rows": len(rows), "x_numeric": x_num is not None, "log_x": log_x})
 
 
 def _normalise(column: pd.Series) -> tuple[list[float | None], list[tuple[float, str]]]:
@@ -311,13 +331,13 @@ def parallel_coordinates(
     """
     axes = [d for d in dims if d in frame.columns]
     lines, ticks, rules = [], [], []
-    for dim in axes:
+    for n, dim in enumerate(axes):
         pos, dim_ticks = _normalise(frame[dim])
         raw = frame[dim].tolist()
         for i, p in enumerate(pos):
-            lines.append({"i": i, "d": dim, "v": p, "raw": None if pd.isna(raw[i]) else str(raw[i])})
-        ticks.extend({"d": dim, "v": p, "txt": txt} for p, txt in dim_ticks)
-        rules.append({"d": dim, "v": 0, "v2": 1})
+            lines.append({"i": i, "d": dim, "di": n, "v": p, "raw": None if pd.isna(raw[i]) else str(raw[i])})
+        ticks.extend({"d": dim, "di": n, "v": p, "txt": txt} for p, txt in dim_ticks)
+        rules.append({"d": dim, "di": n, "v": 0, "v2": 1})
     color_numeric = _numeric(frame[color_by]) if color_by in frame.columns else None
     colour_values = (color_numeric.tolist() if color_numeric is not None
                      else frame[color_by].astype(str).tolist() if color_by in frame.columns else [None] * len(frame))
@@ -325,7 +345,8 @@ def parallel_coordinates(
     for row in lines:
         row["c"] = _finite_or_none(colour_values[row["i"]])
         row["label"] = labels[row["i"]] if labels else str(row["i"])
-    x = alt.X("d", type="nominal", sort=axes, title=None, axis=alt.Axis(labelAngle=0, domain=False, ticks=False,
+    # Axis order by the dim's index field: a sort array of names would be copied into a Vega expression.
+    x = alt.X("d", type="nominal", sort=alt.EncodingSortField(field="di", op="min"), title=None, axis=alt.Axis(labelAngle=0, domain=False, ticks=False,
                                                                           labelLimit=160))
     y = alt.Y("v", type="quantitative", axis=None, scale=alt.Scale(domain=[0, 1]))
     colour = (alt.Color("c", type="quantitative", title=color_by, scale=alt.Scale(scheme="viridis"))

@@ -1,0 +1,69 @@
+"""Shared pytest fixtures. Append-only: several helpers add fixtures here; keep each block self-contained."""
+from __future__ import annotations
+
+# --- Browser tests (Playwright driving Debian's Chromium; owner: charts/JS helper) -----------------------
+import os
+import warnings
+
+import pytest
+
+CHROMIUM = os.environ.get("REPORTGEN_CHROMIUM", "/usr/bin/chromium")
+# Flags measured on these machines: without the networking ones Chromium keeps trying to reach the internet.
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+# pytest-playwright 0.10 under pytest 9 emits one PytestRemovedIn10Warning; it is not ours to fix.
+warnings.filterwarnings("ignore", category=pytest.PytestRemovedIn10Warning)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", "ignore::pytest.PytestRemovedIn10Warning")
+    config.addinivalue_line("markers", "browser: needs headless Chromium (skipped when it is missing)")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's launch args plus Debian's Chromium (playwright install cannot download here)."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run browser tests")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        # Playwright gives every launch a fresh temporary profile (the --user-data-dir of the reference).
+        "args": CHROMIUM_FLAGS,
+    }
+
+
+# --- Logging client: a fresh file store per test, fluent state reset (owner: tracking helper) --------
+_configure_before_tracking = pytest_configure
+
+
+def pytest_configure(config: pytest.Config) -> None:  # noqa: F811 - chains the hook defined above
+    _configure_before_tracking(config)
+    config.addinivalue_line("markers", "oracle: compares with real MLflow (skipped when mlflow is missing)")
+
+
+def _reset_tracking_state() -> None:
+    from reportgen.tracking import _uri, fluent
+
+    while fluent._stack():
+        fluent._stack().pop()
+    fluent._thread_state.last_run_id = None
+    fluent._active_experiment_id = None
+    _uri.set_tracking_uri(None)
+
+
+@pytest.fixture
+def tracking_root(tmp_path, monkeypatch):
+    """An mlruns/ folder (not yet created) set as the tracking URI; fluent state clean before and after."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    _reset_tracking_state()
+    root = tmp_path / "mlruns"
+    from reportgen.tracking import _uri
+
+    _uri.set_tracking_uri(str(root))
+    yield root
+    _reset_tracking_state()
