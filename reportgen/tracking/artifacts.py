@@ -118,7 +118,7 @@ def download(store, run_id: str, path: str | None, dst_path: str | os.PathLike[s
     artifacts, symlinks and special files. Returns the local path of the copy.
     """
     relative = validation.validate_artifact_path(path) or ""
-    dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="reportgen-artifacts-"))
+    dst = Path(os.path.abspath(dst_path)) if dst_path is not None else Path(tempfile.mkdtemp(prefix="reportgen-artifacts-"))
     if dst_path is not None and not dst.is_dir():
         raise InvalidParameterValue(f"The destination path for downloaded artifacts does not exist: {dst}")
     parent = relative.rsplit("/", 1)[0] if "/" in relative else None

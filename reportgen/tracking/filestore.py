@@ -8,6 +8,7 @@ Reads for users go through reportgen.stores; this module only reads what writing
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -65,7 +66,7 @@ class FileStoreWriter:
         if self.root.exists() and not self.root.is_dir():
             raise ReportgenError(f"tracking store {self.root} exists and is not a folder")
         _files.makedirs(self.root)
-        if not (self.root / mlruns.DEFAULT_EXPERIMENT_ID).is_dir():
+        if not (self.root / mlruns.DEFAULT_EXPERIMENT_ID / mlruns.META_FILE).is_file():
             with _files.locked(self.root):
                 if not self._has_any_experiment():
                     self._create_experiment_with_id(
@@ -79,7 +80,7 @@ class FileStoreWriter:
             if not parent.is_dir():
                 continue
             for entry in os.scandir(parent):
-                if mlruns.is_experiment_id(entry.name) and entry.is_dir():
+                if mlruns.is_experiment_id(entry.name) and os.path.isfile(os.path.join(entry.path, mlruns.META_FILE)):
                     return True
         return False
 
@@ -156,27 +157,44 @@ class FileStoreWriter:
     def _create_experiment_with_id(
         self, name: str, experiment_id: str, artifact_location: str | None, tags: Mapping[str, str] | None
     ) -> str:
+        # Built under a hidden name and renamed into place: no reader ever sees it without meta.yaml.
         folder = self.root / experiment_id
+        staging = Path(_files.temp_path(self.root, experiment_id))
         try:
-            folder.mkdir()
-        except FileExistsError:
-            raise ResourceAlreadyExists(f"Experiment with id {experiment_id} already exists.") from None
+            staging.mkdir()
         except OSError as exc:
-            raise _files.disk_error(folder, exc, "create folder") from None
-        now = _env.now_ms()
-        experiment = Experiment(
-            experiment_id=experiment_id,
-            name=name,
-            artifact_location=_resolve_artifact_location(artifact_location)
-            or join_uri(self.artifact_root_uri, experiment_id),
-            lifecycle_stage=LifecycleStage.ACTIVE,
-            creation_time=now,
-            last_update_time=now,
-        )
-        self._write_meta(folder, mlruns.experiment_to_meta(experiment))
-        for key, value in (tags or {}).items():
-            self._write_key_file(folder, mlruns.TAGS_DIR, key, value)
+            raise _files.disk_error(staging, exc, "create folder") from None
+        try:
+            now = _env.now_ms()
+            experiment = Experiment(
+                experiment_id=experiment_id,
+                name=name,
+                artifact_location=_resolve_artifact_location(artifact_location)
+                or join_uri(self.artifact_root_uri, experiment_id),
+                lifecycle_stage=LifecycleStage.ACTIVE,
+                creation_time=now,
+                last_update_time=now,
+            )
+            self._write_meta(staging, mlruns.experiment_to_meta(experiment))
+            for key, value in (tags or {}).items():
+                self._write_key_file(staging, mlruns.TAGS_DIR, key, value)
+            self._rename_into_place(staging, folder)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
         return experiment_id
+
+    def _rename_into_place(self, staging: Path, folder: Path) -> None:
+        if folder.exists():
+            if any(folder.iterdir()):
+                raise ResourceAlreadyExists(f"Experiment with id {folder.name} already exists.")
+            folder.rmdir()  # an empty leftover (MLflow creates the folder before its meta.yaml)
+        try:
+            os.rename(staging, folder)
+        except OSError as exc:
+            if folder.exists():
+                raise ResourceAlreadyExists(f"Experiment with id {folder.name} already exists.") from None
+            raise _files.disk_error(folder, exc, "create folder") from None
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         value = _str(value)
@@ -317,17 +335,27 @@ class FileStoreWriter:
             artifact_uri=join_uri(experiment.artifact_location, run_id, mlruns.ARTIFACTS_DIR),
             lifecycle_stage=LifecycleStage.ACTIVE,
         )
+        # Built under a hidden name and renamed into place, so readers never see a half-made run.
+        staging = Path(_files.temp_path(run_dir.parent, run_id))
         try:
-            run_dir.mkdir()
-            for sub in (mlruns.METRICS_DIR, mlruns.PARAMS_DIR, mlruns.ARTIFACTS_DIR):
-                (run_dir / sub).mkdir()
-        except OSError as exc:
-            raise _files.disk_error(run_dir, exc, "create folder") from None
-        meta = mlruns.run_to_meta(info)
-        meta["deleted_time"] = None  # MLflow writes it explicitly when it creates a run
-        self._write_meta(run_dir, meta)
-        for key, value in tags.items():
-            self._write_key_file(run_dir, mlruns.TAGS_DIR, key, value)
+            try:
+                staging.mkdir()
+                for sub in (mlruns.METRICS_DIR, mlruns.PARAMS_DIR, mlruns.ARTIFACTS_DIR):
+                    (staging / sub).mkdir()
+            except OSError as exc:
+                raise _files.disk_error(run_dir, exc, "create folder") from None
+            meta = mlruns.run_to_meta(info)
+            meta["deleted_time"] = None  # MLflow writes it explicitly when it creates a run
+            self._write_meta(staging, meta)
+            for key, value in tags.items():
+                self._write_key_file(staging, mlruns.TAGS_DIR, key, value)
+            try:
+                os.rename(staging, run_dir)
+            except OSError as exc:
+                raise _files.disk_error(run_dir, exc, "create folder") from None
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
         self._remember(str(run_dir), info)
         return info
 
