@@ -1,0 +1,79 @@
+"""The `reportgen` command line: thin click commands that parse options and call one library function."""
+from __future__ import annotations
+
+import re
+import warnings
+
+import click
+
+from reportgen import __version__
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+class Size(click.ParamType):
+    """A byte size: 5000, 20MB, 1.5G, 512k."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):  # type: ignore[override]
+        if isinstance(value, int):
+            return value
+        match = _SIZE_RE.match(str(value))
+        if not match:
+            self.fail(f"{value!r} is not a size (examples: 5000, 512k, 20MB, 1G)", param, ctx)
+        unit = (match.group(2) or "").lower()[:1]
+        return int(float(match.group(1)) * _UNITS[unit])
+
+
+@click.group()
+@click.version_option(__version__, prog_name="reportgen")
+def main() -> None:
+    """Static, offline reports of MLflow runs."""
+
+
+@main.command()
+@click.argument("stores", nargs=-1)
+@click.option("-o", "--output", "output_dir", default="site", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write the site into (replaced when it holds a previous report).")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME|ID|GLOB",
+              help="Only these experiments (repeatable).")
+@click.option("--filter", "filter_string", metavar="QUERY", help="MLflow search filter, e.g. \"metrics.acc > 0.9\".")
+@click.option("--title", help="Title of the report.")
+@click.option("--theme", metavar="NAME|PATH", help="Bundled theme name or a theme folder (overrides inherit the rest).")
+@click.option("--max-points", type=click.IntRange(min=8), default=500, show_default=True,
+              help="Points per line in history charts (downsampled, extremes kept).")
+@click.option("--no-artifacts", is_flag=True, help="Do not list, copy or preview artifacts.")
+@click.option("--max-artifact-size", type=Size(), default="20MB", show_default=True,
+              help="Largest artifact file copied into the site.")
+@click.option("--max-site-size", type=Size(), default="1GB", show_default=True,
+              help="Total size of artifacts copied into the site.")
+@click.option("--redact", "redact", multiple=True, metavar="PATTERN",
+              help="Hide values of params and tags whose key matches this glob (repeatable; token, password, "
+                   "secret and key-like names are always hidden).")
+@click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+def build(stores, output_dir, experiments, filter_string, title, theme, max_points, no_artifacts,
+          max_artifact_size, max_site_size, redact, strict, quiet) -> None:
+    """Build a static report site from STORES (mlruns folders or tracking URIs; several merge into one).
+
+    Without STORES: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.
+    """
+    from reportgen.site import build_site
+    from reportgen.site.console import BuildConsole
+
+    console = BuildConsole(quiet=quiet)
+    with warnings.catch_warnings(), console:
+        # Every skipped item is collected and shown on the problems page and in the summary.
+        warnings.simplefilter("ignore")
+        result = build_site(
+            list(stores) or None, output_dir, experiments=experiments, filter_string=filter_string, title=title,
+            theme=theme, max_points=max_points, artifacts=not no_artifacts, max_artifact_size=max_artifact_size,
+            max_site_size=max_site_size, redact=redact, strict=strict, progress=console.progress,
+        )
+    console.summary(result)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

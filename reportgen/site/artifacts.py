@@ -1,0 +1,159 @@
+"""A run's artifacts in the site: a bounded walk through the store API, copies under sanitized names, and
+previews (images, escaped text, CSV tables, sanitized markdown, HTML in a sandboxed iframe).
+
+Files are read only through Store.open_artifact (which refuses symlinks, special files and paths outside
+the run); here the output names are made safe and sizes are capped per file and per site.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from reportgen.errors import ReportgenError
+from reportgen.site.artifact_preview import preview_for, preview_kind
+
+# Walk bounds: a run with a million files or a deep tree must not stall the build.
+MAX_DEPTH = 16
+MAX_ENTRIES_PER_RUN = 2000
+MAX_PREVIEWS_PER_RUN = 40
+HEAD_BYTES = 64 * 1024
+_CHUNK = 1 << 20
+# Types a browser would execute or style with if opened from the site's own origin: kept as .txt.
+ACTIVE_EXTENSIONS = frozenset(
+    {"html", "htm", "xhtml", "shtml", "svg", "svgz", "xml", "xsl", "xslt", "mht", "mhtml", "js", "mjs", "cjs", "css", "wasm"}
+)
+_SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class Budget:
+    """Bytes the site may still take in copied artifacts."""
+
+    per_file: int
+    remaining: int
+
+
+@dataclass
+class ArtifactNode:
+    name: str
+    path: str
+    is_dir: bool
+    size: int | None = None
+    href: str | None = None  # relative to the site root; None when not copied
+    note: str = ""
+    preview: dict[str, Any] | None = None
+    children: list["ArtifactNode"] = field(default_factory=list)
+
+
+def extension(path: str) -> str:
+    base = posixpath.basename(path)
+    return base.rsplit(".", 1)[1].lower() if "." in base.strip(".") else ""
+
+
+def safe_file_name(path: str) -> str:
+    """An output file name that cannot escape its folder or collide: hash of the path + cleaned name."""
+    digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    base = _SAFE_NAME_RE.sub("_", posixpath.basename(path)).lstrip("._")[:80] or "file"
+    if extension(path) in ACTIVE_EXTENSIONS:
+        base += ".txt"
+    return f"{digest}-{base}"
+
+
+class RunArtifacts:
+    """Walks, copies and previews the artifacts of one run into `<out>/<run_dir>/files/`."""
+
+    def __init__(self, store: Any, run_id: str, *, out_dir: Path, run_dir: str, budget: Budget,
+                 warn: Callable[[str, str], None], copy: bool = True) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.out_dir = out_dir
+        self.run_dir = run_dir
+        self.budget = budget
+        self.warn = warn
+        self.copy = copy
+        self.entries = 0
+        self.previews = 0
+        self.copied_bytes = 0
+
+    def _where(self, path: str) -> str:
+        return f"run {self.run_id} artifact {path!r}"
+
+    def walk(self, path: str | None = None, depth: int = 0) -> list[ArtifactNode]:
+        if depth > MAX_DEPTH:
+            self.warn(self._where(path or ""), f"deeper than {MAX_DEPTH} folders; not listed")
+            return []
+        try:
+            infos = self.store.list_artifacts(self.run_id, path)
+        except ReportgenError as exc:
+            self.warn(self._where(path or ""), f"cannot list artifacts: {exc}")
+            return []
+        nodes = []
+        for info in sorted(infos, key=lambda item: item.path):
+            self.entries += 1
+            if self.entries > MAX_ENTRIES_PER_RUN:
+                self.warn(self._where(path or ""), f"more than {MAX_ENTRIES_PER_RUN} artifacts; the rest is not listed")
+                break
+            name = posixpath.basename(info.path.rstrip("/")) or info.path
+            if info.is_dir:
+                node = ArtifactNode(name=name, path=info.path, is_dir=True)
+                node.children = self.walk(info.path, depth + 1)
+            else:
+                node = self._file(ArtifactNode(name=name, path=info.path, is_dir=False, size=info.file_size))
+            nodes.append(node)
+        return nodes
+
+    def _read(self, path: str, limit: int) -> tuple[bytes, bool]:
+        """At most `limit` bytes of the file and whether there was more."""
+        with self.store.open_artifact(self.run_id, path) as handle:
+            data = handle.read(limit + 1)
+        return data[:limit], len(data) > limit
+
+    def _file(self, node: ArtifactNode) -> ArtifactNode:
+        kind = preview_kind(node.path)
+        wants_preview = self.previews < MAX_PREVIEWS_PER_RUN and kind != "download"
+        fits = node.size is None or node.size <= self.budget.per_file
+        try:
+            if self.copy and fits and self.budget.remaining > 0:
+                data, more = self._copy(node)
+            elif wants_preview:
+                data, more = self._read(node.path, HEAD_BYTES)
+            else:
+                data, more = b"", True
+        except (ReportgenError, OSError) as exc:
+            self.warn(self._where(node.path), f"skipped: {exc}")
+            node.note = "not readable"
+            return node
+        if self.copy and node.href is None and not node.note:
+            node.note = "too large to copy" if not fits or more else "not copied (site size limit)"
+        if wants_preview and data:
+            node.preview = preview_for(kind, data, truncated=more, href=node.href, data_uri=_data_uri)
+            if node.preview is not None:
+                self.previews += 1
+        return node
+
+    def _copy(self, node: ArtifactNode) -> tuple[bytes, bool]:
+        limit = min(self.budget.per_file, self.budget.remaining)
+        data, more = self._read(node.path, limit)
+        if more:
+            reason = "larger than --max-artifact-size" if limit == self.budget.per_file else "site size limit reached"
+            self.warn(self._where(node.path), f"not copied: {reason}")
+            node.note = "too large to copy" if limit == self.budget.per_file else "not copied (site size limit)"
+            return data[:HEAD_BYTES], True
+        relative = f"{self.run_dir}/files/{safe_file_name(node.path)}"
+        target = self.out_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        self.budget.remaining -= len(data)
+        self.copied_bytes += len(data)
+        node.href = relative
+        node.size = len(data)
+        return data, False
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")

@@ -1,0 +1,215 @@
+"""`build_site`: gather (stores, runs, histories), then render every page into a temp folder beside the
+target, then swap it in. Reads like a table of contents; the steps live in the sibling modules.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import jinja2
+
+from reportgen import __version__
+from reportgen.errors import ReportgenError
+from reportgen.model import Problem
+from reportgen.site import output
+from reportgen.site.artifacts import Budget, RunArtifacts
+from reportgen.site.chartslots import (
+    ChartSlots, compare_charts, compare_histories, experiment_charts, run_charts,
+)
+from reportgen.site.collect import SiteData, default_store_uris, gather, open_stores, store_root
+from reportgen.site.exports import write_exports
+from reportgen.site.pages import (
+    ROWS_PER_PAGE, exp_href, experiment_columns, experiment_rows, index_context, problems_context,
+)
+from reportgen.site.pages_run import compare_context, run_context
+from reportgen.site.redact import Redactor
+from reportgen.site.render import Renderer
+from reportgen.site.summary import summarize
+from reportgen.site.theme import Theme
+
+DEFAULT_TITLE = "Experiment report"
+DEFAULT_MAX_ARTIFACT_SIZE = 20 * 1024 * 1024
+DEFAULT_MAX_SITE_SIZE = 1024 * 1024 * 1024
+DEFAULT_MAX_POINTS = 500
+RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget
+# Static chart images cost ~0.1 s each: made for experiment and compare pages, and for run pages of
+# small sites only.
+STATIC_RUN_CHARTS_UP_TO = 100
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    pages: int
+    runs: int
+    experiments: int
+    size_bytes: int
+    seconds: float
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _Progress:
+    """Calls the optional progress callback: (phase, advance, total)."""
+
+    def __init__(self, callback: Callable[[str, int, int | None], None] | None) -> None:
+        self.callback = callback
+
+    def __call__(self, phase: str, advance: int = 1, total: int | None = None) -> None:
+        if self.callback is not None:
+            self.callback(phase, advance, total)
+
+
+def build_site(
+    stores: Sequence[str] | None = None,
+    output_dir: str | Path = "site",
+    *,
+    experiments: Sequence[str] = (),
+    filter_string: str | None = None,
+    title: str | None = None,
+    theme: str | None = None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    artifacts: bool = True,
+    max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
+    max_site_size: int = DEFAULT_MAX_SITE_SIZE,
+    redact: Sequence[str] = (),
+    strict: bool = False,
+    static_charts: bool = True,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> BuildResult:
+    """Build the static report of `stores` (URIs or paths; default: MLFLOW_TRACKING_URI, ./mlruns,
+    ./mlflow.db) into `output_dir`. Raises ReportgenError on bad input, and on any warning when strict."""
+    started = time.perf_counter()
+    report = _Progress(progress)
+    uris = list(stores) if stores else default_store_uris()
+    target = output.check_target(Path(output_dir), store_roots=[p for p in map(store_root, uris) if p])
+    theme_ = Theme.load(theme)
+    redactor = Redactor.from_options(redact)
+
+    report("Reading stores", 0, None)
+    opened = open_stores(uris, strict=strict)
+    try:
+        site = gather(opened, uris, experiments=experiments, filter_string=filter_string, redactor=redactor)
+        staging = output.new_staging(target)
+        try:
+            builder = _SiteBuilder(site, staging, theme_, title=title or DEFAULT_TITLE, max_points=max_points,
+                                   artifacts=artifacts, budget=Budget(max_artifact_size, max_site_size),
+                                   strict=strict, static_charts=static_charts, report=report)
+            builder.build()
+        except BaseException:
+            output.discard(staging)
+            raise
+        output.swap_in(staging, target)
+    finally:
+        for store in opened:
+            store.close()
+    size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file() and not path.is_symlink())
+    return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),
+                       size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems)
+
+
+class _SiteBuilder:
+    """Renders every page of one site into `out`; collects the build's own warnings."""
+
+    def __init__(self, site: SiteData, out: Path, theme: Theme, *, title: str, max_points: int,
+                 artifacts: bool, budget: Budget, strict: bool, static_charts: bool, report: _Progress) -> None:
+        self.site = site
+        self.out = out
+        self.theme = theme
+        self.renderer = Renderer(theme, out, site_title=title, generator=f"reportgen {__version__}")
+        self.max_points = max_points
+        self.artifacts = artifacts
+        self.budget = budget
+        self.strict = strict
+        self.static_charts = static_charts
+        self.report = report
+        self.problems: list[Problem] = list(site.problems)
+        self.pages = 0
+
+    def warn(self, path: str, message: str) -> None:
+        if self.strict:
+            raise ReportgenError(f"{path}: {message}")
+        self.problems.append(Problem(path=path, message=message))
+
+    def render(self, template: str, path: str, context: dict[str, Any]) -> None:
+        self.renderer.page(template, path, context)
+        self.pages += 1
+
+    def build(self) -> None:
+        self.renderer.copy_static()
+        self.renderer.write_vendor_assets()
+        total_runs = self.site.run_count
+        self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
+        for exp in self.site.experiments:
+            self.experiment(exp, static_runs=self.static_charts and total_runs <= STATIC_RUN_CHARTS_UP_TO)
+        summaries = {exp.key: {} for exp in self.site.experiments}
+        self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site, summaries)})
+        # Last: every warning of the build is known by now.
+        self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
+
+    def experiment(self, exp, *, static_runs: bool) -> None:
+        summaries = summarize(exp.history)
+        columns = experiment_columns(exp)
+        rows = experiment_rows(exp, summaries, columns)
+        base = f"e/{exp.key}"
+        write_exports(self.out / base, exp, columns)
+        slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
+                           root="../../", warn=self.warn)
+        experiment_charts(exp, slots, max_points=self.max_points)
+        pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
+        page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
+                      for n in range(len(pages))]
+        for number, page_rows in enumerate(pages, start=1):
+            context = {
+                "page_title": exp.experiment.name, "experiment": _experiment_info(exp), "columns": columns,
+                "rows": page_rows, "page_number": number, "page_links": page_links, "total_runs": len(rows),
+                "charts": slots.items if number == 1 else [],
+            }
+            self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
+        self.report("Rendering pages", 1, None)
+
+        compare = compare_context(exp)
+        chosen = compare.pop("chosen_runs")
+        compare_slots = ChartSlots("compare", out_dir=self.out,
+                                   image_dir=f"{base}/charts" if self.static_charts else None, root="../../",
+                                   warn=self.warn)
+        compare_charts(exp, chosen, compare_slots, max_points=self.max_points)
+        compare["data"]["histories"] = compare_histories(
+            exp, [run["run_id"] for run in compare["data"]["runs"]], max_points=RUN_PAGE_MAX_POINTS)
+        self.render("compare.html", f"{base}/compare.html",
+                    {"page_title": f"Compare runs: {exp.experiment.name}", "charts": compare_slots.items, **compare})
+
+        by_run = {str(run_id): part for run_id, part in exp.history.groupby("run_id", sort=False)}
+        for run in exp.runs:
+            self.run_page(exp, run, summaries, by_run.get(run.info.run_id), static=static_runs)
+            self.report("Rendering pages", 1, None)
+
+    def run_page(self, exp, run, summaries, history_part, *, static: bool) -> None:
+        run_dir = f"r/{exp.run_keys[run.info.run_id]}"
+        context = run_context(exp, run, summaries)
+        slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{run_dir}/charts" if static else None,
+                           root="../../", warn=self.warn)
+        if history_part is not None:
+            run_charts(run, history_part, slots, max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        tree = []
+        if self.artifacts:
+            walker = RunArtifacts(exp.store, run.info.run_id, out_dir=self.out, run_dir=run_dir,
+                                  budget=self.budget, warn=self.warn)
+            tree = walker.walk()
+        context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": tree,
+                        "artifacts_enabled": self.artifacts})
+        self.render("run.html", f"{run_dir}/index.html", context)
+
+
+def _experiment_info(exp) -> dict[str, Any]:
+    from reportgen.site.markdown_html import render_markdown
+    from reportgen.site.pages import SYSTEM_TAG_PREFIX, value_cell
+
+    description = exp.experiment.description
+    return {
+        "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),
+        "store": exp.store_label, "description": render_markdown(description) if description else None,
+        "tags": [{"key": k, **value_cell(v)} for k, v in sorted(exp.experiment.tags.items())
+                 if not k.startswith(SYSTEM_TAG_PREFIX)],
+    }

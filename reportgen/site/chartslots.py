@@ -1,0 +1,192 @@
+"""Chart slots of each page: which charts a page gets and their specs (from reportgen.charts), plus the
+static SVG images shown when JavaScript is off.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from reportgen import charts
+from reportgen.errors import ReportgenError
+from reportgen.model import Run
+from reportgen.site.collect import ExperimentData
+from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
+from reportgen.site.summary import best_run
+
+MAX_HISTORY_CHARTS = 12
+MAX_RUNS_PER_CHART = 30  # the best runs of each metric; more lines are noise and weight
+MAX_SCATTER_RUNS = 2000
+SEED_PARAMS = ("seed", "random_seed", "random_state", "rng_seed")
+
+
+class ChartSlots:
+    """Collects the charts of one page; `fallback` writes a static image for each when asked."""
+
+    def __init__(self, prefix: str, *, out_dir: Path | None, image_dir: str | None, root: str,
+                 warn: Callable[[str, str], None]) -> None:
+        self.prefix = prefix
+        self.out_dir = out_dir
+        self.image_dir = image_dir  # relative to the site root; None: no static images
+        self.root = root
+        self.warn = warn
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, title: str, build: Callable[[], dict]) -> None:
+        try:
+            spec = build()
+        except (ValueError, KeyError, TypeError) as exc:
+            self.warn(f"chart {title!r}", f"not drawn: {type(exc).__name__}: {exc}")
+            return
+        chart_id = f"{self.prefix}-{len(self.items) + 1}"
+        fallback = None
+        if self.out_dir is not None and self.image_dir is not None:
+            from reportgen.site.assets import render_static
+
+            try:
+                image = render_static(spec, "svg")
+            except ReportgenError as exc:
+                self.warn(f"chart {title!r}", f"no static image: {exc}")
+            else:
+                relative = f"{self.image_dir}/{chart_id}.svg"
+                target = self.out_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(image)
+                fallback = self.root + relative
+        self.items.append({"id": chart_id, "title": title, "spec": spec, "fallback": fallback})
+
+
+def _top_runs(exp: ExperimentData, key: str, limit: int) -> list[str]:
+    values = {run.info.run_id: run.data.metrics[key] for run in exp.runs if key in run.data.metrics}
+    picked = []
+    while values and len(picked) < limit:
+        winner = best_run(values, key)
+        if winner is None:
+            break
+        picked.append(winner)
+        values.pop(winner)
+    if len(picked) < limit:  # runs whose value is NaN or inf still have a history worth drawing
+        rest = [run.info.run_id for run in exp.runs if key in run.data.metrics and run.info.run_id not in picked]
+        picked.extend(rest[: limit - len(picked)])
+    return picked
+
+
+def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> None:
+    labels = {run.info.run_id: run_label(run) for run in exp.runs}
+    history = exp.history
+    for key in key_metrics(exp)[:MAX_HISTORY_CHARTS]:
+        run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
+        part = history[(history["key"] == key) & history["run_id"].isin(run_ids)]
+        if part.empty:
+            continue
+        shown = "" if len(run_ids) >= sum(1 for r in exp.runs if key in r.data.metrics) else f" (best {len(run_ids)} runs)"
+        slots.add(key + shown, lambda part=part, key=key, shown=shown: charts.history_chart(
+            part, title=key + shown, run_labels=labels, max_points=max_points))
+    _param_charts(exp, slots)
+    _seed_chart(exp, slots, max_points=max_points)
+
+
+def _param_charts(exp: ExperimentData, slots: ChartSlots) -> None:
+    keys = key_metrics(exp)
+    varying, _ = varying_params(exp.runs)
+    if not keys or not varying:
+        return
+    metric = keys[0]
+    runs = [run for run in exp.runs if metric in run.data.metrics][:MAX_SCATTER_RUNS]
+    dims = [key for key in varying if key not in SEED_PARAMS][:8] or varying[:8]
+    frame = pd.DataFrame({
+        **{key: [run.data.params.get(key) for run in runs] for key in dims},
+        metric: [run.data.metrics[metric] for run in runs],
+        "__label": [run_label(run) for run in runs],
+    })
+    if len(runs) >= 2:
+        slots.add(f"Parameters against {metric}", lambda: charts.parallel_coordinates(
+            frame, dims, metric, title=f"Parameters against {metric}", label_col="__label"))
+    points = pd.DataFrame({
+        "run": [run.info.run_id for run in runs],
+        "x": [run.data.params.get(dims[0]) for run in runs],
+        "y": [run.data.metrics[metric] for run in runs],
+        "label": [run_label(run) for run in runs],
+        "href": ["../../" + run_href(exp, run.info.run_id) for run in runs],
+    })
+    if len(runs) >= 2:
+        slots.add(f"{metric} against {dims[0]}", lambda: charts.scatter_chart(
+            points, x_title=dims[0], y_title=metric))
+
+
+def seed_groups(runs: Sequence[Run]) -> tuple[str | None, dict[str, list[Run]]]:
+    """(seed param, runs grouped by all their other varying params); only groups of two runs or more."""
+    varying, _ = varying_params(runs)
+    seed = next((key for key in SEED_PARAMS if key in varying), None)
+    if seed is None:
+        return None, {}
+    others = [key for key in varying if key != seed]
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        if seed not in run.data.params:
+            continue
+        label = ", ".join(f"{key}={run.data.params.get(key, '')}" for key in others) or "all runs"
+        groups.setdefault(label, []).append(run)
+    return seed, {label: members for label, members in sorted(groups.items()) if len(members) >= 2}
+
+
+def _seed_chart(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> None:
+    seed, groups = seed_groups(exp.runs)
+    keys = key_metrics(exp)
+    if not groups or not keys:
+        return
+    metric = keys[0]
+    history = exp.history[exp.history["key"] == metric]
+    frames = []
+    for label, members in list(groups.items())[:20]:
+        part = history[history["run_id"].isin([run.info.run_id for run in members])]
+        if part.empty:
+            continue
+        stats = part.groupby("step")["value"].agg(["mean", "std"]).reset_index()
+        stats["group"] = label
+        frames.append(stats)
+    if not frames:
+        return
+    band = pd.concat(frames, ignore_index=True)
+    band = band[band["mean"].map(lambda v: math.isfinite(v))]
+    title = f"{metric}: mean ± std over {seed}"
+    slots.add(title, lambda: charts.seed_band_chart(band, title=title, y_title=metric, max_points=max_points))
+
+
+def run_charts(run: Run, part: pd.DataFrame, slots: ChartSlots, *, max_points: int) -> None:
+    """One chart per metric of the run; `part` holds only this run's history rows."""
+    labels = {run.info.run_id: run_label(run)}
+    for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
+        series = part[part["key"] == key]
+        if len(series) < 2:
+            continue  # a single value is in the table; a one-point line says nothing
+        slots.add(key, lambda series=series, key=key: charts.history_chart(
+            series, title=key, run_labels=labels, max_points=max_points, height=180))
+
+
+def compare_charts(exp: ExperimentData, chosen: Sequence[Run], slots: ChartSlots, *, max_points: int) -> None:
+    ids = [run.info.run_id for run in chosen]
+    labels = {run.info.run_id: run_label(run) for run in chosen}
+    part = exp.history[exp.history["run_id"].isin(ids)]
+    for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
+        series = part[part["key"] == key]
+        slots.add(key, lambda series=series, key=key: charts.history_chart(
+            series, title=key, run_labels=labels, max_points=max_points))
+
+
+COMPARE_HISTORY_RUNS = 100
+
+
+def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_points: int) -> dict[str, dict]:
+    """Metric key -> history spec over the runs the compare page can show (all runs of small experiments,
+    else the first COMPARE_HISTORY_RUNS of the page's order); the page script filters series."""
+    ids = list(ordered_ids)[:COMPARE_HISTORY_RUNS]
+    labels = {run.info.run_id: run_label(run) for run in exp.runs}
+    part = exp.history[exp.history["run_id"].isin(ids)]
+    specs = {}
+    for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
+        series = part[part["key"] == key]
+        specs[str(key)] = charts.history_chart(series, title=str(key), run_labels=labels, max_points=max_points)
+    return specs

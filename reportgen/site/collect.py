@@ -1,0 +1,145 @@
+"""Gathering for a build: open the stores, pick the experiments and runs, read their histories, redact.
+
+Everything the pages need is read here, before anything is rendered (the mkdocs way: gather, then write).
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from reportgen.errors import ReportgenError
+from reportgen.model import Experiment, Problem, Run
+from reportgen.site.redact import Redactor
+from reportgen.uri import ENV_TRACKING_URI, local_path, redact_uri, scheme_of
+
+_SAFE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def default_store_uris(environ: dict[str, str] | None = None, cwd: Path | None = None) -> list[str]:
+    """MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db (what `mlflow ui` would show)."""
+    environ = dict(os.environ) if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    if environ.get(ENV_TRACKING_URI):
+        return [environ[ENV_TRACKING_URI]]
+    if (cwd / "mlruns").is_dir():
+        return [str(cwd / "mlruns")]
+    if (cwd / "mlflow.db").is_file():
+        return [f"sqlite:///{cwd / 'mlflow.db'}"]
+    raise ReportgenError("no store given: pass a store path or URI, set MLFLOW_TRACKING_URI, "
+                         "or run where ./mlruns or ./mlflow.db exists")
+
+
+def url_key(value: str) -> str:
+    """A folder name for an id: the id itself when it is plain, else a short hash."""
+    if _SAFE_KEY_RE.match(value):
+        return value
+    return "h" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+@dataclass
+class ExperimentData:
+    store: Any
+    store_label: str
+    experiment: Experiment
+    key: str  # folder name under e/
+    runs: list[Run]
+    history: pd.DataFrame
+    run_keys: dict[str, str] = field(default_factory=dict)  # run_id -> folder name under r/
+
+
+@dataclass
+class SiteData:
+    stores: list[Any]
+    store_labels: list[str]
+    experiments: list[ExperimentData]
+    problems: list[Problem]
+
+    @property
+    def run_count(self) -> int:
+        return sum(len(item.runs) for item in self.experiments)
+
+
+def open_stores(uris: Sequence[str], *, strict: bool) -> list[Any]:
+    from reportgen.stores import open_store
+
+    return [open_store(uri, strict=strict) for uri in uris]
+
+
+def store_root(uri: str) -> Path | None:
+    """The local folder or file of a store (to keep the output out of it), when it is local."""
+    if scheme_of(uri) == "file":
+        return local_path(uri)
+    if scheme_of(uri) == "sqlite" and uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):])
+    return None
+
+
+def _matches(experiment: Experiment, pattern: str) -> bool:
+    return (experiment.experiment_id == pattern or experiment.name == pattern
+            or fnmatch.fnmatchcase(experiment.name, pattern))
+
+
+def select_experiments(experiments: list[Experiment], patterns: Sequence[str]) -> list[Experiment]:
+    """The experiments named (by id, name or glob); every pattern must match one at least."""
+    if not patterns:
+        return experiments
+    for pattern in patterns:
+        if not any(_matches(exp, pattern) for exp in experiments):
+            raise ReportgenError(f"--experiment {pattern!r} matches no experiment")
+    return [exp for exp in experiments if any(_matches(exp, p) for p in patterns)]
+
+
+def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str], filter_string: str | None,
+           redactor: Redactor, progress: Any = None) -> SiteData:
+    labels = [redactor.text(redact_uri(uri)) for uri in uris]
+    chosen: list[tuple[int, Experiment]] = []
+    for index, store in enumerate(stores):
+        found = store.search_experiments()
+        try:
+            picked = select_experiments(found, experiments)
+        except ReportgenError:
+            picked = []
+        chosen.extend((index, exp) for exp in picked)
+    for pattern in experiments:
+        if not any(_matches(exp, pattern) for _, exp in chosen):
+            raise ReportgenError(f"--experiment {pattern!r} matches no experiment")
+
+    result: list[ExperimentData] = []
+    used_run_keys: set[str] = set()
+    for index, experiment in chosen:
+        store = stores[index]
+        if filter_string:
+            runs = store.search_run_objects([experiment.experiment_id], filter_string)
+        else:
+            runs = store.get_runs([experiment.experiment_id])
+        runs = sorted(runs, key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
+        runs = [redactor.run(run) for run in runs]
+        history = store.metric_histories([run.info.run_id for run in runs]) if runs else _empty_history()
+        exp_key = url_key(experiment.experiment_id) if len(stores) == 1 else f"{index}-{url_key(experiment.experiment_id)}"
+        data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
+                              key=exp_key, runs=runs, history=history)
+        for run in runs:
+            key = url_key(run.info.run_id)
+            if key in used_run_keys:
+                key = f"{index}-{key}"
+            used_run_keys.add(key)
+            data.run_keys[run.info.run_id] = key
+        result.append(data)
+        if progress is not None:
+            progress()
+    problems = [problem for store in stores for problem in getattr(store, "problems", [])]
+    return SiteData(stores=stores, store_labels=labels, experiments=result, problems=problems)
+
+
+def _empty_history() -> pd.DataFrame:
+    from reportgen.stores.base import HISTORY_COLUMNS
+
+    return pd.DataFrame({name: pd.Series(dtype="int64" if name in ("step", "timestamp") else
+                                         "float64" if name == "value" else "object") for name in HISTORY_COLUMNS})

@@ -1,0 +1,71 @@
+"""The output folder: built in a temp folder beside the target, then swapped in; a non-empty target that
+is not a previous report (no marker file) is refused, and so is a target inside or around a store.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+from reportgen.errors import ReportgenError
+
+MARKER_FILE = ".reportgen-site"
+MARKER_TEXT = "This folder is a report built by reportgen; `reportgen build` may replace it.\n"
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.relative_to(parent)
+    except ValueError:
+        return False
+    return True
+
+
+def check_target(target: Path, *, store_roots: Iterable[Path] = ()) -> Path:
+    """The resolved target, or a ReportgenError saying why the report must not be written there."""
+    resolved = target.expanduser().resolve()
+    if resolved.exists() and not resolved.is_dir():
+        raise ReportgenError(f"output {target} exists and is not a folder")
+    for root in store_roots:
+        root = root.resolve()
+        if _inside(resolved, root) or _inside(root, resolved):
+            raise ReportgenError(f"output {target} overlaps the store {root}; choose a folder outside it")
+    if resolved.is_dir() and any(resolved.iterdir()) and not (resolved / MARKER_FILE).is_file():
+        raise ReportgenError(
+            f"output {target} is not empty and is not a previous report ({MARKER_FILE} missing); "
+            "choose an empty or new folder"
+        )
+    return resolved
+
+
+def new_staging(target: Path) -> Path:
+    """An empty temp folder on the same file system as target, so the final swap is a rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    (staging / MARKER_FILE).write_text(MARKER_TEXT, encoding="utf-8")
+    return staging
+
+
+def _umask_mode(mode: int) -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return mode & ~current
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace target by staging; the old report is removed only after the new one is in place."""
+    os.chmod(staging, _umask_mode(0o777))  # mkdtemp makes it 0700; a published site must be readable
+    old: Path | None = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.rmdir(old)
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)

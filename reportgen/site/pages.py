@@ -1,0 +1,166 @@
+"""Page contexts: plain dicts for each page kind (index, experiment, run, compare, problems), built from
+the gathered data. No HTML here: templates escape everything they print.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from reportgen.model import Problem, Run
+from reportgen.site import fmt
+from reportgen.site.collect import ExperimentData, SiteData
+from reportgen.site.markdown_html import render_markdown
+from reportgen.site.summary import MetricSummary, best_run, direction
+
+NOTE_TAG = "mlflow.note.content"
+# Tags MLflow sets itself; shown as attributes, not in the user tag columns.
+SYSTEM_TAG_PREFIX = "mlflow."
+ROWS_PER_PAGE = 500
+MAX_CELL_CHARS = 200
+MAX_VALUE_CHARS = 2000  # a multi-MB tag is cut here; the full value is left out of the page
+INDEX_KEY_METRICS = 3
+
+
+def run_label(run: Run) -> str:
+    return run.info.run_name or run.info.run_id[:8]
+
+
+def exp_href(exp: ExperimentData) -> str:
+    return f"e/{exp.key}/index.html"
+
+
+def run_href(exp: ExperimentData, run_id: str) -> str:
+    return f"r/{exp.run_keys[run_id]}/index.html"
+
+
+def value_cell(value: Any) -> dict[str, Any]:
+    """A table cell: shown text (cut), and a sort value (numbers sort as numbers)."""
+    if value is None:
+        return {"text": "", "sort": "", "full": ""}
+    if isinstance(value, float):
+        return {"text": fmt.number(value), "sort": fmt.number(value) if not math.isfinite(value) else repr(value),
+                "full": fmt.number(value)}
+    text = str(value)
+    return {"text": fmt.clip(text, MAX_CELL_CHARS), "sort": text[:MAX_CELL_CHARS], "full": fmt.clip(text, MAX_VALUE_CHARS)}
+
+
+def key_metrics(exp: ExperimentData) -> list[str]:
+    """Metric keys ordered by how many runs have them, then by name."""
+    counts: dict[str, int] = {}
+    for run in exp.runs:
+        for key in run.data.metrics:
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda key: (-counts[key], key))
+
+
+def varying_params(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
+    """(param keys whose values differ between runs, param keys with one value everywhere)."""
+    # Missing values do not count: a child run without the parent's params does not make them "vary".
+    values: dict[str, set[str]] = {}
+    keys = sorted({key for run in runs for key in run.data.params})
+    for key in keys:
+        values[key] = {run.data.params[key] for run in runs if key in run.data.params}
+    varying = [key for key in keys if len(values[key]) > 1]
+    constant = [key for key in keys if len(values[key]) <= 1]
+    return varying, constant
+
+
+def run_tree(runs: Sequence[Run]) -> list[tuple[Run, int]]:
+    """Runs in display order with nesting depth: each parent followed by its children (recursively)."""
+    by_id = {run.info.run_id: run for run in runs}
+    children: dict[str, list[Run]] = {}
+    roots: list[Run] = []
+    for run in runs:
+        parent = run.parent_run_id
+        if parent and parent in by_id and parent != run.info.run_id:
+            children.setdefault(parent, []).append(run)
+        else:
+            roots.append(run)
+    ordered: list[tuple[Run, int]] = []
+    seen: set[str] = set()
+
+    def visit(run: Run, depth: int) -> None:
+        if run.info.run_id in seen:  # a parent cycle in corrupt tags
+            return
+        seen.add(run.info.run_id)
+        ordered.append((run, depth))
+        for child in children.get(run.info.run_id, []):
+            visit(child, min(depth + 1, 8))
+
+    for root in roots:
+        visit(root, 0)
+    for run in runs:  # runs caught in a cycle with no root
+        if run.info.run_id not in seen:
+            visit(run, 0)
+    return ordered
+
+
+def summary_cells(summary: MetricSummary | None, latest: float | None) -> dict[str, Any]:
+    last = latest if latest is not None else (summary.last if summary else None)
+    return {
+        "last": value_cell(last),
+        "min": value_cell(summary.min if summary else None),
+        "max": value_cell(summary.max if summary else None),
+        "best_step": "" if summary is None or summary.best_step is None else str(summary.best_step),
+        "count": summary.count if summary else 0,
+    }
+
+
+def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
+    varying, constant = varying_params(exp.runs)
+    user_tags = sorted({key for run in exp.runs for key in run.data.tags if not key.startswith(SYSTEM_TAG_PREFIX)})
+    first = {key: next((run.data.params[key] for run in exp.runs if key in run.data.params), None) for key in constant}
+    return {"params": varying + constant, "varying": set(varying), "constant": constant,
+            "constant_values": [{"key": key, **value_cell(first[key])} for key in constant],
+            "metrics": key_metrics(exp), "tags": user_tags}
+
+
+def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for run, depth in run_tree(exp.runs):
+        info = run.info
+        rows.append({
+            "run_id": info.run_id,
+            "href": run_href(exp, info.run_id),
+            "name": run_label(run),
+            "depth": depth,
+            "parent": run.parent_run_id or "",
+            "status": info.status,
+            "start": fmt.timestamp(info.start_time),
+            "start_sort": str(info.start_time or 0),
+            "duration": fmt.duration(info.start_time, info.end_time),
+            "duration_sort": str((info.end_time - info.start_time) if info.start_time and info.end_time else ""),
+            "user": info.user_id,
+            "params": [value_cell(run.data.params.get(key)) for key in columns["params"]],
+            "metrics": [summary_cells(summaries.get((info.run_id, key)), run.data.metrics.get(key))
+                        for key in columns["metrics"]],
+            "tags": [value_cell(run.data.tags.get(key)) for key in columns["tags"]],
+        })
+    return rows
+
+
+def index_context(site: SiteData, summaries: dict[str, dict]) -> dict[str, Any]:
+    items = []
+    for exp in site.experiments:
+        times = [t for run in exp.runs for t in (run.info.start_time, run.info.end_time) if t]
+        best = []
+        for key in key_metrics(exp)[:INDEX_KEY_METRICS]:
+            values = {run.info.run_id: run.data.metrics[key] for run in exp.runs if key in run.data.metrics}
+            winner = best_run(values, key)
+            if winner is not None:
+                run = next(r for r in exp.runs if r.info.run_id == winner)
+                best.append({"key": key, "direction": direction(key), "value": fmt.number(values[winner]),
+                             "run": run_label(run), "href": run_href(exp, winner)})
+        description = exp.experiment.description
+        items.append({
+            "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),
+            "runs": len(exp.runs), "last_activity": fmt.timestamp(max(times)) if times else "",
+            "best": best, "store": exp.store_label,
+            "description": render_markdown(description[:5000]) if description else None,
+        })
+    return {"experiments": items, "stores": site.store_labels, "run_count": site.run_count}
+
+
+def problems_context(problems: Sequence[Problem]) -> dict[str, Any]:
+    rows = [{"path": fmt.clip(p.path, 500), "message": fmt.clip(p.message, 2000), "kind": p.kind} for p in problems]
+    return {"problems": rows}

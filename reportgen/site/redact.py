@@ -1,0 +1,101 @@
+"""Secrets kept out of the published site: values of secret-like params and tags, user:password@ in URIs,
+and the literal value of tracking credentials found in the environment.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping
+
+from reportgen.model import Experiment, Run, RunData, RunInfo
+
+REDACTED = "[redacted]"
+# Key names whose values are secrets (matched case-insensitively anywhere in the key).
+DEFAULT_KEY_RE = re.compile(
+    r"(pass(word|wd|phrase)?|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|"
+    r"credential|auth(orization)?$|session[_.-]?key|signature)",
+    re.IGNORECASE,
+)
+# MLflow's own tags that look secret-like by name but are not.
+_SAFE_KEYS = frozenset({"mlflow.source.git.commit", "mlflow.user"})
+# user:password@ or token@ inside any URL-looking text.
+_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+# Environment variables whose values must never appear in a page.
+_SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "DATABRICKS_TOKEN", "AWS_SECRET_ACCESS_KEY")
+# Bounds the cost of a pathological value (multi-MB tags are capped later anyway).
+_MIN_SECRET_LEN = 6
+
+
+def strip_userinfo(text: str) -> str:
+    """Text with every `scheme://user:pass@` reduced to `scheme://`."""
+    if "@" not in text:
+        return text
+    return _USERINFO_RE.sub(lambda m: m.group("scheme"), text)
+
+
+@dataclass
+class Redactor:
+    """Decides which keys are secret and scrubs values; `patterns` are globs on keys (--redact)."""
+
+    patterns: tuple[str, ...] = ()
+    env_secrets: tuple[str, ...] = field(default_factory=tuple)
+    count: int = 0
+
+    @classmethod
+    def from_options(cls, patterns: Iterable[str] = (), *, environ: Mapping[str, str] | None = None) -> "Redactor":
+        environ = os.environ if environ is None else environ
+        secrets = tuple(
+            sorted({environ[name] for name in _SECRET_ENV if len(environ.get(name, "")) >= _MIN_SECRET_LEN})
+        )
+        return cls(patterns=tuple(patterns), env_secrets=secrets)
+
+    def is_secret_key(self, key: str) -> bool:
+        if key in _SAFE_KEYS:
+            return False
+        if DEFAULT_KEY_RE.search(key):
+            return True
+        lowered = key.lower()
+        return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in self.patterns)
+
+    def text(self, value: str) -> str:
+        """A free-text value with userinfo and known secret values removed."""
+        cleaned = strip_userinfo(value)
+        for secret in self.env_secrets:
+            if secret in cleaned:
+                cleaned = cleaned.replace(secret, REDACTED)
+        if cleaned != value:
+            self.count += 1
+        return cleaned
+
+    def mapping(self, values: Mapping[str, str]) -> dict[str, str]:
+        result = {}
+        for key, value in values.items():
+            if self.is_secret_key(key):
+                self.count += 1
+                result[key] = REDACTED
+            else:
+                result[key] = self.text(value) if isinstance(value, str) else value
+        return result
+
+    def run(self, run: Run) -> Run:
+        info: RunInfo = replace(
+            run.info, artifact_uri=self.text(run.info.artifact_uri), run_name=self.text(run.info.run_name)
+        )
+        data: RunData = replace(run.data, params=self.mapping(run.data.params), tags=self.mapping(run.data.tags))
+        inputs = replace(
+            run.inputs,
+            dataset_inputs=tuple(
+                replace(item, dataset=replace(item.dataset, source=self.text(item.dataset.source)))
+                for item in run.inputs.dataset_inputs
+            ),
+        )
+        return replace(run, info=info, data=data, inputs=inputs)
+
+    def experiment(self, experiment: Experiment) -> Experiment:
+        return replace(
+            experiment,
+            artifact_location=self.text(experiment.artifact_location),
+            tags=self.mapping(experiment.tags),
+        )

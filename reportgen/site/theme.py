@@ -1,0 +1,119 @@
+"""Themes as a search path: the user's folder first, then the theme it extends, and so on (one Jinja
+loader); static files are layered the same way, the most specific file winning.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from reportgen.errors import ReportgenError
+
+DEFAULT_THEME = "default"
+THEME_FILE = "theme.yml"
+TEMPLATES_DIR = "templates"
+STATIC_DIR = "static"
+# A theme chain longer than this is a cycle or a mistake.
+_MAX_DEPTH = 8
+
+
+def builtin_themes_dir() -> Path:
+    """Where the bundled themes live: the installed package data, else the repository's themes/."""
+    try:
+        from importlib.resources import files
+
+        location = Path(str(files("reportgen.themes")))
+        if (location / DEFAULT_THEME).is_dir():
+            return location
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parents[2] / "themes"
+
+
+def _read_theme_file(folder: Path) -> dict[str, Any]:
+    path = folder / THEME_FILE
+    if not path.is_file():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ReportgenError(f"{path}: cannot read the theme file ({type(exc).__name__})") from None
+    if not isinstance(loaded, dict):
+        raise ReportgenError(f"{path}: a theme file must be a mapping")
+    return loaded
+
+
+def _locate(name_or_path: str) -> Path:
+    candidate = Path(name_or_path).expanduser()
+    if os.sep in name_or_path or "/" in name_or_path or candidate.is_dir():
+        if not candidate.is_dir():
+            raise ReportgenError(f"theme folder {name_or_path} does not exist")
+        return candidate.resolve()
+    builtin = builtin_themes_dir() / name_or_path
+    if not builtin.is_dir():
+        known = sorted(p.name for p in builtin_themes_dir().iterdir() if (p / TEMPLATES_DIR).is_dir())
+        raise ReportgenError(f"unknown theme {name_or_path!r}; bundled themes: {', '.join(known)}")
+    return builtin
+
+
+@dataclass(frozen=True)
+class Theme:
+    """A chain of theme folders, most specific first, and the merged settings of their theme.yml."""
+
+    folders: tuple[Path, ...]
+    settings: dict[str, Any]
+
+    @classmethod
+    def load(cls, name_or_path: str | None = None) -> "Theme":
+        folders: list[Path] = []
+        settings: dict[str, Any] = {}
+        current: str | None = name_or_path or DEFAULT_THEME
+        while current is not None:
+            folder = _locate(current)
+            if folder in folders or len(folders) >= _MAX_DEPTH:
+                raise ReportgenError(f"theme {name_or_path!r}: 'extends' forms a cycle at {folder}")
+            folders.append(folder)
+            data = _read_theme_file(folder)
+            for key, value in data.items():
+                settings.setdefault(key, value)
+            extends = data.get("extends")
+            if extends is None and folder != _locate(DEFAULT_THEME):
+                # A user folder without theme.yml overrides a few templates of the default theme.
+                extends = DEFAULT_THEME
+            current = None if extends in (None, "", False) else str(extends)
+        settings.pop("extends", None)
+        return cls(folders=tuple(folders), settings=settings)
+
+    def environment(self) -> jinja2.Environment:
+        loader = jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(str(folder / TEMPLATES_DIR)) for folder in self.folders]
+        )
+        env = jinja2.Environment(
+            loader=loader,
+            autoescape=True,  # every template, whatever its extension: data is never trusted
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        return env
+
+    def static_files(self) -> dict[str, Path]:
+        """Relative path under static/ -> source file, the most specific theme winning."""
+        chosen: dict[str, Path] = {}
+        for folder in reversed(self.folders):
+            root = folder / STATIC_DIR
+            if not root.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+                dirnames.sort()
+                for filename in sorted(filenames):
+                    source = Path(dirpath) / filename
+                    if source.is_symlink() or not source.is_file():
+                        continue
+                    chosen[source.relative_to(root).as_posix()] = source
+        return dict(sorted(chosen.items()))
