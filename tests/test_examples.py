@@ -1,0 +1,192 @@
+"""The tutorial examples: what they log with reportgen.tracking, that real MLflow reads it, and that the
+same scripts with `import mlflow` as their only change write an equivalent store."""
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reportgen.tracking import MlflowClient
+from reportgen.uri import path_to_file_uri
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+SCRIPTS = ("hello_world", "logistic_regression", "elastic_net_wine")
+IMPORT_LINE = "import reportgen.tracking as mlflow"
+
+
+def _env(store: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MLFLOW_TRACKING_URI"] = path_to_file_uri(store)
+    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run_all(scripts: list[Path], store: Path, cwd: Path) -> None:
+    """Run the scripts side by side (each logs to its own experiment) and fail on any error."""
+    procs = [
+        subprocess.Popen([sys.executable, str(script)], env=_env(store), cwd=cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for script in scripts
+    ]
+    for script, proc in zip(scripts, procs):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{script.name} failed:\n{out}\n{err}"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("examples")
+    store = root / "mlruns"
+    _run_all([EXAMPLES / f"{name}.py" for name in SCRIPTS], store, root)
+    return store
+
+
+@pytest.fixture(scope="module")
+def client(store: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=path_to_file_uri(store))
+
+
+def _runs(client: MlflowClient, experiment_name: str):
+    experiment = client.get_experiment_by_name(experiment_name)
+    assert experiment is not None, f"no experiment {experiment_name!r}"
+    return client.search_runs([experiment.experiment_id])
+
+
+def test_hello_world_logs_a_param_metrics_and_a_text_file(client, store):
+    (run,) = _runs(client, "hello-world")
+    assert run.info.status == "FINISHED"
+    assert 0 <= int(run.data.params["param1"]) <= 100
+    assert 0 <= run.data.metrics["foo"] < 1
+    history = client.get_metric_history(run.info.run_id, "foo_history")
+    assert [point.step for point in history] == [0, 1, 2]
+    assert [f.path for f in client.list_artifacts(run.info.run_id)] == ["output.txt"]
+    local = Path(client.download_artifacts(run.info.run_id, "output.txt", str(store.parent)))
+    assert local.read_text(encoding="utf-8") == "Hello world!\n"
+
+
+def test_logistic_regression_logs_one_run_per_c(client):
+    runs = _runs(client, "logistic-regression")
+    assert sorted(float(run.data.params["C"]) for run in runs) == [0.001, 0.01, 0.1, 1.0, 10.0]
+    for run in runs:
+        metrics = run.data.metrics
+        assert run.info.status == "FINISHED"
+        # Breast cancer is easy: any sane C scores well above chance (63% is the majority class).
+        assert 0.85 < metrics["accuracy"] <= 1.0, run.info.run_name
+        assert 0.9 < metrics["roc_auc"] <= 1.0
+        assert 0 < metrics["log_loss"] < 0.7
+        assert 0 < metrics["f1"] <= 1.0
+        assert {f.path for f in client.list_artifacts(run.info.run_id)} == {"coefficients.json"}
+    # Stronger regularisation shrinks the model: C=0.001 fits the training data worse than C=10.
+    by_c = {float(run.data.params["C"]): run.data.metrics for run in runs}
+    assert by_c[0.001]["train_accuracy"] < by_c[10.0]["train_accuracy"]
+
+
+def test_elastic_net_logs_the_whole_grid_with_histories_model_and_plot(client, store):
+    runs = _runs(client, "elastic-net-wine")
+    grid = {(float(run.data.params["alpha"]), float(run.data.params["l1_ratio"])) for run in runs}
+    assert len(runs) == 9
+    assert grid == set(itertools.product((0.01, 0.1, 0.5), (0.1, 0.5, 0.9)))
+    for run in runs:
+        metrics = run.data.metrics
+        assert all(math.isfinite(value) for value in metrics.values()), run.info.run_name
+        assert 0 < metrics["mae"] <= metrics["rmse"] < 1.5  # alcohol is 11-15 %
+        assert -0.5 < metrics["r2"] < 1
+        history = client.get_metric_history(run.info.run_id, "test/rmse")
+        assert [point.step for point in history] == list(range(1, int(metrics["passes"]) + 1))
+        # The final rmse is the test rmse after the last pass: the history ends where the run ends.
+        assert history[-1].value == pytest.approx(metrics["rmse"])
+        assert len(client.get_metric_history(run.info.run_id, "train/rmse")) == len(history)
+        paths = {f.path for f in client.list_artifacts(run.info.run_id)}
+        assert paths == {"model", "plots"}
+        plot = store / run.info.experiment_id / run.info.run_id / "artifacts" / "plots" / "fit.png"
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Heavier regularisation fits worse: the best r2 is not at alpha=0.5, l1_ratio=0.9.
+    by_point = {(float(r.data.params["alpha"]), float(r.data.params["l1_ratio"])): r for r in runs}
+    assert by_point[(0.5, 0.9)].data.metrics["r2"] < by_point[(0.01, 0.5)].data.metrics["r2"]
+
+
+def test_elastic_net_model_artifact_reproduces_the_logged_rmse(client, store):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import elastic_net_wine
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    run = _runs(client, "elastic-net-wine")[0]
+    model_path = store / run.info.experiment_id / run.info.run_id / "artifacts" / "model" / "model.pkl"
+    with model_path.open("rb") as handle:
+        model = pickle.load(handle)  # noqa: S301 - written by the example in this test
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+
+    frame = load_wine(as_frame=True).frame
+    target = frame.pop("alcohol").to_numpy()
+    _, x_test, _, y_test = train_test_split(
+        frame.drop(columns="target").to_numpy(), target, test_size=0.25, random_state=int(run.data.params["seed"])
+    )
+    assert elastic_net_wine.rmse(y_test, model.predict(x_test)) == pytest.approx(run.data.metrics["rmse"])
+
+
+def _summary(mlflow_module, store: Path) -> dict:
+    """Run name -> (status, params, latest metrics, metric step counts, tag keys minus git, artifact paths)."""
+    client = mlflow_module.MlflowClient(tracking_uri=path_to_file_uri(store))
+    summary = {}
+    for experiment in client.search_experiments():
+        for run in client.search_runs([experiment.experiment_id]):
+            steps = {key: len(client.get_metric_history(run.info.run_id, key)) for key in run.data.metrics}
+            artifacts = sorted(_walk(client, run.info.run_id, None))
+            tags = sorted(key for key in run.data.tags if not key.startswith("mlflow.source.git."))
+            # Same seeds, same code: the values agree too (rounded: BLAS may differ in the last bit).
+            latest = {key: round(value, 9) for key, value in run.data.metrics.items()}
+            summary[(experiment.name, run.info.run_name)] = (
+                run.info.status, dict(run.data.params), latest, steps, tags, artifacts
+            )
+    return summary
+
+
+def _walk(client, run_id: str, path: str | None):
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            yield from _walk(client, run_id, info.path)
+        else:
+            yield info.path
+
+
+def test_real_mlflow_reads_the_examples_store_as_reportgen_does(store, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    ours = _summary(sys.modules["reportgen.tracking"], store)
+    assert len(ours) == 15
+    assert _summary(mlflow, store) == ours
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(path_to_file_uri(store))
+    try:
+        frame = mlflow.search_runs(experiment_names=["elastic-net-wine"])
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert len(frame) == 9
+    grid = set(zip(frame["params.alpha"].astype(float), frame["params.l1_ratio"].astype(float)))
+    assert grid == set(itertools.product((0.01, 0.1, 0.5), (0.1, 0.5, 0.9)))
+    assert frame["metrics.rmse"].between(0, 1.5).all()
+
+
+def test_the_examples_with_import_mlflow_write_an_equivalent_store(store, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    scripts = []
+    for name in SCRIPTS:
+        source = (EXAMPLES / f"{name}.py").read_text(encoding="utf-8")
+        assert source.count(IMPORT_LINE) == 1, f"{name}.py must import reportgen.tracking exactly once"
+        script = tmp_path / f"{name}.py"
+        script.write_text(source.replace(IMPORT_LINE, "import mlflow"), encoding="utf-8")
+        scripts.append(script)
+    mlflow_store = tmp_path / "mlruns"
+    _run_all(scripts, mlflow_store, tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    assert _summary(mlflow, mlflow_store) == _summary(sys.modules["reportgen.tracking"], store)
