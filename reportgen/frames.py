@@ -6,7 +6,7 @@ filter to one boolean mask and sorts with one lexsort, so thousands of runs take
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,8 @@ from reportgen.query_eval import order_positions
 # The leading columns of mlflow.search_runs, in order; metrics.*, params.*, tags.* follow.
 INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
 DATASET_CONTEXT_TAG = "mlflow.data.context"
+# What the aggregate functions take: Run objects, or a frame with runs_frame's columns.
+RunsLike = Union[Sequence[Run], pd.DataFrame]
 
 
 def _timestamps(millis: list[int | None]) -> list | pd.Series:
@@ -60,6 +62,25 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
         for key in keys:
             data[f"{prefix}.{key}"] = [getattr(r.data, attr).get(key) for r in runs]
     return pd.DataFrame(data)
+
+
+def as_runs_frame(runs: RunsLike, *, experiment_id: str | None = None) -> pd.DataFrame:
+    """runs_frame(runs) for Run objects, or a copy of a frame; rows of one experiment when asked,
+    dropping metric/param/tag columns that none of those rows has."""
+    frame = runs.copy() if isinstance(runs, pd.DataFrame) else runs_frame(list(runs))
+    if experiment_id is not None:
+        frame = frame[frame["experiment_id"].astype(str) == str(experiment_id)].reset_index(drop=True)
+        prefixes = ("metrics.", "params.", "tags.")
+        frame = frame.drop(columns=[c for c in frame.columns if c.startswith(prefixes) and frame[c].isna().all()])
+    return frame
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("metrics.")]
+
+
+def param_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("params.")]
 
 
 def _dataset_values(run: Run, key: str) -> tuple[str, ...]:

@@ -1,0 +1,162 @@
+"""Runs rolled up into groups: repeats that differ only by seed (or a chosen param) with mean, std
+and count per metric, and parent runs with their children (mlflow.parentRunId) in tree order."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from reportgen.errors import ReportgenError
+from reportgen.frames import RunsLike, as_runs_frame, metric_columns, param_columns
+
+# Param names that only pick a random seed: runs differing in these alone are repeats.
+SEED_PARAMS = frozenset({"seed", "random_seed", "random_state", "rng_seed", "seed_value", "np_seed",
+                         "torch_seed", "global_seed", "data_seed", "init_seed"})
+PARENT_TAG = "tags.mlflow.parentRunId"
+TREE_COLUMNS = ["run_id", "parent_run_id", "root_run_id", "depth", "n_children", "tree_order"]
+
+
+def _is_seed(key: str, seed_params: Iterable[str]) -> bool:
+    name = key.lower().rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+    return name in {s.lower() for s in seed_params}
+
+
+def seed_groups(
+    runs: RunsLike,
+    *,
+    by: str | Sequence[str] | None = None,
+    seed_params: Iterable[str] = SEED_PARAMS,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Groups of runs that share every param except the seed params (or except `by`, a param key or
+    keys) within one experiment. One row per group, in order of first appearance:
+
+    group, experiment_id, params.<key> for every grouping param, n_runs, run_ids (tuple), varied
+    (tuple of the ignored params' values per run, in run_ids order), then for each metric column
+    metrics.<key>.mean, metrics.<key>.std (sample std, NaN for one run), metrics.<key>.count.
+    """
+    frame = as_runs_frame(runs)
+    all_params = param_columns(frame)
+    if by is None:
+        ignored = [c for c in all_params if _is_seed(c[len("params."):], seed_params)]
+    else:
+        wanted = [by] if isinstance(by, str) else list(by)
+        ignored = [c if c.startswith("params.") else f"params.{c}" for c in wanted]
+        unknown = [c for c in ignored if c not in frame.columns]
+        if unknown:
+            raise ReportgenError(f"No run has the param(s) {', '.join(u[len('params.'):] for u in unknown)}")
+    keys = ["experiment_id"] + [c for c in all_params if c not in ignored]
+    chosen = metric_columns(frame) if metrics is None else [
+        m if m.startswith("metrics.") else f"metrics.{m}" for m in metrics
+    ]
+    chosen = [c for c in chosen if c in frame.columns]
+    # A missing param is a value of its own ("<missing>") so such runs group together, not vanish.
+    labels = frame[keys].astype(object).where(frame[keys].notna(), "\0missing")
+    group_codes = pd.MultiIndex.from_frame(labels).factorize()[0] if len(frame) else np.array([], dtype=int)
+    frame = frame.assign(_group=group_codes)
+    grouped = frame.groupby("_group", sort=True)
+    out = grouped[keys].first()
+    out.insert(0, "group", out.index.to_numpy())
+    out["n_runs"] = grouped.size()
+    out["run_ids"] = grouped["run_id"].agg(tuple)
+    out["varied"] = grouped[ignored].apply(lambda g: tuple(map(tuple, g.to_numpy(dtype=object)))) if ignored \
+        else [()] * len(out)
+    for column in chosen:
+        stats = grouped[column].agg(["mean", "std", "count"])
+        out[f"{column}.mean"] = stats["mean"]
+        out[f"{column}.std"] = stats["std"]
+        out[f"{column}.count"] = stats["count"].astype("int64")
+    return out.reset_index(drop=True)
+
+
+def _parents(frame: pd.DataFrame) -> list[str | None]:
+    if PARENT_TAG not in frame.columns:
+        return [None] * len(frame)
+    return [None if pd.isna(p) else str(p) for p in frame[PARENT_TAG]]
+
+
+def run_tree(runs: RunsLike) -> pd.DataFrame:
+    """Runs in tree order: each root (no parent, or a parent not among the runs) followed by its
+    children depth-first, siblings in the input's order. Columns: run_id, parent_run_id (the tag,
+    even when that run is absent), root_run_id, depth (0 for roots), n_children, tree_order.
+    A parent cycle is broken at the first run of the cycle met in input order."""
+    frame = as_runs_frame(runs)
+    ids = [str(r) for r in frame["run_id"]]
+    parents = _parents(frame)
+    present = set(ids)
+    children: dict[str, list[str]] = {i: [] for i in ids}
+    for run_id, parent in zip(ids, parents):
+        if parent in present and parent != run_id:
+            children[parent].append(run_id)
+    parent_of = dict(zip(ids, parents))
+    rows: list[dict[str, object]] = []
+    visited: set[str] = set()
+
+    def visit(root: str) -> None:
+        stack = [(root, 0)]
+        while stack:
+            run_id, depth = stack.pop()
+            if run_id in visited:
+                continue
+            visited.add(run_id)
+            rows.append({"run_id": run_id, "parent_run_id": parent_of[run_id], "root_run_id": root,
+                         "depth": depth, "n_children": len(children[run_id])})
+            stack.extend((child, depth + 1) for child in reversed(children[run_id]))
+
+    for run_id, parent in zip(ids, parents):
+        if parent not in present or parent == run_id:
+            visit(run_id)
+    for run_id in ids:  # only runs caught in a cycle are left
+        visit(run_id)
+    tree = pd.DataFrame(rows, columns=TREE_COLUMNS[:-1])
+    tree["tree_order"] = np.arange(len(tree))
+    return tree
+
+
+def parent_rollup(
+    runs: RunsLike, *, metrics: Sequence[str] | None = None, descendants: bool = False
+) -> pd.DataFrame:
+    """One row per run that has children, in tree order: run_id, n_children, children (tuple of
+    run ids in tree order), then metrics.<key>.mean/.min/.max/.count over the children (or all
+    descendants) for each metric column."""
+    frame = as_runs_frame(runs)
+    tree = run_tree(frame)
+    chosen = metric_columns(frame) if metrics is None else [
+        m if m.startswith("metrics.") else f"metrics.{m}" for m in metrics
+    ]
+    chosen = [c for c in chosen if c in frame.columns]
+    by_id = frame.set_index(frame["run_id"].astype(str))
+    order = list(tree["run_id"])
+    depth = dict(zip(tree["run_id"], tree["depth"]))
+    children: dict[str, list[str]] = {}
+    for run_id, parent in zip(tree["run_id"], tree["parent_run_id"]):
+        # depth > 0 means the parent is among the runs and the link was followed (not a broken cycle).
+        if depth[run_id] > 0:
+            children.setdefault(parent, []).append(run_id)
+    rows = []
+    for position, run_id in enumerate(order):
+        direct = children.get(run_id, [])
+        if not direct:
+            continue
+        members = direct
+        if descendants:
+            # Descendants follow their ancestor contiguously in tree order, one level deeper or more.
+            members = []
+            for other in order[position + 1:]:
+                if depth[other] <= depth[run_id]:
+                    break
+                members.append(other)
+        row: dict[str, object] = {"run_id": run_id, "n_children": len(direct), "children": tuple(direct)}
+        for column in chosen:
+            values = by_id.loc[members, column].to_numpy(dtype="float64")
+            real = values[~np.isnan(values)]
+            row[f"{column}.mean"] = float(real.mean()) if len(real) else np.nan
+            row[f"{column}.min"] = float(real.min()) if len(real) else np.nan
+            row[f"{column}.max"] = float(real.max()) if len(real) else np.nan
+            row[f"{column}.count"] = int(len(real))
+        rows.append(row)
+    columns = ["run_id", "n_children", "children"] + [
+        f"{c}.{s}" for c in chosen for s in ("mean", "min", "max", "count")
+    ]
+    return pd.DataFrame(rows, columns=columns)
