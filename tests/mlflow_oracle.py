@@ -33,15 +33,16 @@ def to_model(run) -> Run:
     )
 
 
-def build_store(root: Path) -> tuple[object, list[str]]:
-    """Write a varied store with MLflow; return (MlflowClient, experiment ids)."""
+def build_store(root: Path | str) -> tuple[object, list[str]]:
+    """Write a varied store with MLflow (a folder path: file store; a URI string: that store);
+    return (MlflowClient, experiment ids)."""
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     import mlflow
     import pandas as pd
     from mlflow.entities import Metric as MMetric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=root.as_uri())
+    client = MlflowClient(tracking_uri=root if isinstance(root, str) else root.as_uri())
     exp_a = client.create_experiment("a")
     exp_b = client.create_experiment("b")
     specs = [

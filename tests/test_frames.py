@@ -17,6 +17,7 @@ from reportgen.model import Run, RunData, RunInfo
 
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory):
+    pytest.importorskip("mlflow")
     warnings.simplefilter("ignore")
     root = tmp_path_factory.mktemp("frames") / "mlruns"
     client, experiments = build_store(root)
@@ -77,6 +78,7 @@ def test_empty_runs_frame_matches_mlflow(oracle):
 def test_all_runs_running_end_time_like_mlflow(tmp_path):
     import os
 
+    pytest.importorskip("mlflow")
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     import mlflow
     from mlflow.tracking import MlflowClient

@@ -93,25 +93,40 @@ ORDER_BYS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def oracle(tmp_path_factory):
+def _oracle(folder, kind):
+    pytest.importorskip("mlflow")
     warnings.simplefilter("ignore")
-    client, experiments = build_store(tmp_path_factory.mktemp("oracle") / "mlruns")
+    target = folder / "mlruns" if kind == "file" else f"sqlite:///{folder / 'mlflow.db'}"
+    client, experiments = build_store(target)
     mlflow_runs = client.search_runs(experiments, max_results=1000)
     return client, experiments, mlflow_runs, [to_model(r) for r in mlflow_runs]
 
 
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory):
+    """Runs written by MLflow to a file store (MLflow's SearchUtils filters and sorts them)."""
+    return _oracle(tmp_path_factory.mktemp("oracle-file"), "file")
+
+
+@pytest.fixture(scope="module", params=["file", "sqlite"])
+def any_oracle(request, tmp_path_factory, oracle):
+    """The same runs in a file store and in SQLite, where MLflow filters in SQL: both must agree."""
+    if request.param == "file":
+        return oracle
+    return _oracle(tmp_path_factory.mktemp("oracle-sqlite"), "sqlite")
+
+
 @pytest.mark.parametrize("filter_string", FILTERS)
-def test_filter_matches_mlflow(oracle, filter_string):
-    client, experiments, _, runs = oracle
+def test_filter_matches_mlflow(any_oracle, filter_string):
+    client, experiments, _, runs = any_oracle
     expected = [r.info.run_id for r in client.search_runs(experiments, filter_string, max_results=1000)]
     got = [r.info.run_id for r in search(runs, filter_string=filter_string)]
     assert got == expected
 
 
 @pytest.mark.parametrize("order_by", ORDER_BYS)
-def test_order_by_matches_mlflow(oracle, order_by):
-    client, experiments, _, runs = oracle
+def test_order_by_matches_mlflow(any_oracle, order_by):
+    client, experiments, _, runs = any_oracle
     expected = [r.info.run_id for r in client.search_runs(experiments, order_by=order_by, max_results=1000)]
     got = [r.info.run_id for r in search(runs, order_by=order_by)]
     assert got == expected
