@@ -40,10 +40,6 @@ from reportgen.tracking import _env  # noqa: E402
 from reportgen.uri import path_to_file_uri  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent
-sys.path.insert(0, str(EXAMPLES))
-
-import _sample_content as content  # noqa: E402
-
 SEED = 20240514
 STORE_EPOCH_MS = 1_715_677_200_000  # 2024-05-14 09:00:00 UTC
 TICK_MS = 25  # each clock reading advances the fake clock a little, as real calls take time
@@ -119,6 +115,9 @@ def generate(output: Path, *, keep_paths: bool = False) -> Path:
     """Write the sample store to `output` (replacing a previous one) and return its path."""
     output = Path(output).resolve()
     _check_replaceable(output)
+    sys.path.insert(0, str(EXAMPLES))
+    import _sample_content as content  # scikit-learn and matplotlib load only once the output is known good
+
     work = Path(tempfile.mkdtemp(prefix="reportgen-sample-"))
     root = work / "mlruns"
     clock = FakeClock(STORE_EPOCH_MS)
