@@ -119,7 +119,23 @@ def generate(output: Path, *, keep_paths: bool = False) -> Path:
     import _sample_content as content  # scikit-learn and matplotlib load only once the output is known good
 
     work = Path(tempfile.mkdtemp(prefix="reportgen-sample-"))
-    root = work / "mlruns"
+    try:
+        root = work / "mlruns"
+        _log_store(root, content)
+        final_prefix = path_to_file_uri(output) if keep_paths else CANONICAL_ROOT
+        _rewrite_artifact_uris(root, path_to_file_uri(root), final_prefix)
+        _drop_git_tags(root)
+        _check_no_local_path(root, str(work))
+        if output.exists():
+            shutil.rmtree(output)
+        shutil.copytree(root, output)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return output
+
+
+def _log_store(root: Path, content) -> None:
+    """Log everything into `root` with the clock, ids, user and source pinned, then unpin them."""
     clock = FakeClock(STORE_EPOCH_MS)
     previous_uri = mlflow.get_tracking_uri()
     saved = _pin_environment(clock, FakeIds(SEED))
@@ -129,17 +145,6 @@ def generate(output: Path, *, keep_paths: bool = False) -> Path:
     finally:
         mlflow.set_tracking_uri(previous_uri)
         _restore_environment(saved)
-    if keep_paths:
-        _rewrite_artifact_uris(root, path_to_file_uri(root), path_to_file_uri(output))
-    else:
-        _rewrite_artifact_uris(root, path_to_file_uri(root), CANONICAL_ROOT)
-    _drop_git_tags(root)
-    _check_no_local_path(root, str(work))
-    if output.exists():
-        shutil.rmtree(output)
-    shutil.copytree(root, output)
-    shutil.rmtree(work)
-    return output
 
 
 def _check_replaceable(output: Path) -> None:
