@@ -28,6 +28,8 @@ HOSTILE = [
     "a.b[0].c",
     "{{7*7}}\u2028\u202eevil",
 ]
+# Drawn marks with the svg renderer (mark containers are <g>; scatter points say "point").
+MARKS = "[aria-roledescription$=' mark']:not(g), [aria-roledescription='point']"
 INJECTED = "[data-pwned], script:not([src]):not([type='application/json'])"
 
 

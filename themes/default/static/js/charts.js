@@ -9,8 +9,9 @@
  * relative time), log scale and smoothing (TensorBoard-style debiased EMA). Every chart gets SVG and
  * PNG download buttons; vega-embed's action menu stays off (its "Open in Vega Editor" goes online).
  * Charts draw one at a time after load, those in the viewport first, so long pages stay responsive.
- * Signals for tests: figure[data-drawn="true"], figure[data-renders=N]; body[data-charts-drawn="true"]
- * once every chart drew (or failed: body[data-charts-failed] counts failures, each logged).
+ * Signals for tests: figure[data-drawn="true"], figure[data-renders=N], figure[data-draw-ms];
+ * body[data-charts-drawn="true"] once every chart drew (or failed: body[data-charts-failed] counts
+ * failures, each logged to the console), body[data-charts-drawn-ms] = page time when that happened.
  * API for other page scripts: window.reportgenCharts.add(figure) queues a figure built at run time
  * whose spec is in the property figure.rgSpec.
  */
@@ -211,6 +212,7 @@
     }
     if (figure.rgResult) { figure.rgResult.finalize(); figure.rgResult = null; }
     figure.dataset.drawn = "false";
+    var began = performance.now();
     return window.vegaEmbed(view, specFor(figure), {
       mode: "vega-lite",
       renderer: "svg",
@@ -221,6 +223,7 @@
     }).then(function (result) {
       figure.rgResult = result;
       figure.dataset.drawn = "true";
+      figure.dataset.drawMs = String(Math.round(performance.now() - began));
       figure.dataset.renders = String((parseInt(figure.dataset.renders || "0", 10) || 0) + 1);
     });
   }
@@ -243,7 +246,10 @@
       failed += 1;
       document.body.dataset.chartsFailed = String(failed);
     }
-    if (finished >= total) { document.body.dataset.chartsDrawn = "true"; }
+    if (finished >= total) {
+      document.body.dataset.chartsDrawnMs = String(Math.round(performance.now()));
+      document.body.dataset.chartsDrawn = "true";
+    }
   }
 
   function drawFigure(figure) {

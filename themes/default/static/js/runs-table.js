@@ -225,6 +225,7 @@
       setupColumns(table, headers, scope);
       setupCompare(table, scope);
       table.setAttribute("data-ready", "true");
+      table.setAttribute("data-ready-ms", String(Math.round(performance.now())));
     });
   }
 
