@@ -13,7 +13,7 @@ import pandas as pd
 
 from reportgen.errors import ReportgenError
 from reportgen.frames import RunsLike, as_runs_frame, metric_columns, param_columns
-from reportgen.histories import HISTORY_COLUMNS, downsample_histories, with_times
+from reportgen.histories import HISTORY_COLUMNS, downsample_histories, series_codes, series_order, with_times
 
 Directions = Mapping[str, str]
 
@@ -93,53 +93,51 @@ def _override_items(overrides: Directions | None, key: str) -> list[tuple[str, s
 
 # -- summaries of histories ------------------------------------------------------------------------
 def metric_summaries(histories: pd.DataFrame, *, directions: Directions | None = None) -> pd.DataFrame:
-    """One row per (run_id, key) of a history frame: count (non-NaN points), first, last (MLflow's
-    latest: max by step, timestamp, value), min, max, mean (NaN skipped), direction, best (min or
-    max by direction, NaN when unknown), best_step (first step reaching it) and last_step."""
+    """One row per (run_id, key) of a history frame, sorted by run_id, key: count (non-NaN points),
+    first, last (MLflow's latest: max by step, timestamp, value), min, max, mean (NaN skipped),
+    direction, best (min or max by direction, NaN when unknown), best_step (first step reaching
+    it, NaN when none) and last_step. One sort at most, then reductions over contiguous series."""
     missing = [c for c in HISTORY_COLUMNS if c not in histories.columns]
     if missing:
         raise ReportgenError(f"A history frame needs the columns {HISTORY_COLUMNS}; missing {missing}")
     if histories.empty:
         return pd.DataFrame({c: [] for c in SUMMARY_COLUMNS})
-    run_codes, run_ids = pd.factorize(histories["run_id"], sort=True)
-    key_codes, keys = pd.factorize(histories["key"], sort=True)
+    group, run_ids, keys = series_codes(histories)
     steps = histories["step"].to_numpy(dtype="int64")
     stamps = histories["timestamp"].to_numpy(dtype="int64")
     values = histories["value"].to_numpy(dtype="float64")
+    order = series_order(group, steps, stamps)
+    if order is not None:
+        group, steps, stamps, values = group[order], steps[order], stamps[order], values[order]
+    same = (group[1:] == group[:-1]) & (steps[1:] == steps[:-1]) & (stamps[1:] == stamps[:-1])
+    if same.any():
+        # Points sharing step and timestamp: MLflow's latest is the largest value, NaN the smallest.
+        isnan = np.isnan(values)
+        tie = np.lexsort((np.where(isnan, -np.inf, values), ~isnan, stamps, steps, group))
+        group, steps, stamps, values = group[tie], steps[tie], stamps[tie], values[tie]
+    count = len(values)
+    starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+    ends = np.append(starts[1:], count) - 1
     isnan = np.isnan(values)
-    # MLflow's latest point counts NaN as the smallest value.
-    order = np.lexsort((np.where(isnan, -np.inf, values), isnan == False, stamps, steps, key_codes, run_codes))  # noqa: E712
-    group = run_codes[order] * len(keys) + key_codes[order]
-    last_of_group = np.append(group[1:] != group[:-1], True)
-    first_of_group = np.insert(group[1:] != group[:-1], 0, True)
-    idx_last, idx_first = order[last_of_group], order[first_of_group]
-    frame = pd.DataFrame({"run_id": run_ids[run_codes[idx_last]], "key": keys[key_codes[idx_last]]})
-    frame["count"] = np.bincount(group, weights=~isnan[order], minlength=group.max() + 1)[group[last_of_group]].astype("int64")
-    frame["first"] = values[idx_first]
-    frame["last"] = values[idx_last]
-    frame["last_step"] = steps[idx_last]
-    grouped = pd.Series(values[order]).groupby(group, sort=True)
-    frame["min"] = grouped.min().to_numpy()
-    frame["max"] = grouped.max().to_numpy()
-    frame["mean"] = grouped.mean().to_numpy()
-    frame["direction"] = [metric_direction(k, directions) for k in frame["key"]]
-    best, best_step = _best_points(run_codes * len(keys) + key_codes, values, steps, frame["direction"].to_numpy(),
-                                   group[last_of_group])
-    frame["best"], frame["best_step"] = best, best_step
-    return frame[SUMMARY_COLUMNS]
-
-
-def _best_points(group: np.ndarray, values: np.ndarray, steps: np.ndarray, direction: np.ndarray,
-                 group_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Best value and the first step reaching it, per group, aligned with the sorted group_ids."""
-    row_direction = direction[np.searchsorted(group_ids, group)]
-    invalid = np.isnan(values) | (row_direction == None)  # noqa: E711
-    score = np.where(invalid, 0.0, np.where(row_direction == "max", -values, values))
-    order = np.lexsort((steps, score, invalid, group))
-    firsts = order[np.insert(group[order][1:] != group[order][:-1], 0, True)]
-    usable = ~invalid[firsts]
-    return (np.where(usable, values[firsts], np.nan),
-            np.where(usable, steps[firsts].astype("float64"), np.nan))
+    n_real = np.add.reduceat(~isnan, starts).astype("int64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.add.reduceat(np.where(isnan, 0.0, values), starts) / n_real
+    lowest, highest = np.fmin.reduceat(values, starts), np.fmax.reduceat(values, starts)
+    series = group[starts]
+    key_direction = np.array([metric_direction(k, directions) for k in keys], dtype=object)
+    direction = key_direction[series % max(len(keys), 1)]
+    best = np.where(direction == "min", lowest, np.where(direction == "max", highest, np.nan))
+    # The first row (smallest step) of each series equal to its best value.
+    series_index = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, count)))
+    hit = np.where(values == best[series_index], np.arange(count), count)
+    first_hit = np.minimum.reduceat(hit, starts)
+    best_step = np.where(first_hit < count, steps[np.minimum(first_hit, count - 1)], np.nan)
+    return pd.DataFrame({
+        "run_id": run_ids[series // max(len(keys), 1)], "key": keys[series % max(len(keys), 1)],
+        "count": n_real, "first": values[starts], "last": values[ends], "min": lowest, "max": highest,
+        "mean": np.where(n_real > 0, mean, np.nan), "direction": direction, "best": best,
+        "best_step": best_step.astype("float64"), "last_step": steps[ends],
+    }, columns=SUMMARY_COLUMNS)
 
 
 def runs_table(

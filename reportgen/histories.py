@@ -40,19 +40,35 @@ def _check_history(histories: pd.DataFrame) -> None:
         raise ReportgenError(f"A history frame needs the columns {HISTORY_COLUMNS}; missing {missing}")
 
 
+def series_codes(histories: pd.DataFrame) -> tuple[np.ndarray, pd.Index, pd.Index]:
+    """One int64 code per row for its (run_id, key) series, ordered like (run_id, key) strings,
+    with the sorted run ids and keys: code = run_position * len(keys) + key_position."""
+    run_codes, run_ids = pd.factorize(histories["run_id"], sort=True)
+    key_codes, keys = pd.factorize(histories["key"], sort=True)
+    return run_codes.astype(np.int64) * max(len(keys), 1) + key_codes, pd.Index(run_ids), pd.Index(keys)
+
+
+def series_order(group: np.ndarray, steps: np.ndarray, stamps: np.ndarray) -> np.ndarray | None:
+    """Row order by series, step, timestamp; None when the rows are already in that order (what
+    Store.metric_histories returns), which is checked in one linear pass instead of sorted again."""
+    if len(group) < 2:
+        return None
+    d_group, d_step, d_stamp = np.diff(group), np.diff(steps), np.diff(stamps)
+    if np.all((d_group > 0) | ((d_group == 0) & ((d_step > 0) | ((d_step == 0) & (d_stamp >= 0))))):
+        return None
+    return np.lexsort((stamps, steps, group))
+
+
 def _series_bounds(histories: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The frame sorted by run_id, key, step, timestamp, and the start offset of each (run, key)
-    plus the end. Sorting integer codes is much cheaper than sorting the string columns, and a
-    frame that is already in order (what Store.metric_histories returns) is not copied."""
-    run_codes = pd.factorize(histories["run_id"], sort=True)[0]
-    key_codes = pd.factorize(histories["key"], sort=True)[0]
-    order = np.lexsort((histories["timestamp"].to_numpy(), histories["step"].to_numpy(), key_codes, run_codes))
-    if len(order) and not np.array_equal(order, np.arange(len(order))):
-        histories, run_codes, key_codes = histories.take(order), run_codes[order], key_codes[order]
+    series plus the end. A frame already in order is not copied."""
+    group = series_codes(histories)[0]
+    order = series_order(group, histories["step"].to_numpy(), histories["timestamp"].to_numpy())
+    if order is not None:
+        histories, group = histories.take(order), group[order]
     ordered = histories.reset_index(drop=True)
     change = np.ones(len(ordered), dtype=bool)
-    if len(ordered):
-        change[1:] = (run_codes[1:] != run_codes[:-1]) | (key_codes[1:] != key_codes[:-1])
+    change[1:] = group[1:] != group[:-1]
     return ordered, np.append(np.flatnonzero(change), len(ordered))
 
 
@@ -110,11 +126,19 @@ def downsample_series(steps: np.ndarray, values: np.ndarray, max_points: int) ->
     return np.sort(np.concatenate([kept, _gap_markers(values, kept)]))
 
 
+def _first_extreme(values: np.ndarray, starts: np.ndarray, series_of_row: np.ndarray, ufunc) -> np.ndarray:
+    """Per contiguous series, the position of the first row equal to its min (or max)."""
+    extreme = ufunc.reduceat(values, starts)
+    positions = np.where(values == extreme[series_of_row], np.arange(len(values)), len(values))
+    return np.minimum.reduceat(positions, starts)
+
+
 def downsample_histories(histories: pd.DataFrame, *, max_points: int = DEFAULT_MAX_POINTS) -> pd.DataFrame:
     """At most max_points rows per (run_id, key) series, same columns, sorted by run_id, key, step.
 
-    Series already short enough are kept whole without touching tsdownsample; longer ones keep
-    their first, last, min and max points, MinMaxLTTB's picks and a NaN row per surviving gap.
+    Series already short enough are kept whole. Longer all-finite series (the usual case) keep
+    their first, last, min and max rows, found for all series at once, plus MinMaxLTTB's picks;
+    series with NaN or ±inf go through downsample_series, which also keeps a NaN row per gap.
     """
     _check_history(histories)
     if max_points < 2:
@@ -123,13 +147,29 @@ def downsample_histories(histories: pd.DataFrame, *, max_points: int = DEFAULT_M
     lengths = np.diff(bounds)
     if not len(lengths) or lengths.max() <= max_points:
         return ordered
-    keep = np.ones(len(ordered), dtype=bool)
-    steps = ordered["step"].to_numpy()
+    keep = np.repeat(lengths <= max_points, lengths)
+    steps = ordered["step"].to_numpy(dtype="float64")
     values = ordered["value"].to_numpy(dtype="float64")
-    for series in np.flatnonzero(lengths > max_points):
+    long = np.flatnonzero(lengths > max_points)
+    all_finite = np.logical_and.reduceat(np.isfinite(values), bounds[:-1])
+    fast = long[all_finite[long]] if max_points - 4 >= _MIN_DOWNSAMPLER_POINTS else long[:0]
+    for series in np.setdiff1d(long, fast):
         start, stop = bounds[series], bounds[series + 1]
-        keep[start:stop] = False
         keep[start + downsample_series(steps[start:stop], values[start:stop], max_points)] = True
+    if len(fast):
+        starts, stops = bounds[fast], bounds[fast + 1]
+        # Rows of the fast series only, in one array, so reduceat sees contiguous segments.
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)])
+        local_starts = np.concatenate(([0], np.cumsum(stops - starts)[:-1]))
+        series_of_row = np.repeat(np.arange(len(fast)), stops - starts)
+        sub = values[rows]
+        for ufunc in (np.minimum, np.maximum):
+            keep[rows[_first_extreme(sub, local_starts, series_of_row, ufunc)]] = True
+        keep[starts] = True
+        keep[stops - 1] = True
+        n_out = max_points - 4  # leaves room for first, last, min and max
+        for start, stop in zip(starts.tolist(), stops.tolist()):
+            keep[start + _minmax_lttb(steps[start:stop], values[start:stop], n_out)] = True
     return ordered[keep].reset_index(drop=True)
 
 
@@ -140,12 +180,11 @@ def with_times(histories: pd.DataFrame, runs: Sequence[Run] | pd.DataFrame | Non
     frame = histories.copy()
     stamps = frame["timestamp"].to_numpy(dtype="int64")
     frame["wall_time"] = pd.to_datetime(stamps, unit="ms", utc=True)
-    starts = frame.groupby("run_id", sort=False)["timestamp"].transform("min").to_numpy(dtype="float64")
+    codes, run_ids = pd.factorize(frame["run_id"])
+    first_point = pd.Series(stamps).groupby(codes).min().reindex(range(len(run_ids))).to_numpy(dtype="float64")
     known = _start_times(runs)
-    if known:
-        from_runs = frame["run_id"].map(known).to_numpy(dtype="float64", na_value=np.nan)
-        starts = np.where(np.isnan(from_runs), starts, from_runs)
-    frame["relative_time"] = (stamps - starts) / 1000.0
+    starts = np.array([known.get(r, first) for r, first in zip(run_ids, first_point)], dtype="float64")
+    frame["relative_time"] = (stamps - starts[codes]) / 1000.0 if len(frame) else np.array([], dtype="float64")
     return frame
 
 

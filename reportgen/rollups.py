@@ -119,44 +119,40 @@ def parent_rollup(
 ) -> pd.DataFrame:
     """One row per run that has children, in tree order: run_id, n_children, children (tuple of
     run ids in tree order), then metrics.<key>.mean/.min/.max/.count over the children (or all
-    descendants) for each metric column."""
+    descendants) for each metric column, NaN ignored."""
     frame = as_runs_frame(runs)
     tree = run_tree(frame)
     chosen = metric_columns(frame) if metrics is None else [
         m if m.startswith("metrics.") else f"metrics.{m}" for m in metrics
     ]
     chosen = [c for c in chosen if c in frame.columns]
-    by_id = frame.set_index(frame["run_id"].astype(str))
-    order = list(tree["run_id"])
-    depth = dict(zip(tree["run_id"], tree["depth"]))
-    children: dict[str, list[str]] = {}
-    for run_id, parent in zip(tree["run_id"], tree["parent_run_id"]):
-        # depth > 0 means the parent is among the runs and the link was followed (not a broken cycle).
-        if depth[run_id] > 0:
-            children.setdefault(parent, []).append(run_id)
-    rows = []
-    for position, run_id in enumerate(order):
-        direct = children.get(run_id, [])
-        if not direct:
-            continue
-        members = direct
-        if descendants:
-            # Descendants follow their ancestor contiguously in tree order, one level deeper or more.
-            members = []
-            for other in order[position + 1:]:
-                if depth[other] <= depth[run_id]:
-                    break
-                members.append(other)
-        row: dict[str, object] = {"run_id": run_id, "n_children": len(direct), "children": tuple(direct)}
-        for column in chosen:
-            values = by_id.loc[members, column].to_numpy(dtype="float64")
-            real = values[~np.isnan(values)]
-            row[f"{column}.mean"] = float(real.mean()) if len(real) else np.nan
-            row[f"{column}.min"] = float(real.min()) if len(real) else np.nan
-            row[f"{column}.max"] = float(real.max()) if len(real) else np.nan
-            row[f"{column}.count"] = int(len(real))
-        rows.append(row)
-    columns = ["run_id", "n_children", "children"] + [
-        f"{c}.{s}" for c in chosen for s in ("mean", "min", "max", "count")
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    # Links followed by run_tree (depth > 0) form a forest: no cycles, every parent present.
+    linked = tree[tree["depth"] > 0]
+    direct = pd.DataFrame({"parent": linked["parent_run_id"].to_numpy(dtype=object),
+                           "member": linked["run_id"].to_numpy(dtype=object)})
+    pairs = [direct]
+    if descendants:
+        parent_of = dict(zip(direct["member"], direct["parent"]))
+        level = direct
+        while True:
+            up = level["parent"].map(parent_of)
+            level = pd.DataFrame({"parent": up, "member": level["member"]})[up.notna()]
+            if level.empty:
+                break
+            pairs.append(level)
+    members = pd.concat(pairs, ignore_index=True)
+    has_children = set(direct["parent"])
+    parents = [r for r in tree["run_id"] if r in has_children]
+    out = pd.DataFrame({"run_id": parents})
+    children = direct.groupby("parent", sort=False)["member"].agg(tuple)
+    out["n_children"] = out["run_id"].map(children.map(len)).astype("int64")
+    out["children"] = out["run_id"].map(children)
+    values = frame.set_index(frame["run_id"].astype(str))[chosen].reindex(members["member"].to_numpy())
+    values.index = members["parent"].to_numpy()
+    grouped = values.groupby(level=0, sort=False)
+    for column in chosen:
+        stats = grouped[column].agg(["mean", "min", "max", "count"]).reindex(parents)
+        for stat in ("mean", "min", "max"):
+            out[f"{column}.{stat}"] = stats[stat].to_numpy(dtype="float64")
+        out[f"{column}.count"] = stats["count"].fillna(0).to_numpy(dtype="int64")
+    return out
