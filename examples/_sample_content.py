@@ -105,8 +105,9 @@ def log_everything(clock, *, seed: int) -> None:
         with mlflow.start_run(run_name=f"seed-{repeat_seed}", tags={"study": "seed-variance"}):
             params = mlp_params(32, 0.1, repeat_seed)
             mlflow.log_params(params)
-            model = train_mlp(params, data, clock)
-            log_evaluation(model, data)
+            model, val_losses = train_mlp(params, data, clock)
+            log_evaluation(model, val_losses, data)
+    log_interrupted_run(client, mlflow.get_experiment_by_name("digits-mlp").experiment_id, data, clock)
 
 
 def log_deleted_run(client) -> None:
@@ -131,21 +132,32 @@ def mlp_params(width: int, learning_rate: float, seed: int) -> dict:
     }
 
 
-def train_mlp(params: dict, data, clock) -> MLPClassifier:
-    """Train epoch by epoch, logging train/loss, val/loss and val/accuracy at each step, and a text log."""
-    x_train, x_val, y_train, y_val = data
-    model = MLPClassifier(
+def make_mlp(params: dict) -> MLPClassifier:
+    return MLPClassifier(
         hidden_layer_sizes=(params["hidden_units"],), solver="sgd", momentum=params["momentum"],
         learning_rate_init=params["learning_rate_init"], batch_size=params["batch_size"],
         random_state=params["seed"],
     )
+
+
+def fit_epoch(model: MLPClassifier, params: dict, data, clock) -> None:
+    x_train, _, y_train, _ = data
+    clock.advance(400 + 10 * params["hidden_units"])  # a simulated epoch: wider nets take longer
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.partial_fit(x_train, y_train, classes=DIGIT_CLASSES)
+
+
+def train_mlp(params: dict, data, clock) -> tuple[MLPClassifier, list[float]]:
+    """Train epoch by epoch, logging train/loss, val/loss and val/accuracy at each step, and a text log;
+    return the model and its val/loss history."""
+    _, x_val, _, y_val = data
+    model = make_mlp(params)
+    val_losses = []
     lines = [f"training {params}"]
     for epoch in range(1, params["epochs"] + 1):
-        clock.advance(400 + 10 * params["hidden_units"])  # a simulated epoch: wider nets take longer
         try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.partial_fit(x_train, y_train, classes=DIGIT_CLASSES)
+            fit_epoch(model, params, data, clock)
         except ValueError as exc:
             # The loss that made scikit-learn give up (NaN) is the point worth seeing in the history.
             mlflow.log_metric("train/loss", float(model.loss_), step=epoch)
@@ -161,12 +173,27 @@ def train_mlp(params: dict, data, clock) -> MLPClassifier:
             "val/accuracy": float(accuracy_score(y_val, proba.argmax(axis=1))),
         }
         mlflow.log_metrics(metrics, step=epoch)
+        val_losses.append(metrics["val/loss"])
         lines.append(f"epoch {epoch:3d}  " + "  ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
     mlflow.log_text("\n".join(lines) + "\n", "training_log.txt")
-    return model
+    return model, val_losses
 
 
-def log_evaluation(model: MLPClassifier, data) -> dict:
+def log_interrupted_run(client, experiment_id: str, data, clock) -> None:
+    """A run whose process was killed after 20 epochs: nobody ended it, so it stays RUNNING."""
+    run = client.create_run(experiment_id, run_name="seed-3-interrupted", tags={
+        "study": "seed-variance", NOTE: "The job was pre-empted after 20 of 50 epochs; the run was never ended.",
+    })
+    params = mlp_params(32, 0.1, 3)
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    model = make_mlp(params)
+    for epoch in range(1, 21):
+        fit_epoch(model, params, data, clock)
+        client.log_metric(run.info.run_id, "train/loss", float(model.loss_), step=epoch)
+
+
+def log_evaluation(model: MLPClassifier, val_losses: list[float], data) -> dict:
     """Final metrics, confusion matrix (CSV), per-class report (JSON), config (YAML) and a loss plot (PNG)."""
     _, x_val, _, y_val = data
     predicted = model.predict(x_val)
@@ -181,7 +208,9 @@ def log_evaluation(model: MLPClassifier, data) -> dict:
     config = {key: list(value) if isinstance(value, tuple) else value for key, value in model.get_params().items()}
     mlflow.log_dict({"model": "MLPClassifier", **config}, "config.yaml")
     figure, axis = plt.subplots(figsize=(4, 3), dpi=80)
-    axis.plot(range(1, len(model.loss_curve_) + 1), model.loss_curve_, label="train/loss")
+    epochs = range(1, len(model.loss_curve_) + 1)
+    axis.plot(epochs, model.loss_curve_, label="train/loss")
+    axis.plot(epochs, val_losses, label="val/loss")
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss")
     axis.set_yscale("log")
@@ -250,8 +279,8 @@ def log_sweep_child(width: int, rate: float, data, clock) -> dict:
             mlflow.log_params(params)
             if rate == DIVERGING_LEARNING_RATE:
                 mlflow.set_tag(NOTE, "Diverges on purpose: the loss reaches `inf`, then `NaN`, and training stops.")
-            model = train_mlp(params, data, clock)
-            evaluation = log_evaluation(model, data)
+            model, val_losses = train_mlp(params, data, clock)
+            evaluation = log_evaluation(model, val_losses, data)
             result.update(accuracy=evaluation["accuracy"], predicted=evaluation["predicted"])
     except ValueError:
         result["status"] = "FAILED"  # the run is already ended FAILED by the with block

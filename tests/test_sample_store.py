@@ -108,7 +108,7 @@ def test_several_experiments_each_with_a_description(client):
         assert experiment.tags.get(NOTE, "").strip(), f"{experiment.name} has no description"
 
 
-def test_a_nested_sweep_a_failed_and_a_deleted_run(runs):
+def test_a_nested_sweep_a_failed_a_deleted_and_an_unfinished_run(runs):
     by_id = {run.info.run_id: run for run in runs}
     children = [run for run in runs if "mlflow.parentRunId" in run.data.tags]
     parents = {run.data.tags["mlflow.parentRunId"] for run in children}
@@ -116,6 +116,9 @@ def test_a_nested_sweep_a_failed_and_a_deleted_run(runs):
     assert any(run.info.status == "FAILED" for run in children)
     deleted = [run for run in runs if run.info.lifecycle_stage == "deleted"]
     assert len(deleted) == 1 and deleted[0].info.deleted_time is not None
+    # A run whose process died: never ended, so RUNNING with no end time (a report shows it as stale).
+    (running,) = [run for run in runs if run.info.status == "RUNNING"]
+    assert running.info.end_time is None
 
 
 def test_runs_that_differ_only_by_seed(runs):
