@@ -190,3 +190,15 @@ def test_the_examples_with_import_mlflow_write_an_equivalent_store(store, tmp_pa
     _run_all(scripts, mlflow_store, tmp_path)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     assert _summary(mlflow, mlflow_store) == _summary(sys.modules["reportgen.tracking"], store)
+
+
+def test_tracking_uri_option_wins_over_the_environment(tmp_path):
+    chosen, ignored = tmp_path / "chosen", tmp_path / "ignored"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "hello_world.py"), "--tracking-uri", str(chosen), "--experiment", "hi"],
+        env=_env(ignored), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not ignored.exists()
+    (run,) = _runs(MlflowClient(tracking_uri=path_to_file_uri(chosen)), "hi")
+    assert run.info.run_name == "hello-world"
