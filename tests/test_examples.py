@@ -159,6 +159,7 @@ def _walk(client, run_id: str, path: str | None):
             yield info.path
 
 
+@pytest.mark.oracle
 def test_real_mlflow_reads_the_examples_store_as_reportgen_does(store, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -177,6 +178,7 @@ def test_real_mlflow_reads_the_examples_store_as_reportgen_does(store, monkeypat
     assert frame["metrics.rmse"].between(0, 1.5).all()
 
 
+@pytest.mark.oracle
 def test_the_examples_with_import_mlflow_write_an_equivalent_store(store, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     scripts = []

@@ -177,6 +177,7 @@ def test_meta_yaml_uses_the_canonical_root_and_no_local_path():
     assert not list(SAMPLE.rglob("mlflow.source.git.*"))
 
 
+@pytest.mark.oracle
 def test_real_mlflow_reads_the_committed_store(runs, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
