@@ -18,6 +18,7 @@ import pandas as pd
 MAX_POINTS = 500
 MAX_ROWS = 20_000
 MIN_POINTS = 8
+POINTS_UP_TO = 40  # series this short get point marks on their lines
 LEGEND_LIMIT = 20  # above this many series a legend is noise; tooltips name the line instead
 
 LIGHT_PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
@@ -228,6 +229,7 @@ def history_chart(
         })
         domain.append(label)
         series_ids.append(run_id)
+    longest = max((len(one["x"]) for one in series), default=0)
     palette = _palette_for(series_ids, colors)
     # Domain and range go in after serialising: Altair would validate thousands of labels one by one.
     scale = alt.Scale(type="ordinal")
@@ -235,7 +237,9 @@ def history_chart(
     chart = (
         alt.Chart(alt.NamedData(name="series"), title=title)
         .transform_flatten(["x", "t", "r", "y"])
-        .mark_line(invalid="break-paths-filter-domains", strokeWidth=1.5, clip=True)
+        .mark_line(invalid="break-paths-filter-domains", strokeWidth=1.5, clip=True,
+                   # a metric logged a few times (or once) is invisible as a bare line: mark its points
+                   point=alt.OverlayMarkDef(filled=True, size=24) if longest <= POINTS_UP_TO else False)
         .encode(
             x=alt.X(**X_AXES[x]),
             y=alt.Y("y", type="quantitative", title=keys[0] if len(keys) == 1 else "value",
@@ -360,12 +364,14 @@ def parallel_coordinates(
     label_col: str | None = None,
     height: int = 300,
 ) -> dict:
-    """Parallel coordinates: one line per row (run) across dims, coloured by color_by.
+    """Parallel coordinates: one line per row (run) across dims and then color_by, coloured by color_by.
 
     frame: one row per run; dims and color_by name its columns (display names, never Vega fields).
     Each axis is scaled to [0, 1] (categorical axes evenly spaced); min and max are printed on it.
     """
-    axes = [d for d in dims if d in frame.columns]
+    # The coloured-by metric is also the last axis, so its value can be read off, not guessed from a hue.
+    axes = list(dict.fromkeys([d for d in dims if d in frame.columns]
+                              + ([color_by] if color_by in frame.columns else [])))
     lines, ticks, rules = [], [], []
     for n, dim in enumerate(axes):
         pos, dim_ticks = _normalise(frame[dim])

@@ -180,7 +180,7 @@ def test_parallel_coordinates_normalises_each_axis():
     lines = spec["layer"][1]
     assert lines["mark"]["type"] == "line"
     rows = lines["data"]["values"]
-    assert len(rows) == 9  # 3 runs x 3 present dims
+    assert len(rows) == 9  # 3 runs x 3 present dims (color_by "acc" is already one of them)
     pos = {(r["label"], r["d"]): r["v"] for r in rows}
     assert pos[("r1", "acc")] == 0 and pos[("r3", "acc")] == 1 and pos[("r2", "acc")] == pytest.approx(0.5)
     assert pos[("r1", "lr")] == 1 and pos[("r3", "lr")] == 0 and pos[("r2", "lr")] == pytest.approx(0.5)  # log axis
@@ -190,6 +190,19 @@ def test_parallel_coordinates_normalises_each_axis():
     # Axis order comes from a field, not from a sort array of names (that would reach a Vega expression).
     assert lines["encoding"]["x"]["sort"] == {"field": "di", "op": "min"}
     compiles(spec)
+
+
+def test_parallel_coordinates_adds_the_colour_metric_as_last_axis():
+    frame = pd.DataFrame({"lr": [1, 2], "loss": [0.5, 0.4]})
+    spec = charts.parallel_coordinates(frame, ["lr"], "loss")
+    assert spec["usermeta"]["reportgen"]["dims"] == ["lr", "loss"]
+
+
+def test_history_chart_marks_points_of_short_series():
+    short = charts.history_chart(history(n_steps=1), title="t", run_labels={})
+    assert short["mark"]["point"]["filled"] is True
+    assert charts.history_chart(history(n_steps=100), title="t", run_labels={})["mark"]["point"] is False
+    compiles(short)
 
 
 def test_seed_band_chart_layers_band_and_mean():

@@ -29,6 +29,8 @@
     ".rg-chart-tools{display:flex;flex-wrap:wrap;gap:.3rem .8rem;align-items:center;font-size:.8rem;margin:.2rem 0}",
     ".rg-chart-tools label{display:inline-flex;gap:.3rem;align-items:center}",
     ".rg-chart-tools button{font:inherit;font-size:.75rem;padding:.05rem .4rem;cursor:pointer}",
+    ".rg-chart-tools select{width:auto;min-width:0;font:inherit;font-size:.8rem}",
+    ".rg-chart-tools input[type=range]{width:7rem}",
     ".rg-chart-view{width:100%;min-height:1rem}",
     ".rg-chart-error{color:#b42318;font-size:.85rem}",
     "#vg-tooltip-element{visibility:hidden;padding:6px 8px;position:fixed;z-index:1000;font:12px system-ui,sans-serif;",
@@ -120,7 +122,7 @@
         spec.data.values.forEach(function (series) { series.ys = ema(series.y || [], state.smooth); });
         (spec.transform || []).forEach(function (t) { if (t.flatten) { t.flatten.push("ys"); } });
         var smoothY = merge(clone(spec.encoding.y), { field: "ys" });
-        var faint = merge(clone(spec.mark), { opacity: 0.25 });
+        var faint = merge(clone(spec.mark), { opacity: 0.25, point: false });
         spec.layer = [{ mark: faint }, { mark: spec.mark, encoding: { y: smoothY } }];
         delete spec.mark;
       }

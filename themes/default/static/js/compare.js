@@ -3,8 +3,9 @@
  * Contract: <script type="application/json" id="rg-compare-data"> holding
  *   {"runs": [{"run_id", "name", "params": {}, "metrics": {}, "tags": {}, optional "url" (relative link to
  *   the run page)}], "histories": {metric key: a spec from reportgen.charts.history_chart over these runs}}
- * and an element #rg-compare that this script fills. The runs shown are those of ?runs=ID1,ID2 (as the
- * runs table links them); without that parameter, the first MAX_DEFAULT runs. Renders a params / metrics /
+ * and an element #rg-compare that this script fills (replacing its no-JavaScript content). The runs shown
+ * are those of ?runs=ID1,ID2 (as the runs table links them); without that parameter, those of
+ * #rg-compare[data-default-runs="ID1,ID2"], else the first MAX_DEFAULT runs. Renders a params / metrics /
  * tags table (one column per run, rows whose values differ marked data-same="false"), an "only differences"
  * checkbox, a baseline select with deltas on numeric metrics, and one overlaid history chart per metric
  * (series filtered to the chosen runs, drawn by charts.js). All data goes in through textContent.
@@ -21,6 +22,7 @@
     ":where(.rg-compare-controls){display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;margin:.5rem 0}",
     ":where(.rg-compare-controls select){max-width:24rem}",
     ":where(.rg-compare-table) :where(td,th){vertical-align:top;overflow-wrap:anywhere;max-width:28rem}",
+    ":where(.rg-compare-table .rg-section-title th){text-align:left;padding-top:.8rem}",
     ":where(.rg-run-id){font-size:.75em;opacity:.7;font-weight:normal}",
     ":where(.rg-baseline){background:rgba(127,127,127,.12)}",
     ":where(.rg-delta){font-size:.85em;opacity:.85;white-space:nowrap}",
@@ -64,10 +66,10 @@
     return typeof url === "string" && url && !/^[a-z][a-z0-9+.-]*:/i.test(url) && url.indexOf("//") !== 0;
   }
 
-  function chosenRuns(runs, note) {
+  function chosenRuns(runs, note, fallback) {
     var byId = {};
     runs.forEach(function (run) { byId[run.run_id] = run; });
-    var wanted = new URLSearchParams(window.location.search).get("runs");
+    var wanted = new URLSearchParams(window.location.search).get("runs") || fallback;
     if (!wanted) {
       if (runs.length > MAX_DEFAULT) {
         note.textContent = "No runs chosen: showing the first " + MAX_DEFAULT + " of " + runs.length +
@@ -89,7 +91,7 @@
   function delta(value, base) {
     if (typeof value !== "number" || typeof base !== "number") { return null; }
     var diff = value - base;
-    var text = (diff >= 0 ? "+" : "\u2212") + show(Math.abs(diff));
+    var text = "\u0394 " + (diff >= 0 ? "+" : "\u2212") + show(Math.abs(diff));
     if (base !== 0) {
       var pct = diff / Math.abs(base) * 100;
       text += ", " + (pct >= 0 ? "+" : "\u2212") + show(Math.abs(parseFloat(pct.toFixed(2)))) + "%";
@@ -98,7 +100,7 @@
   }
 
   function buildTable(runs) {
-    var table = el("table", "rg-compare-table");
+    var table = el("table", "rg-diff rg-compare-table");
     var head = table.createTHead().insertRow();
     head.appendChild(el("th", "rg-key-col", ""));
     runs.forEach(function (run, i) {
@@ -132,15 +134,17 @@
       title.appendChild(titleCell);
       body.appendChild(title);
       sorted.forEach(function (key) {
-        var row = el("tr", "rg-row");
-        row.setAttribute("data-key", key);
         var values = runs.map(function (run) { return (run[field] || {})[key]; });
-        row.setAttribute("data-same", same(values) ? "true" : "false");
+        var equal = same(values);
+        // rg-same / rg-differs: the theme CSS styles (and, with .rg-only-diff ticked, hides) these rows.
+        var row = el("tr", "rg-row " + (equal ? "rg-same" : "rg-differs"));
+        row.setAttribute("data-key", key);
+        row.setAttribute("data-same", equal ? "true" : "false");
         row.appendChild(el("th", "rg-key", key));
         values.forEach(function (value, i) {
-          var td = el("td", "rg-value");
+          var td = el("td", field === "metrics" ? "rg-cell rg-num" : "rg-cell");
           td.setAttribute("data-run-id", runs[i].run_id);
-          td.appendChild(el("span", "rg-text", show(value)));
+          td.appendChild(el("span", "rg-val", show(value)));
           if (value === undefined) { td.classList.add("rg-missing"); }
           row.appendChild(td);
         });
@@ -224,8 +228,11 @@
       console.error("reportgen: the compare data block is not valid JSON", err);
       return;
     }
-    var note = el("p", "rg-compare-note");
-    var runs = chosenRuns(Array.isArray(data.runs) ? data.runs : [], note);
+    var note = el("p", "rg-compare-note rg-meta");
+    // Keep the reader's choice from the no-JavaScript view (its "only differences" box) if there was one.
+    var previous = root.querySelector("input.rg-only-diff, input.rg-only-differences");
+    var onlyDiff = !!(previous && previous.checked);
+    var runs = chosenRuns(Array.isArray(data.runs) ? data.runs : [], note, root.getAttribute("data-default-runs"));
     root.textContent = "";
     root.appendChild(note);
     if (!runs.length) {
@@ -243,8 +250,9 @@
     });
     baseLabel.appendChild(baseSelect);
     var diffLabel = el("label", "");
-    var diffBox = el("input", "rg-only-differences");
+    var diffBox = el("input", "rg-only-differences rg-only-diff");
     diffBox.type = "checkbox";
+    diffBox.checked = onlyDiff;
     diffLabel.appendChild(diffBox);
     diffLabel.appendChild(document.createTextNode(" only differences"));
     controls.appendChild(baseLabel);
@@ -256,6 +264,7 @@
     wrap.appendChild(table);
     root.appendChild(wrap);
     applyBaseline(table, runs, 0);
+    applyOnlyDifferences(table, onlyDiff);
     baseSelect.addEventListener("change", function () { applyBaseline(table, runs, parseInt(baseSelect.value, 10) || 0); });
     diffBox.addEventListener("change", function () { applyOnlyDifferences(table, diffBox.checked); });
 
@@ -264,6 +273,8 @@
     if (keys.length) {
       var section = el("section", "rg-compare-histories");
       section.appendChild(el("h2", "", "Metric histories"));
+      var grid = el("div", "rg-charts");
+      section.appendChild(grid);
       keys.forEach(function (key) {
         var spec = histories[key];
         if (!spec || typeof spec !== "object" || !(spec.mark || spec.layer)) {
@@ -271,7 +282,7 @@
           return;
         }
         var figure = historyFigure(key, spec, runs);
-        if (figure) { section.appendChild(figure); }
+        if (figure) { grid.appendChild(figure); }
       });
       root.appendChild(section);
       if (window.reportgenCharts) {
