@@ -121,3 +121,31 @@ def test_search_is_fast_and_correct_on_thousands_of_runs():
     frame = runs_frame(runs)
     assert time.perf_counter() - started < 1.0
     assert frame.shape == (3000, 6 + 10 + 10 + 1)
+
+
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_store_search_runs_frame_equals_mlflow(tmp_path, kind):
+    """End to end with the store readers: open_store(...).search_runs gives mlflow.search_runs' frame."""
+    pytest.importorskip("mlflow")
+    import mlflow
+
+    import reportgen
+
+    target = tmp_path / "mlruns" if kind == "file" else f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client, experiments = build_store(target)
+    mlflow.set_tracking_uri(target if isinstance(target, str) else target.as_uri())
+    with reportgen.open_store(str(target)) as store:
+        for filter_string, order_by in [("", None), ("metrics.rmse < 0.8 or params.optimizer = 'sgd'", ["metrics.acc DESC"]),
+                                        ("datasets.context = 'training'", ["params.alpha"])]:
+            got = store.search_runs(experiments, filter_string, order_by)
+            if " or " in filter_string:
+                # MLflow has no OR: the union of each part's runs, in MLflow's order, same columns.
+                wanted = set().union(*(set(mlflow.search_runs(experiments, part)["run_id"])
+                                       for part in filter_string.split(" or ")))
+                expected = mlflow.search_runs(experiments, order_by=order_by)
+                expected = expected[expected["run_id"].isin(wanted)].reset_index(drop=True)
+                expected = expected.dropna(axis=1, how="all")
+            else:
+                expected = mlflow.search_runs(experiments, filter_string, order_by=order_by)
+            assert sorted(got.columns) == sorted(expected.columns)
+            pd.testing.assert_frame_equal(got[list(expected.columns)], expected)
