@@ -60,10 +60,10 @@ class Token:
     pos: int
 
 
-def query_error(text: str, pos: int, message: str) -> QueryError:
+def query_error(text: str, pos: int, message: str, hint: str = "") -> QueryError:
     """A QueryError naming the position, with the text and a caret line kept on the error."""
     near = text[pos:pos + 20] or "end of input"
-    error = QueryError(f"{message} at position {pos} (near {near!r}) in {text!r}")
+    error = QueryError(f"{message} at position {pos} (near {near!r}) in {text!r}" + (f"; {hint}" if hint else ""))
     error.text, error.position = text, pos  # type: ignore[attr-defined]
     error.caret = f"{text}\n{' ' * pos}^"  # type: ignore[attr-defined]
     return error
@@ -75,7 +75,8 @@ def tokenize(text: str) -> list[Token]:
     while pos < len(text):
         match = _TOKEN_RE.match(text, pos)
         if match is None:
-            raise query_error(text, pos, f"Unexpected character {text[pos]!r}")
+            hint = "quote keys with special characters: metrics.`train/loss`" if tokens and tokens[-1].kind == "ident" else ""
+            raise query_error(text, pos, f"Unexpected character {text[pos]!r}", hint)
         kind = match.lastgroup or ""
         if kind != "ws":
             word = match.group()
@@ -188,8 +189,8 @@ def _split_identifier(text: str, token: Token) -> tuple[str | None, str]:
         end = word.index(word[0], 1)
         head, rest = word[: end + 1], word[end + 1:]
     else:
-        head, _, rest = word.partition(".")
-        rest = "." + rest if _ else ""
+        head, dot, rest = word.partition(".")
+        rest = dot + rest
     if not rest:
         return None, _unquote(head)
     return _unquote(head), _unquote(rest[1:])
