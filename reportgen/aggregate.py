@@ -169,6 +169,22 @@ def runs_table(
     return frame
 
 
+def runs_tables(
+    runs: RunsLike,
+    histories: pd.DataFrame | None = None,
+    *,
+    summary: str = "last",
+    directions: Directions | None = None,
+) -> dict[str, pd.DataFrame]:
+    """runs_table for each experiment id present, in order of first appearance."""
+    frame = as_runs_frame(runs)
+    return {
+        str(experiment_id): runs_table(frame, histories, summary=summary, experiment_id=str(experiment_id),
+                                       directions=directions)
+        for experiment_id in pd.unique(frame["experiment_id"].astype(str))
+    }
+
+
 # -- params ---------------------------------------------------------------------------------------
 def param_summary(runs: RunsLike) -> pd.DataFrame:
     """One row per param: key, varies (runs differ, a missing param counting as a value),
@@ -229,6 +245,6 @@ from reportgen.rollups import parent_rollup, run_tree, seed_groups, SEED_PARAMS 
 
 __all__ = [
     "SUMMARIES", "SEED_PARAMS", "as_runs_frame", "best_runs", "constant_params", "downsample_histories",
-    "metric_direction", "metric_summaries", "param_summary", "parent_rollup", "run_tree", "runs_table",
+    "metric_direction", "metric_summaries", "param_summary", "parent_rollup", "run_tree", "runs_table", "runs_tables",
     "seed_groups", "varying_params", "with_times",
 ]

@@ -60,8 +60,11 @@ def seed_groups(
     out.insert(0, "group", out.index.to_numpy())
     out["n_runs"] = grouped.size()
     out["run_ids"] = grouped["run_id"].agg(tuple)
-    out["varied"] = grouped[ignored].apply(lambda g: tuple(map(tuple, g.to_numpy(dtype=object)))) if ignored \
-        else [()] * len(out)
+    if ignored:
+        cells = frame[ignored].astype(object).where(frame[ignored].notna(), None)
+        out["varied"] = cells.groupby(frame["_group"], sort=True).apply(lambda g: tuple(map(tuple, g.to_numpy())))
+    else:
+        out["varied"] = [()] * len(out)
     for column in chosen:
         stats = grouped[column].agg(["mean", "std", "count"])
         out[f"{column}.mean"] = stats["mean"]

@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from reportgen.aggregate import (
     best_runs, constant_params, metric_direction, metric_summaries, param_summary, parent_rollup,
-    run_tree, runs_table, seed_groups, varying_params,
+    run_tree, runs_table, runs_tables, seed_groups, varying_params,
 )
 from reportgen.errors import ReportgenError
 from reportgen.histories import downsample_histories, downsample_series, with_times
@@ -113,6 +113,14 @@ def test_runs_table_per_experiment_drops_foreign_columns(runs):
     assert "metrics.acc" not in table.columns and "metrics.val_loss" in table.columns
 
 
+def test_runs_tables_one_per_experiment(runs, history):
+    tables = runs_tables(runs, history, summary="max")
+    assert list(tables) == ["1", "2"]
+    assert list(tables["1"]["run_id"]) == ["id1", "id2", "id3", "id4"]
+    assert tables["1"].set_index("run_id").loc["id1", "metrics.val_loss"] == 0.9
+    assert "metrics.acc" not in tables["2"].columns
+
+
 def test_runs_table_errors(runs):
     with pytest.raises(ReportgenError):
         runs_table(runs, summary="median")
@@ -154,6 +162,7 @@ def test_seed_groups(runs):
     assert list(groups["n_runs"]) == [2, 2, 1]
     first = groups.iloc[0]
     assert first["run_ids"] == ("id1", "id2") and first["params.lr"] == "0.1"
+    assert first["varied"] == (("1",), ("2",)) and groups.iloc[1]["varied"] == (("1",), (None,))
     assert first["metrics.val_loss.mean"] == pytest.approx(0.6)
     assert first["metrics.val_loss.std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
     assert first["metrics.acc.count"] == 2
