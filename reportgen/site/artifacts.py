@@ -83,29 +83,33 @@ class RunArtifacts:
     def _where(self, path: str) -> str:
         return f"run {self.run_id} artifact {path!r}"
 
-    def walk(self, path: str | None = None, depth: int = 0) -> list[ArtifactNode]:
-        if depth > MAX_DEPTH:
-            self.warn(self._where(path or ""), f"deeper than {MAX_DEPTH} folders; not listed")
-            return []
+    def walk(self) -> list[ArtifactNode]:
+        """The run's artifact tree: Store.walk_artifacts lists every regular file (symlinks and special
+        files are skipped there, with a problem each); folders are rebuilt from the paths."""
         try:
-            infos = self.store.list_artifacts(self.run_id, path)
+            infos = self.store.walk_artifacts(self.run_id, max_files=MAX_ENTRIES_PER_RUN)
         except ReportgenError as exc:
-            self.warn(self._where(path or ""), f"cannot list artifacts: {exc}")
+            self.warn(self._where(""), f"cannot list artifacts: {exc}")
             return []
-        nodes = []
+        root = ArtifactNode(name="", path="", is_dir=True)
+        folders: dict[str, ArtifactNode] = {"": root}
         for info in sorted(infos, key=lambda item: item.path):
-            self.entries += 1
-            if self.entries > MAX_ENTRIES_PER_RUN:
-                self.warn(self._where(path or ""), f"more than {MAX_ENTRIES_PER_RUN} artifacts; the rest is not listed")
-                break
-            name = posixpath.basename(info.path.rstrip("/")) or info.path
-            if info.is_dir:
-                node = ArtifactNode(name=name, path=info.path, is_dir=True)
-                node.children = self.walk(info.path, depth + 1)
-            else:
-                node = self._file(ArtifactNode(name=name, path=info.path, is_dir=False, size=info.file_size))
-            nodes.append(node)
-        return nodes
+            parts = info.path.split("/")
+            if len(parts) > MAX_DEPTH:
+                self.warn(self._where(info.path), f"deeper than {MAX_DEPTH} folders; not listed")
+                continue
+            parent = root
+            for depth in range(1, len(parts)):
+                prefix = "/".join(parts[:depth])
+                if prefix not in folders:
+                    folders[prefix] = ArtifactNode(name=parts[depth - 1], path=prefix, is_dir=True)
+                    parent.children.append(folders[prefix])
+                parent = folders[prefix]
+            parent.children.append(
+                self._file(ArtifactNode(name=parts[-1], path=info.path, is_dir=False, size=info.file_size))
+            )
+        _folders_first(root)
+        return root.children
 
     def _read(self, path: str, limit: int) -> tuple[bytes, bool]:
         """At most `limit` bytes of the file and whether there was more."""
@@ -153,6 +157,13 @@ class RunArtifacts:
         node.href = relative
         node.size = len(data)
         return data, False
+
+
+def _folders_first(node: ArtifactNode) -> None:
+    node.children.sort(key=lambda child: (not child.is_dir, child.name))
+    for child in node.children:
+        if child.is_dir:
+            _folders_first(child)
 
 
 def _data_uri(data: bytes, mime: str) -> str:

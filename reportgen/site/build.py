@@ -16,14 +16,14 @@ from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifacts import Budget, RunArtifacts
 from reportgen.site.chartslots import (
-    ChartSlots, compare_charts, compare_histories, experiment_charts, run_charts,
+    ChartSlots, RunHistorySpecs, compare_charts, compare_histories, experiment_charts, run_charts, split_history,
 )
 from reportgen.site.collect import SiteData, default_store_uris, gather, open_stores, store_root
 from reportgen.site.exports import write_exports
 from reportgen.site.pages import (
-    ROWS_PER_PAGE, exp_href, experiment_columns, experiment_rows, index_context, problems_context,
+    ROWS_PER_PAGE, exp_href, run_label, experiment_columns, experiment_rows, index_context, problems_context,
 )
-from reportgen.site.pages_run import compare_context, run_context
+from reportgen.site.pages_run import children_of, compare_context, run_context
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
 from reportgen.site.summary import summarize
@@ -34,9 +34,7 @@ DEFAULT_MAX_ARTIFACT_SIZE = 20 * 1024 * 1024
 DEFAULT_MAX_SITE_SIZE = 1024 * 1024 * 1024
 DEFAULT_MAX_POINTS = 500
 RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget
-# Static chart images cost ~0.1 s each: made for experiment and compare pages, and for run pages of
-# small sites only.
-STATIC_RUN_CHARTS_UP_TO = 100
+COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
 
 
 @dataclass
@@ -142,13 +140,13 @@ class _SiteBuilder:
         total_runs = self.site.run_count
         self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
         for exp in self.site.experiments:
-            self.experiment(exp, static_runs=self.static_charts and total_runs <= STATIC_RUN_CHARTS_UP_TO)
+            self.experiment(exp)
         summaries = {exp.key: {} for exp in self.site.experiments}
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site, summaries)})
         # Last: every warning of the build is known by now.
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
-    def experiment(self, exp, *, static_runs: bool) -> None:
+    def experiment(self, exp) -> None:
         summaries = summarize(exp.history)
         columns = experiment_columns(exp)
         rows = experiment_rows(exp, summaries, columns)
@@ -173,25 +171,29 @@ class _SiteBuilder:
         chosen = compare.pop("chosen_runs")
         compare_slots = ChartSlots("compare", out_dir=self.out,
                                    image_dir=f"{base}/charts" if self.static_charts else None, root="../../",
-                                   warn=self.warn)
+                                   warn=self.warn, max_images=3)
         compare_charts(exp, chosen, compare_slots, max_points=self.max_points)
         compare["data"]["histories"] = compare_histories(
-            exp, [run["run_id"] for run in compare["data"]["runs"]], max_points=RUN_PAGE_MAX_POINTS)
+            exp, [run["run_id"] for run in compare["data"]["runs"]], max_points=COMPARE_MAX_POINTS)
         self.render("compare.html", f"{base}/compare.html",
                     {"page_title": f"Compare runs: {exp.experiment.name}", "charts": compare_slots.items, **compare})
 
-        by_run = {str(run_id): part for run_id, part in exp.history.groupby("run_id", sort=False)}
+        by_run = split_history(exp.history)
+        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        children = children_of(exp)
+        names = {run.info.run_id: run_label(run) for run in exp.runs}
         for run in exp.runs:
-            self.run_page(exp, run, summaries, by_run.get(run.info.run_id), static=static_runs)
+            self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names)
             self.report("Rendering pages", 1, None)
 
-    def run_page(self, exp, run, summaries, history_part, *, static: bool) -> None:
+    def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children, names) -> None:
+        # Run pages get no static chart images (0.1 s each, thousands of pages): their metrics table
+        # holds the numbers when JavaScript is off.
         run_dir = f"r/{exp.run_keys[run.info.run_id]}"
-        context = run_context(exp, run, summaries)
-        slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{run_dir}/charts" if static else None,
-                           root="../../", warn=self.warn)
-        if history_part is not None:
-            run_charts(run, history_part, slots, max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        context = run_context(exp, run, summaries, children, names)
+        slots = ChartSlots("chart", out_dir=None, image_dir=None, root="../../", warn=self.warn)
+        if history_part:
+            run_charts(run, history_part, slots, specs)
         tree = []
         if self.artifacts:
             walker = RunArtifacts(exp.store, run.info.run_id, out_dir=self.out, run_dir=run_dir,

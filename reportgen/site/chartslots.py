@@ -4,9 +4,11 @@ static SVG images shown when JavaScript is off.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from reportgen import charts
@@ -17,8 +19,11 @@ from reportgen.site.pages import key_metrics, run_href, run_label, varying_param
 from reportgen.site.summary import best_run
 
 MAX_HISTORY_CHARTS = 12
+# Static images (for pages read without JavaScript) cost ~0.1-0.4 s each in vl-convert.
+MAX_STATIC_IMAGES = 6
 MAX_RUNS_PER_CHART = 30  # the best runs of each metric; more lines are noise and weight
-MAX_SCATTER_RUNS = 2000
+MAX_SCATTER_RUNS = 1000
+MAX_PARALLEL_RUNS = 200  # one line per run: beyond a few hundred it is a blur and a megabyte of JSON
 SEED_PARAMS = ("seed", "random_seed", "random_state", "rng_seed")
 
 
@@ -26,13 +31,15 @@ class ChartSlots:
     """Collects the charts of one page; `fallback` writes a static image for each when asked."""
 
     def __init__(self, prefix: str, *, out_dir: Path | None, image_dir: str | None, root: str,
-                 warn: Callable[[str, str], None]) -> None:
+                 warn: Callable[[str, str], None], max_images: int = MAX_STATIC_IMAGES) -> None:
         self.prefix = prefix
+        self.max_images = max_images
         self.out_dir = out_dir
         self.image_dir = image_dir  # relative to the site root; None: no static images
         self.root = root
         self.warn = warn
         self.items: list[dict[str, Any]] = []
+        self.images = 0
 
     def add(self, title: str, build: Callable[[], dict]) -> None:
         try:
@@ -42,7 +49,8 @@ class ChartSlots:
             return
         chart_id = f"{self.prefix}-{len(self.items) + 1}"
         fallback = None
-        if self.out_dir is not None and self.image_dir is not None:
+        if self.out_dir is not None and self.image_dir is not None and self.images < self.max_images:
+            self.images += 1
             from reportgen.site.assets import render_static
 
             try:
@@ -102,8 +110,10 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots) -> None:
         "__label": [run_label(run) for run in runs],
     })
     if len(runs) >= 2:
-        slots.add(f"Parameters against {metric}", lambda: charts.parallel_coordinates(
-            frame, dims, metric, title=f"Parameters against {metric}", label_col="__label"))
+        best = set(_top_runs(exp, metric, MAX_PARALLEL_RUNS))
+        lines = frame[[run.info.run_id in best for run in runs]].reset_index(drop=True)
+        title = f"Parameters against {metric}" + (f" (best {len(lines)} runs)" if len(lines) < len(frame) else "")
+        slots.add(title, lambda: charts.parallel_coordinates(lines, dims, metric, title=title, label_col="__label"))
     points = pd.DataFrame({
         "run": [run.info.run_id for run in runs],
         "x": [run.data.params.get(dims[0]) for run in runs],
@@ -155,15 +165,90 @@ def _seed_chart(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> N
     slots.add(title, lambda: charts.seed_band_chart(band, title=title, y_title=metric, max_points=max_points))
 
 
-def run_charts(run: Run, part: pd.DataFrame, slots: ChartSlots, *, max_points: int) -> None:
-    """One chart per metric of the run; `part` holds only this run's history rows."""
-    labels = {run.info.run_id: run_label(run)}
-    for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
-        series = part[part["key"] == key]
-        if len(series) < 2:
+class RunHistorySpecs:
+    """Single-run history specs for many run pages at the cost of one Altair call per metric key.
+
+    Building a spec through Altair takes ~25 ms (schema validation); 2000 runs x a few metrics would
+    take minutes. The first run's spec of each key is the template; later runs get a copy carrying their
+    own series, built exactly as charts.history_chart builds one (tests compare both).
+    """
+
+    def __init__(self, *, max_points: int, height: int = 180) -> None:
+        self.max_points = max_points
+        self.height = height
+        self.templates: dict[str, dict] = {}
+
+    def spec(self, run_id: str, label: str, key: str, series: "Series") -> dict:
+        template = self.templates.get(key)
+        if template is None:
+            frame = pd.DataFrame({"run_id": run_id, "key": key, "step": series.step,
+                                  "timestamp": series.timestamp, "value": series.value})
+            spec = charts.history_chart(frame, title=key, run_labels={run_id: label},
+                                        max_points=self.max_points, height=self.height)
+            self.templates[key] = spec
+            return spec
+        return _rebind(template, self._series(run_id, label, key, series))
+
+    def _series(self, run_id: str, label: str, key: str, series: "Series") -> dict[str, Any]:
+        values = series.value
+        budget = max(charts.MIN_POINTS, min(self.max_points, charts.MAX_ROWS))
+        keep = charts.downsample_indices(values, budget)
+        stamps = series.timestamp
+        start = int(stamps.min()) if len(stamps) else 0
+        kept = stamps[keep]
+        return {"id": str(run_id), "k": str(key), "c": label,
+                "x": series.step[keep].tolist(), "t": kept.tolist(),
+                "r": [round(v, 3) for v in ((kept - start) / 1000.0).tolist()],
+                "y": [v if math.isfinite(v) else None for v in values[keep].tolist()]}
+
+
+@dataclass(frozen=True)
+class Series:
+    step: np.ndarray
+    timestamp: np.ndarray
+    value: np.ndarray
+
+
+def split_history(history: pd.DataFrame) -> dict[str, dict[str, Series]]:
+    """run_id -> key -> its points, ordered by step then timestamp, in one pass over the frame."""
+    if history.empty:
+        return {}
+    frame = history.sort_values(["run_id", "key", "step", "timestamp"], kind="stable")
+    runs = frame["run_id"].astype(str).to_numpy()
+    keys = frame["key"].astype(str).to_numpy()
+    steps = frame["step"].to_numpy(dtype="int64")
+    stamps = frame["timestamp"].to_numpy(dtype="int64")
+    values = frame["value"].to_numpy(dtype="float64")
+    change = np.flatnonzero((runs[1:] != runs[:-1]) | (keys[1:] != keys[:-1])) + 1
+    bounds = np.concatenate(([0], change, [len(runs)]))
+    result: dict[str, dict[str, Series]] = {}
+    for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        result.setdefault(runs[start], {})[keys[start]] = Series(steps[start:end], stamps[start:end], values[start:end])
+    return result
+
+
+def _rebind(template: dict, series: dict[str, Any]) -> dict:
+    spec = dict(template)
+    spec["data"] = {"values": [series]}
+    encoding = dict(spec["encoding"])
+    color = dict(encoding["color"])
+    color["scale"] = {**color.get("scale", {}), "domain": [series["c"]]}
+    encoding["color"] = color
+    spec["encoding"] = encoding
+    meta = dict(spec["usermeta"]["reportgen"])
+    meta["rows"] = len(series["x"])
+    spec["usermeta"] = {**spec["usermeta"], "reportgen": meta}
+    return spec
+
+
+def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, specs: RunHistorySpecs) -> None:
+    """One chart per metric of the run (at most MAX_HISTORY_CHARTS)."""
+    label = charts.unique_labels([run.info.run_id], {run.info.run_id: run_label(run)})[run.info.run_id]
+    for key in sorted(series_by_key)[:MAX_HISTORY_CHARTS]:
+        series = series_by_key[key]
+        if len(series.step) < 2:
             continue  # a single value is in the table; a one-point line says nothing
-        slots.add(key, lambda series=series, key=key: charts.history_chart(
-            series, title=key, run_labels=labels, max_points=max_points, height=180))
+        slots.add(key, lambda series=series, key=key: specs.spec(run.info.run_id, label, key, series))
 
 
 def compare_charts(exp: ExperimentData, chosen: Sequence[Run], slots: ChartSlots, *, max_points: int) -> None:
@@ -176,7 +261,7 @@ def compare_charts(exp: ExperimentData, chosen: Sequence[Run], slots: ChartSlots
             series, title=key, run_labels=labels, max_points=max_points))
 
 
-COMPARE_HISTORY_RUNS = 100
+COMPARE_HISTORY_RUNS = 50
 
 
 def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_points: int) -> dict[str, dict]:

@@ -43,7 +43,11 @@ def finite(value: Any) -> Any:
 
 def json_text(obj: Any) -> str:
     """Deterministic JSON (sorted keys, compact) with the HTML-unsafe characters escaped."""
-    text = json.dumps(finite(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        # Most page data is JSON-ready already; walking it in Python costs more than encoding it twice.
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError):
+        text = json.dumps(finite(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return text.translate(_ESCAPES)
 
 

@@ -144,7 +144,9 @@ def index_context(site: SiteData, summaries: dict[str, dict]) -> dict[str, Any]:
     for exp in site.experiments:
         times = [t for run in exp.runs for t in (run.info.start_time, run.info.end_time) if t]
         best = []
-        for key in key_metrics(exp)[:INDEX_KEY_METRICS]:
+        for key in key_metrics(exp):
+            if len(best) >= INDEX_KEY_METRICS:
+                break
             values = {run.info.run_id: run.data.metrics[key] for run in exp.runs if key in run.data.metrics}
             winner = best_run(values, key)
             if winner is not None:

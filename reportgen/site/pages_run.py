@@ -24,15 +24,25 @@ def _pairs(values: dict[str, str]) -> list[dict[str, Any]]:
     return [{"key": fmt.visible(key), **value_cell(value)} for key, value in sorted(values.items())]
 
 
-def run_context(exp: ExperimentData, run: Run, summaries: dict) -> dict[str, Any]:
+def children_of(exp: ExperimentData) -> dict[str, list[Run]]:
+    """parent run id -> its child runs, in the experiment's order (one pass, not one scan per run)."""
+    children: dict[str, list[Run]] = {}
+    for other in exp.runs:
+        if other.parent_run_id:
+            children.setdefault(other.parent_run_id, []).append(other)
+    return children
+
+
+def run_context(exp: ExperimentData, run: Run, summaries: dict, children_map: dict[str, list[Run]],
+                names: dict[str, str]) -> dict[str, Any]:
     info, tags = run.info, run.data.tags
-    children = [other for other in exp.runs if other.parent_run_id == info.run_id]
+    children = children_map.get(info.run_id, [])
     parent = run.parent_run_id
     parent_link = None
     if parent:
         known = parent in exp.run_keys
         parent_link = {"id": parent, "href": run_href(exp, parent) if known else None,
-                       "name": next((run_label(r) for r in exp.runs if r.info.run_id == parent), parent)}
+                       "name": names.get(parent, parent)}
     metrics = []
     for key in sorted(run.data.metrics):
         summary = summaries.get((info.run_id, key))
