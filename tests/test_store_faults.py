@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from mlruns_builder import T0, experiment, run, write
+from mlruns_builder import T0, experiment, mlflow_sqlite, run, write
 from reportgen import mlruns, open_store
 from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist, StoreError
 from reportgen.model import ViewType
@@ -258,16 +258,9 @@ def test_strict_turns_the_first_problem_into_an_error(root):
 
 
 # -- SQLite ------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def mlflow_db(tmp_path_factory):
-    """An empty database with MLflow's current schema, made once by MLflow itself."""
-    pytest.importorskip("mlflow")
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    path = tmp_path_factory.mktemp("schema") / "mlflow.db"
-    store = SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "artifacts"))
-    store.engine.dispose()
-    return path
+@pytest.fixture
+def mlflow_db(tmp_path):
+    return mlflow_sqlite(tmp_path / "schema.db")
 
 
 def _add_runs(db, count, start=0):

@@ -18,6 +18,8 @@ from reportgen.mlruns import MAX_META_BYTES, MetaError, load_meta
 _PLAIN_STR = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./:@+%=~\- ]*$")
 _INT = re.compile(r"^(0|-?[1-9][0-9]*)$")
 _SINGLE_QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
+# Line breaks and controls that YAML treats specially: leave such files to the real parser.
+_UNUSUAL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 _KEY = re.compile(r"^([a-z_]+):(?: (.*))?$")
 # PyYAML's SafeLoader reads these plain words as booleans or null.
 _SPECIAL_WORDS = frozenset(
@@ -49,6 +51,8 @@ def _scalar(text: str) -> Any:
 
 def parse_flat(text: str) -> dict[str, Any] | None:
     """The mapping of a flat `key: scalar` meta.yaml, or None when the text needs a real YAML parser."""
+    if _UNUSUAL.search(text):
+        return None
     result: dict[str, Any] = {}
     for line in text.split("\n"):
         if not line:

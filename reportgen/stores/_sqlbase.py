@@ -303,39 +303,29 @@ class SqlSchemaStore(Store):
         )
 
     def _history_frame(self, ids: list[str], key_list: list[str] | None) -> pd.DataFrame:
-        run_names: list[str] = []
-        run_counts: list[int] = []
-        key_chunks: list[list[str]] = []
-        numbers: list[np.ndarray] = []
-        for run_id in ids:
+        """Per-run queries through the (run_uuid, key, step) index: right for a few runs, and portable."""
+        run_codes: list[int] = []
+        keys: list[str] = []
+        steps: list[int] = []
+        stamps: list[int] = []
+        values: list[float | None] = []
+        for code, run_id in enumerate(ids):
             rows = self._history_rows(run_id, key_list)
             if not rows:
                 continue
-            keys, steps, stamps, values = zip(*rows)
-            run_names.append(run_id)
-            run_counts.append(len(rows))
-            key_chunks.append(list(keys))
-            numbers.append(np.column_stack([
-                np.array(steps, dtype=np.int64), np.array(stamps, dtype=np.int64),
-                np.array(values, dtype=np.float64).view(np.int64),
-            ]))
-        if not run_names:
-            return pd.DataFrame({
-                "run_id": pd.Categorical([]), "key": pd.Categorical([]),
-                "step": np.empty(0, np.int64), "timestamp": np.empty(0, np.int64), "value": np.empty(0, np.float64),
-            }, columns=HISTORY_COLUMNS)
-        table = np.concatenate(numbers)
-        all_keys = [k for chunk in key_chunks for k in chunk]
-        key_index = pd.Index(sorted(set(all_keys)), dtype=object)
-        return pd.DataFrame({
-            "run_id": pd.Categorical.from_codes(
-                np.repeat(np.arange(len(run_names), dtype=np.int32), run_counts),
-                categories=pd.Index(run_names, dtype=object)),
-            "key": pd.Categorical.from_codes(key_index.get_indexer(all_keys).astype(np.int32), categories=key_index),
-            "step": table[:, 0],
-            "timestamp": table[:, 1],
-            "value": table[:, 2].view(np.float64),
-        }, columns=HISTORY_COLUMNS)
+            run_codes.extend([code] * len(rows))
+            for key, step, stamp, value in rows:
+                keys.append(key)
+                steps.append(step)
+                stamps.append(stamp)
+                values.append(value)
+        key_names = sorted(set(keys))
+        key_index = {k: i for i, k in enumerate(key_names)}
+        return history_frame(
+            np.array(run_codes, dtype=np.int64), np.array([key_index[k] for k in keys], dtype=np.int64),
+            ids, key_names, np.array(steps, dtype=np.int64), np.array(stamps, dtype=np.int64),
+            np.array(values, dtype=np.float64),
+        )
 
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_root(self, run_id: str) -> ArtifactRoot:
@@ -345,3 +335,42 @@ class SqlSchemaStore(Store):
         if not self._allowed:
             return ArtifactRoot(None, "no local folder is allowed for artifacts of this store")
         return resolve_root(rows[0][0] or "", fallback=None, allowed=self._allowed, base=self._artifact_base)
+
+
+def _used(codes: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes renumbered over only the names that occur (no empty categories)."""
+    present = np.bincount(codes, minlength=len(names)) > 0 if len(codes) else np.zeros(len(names), bool)
+    if present.all():
+        return codes, list(names)
+    remap = np.cumsum(present) - 1
+    return remap[codes], [n for n, p in zip(names, present) if p]
+
+
+def history_frame(
+    run_codes: np.ndarray, key_codes: np.ndarray, run_names: Sequence[str], key_names: Sequence[str],
+    step: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
+) -> pd.DataFrame:
+    """The long history frame, sorted by run_id, key, step, timestamp.
+
+    run_names and key_names must be sorted; codes index into them. run_id and key are categoricals.
+    """
+    group = run_codes * max(len(key_names), 1) + key_codes
+    if len(group) > 1:
+        dg, ds, dt = np.diff(group), np.diff(step), np.diff(timestamp)
+        in_order = (dg > 0) | ((dg == 0) & ((ds > 0) | ((ds == 0) & (dt >= 0))))
+        if not in_order.all():
+            order = np.lexsort((timestamp, step, group))
+            run_codes, key_codes = run_codes[order], key_codes[order]
+            step, timestamp, value = step[order], timestamp[order], value[order]
+    run_codes, runs = _used(run_codes, run_names)
+    key_codes, keys = _used(key_codes, key_names)
+    return pd.DataFrame(
+        {
+            "run_id": pd.Categorical.from_codes(run_codes.astype(np.int32), categories=pd.Index(runs, dtype=object)),
+            "key": pd.Categorical.from_codes(key_codes.astype(np.int32), categories=pd.Index(keys, dtype=object)),
+            "step": step.astype(np.int64, copy=False),
+            "timestamp": timestamp.astype(np.int64, copy=False),
+            "value": value.astype(np.float64, copy=False),
+        },
+        columns=HISTORY_COLUMNS,
+    )
