@@ -25,13 +25,26 @@ DATASET_CONTEXT_TAG = "mlflow.data.context"
 RunsLike = Union[Sequence[Run], pd.DataFrame]
 
 
-def _timestamps(millis: list[int | None]) -> list | pd.Series:
-    """Epoch ms as UTC datetimes, like MLflow's pd.to_datetime(ms, unit="ms", utc=True) per run."""
+# Beyond this many ms from 1970 a time does not fit datetime64[us]; such a corrupt time becomes NaT.
+_MAX_MILLIS = 9_000_000_000_000_000
+
+
+def _timestamps(millis: list[int | None]) -> list | pd.DatetimeIndex:
+    """Epoch ms as UTC datetimes, like MLflow's pd.to_datetime(ms, unit="ms", utc=True) per run,
+    except that an absurd time becomes NaT instead of failing the whole frame."""
     if not millis or all(m is None for m in millis):
         # What MLflow's per-run pd.to_datetime(None) gives: NaT, which pandas types datetime64[s].
         return [pd.NaT] * len(millis)
-    values = pd.array([math.nan if m is None else float(m) for m in millis], dtype="float64")
-    return pd.to_datetime(values, unit="ms", utc=True).as_unit("us")
+    return millis_to_utc(np.array([math.nan if m is None else float(m) for m in millis], dtype="float64"))
+
+
+def millis_to_utc(values: np.ndarray) -> pd.DatetimeIndex:
+    """Epoch milliseconds (NaN for none) as datetime64[us, UTC]; NaN and absurd values become NaT."""
+    values = np.asarray(values, dtype="float64")
+    bad = ~np.isfinite(values) | (np.abs(values) > _MAX_MILLIS)
+    stamps = np.where(bad, 0, values).astype("int64").astype("datetime64[ms]").astype("datetime64[us]")
+    stamps[bad] = np.datetime64("NaT")
+    return pd.DatetimeIndex(stamps).tz_localize("UTC")
 
 
 def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:

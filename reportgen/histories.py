@@ -9,6 +9,7 @@ import pandas as pd
 from tsdownsample import MinMaxLTTBDownsampler
 
 from reportgen.errors import ReportgenError
+from reportgen.frames import millis_to_utc
 from reportgen.model import Run
 
 HISTORY_COLUMNS = ["run_id", "key", "step", "timestamp", "value"]
@@ -179,7 +180,7 @@ def with_times(histories: pd.DataFrame, runs: Sequence[Run] | pd.DataFrame | Non
     _check_history(histories)
     frame = histories.copy()
     stamps = frame["timestamp"].to_numpy(dtype="int64")
-    frame["wall_time"] = pd.to_datetime(stamps, unit="ms", utc=True)
+    frame["wall_time"] = millis_to_utc(stamps)
     codes, run_ids = pd.factorize(frame["run_id"])
     first_point = pd.Series(stamps).groupby(codes).min().reindex(range(len(run_ids))).to_numpy(dtype="float64")
     known = _start_times(runs)

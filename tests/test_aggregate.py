@@ -220,6 +220,11 @@ def test_with_times(runs, history):
     assert alone.loc[alone["run_id"] == "id2", "relative_time"].min() == 0.0
 
 
+def test_with_times_survives_absurd_timestamps(history):
+    frame = with_times(history.assign(timestamp=[10**17] + list(history["timestamp"][1:])))
+    assert pd.isna(frame["wall_time"][0]) and not frame["wall_time"][1:].isna().any()
+
+
 def test_downsample_keeps_short_series_whole(history):
     out = downsample_histories(history, max_points=10)
     pd.testing.assert_frame_equal(out, history.sort_values(["run_id", "key", "step", "timestamp"]).reset_index(drop=True))

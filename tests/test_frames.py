@@ -149,3 +149,12 @@ def test_store_search_runs_frame_equals_mlflow(tmp_path, kind):
                 expected = mlflow.search_runs(experiments, filter_string, order_by=order_by)
             assert sorted(got.columns) == sorted(expected.columns)
             pd.testing.assert_frame_equal(got[list(expected.columns)], expected)
+
+
+def test_absurd_times_become_nat_instead_of_failing():
+    runs = [Run(RunInfo("a" * 32, "0", "a", "me", "FINISHED", 10**16, -5, "x"), RunData()),
+            Run(RunInfo("b" * 32, "0", "b", "me", "FINISHED", 5, None, "x"), RunData())]
+    frame = runs_frame(runs)
+    assert str(frame["start_time"].dtype) == "datetime64[us, UTC]"
+    assert pd.isna(frame["start_time"][0]) and frame["start_time"][1] == pd.Timestamp(5, unit="ms", tz="UTC")
+    assert frame["end_time"][0] == pd.Timestamp(-5, unit="ms", tz="UTC") and pd.isna(frame["end_time"][1])
