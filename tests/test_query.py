@@ -356,3 +356,25 @@ def test_any_text_parses_or_raises_query_error(text):
     else:
         for comparison in parsed.comparisons():
             assert isinstance(comparison, Comparison) and comparison.text in text
+
+
+_MLFLOW_ENTITY = {"metrics": "metric", "params": "parameter", "tags": "tag", "attributes": "attribute", "datasets": "dataset"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts=st.lists(clauses(), min_size=1, max_size=4))
+def test_to_mlflow_parses_the_same_in_mlflow(parts):
+    """What we would send a server, MLflow's own parser reads as the same clauses."""
+    pytest.importorskip("mlflow")
+    from mlflow.utils.search_utils import SearchUtils
+
+    parsed = parse_filter(" and ".join(parts))
+    theirs = SearchUtils.parse_search_filter(parsed.to_mlflow())
+    ours = parsed.comparisons()
+    assert len(theirs) == len(ours)
+    for mine, other in zip(ours, theirs):
+        assert (_MLFLOW_ENTITY[mine.entity], mine.key, mine.op) == (other["type"], other["key"], other["comparator"].upper())
+        if mine.entity == "metrics":
+            assert float(other["value"]) == mine.value
+        else:
+            assert other["value"] == mine.value
