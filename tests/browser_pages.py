@@ -33,6 +33,11 @@ MARKS = "[aria-roledescription$=' mark']:not(g), [aria-roledescription='point']"
 INJECTED = "[data-pwned], script:not([src]):not([type='application/json'])"
 
 
+# Chromium's report that a sandboxed artifact preview (an HTML artifact in <iframe sandbox>) tried to run its
+# script and was stopped: the safety measure working, not a page error.
+SANDBOX_BLOCKED = "Blocked script execution in 'about:srcdoc' because the document's frame is sandboxed"
+
+
 @dataclass
 class Probe:
     """Everything a page did that an offline, script-safe report must not do."""
@@ -43,8 +48,11 @@ class Probe:
 
     def attach(self, page) -> "Probe":
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith(SANDBOX_BLOCKED)
+                and self.errors.append(f"console: {msg.text}"))
         page.on("request", lambda req: req.url.startswith("file://") or self.remote.append(req.url))
+        # a broken relative link (image, script, style) names its URL here; the console only says "failed"
+        page.on("requestfailed", lambda req: self.errors.append(f"requestfailed: {req.url}"))
 
         def on_dialog(dialog) -> None:
             self.dialogs.append(dialog.message)
