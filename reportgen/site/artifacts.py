@@ -121,6 +121,9 @@ class RunArtifacts:
         kind = preview_kind(node.path)
         wants_preview = self.previews < MAX_PREVIEWS_PER_RUN and kind != "download"
         fits = node.size is None or node.size <= self.budget.per_file
+        if self.copy and not fits:
+            self.warn(self._where(node.path), "not copied: larger than --max-artifact-size")
+            node.note = "too large to copy"
         try:
             if self.copy and fits and self.budget.remaining > 0:
                 data, more = self._copy(node)

@@ -122,7 +122,7 @@ class _SiteBuilder:
         self.strict = strict
         self.static_charts = static_charts
         self.report = report
-        self.problems: list[Problem] = list(site.problems)
+        self.problems: list[Problem] = []  # the build's own; the stores' are added at the end
         self.pages = 0
 
     def warn(self, path: str, message: str) -> None:
@@ -143,7 +143,8 @@ class _SiteBuilder:
             self.experiment(exp)
         summaries = {exp.key: {} for exp in self.site.experiments}
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site, summaries)})
-        # Last: every warning of the build is known by now.
+        # Last: every warning of the build is known by now (stores record artifact problems while we copy).
+        self.problems = [p for store in self.site.stores for p in getattr(store, "problems", [])] + self.problems
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
     def experiment(self, exp) -> None:

@@ -4,6 +4,7 @@ static SVG images shown when JavaScript is off.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -54,7 +55,7 @@ class ChartSlots:
             from reportgen.site.assets import render_static
 
             try:
-                image = render_static(spec, "svg")
+                image = _stable_ids(render_static(spec, "svg"))
             except ReportgenError as exc:
                 self.warn(f"chart {title!r}", f"no static image: {exc}")
             else:
@@ -64,6 +65,21 @@ class ChartSlots:
                 target.write_bytes(image)
                 fallback = self.root + relative
         self.items.append({"id": chart_id, "title": title, "spec": spec, "fallback": fallback})
+
+
+_COUNTER_ID_RE = re.compile(rb"\b(clip|gradient_|pattern_|marker_)(\d+)\b")
+
+
+def _stable_ids(svg: bytes) -> bytes:
+    """vl-convert numbers clip paths and gradients with per-process counters; renumber them per image
+    so that rebuilds are byte-identical."""
+    numbers: dict[bytes, bytes] = {}
+
+    def renumber(match: re.Match[bytes]) -> bytes:
+        key = match.group(0)
+        return numbers.setdefault(key, match.group(1) + str(len(numbers) + 1).encode())
+
+    return _COUNTER_ID_RE.sub(renumber, svg)
 
 
 def _top_runs(exp: ExperimentData, key: str, limit: int) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from reportgen.errors import ReportgenError
-from reportgen.model import Experiment, Problem, Run
+from reportgen.model import Experiment, Run
 from reportgen.site.redact import Redactor
 from reportgen.uri import ENV_TRACKING_URI, local_path, redact_uri, scheme_of
 
@@ -59,7 +59,6 @@ class SiteData:
     stores: list[Any]
     store_labels: list[str]
     experiments: list[ExperimentData]
-    problems: list[Problem]
 
     @property
     def run_count(self) -> int:
@@ -134,8 +133,7 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         result.append(data)
         if progress is not None:
             progress()
-    problems = [problem for store in stores for problem in getattr(store, "problems", [])]
-    return SiteData(stores=stores, store_labels=labels, experiments=result, problems=problems)
+    return SiteData(stores=stores, store_labels=labels, experiments=result)
 
 
 def _empty_history() -> pd.DataFrame:

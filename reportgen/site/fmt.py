@@ -9,7 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 # Bidi overrides, zero-width and other invisible characters that can disguise a name (shown as [U+XXXX]).
-_INVISIBLE_RE = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_INVISIBLE_RE = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def visible(text: object) -> str:

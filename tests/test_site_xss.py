@@ -1,0 +1,131 @@
+"""Hostile strings in every field a page shows: nothing runs, nothing is injected, nothing is evaluated."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mlruns_builder as mb
+from reportgen import mlruns
+from reportgen.model import RunInfo
+from site_stores import assert_safe_page, build, html_pages, points
+
+# Strings that are also valid file names (no "/"), so they can be keys in an mlruns/ folder.
+HOSTILE_KEYS = [
+    '<img src=x data-pwned=1 onerror="alert(1)">',
+    '"><svg data-pwned=1 onload=alert(3)>',
+    "javascript:alert(4)",
+    "a.b[0].c",
+    "{{7*7}}\u2028\u202eevil",
+]
+HOSTILE_VALUES = HOSTILE_KEYS + ["</script><script>alert(2)</script><b data-pwned=1>", "<!--", "]]>", "&lt;x&gt;"]
+PAYLOAD = " | ".join(HOSTILE_VALUES)
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("xss")
+    store = root / "mlruns"
+    exp = mb.experiment(store, "1", "exp " + PAYLOAD, tags={"mlflow.note.content": "desc " + PAYLOAD,
+                                                            HOSTILE_KEYS[0]: PAYLOAD})
+    params = {key: PAYLOAD for key in HOSTILE_KEYS}
+    tags = {key: PAYLOAD for key in HOSTILE_KEYS}
+    tags.update({
+        "mlflow.note.content": "# note\n" + PAYLOAD + "\n[link](javascript:alert(5)) <a href='JaVaScRiPt:alert(6)'>x</a>"
+                               "\n<iframe src='https://evil.example'></iframe><form action=x><input></form>",
+        "mlflow.source.name": "javascript:alert(7)",
+        "mlflow.source.git.repoURL": "javascript:alert(8)",
+        "mlflow.source.git.commit": PAYLOAD,
+        "mlflow.user": PAYLOAD,
+    })
+    metrics = {key: points([1.0, float("nan"), float("inf"), 0.5]) for key in HOSTILE_KEYS}
+    parent = mb.run(exp, 1, name="run " + PAYLOAD, params=params, tags=tags, metrics=metrics)
+    mb.run(exp, 2, name=PAYLOAD, params={HOSTILE_KEYS[0]: "other"}, metrics={HOSTILE_KEYS[0]: points([2.0, 1.0])},
+           tags={"mlflow.parentRunId": parent})
+    # a user id straight in meta.yaml
+    folder = exp / f"{2:032x}"
+    meta = mlruns.load_meta((folder / "meta.yaml").read_text())
+    meta["user_id"] = PAYLOAD
+    (folder / "meta.yaml").write_text(mlruns.dump_meta(meta))
+    artifacts = exp / f"{1:032x}" / "artifacts"
+    for index, key in enumerate(HOSTILE_KEYS):
+        mb.write(artifacts / f"{key}.txt", PAYLOAD)
+        mb.write(artifacts / f"{index}-{key}.md", PAYLOAD + "\n<script>alert(9)</script>")
+        mb.write(artifacts / f"{index}-{key}.csv", f"h,{key}\n1,{PAYLOAD}\n")
+    mb.write(artifacts / "evil.html", "<script>alert(10)</script><img src=x onerror=alert(11)>")
+    mb.write(artifacts / "evil.svg", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(12)"><script>alert(13)</script></svg>')
+    mb.write(artifacts / "data.json", json.dumps({"k": PAYLOAD}))
+    result = build(store, root / "site", static_charts=True)
+    return result, root / "site", html_pages(root / "site")
+
+
+def test_no_page_runs_or_injects_anything(hostile_site):
+    _, out, pages = hostile_site
+    assert len(pages) == 6  # index, experiment, compare, two runs, problems
+    for name, soup in pages.items():
+        assert_safe_page(name, soup, out)
+        assert soup.find(attrs={"data-pwned": True}) is None, name
+        assert not soup.find_all(["form", "input"], attrs={"action": True}), name
+        for iframe in soup.find_all("iframe"):
+            assert iframe.has_attr("sandbox") and "allow" not in " ".join(iframe["sandbox"]), name
+            assert not iframe.get("src"), "artifacts render through srcdoc only"
+
+
+def test_hostile_text_is_shown_as_text(hostile_site):
+    _, _, pages = hostile_site
+    run_page = pages[f"r/{1:032x}/index.html"]
+    text = run_page.get_text()
+    assert "</script><script>alert(2)</script>" in text  # shown, escaped
+    assert "{{7*7}}" in text, "data is never evaluated as a template"
+    assert "[U+202E]" in text, "bidi overrides are made visible"
+    params = run_page.select("#rg-params tbody th")
+    assert sorted(th.get_text() for th in params) == sorted(key.replace("\u202e", "[U+202E]").replace("\u2028", "[U+2028]")
+                                                             for key in HOSTILE_KEYS)
+
+
+def test_links_from_data_are_http_only(hostile_site):
+    _, _, pages = hostile_site
+    run_page = pages[f"r/{1:032x}/index.html"]
+    for a in run_page.find_all("a"):
+        assert not a.get("href", "").lower().startswith("javascript"), a
+    note = run_page.select_one(".rg-note")
+    assert note.find("iframe") is None and note.find("form") is None and note.find("script") is None
+    source = [dd for dt, dd in zip(run_page.select(".rg-attributes dt"), run_page.select(".rg-attributes dd"))
+              if dt.get_text() == "Source"][0]
+    assert source.find("a") is None and "javascript:alert(7)" in source.get_text()
+
+
+def test_json_blocks_round_trip_the_hostile_strings(hostile_site):
+    _, _, pages = hostile_site
+    compare = pages["e/1/compare.html"]
+    block = compare.select_one("script#rg-compare-data").string
+    assert "</" not in block and "<!--" not in block and "\u2028" not in block
+    data = json.loads(block)
+    run = next(r for r in data["runs"] if r["run_id"] == f"{1:032x}")
+    assert run["params"][HOSTILE_KEYS[0]] == PAYLOAD
+    assert sorted(run["metrics"]) == sorted(HOSTILE_KEYS)
+    assert run["metrics"][HOSTILE_KEYS[0]] == 0.5
+
+
+def test_chart_specs_never_use_keys_as_field_names(hostile_site):
+    _, _, pages = hostile_site
+    for name, soup in pages.items():
+        for tag in soup.find_all("script", type="application/json"):
+            data = json.loads(tag.string)
+            specs = data.get("histories", {}).values() if "histories" in data else [data]
+            for spec in specs:
+                text = json.dumps({k: v for k, v in spec.items() if k not in ("data", "title", "usermeta")})
+                for key in HOSTILE_KEYS:
+                    assert f'"field": {json.dumps(key)}' not in text, (name, key)
+
+
+def test_active_artifacts_are_neutralised(hostile_site):
+    _, out, pages = hostile_site
+    files = list((out / f"r/{1:032x}/files").iterdir())
+    assert files and all(path.parent == out / f"r/{1:032x}/files" for path in files)
+    assert not [p for p in files if p.suffix in (".html", ".svg", ".htm", ".js")]
+    run_page = pages[f"r/{1:032x}/index.html"]
+    svg = [img for img in run_page.select(".rg-preview-image img") if img["src"].startswith("data:image/svg+xml")]
+    assert len(svg) == 1, "an SVG shows only through <img>, where it cannot run script"
+    for md in run_page.select(".rg-preview-markdown"):
+        assert md.find("script") is None
