@@ -199,7 +199,8 @@ def test_vectorised_parse_equals_line_by_line(files, trailing_partial):
 
 
 _scalar = st.one_of(
-    st.none(), st.integers(-10**15, 10**15), st.text(max_size=20), st.sampled_from(["yes", "no", "null", "1.5", "0x1F", "012", "a: b", "#x", "~", ""]),
+    st.none(), st.integers(-10**15, 10**15), st.text(max_size=20), st.from_regex(r"[0-9][0-9a-fxXbB_.:eE+-]{0,12}", fullmatch=True),
+    st.sampled_from(["yes", "no", "null", "1.5", "0x1F", "0b11", "0B11", "012", "0008dbc7", "1e5", "1_000", "a: b", "#x", "~", ""]),
 )
 
 

@@ -16,6 +16,9 @@ from reportgen.mlruns import MAX_META_BYTES, MetaError, load_meta
 # Plain scalars that resolve to a string in YAML 1.1: start with a letter, '_' or '/', and contain
 # no character that could start a comment, a flow collection, a tag or a mapping.
 _PLAIN_STR = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./:@+%=~\- ]*$")
+# Letters and digits starting with a digit (run ids are hex) are strings in YAML 1.1 unless they read
+# as an int (all digits, 0x.., 0b..); floats and dates need '.', ':' or '-'.
+_DIGIT_WORD = re.compile(r"^[0-9][0-9A-Za-z]*$")
 _INT = re.compile(r"^(0|-?[1-9][0-9]*)$")
 _SINGLE_QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
 # Line breaks and controls that YAML treats specially: leave such files to the real parser.
@@ -40,6 +43,8 @@ def _scalar(text: str) -> Any:
         return {}
     if _INT.match(text):
         return int(text)
+    if _DIGIT_WORD.match(text) and not text.isdigit() and text[:2].lower() not in ("0x", "0b"):
+        return text
     quoted = _SINGLE_QUOTED.match(text)
     if quoted:
         return quoted.group(1).replace("''", "'")

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from reportgen.mlruns import parse_metric_line
+
+# The columns of Store.metric_histories(), in order.
+HISTORY_COLUMNS = ["run_id", "key", "step", "timestamp", "value"]
 
 # Join at most this many bytes per read_csv call: bounds peak memory and the cost of a bisection.
 CHUNK_BYTES = 32 << 20
@@ -194,3 +198,42 @@ def latest_rows(parsed: ParsedMetrics) -> np.ndarray:
     rows = np.where(mask, np.arange(len(step)), -1)
     result[nonempty] = np.maximum.reduceat(rows, offsets)
     return result
+
+
+def _used(codes: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes renumbered over only the names that occur (no empty categories)."""
+    present = np.bincount(codes, minlength=len(names)) > 0 if len(codes) else np.zeros(len(names), bool)
+    if present.all():
+        return codes, list(names)
+    remap = np.cumsum(present) - 1
+    return remap[codes], [n for n, p in zip(names, present) if p]
+
+
+def history_frame(
+    run_codes: np.ndarray, key_codes: np.ndarray, run_names: Sequence[str], key_names: Sequence[str],
+    step: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
+) -> pd.DataFrame:
+    """The long history frame, sorted by run_id, key, step, timestamp.
+
+    run_names and key_names must be sorted; codes index into them. run_id and key are categoricals.
+    """
+    group = run_codes * max(len(key_names), 1) + key_codes
+    if len(group) > 1:
+        dg, ds, dt = np.diff(group), np.diff(step), np.diff(timestamp)
+        in_order = (dg > 0) | ((dg == 0) & ((ds > 0) | ((ds == 0) & (dt >= 0))))
+        if not in_order.all():
+            order = np.lexsort((timestamp, step, group))
+            run_codes, key_codes = run_codes[order], key_codes[order]
+            step, timestamp, value = step[order], timestamp[order], value[order]
+    run_codes, runs = _used(run_codes, run_names)
+    key_codes, keys = _used(key_codes, key_names)
+    return pd.DataFrame(
+        {
+            "run_id": pd.Categorical.from_codes(run_codes.astype(np.int32), categories=pd.Index(runs, dtype=object)),
+            "key": pd.Categorical.from_codes(key_codes.astype(np.int32), categories=pd.Index(keys, dtype=object)),
+            "step": step.astype(np.int64, copy=False),
+            "timestamp": timestamp.astype(np.int64, copy=False),
+            "value": value.astype(np.float64, copy=False),
+        },
+        columns=HISTORY_COLUMNS,
+    )

@@ -18,8 +18,9 @@ from reportgen.model import (
     Dataset, DatasetInput, Experiment, InputTag, Metric, Run, RunData, RunInfo, RunInputs, RunStatus,
     ViewType,
 )
+from reportgen.stores._metrics_parse import history_frame
 from reportgen.stores.artifacts import ArtifactRoot, resolve_root
-from reportgen.stores.base import HISTORY_COLUMNS, Store
+from reportgen.stores.base import Store
 
 # Every alembic revision of MLflow's tracking schema up to MLflow 3.17 (oldest first). A database
 # at any of these is read (missing newer columns read as NULL); any other version is refused.
@@ -336,41 +337,3 @@ class SqlSchemaStore(Store):
             return ArtifactRoot(None, "no local folder is allowed for artifacts of this store")
         return resolve_root(rows[0][0] or "", fallback=None, allowed=self._allowed, base=self._artifact_base)
 
-
-def _used(codes: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Codes renumbered over only the names that occur (no empty categories)."""
-    present = np.bincount(codes, minlength=len(names)) > 0 if len(codes) else np.zeros(len(names), bool)
-    if present.all():
-        return codes, list(names)
-    remap = np.cumsum(present) - 1
-    return remap[codes], [n for n, p in zip(names, present) if p]
-
-
-def history_frame(
-    run_codes: np.ndarray, key_codes: np.ndarray, run_names: Sequence[str], key_names: Sequence[str],
-    step: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
-) -> pd.DataFrame:
-    """The long history frame, sorted by run_id, key, step, timestamp.
-
-    run_names and key_names must be sorted; codes index into them. run_id and key are categoricals.
-    """
-    group = run_codes * max(len(key_names), 1) + key_codes
-    if len(group) > 1:
-        dg, ds, dt = np.diff(group), np.diff(step), np.diff(timestamp)
-        in_order = (dg > 0) | ((dg == 0) & ((ds > 0) | ((ds == 0) & (dt >= 0))))
-        if not in_order.all():
-            order = np.lexsort((timestamp, step, group))
-            run_codes, key_codes = run_codes[order], key_codes[order]
-            step, timestamp, value = step[order], timestamp[order], value[order]
-    run_codes, runs = _used(run_codes, run_names)
-    key_codes, keys = _used(key_codes, key_names)
-    return pd.DataFrame(
-        {
-            "run_id": pd.Categorical.from_codes(run_codes.astype(np.int32), categories=pd.Index(runs, dtype=object)),
-            "key": pd.Categorical.from_codes(key_codes.astype(np.int32), categories=pd.Index(keys, dtype=object)),
-            "step": step.astype(np.int64, copy=False),
-            "timestamp": timestamp.astype(np.int64, copy=False),
-            "value": value.astype(np.float64, copy=False),
-        },
-        columns=HISTORY_COLUMNS,
-    )

@@ -15,10 +15,8 @@ import pandas as pd
 from reportgen.errors import ReportgenError, ResourceDoesNotExist, UnsupportedError
 from reportgen.model import Experiment, FileInfo, Metric, Problem, Run, ViewType
 from reportgen.stores import artifacts
+from reportgen.stores._metrics_parse import HISTORY_COLUMNS  # re-exported: the history frame's columns
 from reportgen.stores.artifacts import ArtifactRoot
-
-# The columns of metric_histories(), in order.
-HISTORY_COLUMNS = ["run_id", "key", "step", "timestamp", "value"]
 
 
 class ReadWarning(UserWarning):
@@ -119,6 +117,17 @@ class Store(abc.ABC):
         return artifacts.walk(root.path, on_skip=self.problem, max_files=max_files)
 
     # -- derived ---------------------------------------------------------------------------------
+    def read_all(
+        self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY
+    ) -> tuple[list[Run], pd.DataFrame]:
+        """Everything a report needs in one call: get_runs(...) and the metric_histories of those runs.
+
+        The file store reads each metric file once for both (get_runs alone must parse them all for
+        the latest values); other stores simply make the two calls.
+        """
+        runs = self.get_runs(experiment_ids, run_view_type)
+        return runs, self.metric_histories([r.run_id for r in runs])
+
     def get_experiment(self, experiment_id: str) -> Experiment:
         for experiment in self.search_experiments(ViewType.ALL):
             if experiment.experiment_id == str(experiment_id):

@@ -1,0 +1,185 @@
+"""The "full read" benchmark of issue 3: every run (search_runs into pandas) and every metric history,
+by reportgen, by real MLflow and by a plain standard-library reader, on the stores of make_stores.py.
+
+Each measurement runs in its own subprocess (peak memory is that process's ru_maxrss). MLflow is slow
+(minutes on the SQLite stores); --mlflow-sample N reads the histories of N runs only and scales that
+part up to all runs: such figures are marked "extrapolated".
+
+    python bench/make_stores.py
+    python bench/bench_read.py [--stores A-file B-file A-sqlite B-sqlite] [--readers reportgen mlflow stdlib]
+                               [--mlflow-sample N] [--repeat N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STORES = {
+    "A-file": HERE / "stores" / "A-mlruns",
+    "B-file": HERE / "stores" / "B-mlruns",
+    "A-sqlite": HERE / "stores" / "A.db",
+    "B-sqlite": HERE / "stores" / "B.db",
+}
+READERS = ("reportgen", "mlflow", "stdlib")
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the three readers (each runs inside a worker process) -------------------------------------------
+def read_reportgen(path: Path, sample: int | None) -> dict:
+    sys.path.insert(0, str(HERE.parent))
+    from reportgen import open_store
+    from reportgen.frames import runs_frame
+
+    began = time.perf_counter()
+    store = open_store(path)
+    runs, histories = store.read_all()
+    frame = runs_frame(runs)
+    elapsed = time.perf_counter() - began
+    return {"seconds": elapsed, "runs": len(frame), "points": len(histories), "problems": len(store.problems)}
+
+
+def read_mlflow(path: Path, sample: int | None) -> dict:
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{path}" if path.suffix == ".db" else path.as_uri()
+    began = time.perf_counter()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    frame = mlflow.search_runs(experiment_ids=ids, max_results=100_000)
+    searched = time.perf_counter()
+    metric_columns = [c for c in frame.columns if c.startswith("metrics.")]
+    rows = frame if sample is None else frame.head(sample)
+    points = 0
+    for _, row in rows.iterrows():
+        for column in metric_columns:
+            if row[column] == row[column]:  # not NaN: the run has this metric
+                points += len(client.get_metric_history(row["run_id"], column[len("metrics."):]))
+    done = time.perf_counter()
+    history_seconds = done - searched
+    result = {"runs": len(frame), "points": points, "search_seconds": searched - began}
+    if sample is not None and sample < len(frame):
+        scale = len(frame) / max(len(rows), 1)
+        result.update(seconds=(searched - began) + history_seconds * scale, extrapolated=True,
+                      points=int(points * scale), sampled_runs=len(rows))
+    else:
+        result.update(seconds=done - began)
+    return result
+
+
+def read_stdlib(path: Path, sample: int | None) -> dict:
+    """What a plain reader does: walk the folders, read every file, parse line by line."""
+    began = time.perf_counter()
+    points = runs = 0
+    if path.suffix == ".db":
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        runs = len(conn.execute("SELECT * FROM runs").fetchall())
+        conn.execute("SELECT * FROM params").fetchall()
+        conn.execute("SELECT * FROM tags").fetchall()
+        points = len(conn.execute(
+            "SELECT run_uuid, key, step, timestamp, value, is_nan FROM metrics ORDER BY run_uuid, key, step").fetchall())
+    else:
+        for exp in os.scandir(path):
+            if not exp.name.isdigit():
+                continue
+            for run in os.scandir(exp.path):
+                if len(run.name) != 32:
+                    continue
+                runs += 1
+                with open(os.path.join(run.path, "meta.yaml")) as handle:
+                    handle.read()
+                for kind in ("params", "tags", "metrics"):
+                    folder = os.path.join(run.path, kind)
+                    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+                        with open(os.path.join(folder, name)) as handle:
+                            text = handle.read()
+                        if kind == "metrics":
+                            for line in text.splitlines():
+                                t, v, s = line.split()
+                                int(t), float(v), int(s)
+                                points += 1
+    return {"seconds": time.perf_counter() - began, "runs": runs, "points": points}
+
+
+def worker(reader: str, store: str, sample: int | None) -> None:
+    func = {"reportgen": read_reportgen, "mlflow": read_mlflow, "stdlib": read_stdlib}[reader]
+    result = func(STORES[store], sample)
+    result["maxrss_mb"] = _maxrss_mb()
+    print(json.dumps(result))
+
+
+# -- the driver ------------------------------------------------------------------------------------
+def measure(reader: str, store: str, sample: int | None) -> dict:
+    command = [sys.executable, __file__, "--worker", reader, "--store", store]
+    if sample is not None:
+        command += ["--mlflow-sample", str(sample)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["?"]
+        return {"error": tail[0]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stores", nargs="+", default=list(STORES), choices=list(STORES))
+    parser.add_argument("--readers", nargs="+", default=list(READERS), choices=READERS)
+    parser.add_argument("--mlflow-sample", type=int, default=None,
+                        help="MLflow reads the histories of this many runs only; its time is extrapolated")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best is kept")
+    parser.add_argument("--worker", choices=READERS, help=argparse.SUPPRESS)
+    parser.add_argument("--store", choices=list(STORES), help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.store, args.mlflow_sample)
+        return
+    missing = [s for s in args.stores if not STORES[s].exists()]
+    if missing:
+        sys.exit(f"missing stores {missing}: run python bench/make_stores.py first")
+    results = []
+    print(f"{'store':9} {'reader':9} {'seconds':>9} {'peak MB':>8} {'runs':>6} {'points':>9}  vs reportgen")
+    for store in args.stores:
+        ours = None
+        for reader in args.readers:
+            best = None
+            for _ in range(args.repeat if reader != "mlflow" else 1):
+                result = measure(reader, store, args.mlflow_sample if reader == "mlflow" else None)
+                if "error" in result or best is None or result["seconds"] < best["seconds"]:
+                    best = result
+                if "error" in result:
+                    break
+            best.update(store=store, reader=reader)
+            results.append(best)
+            if "error" in best:
+                print(f"{store:9} {reader:9} failed: {best['error']}")
+                continue
+            if reader == "reportgen":
+                ours = best
+            ratio = f"{best['seconds'] / ours['seconds']:.1f}x slower" if ours and reader != "reportgen" else ""
+            mark = f" (extrapolated from {best['sampled_runs']} runs)" if best.get("extrapolated") else ""
+            print(f"{store:9} {reader:9} {best['seconds']:9.2f} {best['maxrss_mb']:8.0f} {best['runs']:6} "
+                  f"{best['points']:9}  {ratio}{mark}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Pieces of the file store reader that work on one folder kind: key/value folders (params, tags),
+dataset inputs, and run meta.yaml checks. Paths are plain strings: pathlib costs too much per file
+when a store has 100k of them.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from reportgen import mlruns
+from reportgen.model import Dataset, DatasetInput, InputTag, RunInfo, RunInputs
+from reportgen.stores._io import read_many
+from reportgen.stores._meta import parse_meta, read_meta
+
+join = os.path.join
+
+
+class Skip(Exception):
+    """An item that cannot be read: (path, message) for the problems list."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def safe_key(key: str) -> bool:
+    """A metric/param/tag key that names a file inside its folder (no '..', absolute or odd parts)."""
+    parts = key.split("/")
+    return bool(key) and "\x00" not in key and "\\" not in key and all(p not in ("", ".", "..") for p in parts)
+
+
+def key_files(folder: str) -> list[tuple[str, str]]:
+    """(key, path) of every regular file under folder; a key with '/' is a subfolder path."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, str]] = [("", folder)]
+    while stack:
+        prefix, current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((prefix + entry.name + "/", entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                found.append((prefix + entry.name, entry.path))
+    return found
+
+
+def read_key_values(folders: list[str]) -> list[dict[str, str]]:
+    """The key -> value dict of each folder (params/ or tags/), sorted by key; all files read at once."""
+    listed = [key_files(folder) for folder in folders]
+    blobs = read_many([path for files in listed for _, path in files])
+    result = []
+    position = 0
+    for files in listed:
+        values = {}
+        for key, _ in files:
+            blob = blobs[position]
+            position += 1
+            if isinstance(blob, bytes):  # else it vanished since listing: a concurrent delete
+                values[key] = decode(blob)
+        result.append(dict(sorted(values.items())))
+    return result
+
+
+def run_info(meta_path: str, data: bytes | OSError | None, folder_name: str, experiment_id: str) -> RunInfo:
+    """A RunInfo from a run's meta.yaml bytes (or the error reading them), checked against its folder."""
+    try:
+        if isinstance(data, OSError):
+            raise data
+        try:
+            meta = parse_meta(data) if data is not None else read_meta(meta_path)
+        except mlruns.MetaError:
+            meta = read_meta(meta_path)  # empty or truncated: a rewrite may be in flight, read again
+        info = mlruns.run_from_meta(meta)
+    except FileNotFoundError:
+        raise Skip(meta_path, "run meta.yaml is missing; run skipped") from None
+    except OSError as exc:
+        raise Skip(meta_path, f"cannot read run meta.yaml ({exc.strerror}); run skipped") from None
+    except mlruns.MetaError as exc:
+        raise Skip(meta_path, f"{exc}; run skipped") from None
+    if info.run_id != folder_name:
+        raise Skip(meta_path, f"run_id {info.run_id!r} differs from its folder; run skipped")
+    if info.experiment_id != experiment_id:
+        raise Skip(meta_path, f"experiment_id {info.experiment_id!r} differs from its experiment folder; run skipped")
+    return info
+
+
+class DatasetReader:
+    """Reads runs' dataset inputs; each experiment's datasets/<id>/meta.yaml is read once per call."""
+
+    def __init__(self, problem: Callable[[str, str], None]) -> None:
+        self._problem = problem
+        self._datasets: dict[str, Dataset | None] = {}
+
+    def inputs(self, run_folder: str) -> RunInputs:
+        inputs_dir = join(run_folder, mlruns.INPUTS_DIR)
+        try:
+            entries = sorted(os.scandir(inputs_dir), key=lambda e: e.name)
+        except OSError:
+            return RunInputs()
+        found = []
+        for entry in entries:
+            meta_path = join(entry.path, mlruns.META_FILE)
+            try:
+                meta = read_meta(meta_path)
+            except (OSError, mlruns.MetaError) as exc:
+                self._problem(meta_path, f"input skipped ({exc})")
+                continue
+            if meta.get("source_type") != "DATASET":
+                continue  # model inputs are not shown in run reports
+            dataset = self._dataset(os.path.dirname(run_folder), str(meta.get("source_id", "")))
+            if dataset is None:
+                continue
+            tags = meta.get("tags") or {}
+            input_tags = tuple(InputTag(str(k), str(v)) for k, v in tags.items()) if isinstance(tags, dict) else ()
+            found.append(DatasetInput(dataset=dataset, tags=input_tags))
+        return RunInputs(dataset_inputs=tuple(found))
+
+    def _dataset(self, experiment_folder: str, source_id: str) -> Dataset | None:
+        meta_path = join(experiment_folder, mlruns.DATASETS_DIR, source_id, mlruns.META_FILE)
+        if meta_path in self._datasets:
+            return self._datasets[meta_path]
+        dataset = None
+        if not safe_key(source_id) or "/" in source_id:
+            self._problem(meta_path, "dataset input with an invalid id skipped")
+        else:
+            try:
+                meta = read_meta(meta_path)
+                dataset = Dataset(
+                    name=str(meta.get("name", "")), digest=str(meta.get("digest", "")),
+                    source_type=str(meta.get("source_type", "") or ""), source=str(meta.get("source", "") or ""),
+                    schema=meta.get("schema"), profile=meta.get("profile"),
+                )
+            except (OSError, mlruns.MetaError) as exc:
+                self._problem(meta_path, f"dataset skipped ({exc})")
+        self._datasets[meta_path] = dataset
+        return dataset
