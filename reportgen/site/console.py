@@ -17,9 +17,11 @@ class BuildConsole:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self._progress.start()
+            console = Console(stderr=True)
+            if console.is_terminal:  # a bar in a CI log is noise; the summary says it all
+                self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                          TimeElapsedColumn(), console=console, transient=True)
+                self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,61 @@
+"""Unit checks of the safety helpers: JSON in script blocks, markdown sanitizing, redaction, CSV cells."""
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import given, strategies as st
+
+from reportgen.site.exports import csv_cell
+from reportgen.site.jsonblock import json_script
+from reportgen.site.markdown_html import render_markdown
+from reportgen.site.redact import REDACTED, Redactor, strip_userinfo
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                    max_leaves=20))
+def test_json_script_round_trips_and_never_holds_markup(value):
+    text = str(json_script(value))
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert "\u2028" not in text and "\u2029" not in text
+    assert json.loads(text) == value
+
+
+def test_json_script_has_no_bare_nan():
+    text = str(json_script({"a": math.nan, "b": [math.inf, -math.inf], "c": 1.5}))
+    assert json.loads(text) == {"a": "NaN", "b": ["+inf", "-inf"], "c": 1.5}
+    assert "</script>" not in str(json_script("</script><!--"))
+
+
+def test_markdown_is_sanitized():
+    html = str(render_markdown(
+        "# T\n<script>alert(1)</script><img src=x onerror=alert(2)> [a](javascript:alert(3)) "
+        "<a href='JaVaScRiPt:alert(4)'>b</a> [c](https://example.com) <iframe src=x></iframe> "
+        "<style>body{}</style> ![r](https://tracker.example/p.png)\n\n|x|y|\n|-|-|\n|1|2|"))
+    lowered = html.lower()
+    for bad in ("<script", "onerror", "javascript:", "<iframe", "<style", "<img", "tracker.example"):
+        assert bad not in lowered
+    assert '<a href="https://example.com" rel="noopener noreferrer nofollow">c</a>' in html
+    assert "<table>" in html and "<h1>T</h1>" in html
+
+
+def test_redactor_defaults_patterns_userinfo_and_env_secrets():
+    redactor = Redactor.from_options(["*_email"], environ={"MLFLOW_TRACKING_TOKEN": "tok-123456"})
+    values = redactor.mapping({"api_key": "a", "db_password": "b", "AWS_SECRET_ACCESS_KEY": "c", "token": "d",
+                               "user_email": "e", "lr": "0.1", "mlflow.source.git.commit": "abc",
+                               "url": "https://bob:hunter2@host/x", "note": "uses tok-123456 here"})
+    assert values["api_key"] == values["db_password"] == values["AWS_SECRET_ACCESS_KEY"] == REDACTED
+    assert values["token"] == values["user_email"] == REDACTED
+    assert values["lr"] == "0.1" and values["mlflow.source.git.commit"] == "abc"
+    assert values["url"] == "https://host/x"
+    assert values["note"] == f"uses {REDACTED} here"
+    assert strip_userinfo("see s3://AKIA:xyz@bucket/k and http://h/p") == "see s3://bucket/k and http://h/p"
+
+
+def test_csv_cells_are_formula_safe():
+    assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    for start in "+-@\t\r":
+        assert csv_cell(start + "1").startswith("'")
+    assert csv_cell(-1.5) == "-1.5" and csv_cell(math.nan) == "NaN" and csv_cell(None) == ""
+    assert csv_cell("plain") == "plain"
