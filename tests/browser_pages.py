@@ -92,7 +92,7 @@ EXPERIMENT = """{% extends "page.html" %}{% block body %}
 {% for col in columns %}<th data-col="{{ col.key }}" data-kind="{{ col.kind }}" data-varies="{{ col.varies }}">{{ col.key }}</th>{% endfor %}
 </tr></thead>
 <tbody>
-{% for run in runs %}<tr data-run-id="{{ run.run_id }}"><td><input type="checkbox" class="rg-pick" value="{{ run.run_id }}"></td>
+{% for run in runs %}<tr data-run-id="{{ run.run_id }}"{% if run.parent %} data-parent="{{ run.parent }}"{% endif %}><td><input type="checkbox" class="rg-pick" value="{{ run.run_id }}"></td>
 {% for col in columns %}<td data-value="{{ run.cells[col.key] }}">{{ run.cells[col.key] }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
 </section>
@@ -118,6 +118,8 @@ def fixture_runs(n_runs: int = 6, n_steps: int = 300) -> tuple[list[dict], pd.Da
             "params": {"lr": str(10.0 ** -(i % 3 + 1)), "optimizer": "adam", hostile: str(i), "seed": str(i)},
             "metrics": {"loss": float(1.0 / (i + 1)), "acc.[top1]": float(0.5 + i / 20), hostile: float(i)},
             "tags": {"note": hostile, "team": "ml"},
+            # the last run is nested under the first (MLflow's mlflow.parentRunId)
+            "parent": f"{0:02d}" + "ab" * 15 if i == n_runs - 1 and n_runs > 2 else None,
         })
         for step in range(n_steps):
             for key, base in (("loss", 1.0), ("acc.[top1]", 0.5), (hostile, 2.0)):
@@ -181,7 +183,7 @@ def build_fixture_site(out: Path, *, n_runs: int = 6, n_steps: int = 300) -> Pat
     seeds["group"] = "all seeds"
     chart_list.append({"id": "seeds", "title": "loss over seeds", "fallback": None, "spec": charts.seed_band_chart(seeds)})
     columns = _columns(runs)
-    table_runs = [{"run_id": run["run_id"], "cells": _cells(run, columns)} for run in runs]
+    table_runs = [{"run_id": run["run_id"], "parent": run["parent"], "cells": _cells(run, columns)} for run in runs]
     (out / "experiment.html").write_text(env.get_template("experiment.html").render(
         title="Experiment <b data-pwned=1>x</b>", csp=CSP, runs=table_runs, columns=columns, charts=chart_list),
         encoding="utf-8")

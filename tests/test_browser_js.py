@@ -69,16 +69,15 @@ def test_chart_colours_follow_css_variables(page, site):
 
 def test_runs_table_sorts_numbers_as_numbers(page, site):
     probe = open_page(page, (site / "experiment.html").as_uri())
-    runs, _ = fixture_runs()
-    by_loss = [r["run_id"] for r in sorted(runs, key=lambda r: r["metrics"]["loss"])]
+    ids = [r["run_id"] for r in fixture_runs()[0]]  # loss = 1/(i+1); run 5 is nested under run 0
     page.click("th[data-col='loss']")
-    assert run_order(page) == by_loss
+    assert run_order(page) == [ids[4], ids[3], ids[2], ids[1], ids[0], ids[5]]  # the child stays under its parent
     assert page.get_attribute("th[data-col='loss']", "aria-sort") == "ascending"
     page.click("th[data-col='loss']")
-    assert run_order(page) == by_loss[::-1]
+    assert run_order(page) == [ids[0], ids[5], ids[1], ids[2], ids[3], ids[4]]
     # a param column where text sort and numeric sort disagree: 0.1, 0.01, 0.001
     page.click("th[data-col='lr']")
-    lrs = page.eval_on_selector_all("table.rg-runs tbody tr", "rows => rows.map(r => r.querySelector(\"td:nth-child(\" + "
+    lrs = page.eval_on_selector_all("table.rg-runs tbody tr:not([data-parent])", "rows => rows.map(r => r.querySelector(\"td:nth-child(\" + "
                                     "(document.querySelector(\"th[data-col='lr']\").cellIndex + 1) + \")\").dataset.value)")
     assert [float(v) for v in lrs] == sorted(float(v) for v in lrs)
     # keyboard: Enter on a focused header sorts too

@@ -4,7 +4,8 @@
  *   <table class="rg-runs" data-table> with a header row of <th data-col="KEY" data-kind="attr|param|metric|tag"
  *   data-varies="true|false">; body rows <tr data-run-id="ID"> whose cells carry data-value="raw sortable value"
  *   (numbers sort as numbers; "NaN" sorts last, "+inf"/"-inf" as infinities; empty cells always last);
- *   the first cell holds <input type="checkbox" class="rg-pick" value="RUN_ID">.
+ *   the first cell holds <input type="checkbox" class="rg-pick" value="RUN_ID">. A nested run's row may carry
+ *   data-parent="PARENT_RUN_ID": sorting then keeps it under its parent (siblings sorted among themselves).
  *   Controls, looked up in the nearest ancestor that holds them (else the whole page):
  *   <input type="search" class="rg-filter">, a container .rg-column-toggles (this script fills it with one
  *   checkbox per column), a checkbox .rg-only-varying, and a .rg-compare button or link. The compare link
@@ -88,8 +89,30 @@
             var c = compareKeys(a[0], b[0]);
             return (ascending ? c : -c) || a[1] - b[1];
           });
+          // Nested runs stay under their parent: siblings are sorted among themselves, depth first.
+          var present = {};
+          rows.forEach(function (row) { present[row.getAttribute("data-run-id")] = true; });
+          var children = {};
+          var roots = [];
+          keyed.forEach(function (k) {
+            var parent = k[2].getAttribute("data-parent");
+            if (parent && present[parent] && parent !== k[2].getAttribute("data-run-id")) {
+              (children[parent] = children[parent] || []).push(k[2]);
+            } else {
+              roots.push(k[2]);
+            }
+          });
           var fragment = document.createDocumentFragment();
-          keyed.forEach(function (k) { fragment.appendChild(k[2]); });
+          var placed = {};
+          var place = function (row) {
+            var id = row.getAttribute("data-run-id");
+            if (placed[id]) { return; }  // a parent cycle in the data must not loop
+            placed[id] = true;
+            fragment.appendChild(row);
+            (children[id] || []).forEach(place);
+          };
+          roots.forEach(place);
+          rows.forEach(function (row) { if (!placed[row.getAttribute("data-run-id")]) { fragment.appendChild(row); } });
           body.appendChild(fragment);
         });
       };
