@@ -304,7 +304,10 @@
       }, { rootMargin: "300px" });
     }
     var figures = document.querySelectorAll("figure.rg-chart, .rg-chart");
-    if (!figures.length && !total) { document.body.dataset.chartsDrawn = "true"; }
+    if (!figures.length && !total) {
+      document.body.dataset.chartsDrawnMs = String(Math.round(performance.now()));
+      document.body.dataset.chartsDrawn = "true";
+    }
     Array.prototype.forEach.call(figures, add);
     if (window.matchMedia) {
       var query = window.matchMedia("(prefers-color-scheme: dark)");
