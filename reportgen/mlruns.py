@@ -76,8 +76,14 @@ def load_meta(data: bytes | str) -> dict[str, Any]:
 
 
 def dump_meta(data: dict[str, Any]) -> str:
-    """YAML text exactly as MLflow's write_yaml produces it (sorted keys, block style, unicode)."""
-    return yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, sort_keys=True)
+    """YAML text exactly as MLflow's write_yaml produces it (sorted keys, block style, unicode).
+
+    One exception: PyYAML writes U+0085 (NEL) raw with allow_unicode and reads it back as a line
+    break, so MLflow loses it; a meta.yaml holding one is written with escapes instead (still read
+    by MLflow, now without loss).
+    """
+    lossy = any(isinstance(v, str) and "\x85" in v for v in data.values())
+    return yaml.safe_dump(data, default_flow_style=False, allow_unicode=not lossy, sort_keys=True)
 
 
 def _opt_int(value: Any) -> int | None:
