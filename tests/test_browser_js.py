@@ -249,3 +249,20 @@ def test_large_experiment_opens_in_a_few_seconds(page, tmp_path):
     page.fill("input.rg-filter", "run-1998")
     assert len(visible_run_ids(page)) == 1
     probe.assert_clean()
+
+
+def test_chart_export_buttons_download_images(page, site, tmp_path):
+    probe = open_page(page, (site / "experiment.html").as_uri())
+    fig = "figure.rg-chart[data-spec-id='rg-spec-h6']"
+    with page.expect_download() as svg_download:
+        page.click(f"{fig} button.rg-export-svg")
+    svg = tmp_path / "chart.svg"
+    svg_download.value.save_as(svg)
+    assert svg_download.value.suggested_filename == "rg-spec-h6.svg"
+    assert svg.read_text(encoding="utf-8").lstrip().startswith("<svg")
+    with page.expect_download() as png_download:
+        page.click(f"{fig} button.rg-export-png")
+    png = tmp_path / "chart.png"
+    png_download.value.save_as(png)
+    assert png.read_bytes().startswith(b"\x89PNG")
+    probe.assert_clean()
