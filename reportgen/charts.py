@@ -7,12 +7,18 @@ Data is inline, downsampled and JSON-safe (NaN and infinities become null, drawn
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Mapping, Sequence
 
 import altair as alt
 import numpy as np
 import pandas as pd
+
+from reportgen.chartdata import (
+    clean_text, downsample_indices, finite_or_none, json_safe, numeric, safe_href, unique_labels,
+)
+
+__all__ = ["history_chart", "scatter_chart", "parallel_coordinates", "seed_band_chart", "theme_config",
+           "register_altair_theme", "clean_text", "downsample_indices", "unique_labels", "X_AXES"]
 
 # Per-series and per-chart point budgets: a 2000-run page must stay a few MB at most.
 MAX_POINTS = 500
@@ -57,57 +63,19 @@ def register_altair_theme() -> None:
         return alt.theme.ThemeConfig(config=theme_config())  # type: ignore[typeddict-item]
 
 
-def _finite_or_none(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
-
-
-# Vega-Lite copies titles (and sort arrays) into Vega expression strings; Vega's expression parser
-# rejects raw U+2028/2029 there, so one hostile metric key would break its chart. Other controls would
-# hide or reorder text (bidi overrides, zero-width): they are shown as visible [U+XXXX] marks instead.
-_LINE_BREAKS = re.compile("[\u2028\u2029\r\n\t\x0b\x0c]")
-_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-
-
-def clean_text(text: str) -> str:
-    """A string safe to show in a chart: no line separators, control or bidi characters hidden in it."""
-    text = _LINE_BREAKS.sub(" ", text)
-    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
-
-
-def _json_safe(obj: Any) -> Any:
-    """Deep copy with NaN/inf as None, numpy scalars as Python ones and every string cleaned."""
-    if isinstance(obj, dict):
-        return {clean_text(str(k)): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, str):
-        return clean_text(obj)
-    return _finite_or_none(obj)
-
-
 def _finish(chart: alt.TopLevelMixin, meta: dict, data: Mapping[str, list]) -> dict:
     """The spec dict, with each named placeholder dataset replaced by its inline rows.
 
     Altair walks (and validates) everything it serialises; rows go in afterwards, which keeps a 2000-run
     chart in tens of milliseconds instead of seconds.
     """
-    spec = _json_safe(chart.to_dict())
+    spec = json_safe(chart.to_dict())
 
     def fill(node: Any) -> None:
         if isinstance(node, dict):
             source = node.get("data")
             if isinstance(source, dict) and source.get("name") in data:
-                node["data"] = {"values": _json_safe(data[source["name"]])}
+                node["data"] = {"values": json_safe(data[source["name"]])}
             for key, value in node.items():
                 if key != "data":
                     fill(value)
@@ -120,52 +88,8 @@ def _finish(chart: alt.TopLevelMixin, meta: dict, data: Mapping[str, list]) -> d
     # The $schema URL is the only remote URL a spec would carry; the JS passes mode "vega-lite".
     spec.pop("$schema", None)
     spec["config"] = theme_config()
-    spec["usermeta"] = {"reportgen": _json_safe(meta)}
+    spec["usermeta"] = {"reportgen": json_safe(meta)}
     return spec
-
-
-def unique_labels(ids: Sequence[str], labels: Mapping[str, str]) -> dict[str, str]:
-    """A display label per id, disambiguated with the id (8 characters, else whole) when names repeat."""
-    base = {i: (labels.get(i) or str(i)[:8]) for i in ids}
-    by_label: dict[str, list[str]] = {}
-    for i in ids:
-        by_label.setdefault(base[i], []).append(i)
-    out: dict[str, str] = {}
-    for label, members in by_label.items():
-        if len(members) == 1:
-            out[members[0]] = label
-            continue
-        short = len({str(i)[:8] for i in members}) == len(members)
-        for i in members:
-            out[i] = f"{label} ({str(i)[:8] if short else i})"
-    seen: set[str] = set()
-    for i in ids:  # a run literally named like another's disambiguated label
-        while out[i] in seen:
-            out[i] += "\u2032"
-        seen.add(out[i])
-    return out
-
-
-def downsample_indices(values: np.ndarray, budget: int) -> np.ndarray:
-    """Indices to keep: first, last, and per bucket the min, the max and the first non-finite point.
-
-    Extremes survive (a loss spike stays visible) and a NaN keeps its gap; order is preserved.
-    """
-    n = len(values)
-    if n <= budget:
-        return np.arange(n)
-    buckets = max(1, (budget - 2) // 3)
-    keep = {0, n - 1}
-    finite = np.isfinite(values)
-    for chunk in np.array_split(np.arange(n), buckets):
-        mask = finite[chunk]
-        if mask.any():
-            sub = chunk[mask]
-            keep.add(int(sub[np.argmin(values[sub])]))
-            keep.add(int(sub[np.argmax(values[sub])]))
-        if not mask.all():
-            keep.add(int(chunk[~mask][0]))
-    return np.array(sorted(keep))
 
 
 def _series_budget(n_series: int, max_points: int, max_rows: int) -> int:
@@ -253,28 +177,8 @@ def history_chart(
     meta = {"kind": "history", "x": x, "x_axes": X_AXES, "log_y": log_y, "series": len(series),
             "rows": sum(len(s["x"]) for s in series), "keys": keys}
     spec = _finish(chart, meta, {"series": series})
-    spec["encoding"]["color"]["scale"] = _json_safe({"domain": domain, **({"range": palette} if palette else {})})
+    spec["encoding"]["color"]["scale"] = json_safe({"domain": domain, **({"range": palette} if palette else {})})
     return spec
-
-
-def _numeric(column: pd.Series) -> pd.Series | None:
-    """The column as floats when every non-missing value is a number (params are strings)."""
-    if pd.api.types.is_bool_dtype(column):
-        return None
-    if pd.api.types.is_numeric_dtype(column):
-        return column.astype(float)
-    converted = pd.to_numeric(column, errors="coerce")
-    present = column.notna() & (column.astype(str).str.strip() != "")
-    if present.any() and converted[present].notna().all():
-        return converted.astype(float)
-    return None
-
-
-def _safe_href(value: Any) -> str | None:
-    # Only relative links: an href from data must not become javascript: or a remote URL.
-    if not isinstance(value, str) or not value or ":" in value.split("/", 1)[0] or value.startswith("//"):
-        return None
-    return value
 
 
 def scatter_chart(
@@ -291,16 +195,16 @@ def scatter_chart(
     points: columns run, x, y, label, and optionally href (a relative link to the run page) and group.
     A non-numeric x (a categorical param) becomes a nominal axis.
     """
-    x_num = _numeric(points["x"]) if len(points) else None
+    x_num = numeric(points["x"]) if len(points) else None
     y = pd.to_numeric(points["y"], errors="coerce") if len(points) else points.get("y")
     rows = []
     for i in range(len(points)):
         row = points.iloc[i]
         xv = x_num.iloc[i] if x_num is not None else ("" if pd.isna(row["x"]) else str(row["x"]))
         rows.append({
-            "run": str(row["run"]), "label": str(row["label"]), "x": _finite_or_none(xv),
-            "y": _finite_or_none(float(y.iloc[i])),
-            "href": _safe_href(row["href"]) if "href" in points.columns else None,
+            "run": str(row["run"]), "label": str(row["label"]), "x": finite_or_none(xv),
+            "y": finite_or_none(float(y.iloc[i])),
+            "href": safe_href(row["href"]) if "href" in points.columns else None,
             "g": str(row["group"]) if "group" in points.columns and pd.notna(row["group"]) else None,
         })
     positive = x_num[np.isfinite(x_num) & (x_num > 0)] if x_num is not None else None
@@ -331,7 +235,7 @@ def scatter_chart(
 
 def _normalise(column: pd.Series) -> tuple[list[float | None], list[tuple[float, str]]]:
     """Positions in [0, 1] for one axis, plus (position, label) ticks to print on it."""
-    numbers = _numeric(column)
+    numbers = numeric(column)
     if numbers is not None:
         finite = numbers[np.isfinite(numbers)]
         if len(finite) and finite.min() > 0 and finite.max() / finite.min() >= 100:
@@ -380,12 +284,12 @@ def parallel_coordinates(
             lines.append({"i": i, "d": dim, "di": n, "v": p, "raw": None if pd.isna(raw[i]) else str(raw[i])})
         ticks.extend({"d": dim, "di": n, "v": p, "txt": txt} for p, txt in dim_ticks)
         rules.append({"d": dim, "di": n, "v": 0, "v2": 1})
-    color_numeric = _numeric(frame[color_by]) if color_by in frame.columns else None
+    color_numeric = numeric(frame[color_by]) if color_by in frame.columns else None
     colour_values = (color_numeric.tolist() if color_numeric is not None
                      else frame[color_by].astype(str).tolist() if color_by in frame.columns else [None] * len(frame))
     labels = frame[label_col].astype(str).tolist() if label_col and label_col in frame.columns else None
     for row in lines:
-        row["c"] = _finite_or_none(colour_values[row["i"]])
+        row["c"] = finite_or_none(colour_values[row["i"]])
         row["label"] = labels[row["i"]] if labels else str(row["i"])
     # Axis order by the dim's index field: a sort array of names would be copied into a Vega expression.
     x = alt.X("d", type="nominal", sort=alt.EncodingSortField(field="di", op="min"), title=None, axis=alt.Axis(labelAngle=0, domain=False, ticks=False,
@@ -424,8 +328,8 @@ def seed_band_chart(
         std = np.nan_to_num(part["std"].to_numpy(dtype=float), nan=0.0)
         steps = part["step"].to_numpy()
         for i in downsample_indices(mean, budget):
-            rows.append({"g": str(group), "x": _finite_or_none(steps[i]), "m": _finite_or_none(mean[i]),
-                         "lo": _finite_or_none(mean[i] - std[i]), "hi": _finite_or_none(mean[i] + std[i])})
+            rows.append({"g": str(group), "x": finite_or_none(steps[i]), "m": finite_or_none(mean[i]),
+                         "lo": finite_or_none(mean[i] - std[i]), "hi": finite_or_none(mean[i] + std[i])})
     base = alt.Chart(alt.NamedData(name="bands")).encode(
         x=alt.X("x", type="quantitative", title=x_title),
         color=alt.Color("g", type="nominal", title="Group"),

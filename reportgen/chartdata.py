@@ -1,0 +1,114 @@
+"""Data for chart specs: JSON-safe values, text safe inside Vega, labels, downsampling, numeric columns.
+
+Pure helpers of reportgen.charts; no Altair here.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def finite_or_none(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+# Vega-Lite copies titles (and sort arrays) into Vega expression strings; Vega's expression parser
+# rejects raw U+2028/2029 there, so one hostile metric key would break its chart. Other controls would
+# hide or reorder text (bidi overrides, zero-width): they are shown as visible [U+XXXX] marks instead.
+_LINE_BREAKS = re.compile("[\u2028\u2029\r\n\t\x0b\x0c]")
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def clean_text(text: str) -> str:
+    """A string safe to show in a chart: no line separators, control or bidi characters hidden in it."""
+    text = _LINE_BREAKS.sub(" ", text)
+    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
+
+
+def json_safe(obj: Any) -> Any:
+    """Deep copy with NaN/inf as None, numpy scalars as Python ones and every string cleaned."""
+    if isinstance(obj, dict):
+        return {clean_text(str(k)): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, str):
+        return clean_text(obj)
+    return finite_or_none(obj)
+
+
+def unique_labels(ids: Sequence[str], labels: Mapping[str, str]) -> dict[str, str]:
+    """A display label per id, disambiguated with the id (8 characters, else whole) when names repeat."""
+    base = {i: (labels.get(i) or str(i)[:8]) for i in ids}
+    by_label: dict[str, list[str]] = {}
+    for i in ids:
+        by_label.setdefault(base[i], []).append(i)
+    out: dict[str, str] = {}
+    for label, members in by_label.items():
+        if len(members) == 1:
+            out[members[0]] = label
+            continue
+        short = len({str(i)[:8] for i in members}) == len(members)
+        for i in members:
+            out[i] = f"{label} ({str(i)[:8] if short else i})"
+    seen: set[str] = set()
+    for i in ids:  # a run literally named like another's disambiguated label
+        while out[i] in seen:
+            out[i] += "\u2032"
+        seen.add(out[i])
+    return out
+
+
+def downsample_indices(values: np.ndarray, budget: int) -> np.ndarray:
+    """Indices to keep: first, last, and per bucket the min, the max and the first non-finite point.
+
+    Extremes survive (a loss spike stays visible) and a NaN keeps its gap; order is preserved.
+    """
+    n = len(values)
+    if n <= budget:
+        return np.arange(n)
+    buckets = max(1, (budget - 2) // 3)
+    keep = {0, n - 1}
+    finite = np.isfinite(values)
+    for chunk in np.array_split(np.arange(n), buckets):
+        mask = finite[chunk]
+        if mask.any():
+            sub = chunk[mask]
+            keep.add(int(sub[np.argmin(values[sub])]))
+            keep.add(int(sub[np.argmax(values[sub])]))
+        if not mask.all():
+            keep.add(int(chunk[~mask][0]))
+    return np.array(sorted(keep))
+
+
+def numeric(column: pd.Series) -> pd.Series | None:
+    """The column as floats when every non-missing value is a number (params are strings)."""
+    if pd.api.types.is_bool_dtype(column):
+        return None
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype(float)
+    converted = pd.to_numeric(column, errors="coerce")
+    present = column.notna() & (column.astype(str).str.strip() != "")
+    if present.any() and converted[present].notna().all():
+        return converted.astype(float)
+    return None
+
+
+def safe_href(value: Any) -> str | None:
+    # Only relative links: an href from data must not become javascript: or a remote URL.
+    if not isinstance(value, str) or not value or ":" in value.split("/", 1)[0] or value.startswith("//"):
+        return None
+    return value
