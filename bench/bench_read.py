@@ -1,7 +1,8 @@
 """The "full read" benchmark of issue 3: every run (search_runs into pandas) and every metric history,
 by reportgen, by real MLflow and by a plain standard-library reader, on the stores of make_stores.py.
 
-Each measurement runs in its own subprocess (peak memory is that process's ru_maxrss). MLflow is slow
+Each measurement runs in its own subprocess (peak memory is that process's ru_maxrss, imports included),
+and every reader keeps what it read until the end, as a report must. MLflow is slow
 (minutes on the SQLite stores); --mlflow-sample N reads the histories of N runs only and scales that
 part up to all runs: such figures are marked "extrapolated".
 
@@ -65,11 +66,12 @@ def read_mlflow(path: Path, sample: int | None) -> dict:
     searched = time.perf_counter()
     metric_columns = [c for c in frame.columns if c.startswith("metrics.")]
     rows = frame if sample is None else frame.head(sample)
-    points = 0
+    histories = []  # kept, like reportgen's frame: a report needs them all at once
     for _, row in rows.iterrows():
         for column in metric_columns:
             if row[column] == row[column]:  # not NaN: the run has this metric
-                points += len(client.get_metric_history(row["run_id"], column[len("metrics."):]))
+                histories.append(client.get_metric_history(row["run_id"], column[len("metrics."):]))
+    points = sum(len(h) for h in histories)
     done = time.perf_counter()
     history_seconds = done - searched
     result = {"runs": len(frame), "points": points, "search_seconds": searched - began}
@@ -86,15 +88,17 @@ def read_stdlib(path: Path, sample: int | None) -> dict:
     """What a plain reader does: walk the folders, read every file, parse line by line."""
     began = time.perf_counter()
     points = runs = 0
+    kept: list = []  # what was read stays in memory, as in the other readers
     if path.suffix == ".db":
         import sqlite3
 
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         runs = len(conn.execute("SELECT * FROM runs").fetchall())
-        conn.execute("SELECT * FROM params").fetchall()
-        conn.execute("SELECT * FROM tags").fetchall()
-        points = len(conn.execute(
+        kept.append(conn.execute("SELECT * FROM params").fetchall())
+        kept.append(conn.execute("SELECT * FROM tags").fetchall())
+        kept.append(conn.execute(
             "SELECT run_uuid, key, step, timestamp, value, is_nan FROM metrics ORDER BY run_uuid, key, step").fetchall())
+        points = len(kept[-1])
     else:
         for exp in os.scandir(path):
             if not exp.name.isdigit():
@@ -104,17 +108,19 @@ def read_stdlib(path: Path, sample: int | None) -> dict:
                     continue
                 runs += 1
                 with open(os.path.join(run.path, "meta.yaml")) as handle:
-                    handle.read()
+                    kept.append(handle.read())
                 for kind in ("params", "tags", "metrics"):
                     folder = os.path.join(run.path, kind)
                     for name in os.listdir(folder) if os.path.isdir(folder) else []:
                         with open(os.path.join(folder, name)) as handle:
                             text = handle.read()
-                        if kind == "metrics":
-                            for line in text.splitlines():
-                                t, v, s = line.split()
-                                int(t), float(v), int(s)
-                                points += 1
+                        if kind != "metrics":
+                            kept.append(text)
+                            continue
+                        for line in text.splitlines():
+                            t, v, s = line.split()
+                            kept.append((int(t), float(v), int(s)))
+                            points += 1
     return {"seconds": time.perf_counter() - began, "runs": runs, "points": points}
 
 

@@ -13,6 +13,7 @@ from mlruns_builder import T0, experiment, run, write
 from reportgen import mlruns, open_store
 from reportgen.errors import ResourceDoesNotExist, StoreError, UnsupportedError
 from reportgen.model import ViewType
+from reportgen.stores import _metrics_parse
 from reportgen.stores._meta import parse_flat
 from reportgen.stores._metrics_parse import latest_rows, parse_metric_blobs
 from reportgen.stores.file import FileStore
@@ -172,7 +173,12 @@ def test_vectorised_parse_equals_line_by_line(files, trailing_partial):
     blobs = [(text + "\n").encode() if text else b"" for text in files]
     if trailing_partial:
         blobs[-1] += b"123 4"
-    parsed = parse_metric_blobs(blobs)
+    saved = _metrics_parse.SMALL_BYTES
+    _metrics_parse.SMALL_BYTES = 0  # force the read_csv path; the line-by-line one is the reference
+    try:
+        parsed = parse_metric_blobs(blobs)
+    finally:
+        _metrics_parse.SMALL_BYTES = saved
     offsets = parsed.offsets
     for i, blob in enumerate(blobs):
         expected, bad = [], 0

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from reportgen.mlruns import MAX_META_BYTES, MetaError, load_meta
 
 # Plain scalars that resolve to a string in YAML 1.1: start with a letter, '_' or '/', and contain
@@ -23,6 +25,7 @@ _INT = re.compile(r"^(0|-?[1-9][0-9]*)$")
 _SINGLE_QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
 # Line breaks and controls that YAML treats specially: leave such files to the real parser.
 _UNUSUAL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_YAML_FEATURES = re.compile("[&*!]")
 _KEY = re.compile(r"^([a-z_]+):(?: (.*))?$")
 # PyYAML's SafeLoader reads these plain words as booleans or null.
 _SPECIAL_WORDS = frozenset(
@@ -72,15 +75,28 @@ def parse_flat(text: str) -> dict[str, Any] | None:
     return result or None
 
 
+def _load_c(text: str) -> dict[str, Any] | None:
+    """libyaml's safe loader when the text cannot hold an anchor, alias or tag ('&', '*', '!'): then it
+    reads exactly what mlruns.load_meta reads, ten times faster. None when it does not apply."""
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None or _YAML_FEATURES.search(text):
+        return None
+    try:
+        loaded = yaml.load(text, Loader=loader)  # noqa: S506 - libyaml's SafeLoader
+    except yaml.YAMLError:
+        return None  # let load_meta word the error
+    return loaded if isinstance(loaded, dict) and loaded else None
+
+
 def parse_meta(data: bytes) -> dict[str, Any]:
     """A meta.yaml's mapping; raises MetaError for anything MLflow would not have written."""
     if len(data) > MAX_META_BYTES:
         raise MetaError(f"meta.yaml is larger than {MAX_META_BYTES} bytes")
     text = data.decode("utf-8", errors="replace")
     fast = parse_flat(text)
-    if fast is not None:
-        return fast
-    return load_meta(text)
+    if fast is None:
+        fast = _load_c(text)
+    return fast if fast is not None else load_meta(text)
 
 
 def read_meta(path: Path, *, attempts: int = READ_ATTEMPTS) -> dict[str, Any]:

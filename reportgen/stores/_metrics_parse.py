@@ -20,6 +20,8 @@ HISTORY_COLUMNS = ["run_id", "key", "step", "timestamp", "value"]
 
 # Join at most this many bytes per read_csv call: bounds peak memory and the cost of a bisection.
 CHUNK_BYTES = 32 << 20
+# Below this many bytes in all, the line-by-line parser beats read_csv's fixed cost (get_run of one run).
+SMALL_BYTES = 16 << 10
 _COLUMNS = ["t", "v", "s", "d1", "d2"]
 # Only what Python's float() and MLflow write count as NaN; an empty field is "missing".
 _NA = {"t": [""], "v": ["nan", "NaN", "-nan", "+nan"], "s": [""], "d1": [""], "d2": [""]}
@@ -74,9 +76,16 @@ def _parse_lines(blob: bytes) -> tuple[list[int], list[float], list[int], int]:
     return ts, vs, ss, bad
 
 
-def _fast(blobs: list[bytes], lines: np.ndarray) -> ParsedMetrics | None:
+def _line_counts(buf: bytes, sizes: list[int]) -> np.ndarray:
+    """Newlines in each of the joined blobs, counted in one numpy pass (bytes.count per blob costs more)."""
+    newlines = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+    ends = np.cumsum(sizes)
+    return np.diff(np.searchsorted(newlines, ends), prepend=0).astype(np.int64)
+
+
+def _fast(blobs: list[bytes], lines: np.ndarray, buf: bytes | None = None) -> ParsedMetrics | None:
     """One read_csv over the joined blobs; None unless every line is a clean 2-, 3- or 5-field line."""
-    buf = b"".join(blobs)
+    buf = b"".join(blobs) if buf is None else buf
     if not buf:
         return _empty(len(blobs))
     try:
@@ -111,8 +120,8 @@ def _fast(blobs: list[bytes], lines: np.ndarray) -> ParsedMetrics | None:
     )
 
 
-def _parse_chunk(blobs: list[bytes], lines: np.ndarray) -> ParsedMetrics:
-    parsed = _fast(blobs, lines)
+def _parse_chunk(blobs: list[bytes], lines: np.ndarray, buf: bytes | None = None) -> ParsedMetrics:
+    parsed = _fast(blobs, lines, buf)
     if parsed is not None:
         return parsed
     if len(blobs) == 1:
@@ -125,10 +134,11 @@ def _parse_chunk(blobs: list[bytes], lines: np.ndarray) -> ParsedMetrics:
             step=np.array(ss, dtype=np.int64),
         )
     half = len(blobs) // 2
-    return _concat([_parse_chunk(blobs[:half], lines[:half]), _parse_chunk(blobs[half:], lines[half:])])
+    return concat([_parse_chunk(blobs[:half], lines[:half]), _parse_chunk(blobs[half:], lines[half:])])
 
 
-def _concat(parts: list[ParsedMetrics]) -> ParsedMetrics:
+def concat(parts: list[ParsedMetrics]) -> ParsedMetrics:
+    """Parsed files of several batches as one, in order."""
     if len(parts) == 1:
         return parts[0]
     return ParsedMetrics(
@@ -147,19 +157,34 @@ def parse_metric_blobs(blobs: list[bytes]) -> ParsedMetrics:
     trimmed = [_trim_partial(b) for b in blobs]
     blobs = [b for b, _ in trimmed]
     partial = np.array([p for _, p in trimmed], dtype=np.int64)
-    lines = np.array([b.count(b"\n") for b in blobs], dtype=np.int64)
     sizes = np.cumsum([len(b) for b in blobs])
+    if sizes[-1] < SMALL_BYTES:
+        parsed = _parse_small(blobs)
+        parsed.bad_lines = parsed.bad_lines + partial
+        return parsed
     parts = []
     start = 0
     while start < len(blobs):
         base = sizes[start - 1] if start else 0
         end = int(np.searchsorted(sizes, base + CHUNK_BYTES, side="right"))
         end = max(end, start + 1)
-        parts.append(_parse_chunk(blobs[start:end], lines[start:end]))
+        chunk = blobs[start:end]
+        buf = b"".join(chunk)
+        parts.append(_parse_chunk(chunk, _line_counts(buf, [len(b) for b in chunk]), buf))
+        del buf
         start = end
-    parsed = _concat(parts)
+    parsed = concat(parts)
     parsed.bad_lines = parsed.bad_lines + partial
     return parsed
+
+
+def _parse_small(blobs: list[bytes]) -> ParsedMetrics:
+    parts = []
+    for blob in blobs:
+        ts, vs, ss, bad = _parse_lines(blob)
+        parts.append(ParsedMetrics(np.array([len(ts)], np.int64), np.array([bad], np.int64),
+                                   np.array(ts, np.int64), np.array(vs, np.float64), np.array(ss, np.int64)))
+    return concat(parts)
 
 
 def sort_within_files(parsed: ParsedMetrics) -> np.ndarray | None:
@@ -205,8 +230,20 @@ def _used(codes: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[str
     present = np.bincount(codes, minlength=len(names)) > 0 if len(codes) else np.zeros(len(names), bool)
     if present.all():
         return codes, list(names)
-    remap = np.cumsum(present) - 1
+    remap = (np.cumsum(present) - 1).astype(codes.dtype)
     return remap[codes], [n for n, p in zip(names, present) if p]
+
+
+def _in_order(group: np.ndarray, step: np.ndarray, timestamp: np.ndarray, block: int = 1 << 18) -> bool:
+    """True when rows are sorted by (group, step, timestamp); checked in blocks to keep temporaries small."""
+    for start in range(0, max(len(group) - 1, 0), block):
+        end = min(start + block + 1, len(group))
+        dg = np.diff(group[start:end])
+        ds = np.diff(step[start:end])
+        dt = np.diff(timestamp[start:end])
+        if not ((dg > 0) | ((dg == 0) & ((ds > 0) | ((ds == 0) & (dt >= 0))))).all():
+            return False
+    return True
 
 
 def history_frame(
@@ -217,23 +254,24 @@ def history_frame(
 
     run_names and key_names must be sorted; codes index into them. run_id and key are categoricals.
     """
-    group = run_codes * max(len(key_names), 1) + key_codes
-    if len(group) > 1:
-        dg, ds, dt = np.diff(group), np.diff(step), np.diff(timestamp)
-        in_order = (dg > 0) | ((dg == 0) & ((ds > 0) | ((ds == 0) & (dt >= 0))))
-        if not in_order.all():
-            order = np.lexsort((timestamp, step, group))
-            run_codes, key_codes = run_codes[order], key_codes[order]
-            step, timestamp, value = step[order], timestamp[order], value[order]
+    run_codes = run_codes.astype(np.int32, copy=False)
+    key_codes = key_codes.astype(np.int32, copy=False)
+    group = run_codes.astype(np.int64) * max(len(key_names), 1) + key_codes
+    if not _in_order(group, step, timestamp):
+        order = np.lexsort((timestamp, step, group))
+        run_codes, key_codes = run_codes[order], key_codes[order]
+        step, timestamp, value = step[order], timestamp[order], value[order]
+    del group
     run_codes, runs = _used(run_codes, run_names)
     key_codes, keys = _used(key_codes, key_names)
     return pd.DataFrame(
         {
-            "run_id": pd.Categorical.from_codes(run_codes.astype(np.int32), categories=pd.Index(runs, dtype=object)),
-            "key": pd.Categorical.from_codes(key_codes.astype(np.int32), categories=pd.Index(keys, dtype=object)),
+            "run_id": pd.Categorical.from_codes(run_codes, categories=pd.Index(runs, dtype=object)),
+            "key": pd.Categorical.from_codes(key_codes, categories=pd.Index(keys, dtype=object)),
             "step": step.astype(np.int64, copy=False),
             "timestamp": timestamp.astype(np.int64, copy=False),
             "value": value.astype(np.float64, copy=False),
         },
         columns=HISTORY_COLUMNS,
+        copy=False,
     )

@@ -29,6 +29,8 @@ from reportgen.stores.base import Store
 
 # (run folder, RunInfo) of one readable run
 _RunRef = tuple[str, RunInfo]
+# Metric files are read and parsed this many bytes at a time: the raw text never all sits in memory.
+SLICE_BYTES = 8 << 20
 
 
 class FileStore(Store):
@@ -155,18 +157,26 @@ class FileStore(Store):
         return files
 
     def _parse_files(self, files: list[tuple[int, str, str]]) -> mp.ParsedMetrics:
-        """Read and parse metric files; unreadable files count as empty, bad lines are reported."""
-        blobs = read_many([path for _, _, path in files])
-        for (_, _, path), blob in zip(files, blobs):
-            if isinstance(blob, OSError):
-                self.problem(path, f"cannot read metric file ({blob.strerror}); skipped")
-        parsed = mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs])
-        for (_, _, path), bad, kept, blob in zip(files, parsed.bad_lines, parsed.counts, blobs):
-            if bad:
-                self.problem(path, f"skipped {bad} bad metric line(s), kept {kept}")
-            elif kept == 0 and isinstance(blob, bytes):
-                self.problem(path, "metric file is empty; metric skipped")
-        return parsed
+        """Read and parse metric files, a slice of about SLICE_BYTES at a time so that only the parsed
+        numbers stay in memory; unreadable files count as empty, bad lines are reported."""
+        parts = []
+        start, take = 0, 64
+        while start < len(files) or not parts:
+            chunk = files[start : start + take]
+            blobs = read_many([path for _, _, path in chunk])
+            parts.append(mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs]))
+            parsed = parts[-1]
+            for (_, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):
+                if isinstance(blob, OSError):
+                    self.problem(path, f"cannot read metric file ({blob.strerror}); skipped")
+                elif bad:
+                    self.problem(path, f"skipped {bad} bad metric line(s), kept {kept}")
+                elif kept == 0:
+                    self.problem(path, "metric file is empty; metric skipped")
+            size = sum(len(b) for b in blobs if isinstance(b, bytes))
+            start += len(chunk)
+            take = max(16, int(SLICE_BYTES * len(chunk) / size)) if size else take * 2
+        return mp.concat(parts)
 
     def _build(self, refs: list[_RunRef], *, histories: bool = False) -> tuple[list[Run], pd.DataFrame | None]:
         """Runs with params, tags, inputs and latest metrics (and, when asked, the full history frame),
@@ -298,6 +308,6 @@ def _frame(files: list[tuple[int, str, str]], parsed: mp.ParsedMetrics, run_ids:
     key_names = sorted({key for _, key, _ in files})
     key_code = {k: i for i, k in enumerate(key_names)}
     counts = parsed.counts
-    run_codes = np.repeat(np.array([f[0] for f in files], dtype=np.int64), counts)
-    key_codes = np.repeat(np.array([key_code[f[1]] for f in files], dtype=np.int64), counts)
+    run_codes = np.repeat(np.array([f[0] for f in files], dtype=np.int32), counts)
+    key_codes = np.repeat(np.array([key_code[f[1]] for f in files], dtype=np.int32), counts)
     return history_frame(run_codes, key_codes, run_ids, key_names, parsed.step, parsed.timestamp, parsed.value)
