@@ -70,10 +70,12 @@ def hostile_mlflow_store(root: Path) -> Path:
         client.log_text(rid, '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(11)"><script>alert(12)</script></svg>',
                         "plot.svg")
         client.set_terminated(rid)
-        # Metric keys MLflow itself refuses ('.' and '[' nest in Vega; markup), as a foreign writer leaves them.
-        metrics = Path(run.info.artifact_uri.replace("file://", "")).parent / "metrics"
+        # Keys MLflow itself refuses ('.' and '[' nest in Vega; markup), as a foreign writer leaves them.
+        run_dir = Path(run.info.artifact_uri.replace("file://", "")).parent
         for key in ("a[0].b", '<img src=x data-pwned=1 onerror=alert(13)>'):
-            (metrics / key).write_text("".join(f"{1_700_000_000_000 + s} {s * 0.5} {s}\n" for s in range(10)))
+            (run_dir / "metrics" / key).write_text("".join(f"{1_700_000_000_000 + s} {s * 0.5} {s}\n" for s in range(10)))
+        (run_dir / "params" / '<b data-pwned=1 onclick=alert(14)>').write_text(name)
+        (run_dir / "tags" / '"><svg data-pwned=1 onload=alert(15)>').write_text(name)
     return root
 
 
@@ -203,6 +205,11 @@ def test_hostile_strings_shown_as_text(page, mlflow_site):
     page.wait_for_selector(DRAWN, state="attached")
     table = page.inner_text("table.rg-runs")
     assert XSS[0] in table and XSS[1] in table
+    # the keys only a foreign writer leaves reached the page, as text
+    headers = page.eval_on_selector_all("table.rg-runs th[data-col]", "ths => ths.map(th => th.dataset.col)")
+    assert "param:<b data-pwned=1 onclick=alert(14)>" in headers
+    assert "metric:<img src=x data-pwned=1 onerror=alert(13)>" in headers
+    assert 'tag:"><svg data-pwned=1 onload=alert(15)>' in headers
     run_pages = sorted(mlflow_site.glob("r/*/index.html"))
     for run_page in run_pages:
         page.goto(run_page.as_uri())
