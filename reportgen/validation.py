@@ -110,6 +110,10 @@ def metric_value(value: Any) -> float:
 
 
 def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, path: str = "") -> None:
+    # Fast path for what logging loops pass (a checked key, a float, int timestamp and step).
+    if (type(value) is float and type(timestamp) is int and timestamp >= 0 and type(step) is int
+            and type(key) is str and key in _valid_keys):
+        return
     prefix = f"{path}." if path else ""
     validate_key(key, f"{prefix}name", kind="Metric")
     if value is None:

@@ -156,16 +156,16 @@ while True:
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_killed_process_leaves_a_readable_store(tmp_path, how):
     root = str(tmp_path / "mlruns")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PYTHONPATH"] = str(REPO)
     process = subprocess.Popen([sys.executable, "-c", _KILLED_SCRIPT, root, how], env=env,
-                               stdout=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_id = process.stdout.readline().strip()
     if how == "sigkill":
         time.sleep(0.3)
         process.send_signal(signal.SIGKILL)
-    process.wait(30)
-    process.stdout.close()
-    assert process.returncode == (3 if how == "exit" else -signal.SIGKILL)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == (3 if how == "exit" else -signal.SIGKILL), stderr
     store = FileStore(root, strict=True)  # strict: any unreadable file would raise
     run = store.get_run(run_id)
     assert run.info.status == RunStatus.RUNNING and run.info.end_time is None

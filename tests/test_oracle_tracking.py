@@ -3,6 +3,7 @@ written by real MLflow read identically through TrackingClient, and both write t
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,9 @@ def _allow_file_store(monkeypatch):
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+    # mlflow.set_experiment records the experiment in the environment and in module state.
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    mlflow.tracking.fluent._active_experiment_id = None
 
 
 def _plain(value):

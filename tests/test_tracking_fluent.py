@@ -281,7 +281,8 @@ def test_threads_have_their_own_run_stack(tracking_root):
 
 def test_active_run_is_ended_at_interpreter_exit(tmp_path):
     script = "import reportgen.tracking as m; r = m.start_run(); print(r.info.run_id)"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": str(tmp_path / "mlruns"), "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(MLFLOW_TRACKING_URI=str(tmp_path / "mlruns"), PYTHONPATH=str(REPO))
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     run_id = out.stdout.strip()
     run = mlflow.MlflowClient(str(tmp_path / "mlruns")).get_run(run_id)

@@ -85,12 +85,16 @@ class TrackingClient:
         self.tracking_uri = tracking_uri or _uri.get_tracking_uri()
         self._scheme = scheme_of(self.tracking_uri)
         self._reader = None
+        self._file_writer: FileStoreWriter | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _writer(self) -> FileStoreWriter:
+        if self._file_writer is not None:
+            return self._file_writer
         if self._scheme == "file":
             writer = writer_for(local_path(self.tracking_uri))
             writer.ensure_root()
+            self._file_writer = writer
             return writer
         if self._scheme in SQL_SCHEMES:
             raise UnsupportedError(

@@ -40,6 +40,10 @@ class _RunState:
     run_dir: str
     info: RunInfo
     meta_sig: tuple[int, int, int]
+    meta_path: str = ""
+
+    def __post_init__(self) -> None:
+        self.meta_path = os.path.join(self.run_dir, mlruns.META_FILE)
 
 
 def _signature(stat: os.stat_result) -> tuple[int, int, int]:
@@ -55,7 +59,7 @@ class FileStoreWriter:
         self.artifact_root_uri = path_to_file_uri(self.root)
         self._ready = False
         self._runs: dict[str, _RunState] = {}
-        self._fds: dict[tuple[str, str], int] = {}
+        self._fds: dict[tuple[str, str], tuple[int, str]] = {}
         self._lock = threading.RLock()
 
     # -- store root -------------------------------------------------------------------------------
@@ -400,8 +404,9 @@ class FileStoreWriter:
         """Append one point (values already validated by the caller) with a single write."""
         state = self._active_state(run_id)
         line = mlruns.format_metric_line(timestamp, value, step).encode()
-        fd, path = self._metric_fd(state, run_id, key)
-        _files.append(fd, line, path)
+        with self._lock:  # another thread must not close or recycle the descriptor mid-write
+            fd, path = self._metric_fd(state, run_id, key)
+            _files.append(fd, line, path)
 
     def log_batch(
         self,
@@ -417,9 +422,10 @@ class FileStoreWriter:
         lines: dict[str, list[str]] = {}
         for key, value, timestamp, step in metrics:
             lines.setdefault(key, []).append(mlruns.format_metric_line(timestamp, value, step))
-        for key, key_lines in lines.items():
-            fd, path = self._metric_fd(state, run_id, key)
-            _files.append(fd, "".join(key_lines).encode(), path)
+        with self._lock:
+            for key, key_lines in lines.items():
+                fd, path = self._metric_fd(state, run_id, key)
+                _files.append(fd, "".join(key_lines).encode(), path)
         for key, value in tags:
             self._set_tag(state, run_id, key, value)
 
@@ -478,7 +484,7 @@ class FileStoreWriter:
         state = self._runs.get(run_id)
         if state is not None and not refresh:
             try:
-                if _signature(os.stat(os.path.join(state.run_dir, mlruns.META_FILE))) == state.meta_sig:
+                if _signature(os.stat(state.meta_path)) == state.meta_sig:
                     return state
             except OSError:
                 pass  # moved (experiment deleted or restored) or removed: look it up again
@@ -525,26 +531,29 @@ class FileStoreWriter:
             self._runs.clear()
 
     def _metric_fd(self, state: _RunState, run_id: str, key: str) -> tuple[int, str]:
-        fd = self._fds.get((run_id, key))
+        """A cached O_APPEND descriptor of the run's metric file, and its path (for messages).
+
+        Called with self._lock held.
+        """
+        handle = self._fds.get((run_id, key))
+        if handle is not None:
+            return handle
         path = os.path.join(state.run_dir, mlruns.METRICS_DIR, key)
-        if fd is not None:
-            return fd, path
-        with self._lock:
-            if len(self._fds) >= MAX_OPEN_METRIC_FILES:
-                for old in list(self._fds)[: MAX_OPEN_METRIC_FILES // 2]:
-                    os.close(self._fds.pop(old))
-            fd = _files.open_append(path)
-            self._fds[(run_id, key)] = fd
-        return fd, path
+        if len(self._fds) >= MAX_OPEN_METRIC_FILES:
+            for old in list(self._fds)[: MAX_OPEN_METRIC_FILES // 2]:
+                os.close(self._fds.pop(old)[0])
+        handle = (_files.open_append(path), path)
+        self._fds[(run_id, key)] = handle
+        return handle
 
     def close_run_files(self, run_id: str) -> None:
         with self._lock:
             for handle in [k for k in self._fds if k[0] == run_id]:
-                os.close(self._fds.pop(handle))
+                os.close(self._fds.pop(handle)[0])
 
     def close(self) -> None:
         with self._lock:
-            for fd in self._fds.values():
+            for fd, _ in self._fds.values():
                 os.close(fd)
             self._fds.clear()
             self._runs.clear()
