@@ -165,11 +165,13 @@ def test_non_utf8_bytes_are_decoded_with_replacement(root):
     run_dir = root / "1" / f"{1:032x}"
     write(run_dir / "params" / "p", b"caf\xe9 \x00nul")
     write(run_dir / "tags" / "t", b"\xff\xfe\xfa")
+    write(run_dir / os.fsdecode(b"params/k\xe9y"), "v")  # a file name that is not UTF-8
     meta = _meta_path(root, 2)
     meta.write_bytes(meta.read_bytes().replace(b"run_name: run-2", b"run_name: 'r\xe9un'"))
     store = FileStore(root)
     runs = {r.run_id: r for r in store.get_runs()}
     assert runs[f"{1:032x}"].data.params["p"] == "caf\ufffd \x00nul"
+    assert runs[f"{1:032x}"].data.params["k\ufffdy"] == "v"
     assert runs[f"{1:032x}"].data.tags["t"] == "\ufffd\ufffd\ufffd"
     assert runs[f"{2:032x}"].info.run_name == "r\ufffdun"
 

@@ -150,3 +150,17 @@ def test_artifacts_beside_the_database(tmp_path):
     assert [f.path for f in store.walk_artifacts("a" * 32)] == ["f.txt"]
     assert store.list_artifacts("b" * 32) == [] and store.list_artifacts("c" * 32) == []
     assert [p.message.split(":")[0] for p in store.problems] == ["artifacts unavailable"] * 2
+
+
+def test_sqlalchemy_reader_reads_the_same(tmp_path):
+    pytest.importorskip("sqlalchemy")
+    from reportgen.stores.sql import SqlStore
+
+    db = mlflow_sqlite(tmp_path / "m.db")
+    _fill(db, 6, seed=5)
+    stdlib, through_sqlalchemy = SqliteStore(db), SqlStore(f"sqlite:///{db}")
+    assert repr(through_sqlalchemy.get_runs(None, ViewType.ALL)) == repr(stdlib.get_runs(None, ViewType.ALL))
+    assert through_sqlalchemy.metric_histories().equals(stdlib.metric_histories())
+    with pytest.raises(StoreError) as failed:
+        SqlStore("postgresql+nosuchdriver://u:secret@127.0.0.1:1/x")
+    assert "127.0.0.1" in str(failed.value) and "secret" not in str(failed.value)

@@ -34,8 +34,19 @@ def safe_key(key: str) -> bool:
     return bool(key) and "\x00" not in key and "\\" not in key and all(p not in ("", ".", "..") for p in parts)
 
 
+def _shown(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by os as surrogates) become U+FFFD."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def key_files(folder: str) -> list[tuple[str, str]]:
-    """(key, path) of every regular file under folder; a key with '/' is a subfolder path."""
+    """(key, path) of every regular file under folder; a key with '/' is a subfolder path.
+
+    A key is text (undecodable bytes replaced); the path is what the file system needs to open it."""
     found: list[tuple[str, str]] = []
     stack: list[tuple[str, str]] = [("", folder)]
     while stack:
@@ -46,9 +57,9 @@ def key_files(folder: str) -> list[tuple[str, str]]:
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                stack.append((prefix + entry.name + "/", entry.path))
+                stack.append((prefix + _shown(entry.name) + "/", entry.path))
             elif entry.is_file(follow_symlinks=False):
-                found.append((prefix + entry.name, entry.path))
+                found.append((prefix + _shown(entry.name), entry.path))
     return found
 
 

@@ -249,7 +249,7 @@ class SqlSchemaStore(Store):
     # -- metric histories ----------------------------------------------------------------------
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """One metric's points sorted by (step, timestamp), read through the (run_uuid, key, step) index."""
-        self.get_run_info_exists(run_id)
+        self._require_run(run_id)
         rows = self._rows(
             'SELECT step, timestamp, value, is_nan FROM metrics WHERE run_uuid = :r AND "key" = :k '
             "ORDER BY step, timestamp",
@@ -258,7 +258,7 @@ class SqlSchemaStore(Store):
         return [Metric(key=key, value=float("nan") if n else float(v), timestamp=int(t), step=int(s))
                 for s, t, v, n in rows]
 
-    def get_run_info_exists(self, run_id: str) -> None:
+    def _require_run(self, run_id: str) -> None:
         if not self._rows("SELECT 1 FROM runs WHERE run_uuid = :id", {"id": run_id}):
             raise ResourceDoesNotExist(f"Run '{run_id}' not found")
 

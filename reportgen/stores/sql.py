@@ -32,8 +32,11 @@ class SqlStore(SqlSchemaStore):
         super().__init__(redact_uri(uri), strict=strict, artifact_base=roots[0] if roots else None,
                          artifact_roots=roots[1:])
         self._sa = sqlalchemy
+        self._backticks = False
         try:
             self._engine = sqlalchemy.create_engine(uri, pool_pre_ping=True)
+            # The shared queries quote the column "key" the standard way; MySQL reads that as a string.
+            self._backticks = self._engine.dialect.name in ("mysql", "mariadb")
             self._check_schema()
         except ImportError as exc:
             raise StoreError(f"{self.uri}: the database driver is not installed ({exc})") from None
@@ -41,6 +44,8 @@ class SqlStore(SqlSchemaStore):
             raise StoreError(f"{self.uri}: cannot connect ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        if self._backticks:
+            sql = sql.replace('"key"', "`key`")
         try:
             with self._engine.connect() as conn:
                 return [tuple(row) for row in conn.execute(self._sa.text(sql), params or {})]
