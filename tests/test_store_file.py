@@ -217,3 +217,13 @@ def test_flat_meta_parser_agrees_with_yaml(data):
     fast = parse_flat(text)
     if fast is not None:  # None means "not sure": the YAML parser takes over
         assert fast == yaml.safe_load(text)
+
+
+def test_read_all_is_runs_plus_their_histories(store_root):
+    store = FileStore(store_root)
+    runs, frame = store.read_all()
+    assert [r.run_id for r in runs] == [r.run_id for r in store.get_runs()]
+    assert frame.equals(store.metric_histories([r.run_id for r in runs]))
+    picked, part = store.read_all(filter_string="params.lr = '0.2'")
+    assert [r.info.run_name for r in picked] == ["run-2"]
+    assert list(part.run_id.astype(str).unique()) == [f"{2:032x}"] and list(part.run_id.cat.categories) == [f"{2:032x}"]

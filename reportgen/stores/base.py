@@ -118,14 +118,16 @@ class Store(abc.ABC):
 
     # -- derived ---------------------------------------------------------------------------------
     def read_all(
-        self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY
+        self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,
+        filter_string: str | None = None, order_by: Sequence[str] | None = None,
     ) -> tuple[list[Run], pd.DataFrame]:
-        """Everything a report needs in one call: get_runs(...) and the metric_histories of those runs.
+        """Everything a report needs in one call: the runs (as search_run_objects: filtered and ordered
+        like MLflow) and the metric_histories frame of exactly those runs.
 
         The file store reads each metric file once for both (get_runs alone must parse them all for
         the latest values); other stores simply make the two calls.
         """
-        runs = self.get_runs(experiment_ids, run_view_type)
+        runs = self.search_run_objects(experiment_ids, filter_string, order_by, run_view_type)
         return runs, self.metric_histories([r.run_id for r in runs])
 
     def get_experiment(self, experiment_id: str) -> Experiment:

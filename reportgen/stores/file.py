@@ -214,10 +214,19 @@ class FileStore(Store):
         return self._build(self._refs(experiment_ids, ViewType.coerce(run_view_type)))[0]
 
     def read_all(
-        self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY
+        self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,
+        filter_string: str | None = None, order_by: Sequence[str] | None = None,
     ) -> tuple[list[Run], pd.DataFrame]:
         runs, frame = self._build(self._refs(experiment_ids, ViewType.coerce(run_view_type)), histories=True)
         assert frame is not None
+        if filter_string or order_by:
+            from reportgen.frames import search
+
+            runs = search(runs, filter_string=filter_string, order_by=order_by)
+            kept = frame["run_id"].isin([r.run_id for r in runs])
+            if not kept.all():
+                frame = frame[kept].reset_index(drop=True)
+                frame["run_id"] = frame["run_id"].cat.remove_unused_categories()
         return runs, frame
 
     def _find_run_folder(self, run_id: str) -> str:
