@@ -45,7 +45,7 @@ class ChartSlots:
     def add(self, title: str, build: Callable[[], dict]) -> None:
         try:
             spec = build()
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one odd series must not cost the whole report
             self.warn(f"chart {title!r}", f"not drawn: {type(exc).__name__}: {exc}")
             return
         chart_id = f"{self.prefix}-{len(self.items) + 1}"
@@ -103,8 +103,8 @@ def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int
     for key in key_metrics(exp)[:MAX_HISTORY_CHARTS]:
         run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
         part = history[(history["key"] == key) & history["run_id"].isin(run_ids)]
-        if part.empty:
-            continue
+        if part.empty or part.groupby("run_id").size().max() < 2:
+            continue  # values logged once are in the table; a chart of single points says nothing
         shown = "" if len(run_ids) >= sum(1 for r in exp.runs if key in r.data.metrics) else f" (best {len(run_ids)} runs)"
         slots.add(key + shown, lambda part=part, key=key, shown=shown: charts.history_chart(
             part, title=key + shown, run_labels=labels, max_points=max_points))
@@ -273,6 +273,8 @@ def compare_charts(exp: ExperimentData, chosen: Sequence[Run], slots: ChartSlots
     part = exp.history[exp.history["run_id"].isin(ids)]
     for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
         series = part[part["key"] == key]
+        if series.groupby("run_id").size().max() < 2:
+            continue
         slots.add(key, lambda series=series, key=key: charts.history_chart(
             series, title=key, run_labels=labels, max_points=max_points))
 
@@ -289,5 +291,7 @@ def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_po
     specs = {}
     for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
         series = part[part["key"] == key]
+        if series.groupby("run_id").size().max() < 2:
+            continue
         specs[str(key)] = charts.history_chart(series, title=str(key), run_labels=labels, max_points=max_points)
     return specs

@@ -17,6 +17,7 @@ NOTE_TAG = "mlflow.note.content"
 SYSTEM_TAG_PREFIX = "mlflow."
 ROWS_PER_PAGE = 500
 MAX_CELL_CHARS = 200
+RUNS_TABLE_CELL_CHARS = 60  # the runs table is wide already; longer values open in place
 MAX_VALUE_CHARS = 2000  # a multi-MB tag is cut here; the full value is left out of the page
 INDEX_KEY_METRICS = 3
 
@@ -33,15 +34,15 @@ def run_href(exp: ExperimentData, run_id: str) -> str:
     return f"r/{exp.run_keys[run_id]}/index.html"
 
 
-def value_cell(value: Any) -> dict[str, Any]:
-    """A table cell: shown text (cut), and a sort value (numbers sort as numbers)."""
+def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
+    """A table cell: shown text (cut at `limit`), and a sort value (numbers sort as numbers)."""
     if value is None:
         return {"text": "", "sort": "", "full": ""}
     if isinstance(value, float):
         return {"text": fmt.number(value), "sort": fmt.number(value) if not math.isfinite(value) else repr(value),
                 "full": fmt.number(value)}
     text = str(value)
-    return {"text": fmt.clip(text, MAX_CELL_CHARS), "sort": text[:MAX_CELL_CHARS], "full": fmt.clip(text, MAX_VALUE_CHARS)}
+    return {"text": fmt.clip(text, limit), "sort": text[:MAX_CELL_CHARS], "full": fmt.clip(text, MAX_VALUE_CHARS)}
 
 
 def key_metrics(exp: ExperimentData) -> list[str]:
@@ -131,10 +132,10 @@ def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any
             "duration": fmt.duration(info.start_time, info.end_time),
             "duration_sort": str((info.end_time - info.start_time) if info.start_time and info.end_time else ""),
             "user": info.user_id,
-            "params": [value_cell(run.data.params.get(key)) for key in columns["params"]],
+            "params": [value_cell(run.data.params.get(key), RUNS_TABLE_CELL_CHARS) for key in columns["params"]],
             "metrics": [summary_cells(summaries.get((info.run_id, key)), run.data.metrics.get(key))
                         for key in columns["metrics"]],
-            "tags": [value_cell(run.data.tags.get(key)) for key in columns["tags"]],
+            "tags": [value_cell(run.data.tags.get(key), RUNS_TABLE_CELL_CHARS) for key in columns["tags"]],
         })
     return rows
 
