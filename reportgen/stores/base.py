@@ -67,7 +67,10 @@ class Store(abc.ABC):
     ) -> pd.DataFrame:
         """All points of those runs and keys, one row each: run_id, key, step, timestamp, value.
 
-        Sorted by run_id, key, step, timestamp. step and timestamp are int64, value float64 (NaN kept).
+        Sorted by run_id, key, step, timestamp. step and timestamp are int64, value float64 (NaN and
+        +-inf kept); run_id and key are categoricals (sorted categories, only those present).
+        run_ids=None means every active run of the active experiments; an unknown run id raises
+        ResourceDoesNotExist; keys=None means every key.
         """
 
     def artifact_root(self, run_id: str) -> ArtifactRoot:
