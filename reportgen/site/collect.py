@@ -112,27 +112,35 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
 
     result: list[ExperimentData] = []
     used_run_keys: set[str] = set()
-    for index, experiment in chosen:
-        store = stores[index]
-        if filter_string:
-            runs = store.search_run_objects([experiment.experiment_id], filter_string)
-        else:
-            runs = store.get_runs([experiment.experiment_id])
-        runs = sorted(runs, key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
-        runs = [redactor.run(run) for run in runs]
-        history = store.metric_histories([run.info.run_id for run in runs]) if runs else _empty_history()
-        exp_key = url_key(experiment.experiment_id) if len(stores) == 1 else f"{index}-{url_key(experiment.experiment_id)}"
-        data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
-                              key=exp_key, runs=runs, history=history)
-        for run in runs:
-            key = url_key(run.info.run_id)
-            if key in used_run_keys:
-                key = f"{index}-{key}"
-            used_run_keys.add(key)
-            data.run_keys[run.info.run_id] = key
-        result.append(data)
-        if progress is not None:
-            progress()
+    for index, store in enumerate(stores):
+        mine = [exp for i, exp in chosen if i == index]
+        if not mine:
+            continue
+        # One call per store: the file store reads every metric file once for runs and histories.
+        all_runs, all_history = store.read_all([exp.experiment_id for exp in mine], filter_string=filter_string)
+        by_experiment: dict[str, list[Run]] = {}
+        for run in all_runs:
+            by_experiment.setdefault(run.info.experiment_id, []).append(run)
+        for experiment in mine:
+            runs = sorted(by_experiment.get(experiment.experiment_id, []),
+                          key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
+            ids = {run.info.run_id for run in runs}
+            history = (all_history if len(mine) == 1 else all_history[all_history["run_id"].isin(ids)]) if runs \
+                else _empty_history()
+            runs = [redactor.run(run) for run in runs]
+            exp_key = url_key(experiment.experiment_id) if len(stores) == 1 \
+                else f"{index}-{url_key(experiment.experiment_id)}"
+            data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
+                                  key=exp_key, runs=runs, history=history.reset_index(drop=True))
+            for run in runs:
+                key = url_key(run.info.run_id)
+                if key in used_run_keys:
+                    key = f"{index}-{key}"
+                used_run_keys.add(key)
+                data.run_keys[run.info.run_id] = key
+            result.append(data)
+            if progress is not None:
+                progress()
     return SiteData(stores=stores, store_labels=labels, experiments=result)
 
 
