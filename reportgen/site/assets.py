@@ -17,6 +17,7 @@ from reportgen.errors import ReportgenError
 VL_VERSION = "6.4"
 BUNDLE_PATH = Path("static") / "vendor" / "vega-bundle.js"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
+STATIC_WIDTH = 520
 
 
 def _escape_non_ascii(text: str) -> str:
@@ -90,6 +91,9 @@ def render_static(spec: dict, fmt: str = "svg") -> bytes:
     """A static image of a Vega-Lite spec ("svg" or "png"), for pages read with JavaScript off."""
     import vl_convert
 
+    if spec.get("width") == "container":
+        # No container outside a browser: give the plot the width it typically gets in a page.
+        spec = {**spec, "width": STATIC_WIDTH}
     try:
         if fmt == "svg":
             return vl_convert.vegalite_to_svg(spec, vl_version=VL_VERSION).encode("utf-8")
