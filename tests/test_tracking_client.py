@@ -275,3 +275,27 @@ def test_disk_errors_name_the_path(tmp_path):
             TrackingClient(str(locked / "mlruns")).create_experiment("x")
     finally:
         locked.chmod(0o700)
+
+
+def test_store_removed_and_recreated_in_the_same_process(tmp_path):
+    import shutil
+
+    root = tmp_path / "mlruns"
+    client = TrackingClient(str(root))
+    run_id = client.create_run(client.create_experiment("first")).info.run_id
+    client.log_metric(run_id, "m", 1.0)
+    shutil.rmtree(root)
+    with pytest.raises(ResourceDoesNotExist):
+        client.log_metric(run_id, "m", 2.0)  # never written into the removed files
+    again = TrackingClient(str(root))
+    experiment_id = again.create_experiment("first")
+    assert [e.name for e in again.search_experiments()] == ["first", "Default"]
+    assert again.create_run(experiment_id).info.experiment_id == experiment_id
+
+
+def test_windows_style_file_uri_parses(tmp_path):
+    client = TrackingClient("file:///C:/Users/me/mlruns")
+    assert client.tracking_uri == "file:///C:/Users/me/mlruns"
+    from reportgen.uri import local_path
+
+    assert str(local_path(client.tracking_uri)) == "C:/Users/me/mlruns"

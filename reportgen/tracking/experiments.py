@@ -40,8 +40,10 @@ class ExperimentWriter:
     # -- store root -------------------------------------------------------------------------------
     def ensure_root(self) -> None:
         """Create the root, .trash and the Default experiment "0" the way MLflow's FileStore does."""
-        if self._ready:
+        if self._ready and self.trash.is_dir():
             return
+        self._ready = False
+        self._forget_runs()  # the store was removed under us: nothing cached about it holds
         if self.root.exists() and not self.root.is_dir():
             raise ReportgenError(f"tracking store {self.root} exists and is not a folder")
         _files.makedirs(self.root)
