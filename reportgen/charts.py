@@ -167,7 +167,8 @@ def history_chart(
         .encode(
             x=alt.X(**X_AXES[x]),
             y=alt.Y("y", type="quantitative", title=keys[0] if len(keys) == 1 else "value",
-                    scale=alt.Scale(type="log") if log_y else alt.Undefined),
+                    # like TensorBoard: fit the values, not zero (an accuracy near 0.9 is not a flat line)
+                    scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
             color=alt.Color("c", type="nominal", title="Run", scale=scale, legend=legend),
             tooltip=[alt.Tooltip("c", type="nominal", title="Run"),
                      alt.Tooltip("k", type="nominal", title="Metric")],

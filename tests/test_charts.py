@@ -62,6 +62,7 @@ def test_history_chart_one_line_per_run_with_synthetic_fields():
     assert spec["mark"]["type"] == "line"
     assert spec["encoding"]["x"]["field"] == "x" and spec["encoding"]["y"]["field"] == "y"
     assert spec["encoding"]["color"]["field"] == "c"
+    assert spec["encoding"]["y"]["scale"] == {"zero": False}
     assert [s["id"] for s in spec["data"]["values"]] == ["run0000", "run0001", "run0002"]
     assert [s["c"] for s in spec["data"]["values"]] == ["a", "run0001", "run0002"]
     assert fields_of(spec) <= SYNTHETIC

@@ -117,7 +117,7 @@
       var axis = (m.x_axes || {})[state.x];
       if (axis) { spec.encoding.x = merge(spec.encoding.x || {}, axis); }
       spec.encoding.y = spec.encoding.y || {};
-      if (state.log) { spec.encoding.y.scale = { type: "log" }; } else { delete spec.encoding.y.scale; }
+      spec.encoding.y.scale = state.log ? { type: "log" } : { zero: false };
       if (state.smooth > 0 && spec.data && Array.isArray(spec.data.values)) {
         spec.data.values.forEach(function (series) { series.ys = ema(series.y || [], state.smooth); });
         (spec.transform || []).forEach(function (t) { if (t.flatten) { t.flatten.push("ys"); } });
