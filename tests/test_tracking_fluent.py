@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -296,7 +297,8 @@ def test_git_tags_without_gitpython(tmp_path):
     (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     sha = "0123456789abcdef0123456789abcdef01234567"
     (repo / ".git" / "packed-refs").write_text(f"# pack-refs with: peeled\n{sha} refs/heads/main\n")
-    (repo / ".git" / "config").write_text('[remote "origin"]\n\turl = https://example.invalid/r.git\n')
+    (repo / ".git" / "config").write_text('[core]\n\tbare = false\n[remote "upstream"]\n'
+                                          '\turl = https://user:token@example.invalid/r.git\n')
     (repo / "src").mkdir()
     script = repo / "src" / "train.py"
     script.write_text("")
@@ -321,3 +323,23 @@ def test_git_commit_tag_in_this_checkout(tmp_path):
         pytest.skip("git is not available")
     context._git_cache.clear()
     assert context.git_tags(str(REPO / "reportgen" / "__init__.py"))[context.GIT_COMMIT] == head.stdout.strip()
+
+
+def test_no_git_tags_for_an_ignored_folder_like_mlflow(tmp_path):
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run([git, "init", "-q", str(repo)], check=True)
+    subprocess.run([git, "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "init"], check=True)
+    (repo / ".gitignore").write_text("ignored/\n")
+    (repo / "ignored").mkdir()
+    (repo / "kept").mkdir()
+    (repo / "ignored" / "train.py").write_text("")
+    (repo / "kept" / "train.py").write_text("")
+    context._git_cache.clear()
+    assert context.git_tags(str(repo / "ignored" / "train.py")) == {}
+    assert context.GIT_COMMIT in context.git_tags(str(repo / "kept" / "train.py"))
+    assert context.git_tags("-c") == {}

@@ -326,7 +326,7 @@ class TrackingClient:
         """JSON (indent 2), or YAML when the file ends in .yml/.yaml, as MLflow writes them."""
         if os.path.splitext(artifact_file)[1] in (".yml", ".yaml"):
             try:
-                text = yaml.safe_dump(dictionary, indent=2, default_flow_style=False, allow_unicode=True)
+                text = yaml.safe_dump(dictionary, indent=2, default_flow_style=False)
             except yaml.YAMLError as exc:
                 raise InvalidParameterValue(f"cannot write {artifact_file} as YAML: {exc}") from None
         else:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 USER = "mlflow.user"
 SOURCE_NAME = "mlflow.source.name"
@@ -54,13 +57,35 @@ def resolve_tags(user_tags: dict[str, str] | None) -> dict[str, str]:
 
 
 def git_tags(path: str) -> dict[str, str]:
-    """Commit, branch and origin URL of the checkout holding `path`; {} outside a checkout."""
-    start = Path(os.path.abspath(path))
-    start = start if start.is_dir() else start.parent
-    key = str(start)
+    """Commit, branch and first remote URL of the checkout holding `path`, as MLflow finds them.
+
+    {} outside a checkout, for a path that is not a file or folder (python -c), and when git
+    ignores the folder (MLflow then records no commit, and so no git tags at all).
+    """
+    full = os.path.abspath(path)
+    if os.path.isfile(full):
+        folder = Path(os.path.dirname(full))
+    elif os.path.isdir(full):
+        folder = Path(full)
+    else:
+        return {}
+    key = str(folder)
     if key not in _git_cache:
-        _git_cache[key] = _read_git(start)
+        _git_cache[key] = _read_git(folder)
     return dict(_git_cache[key])
+
+
+def _is_ignored(folder: Path) -> bool:
+    """git check-ignore, as GitPython's repo.ignored() runs it; False when git is not installed."""
+    git = shutil.which("git")
+    if git is None:
+        return False
+    try:
+        done = subprocess.run([git, "check-ignore", "-q", str(folder)], cwd=folder, capture_output=True,
+                              timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def _find_git_dir(start: Path) -> Path | None:
@@ -111,19 +136,27 @@ def _resolve_ref(git_dir: Path, ref: str) -> str | None:
     return None
 
 
-def _origin_url(git_dir: Path) -> str | None:
+def _remote_url(git_dir: Path) -> str | None:
+    """The URL of the first remote in .git/config, without user:password@ (as MLflow strips it)."""
     try:
         config = (_common_dir(git_dir) / "config").read_text(encoding="utf-8")
     except OSError:
         return None
-    in_origin = False
+    in_remote = False
     for raw in config.splitlines():
         line = raw.strip()
         if line.startswith("["):
-            in_origin = line.replace('"', "").replace(" ", "") in ("[remoteorigin]",)
-        elif in_origin and line.startswith("url") and "=" in line:
-            return line.split("=", 1)[1].strip()
+            in_remote = line[1:].lstrip().startswith("remote ")
+        elif in_remote and "=" in line and line.split("=", 1)[0].strip() == "url":
+            return _strip_credentials(line.split("=", 1)[1].strip())
     return None
+
+
+def _strip_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _read_git(start: Path) -> dict[str, str]:
@@ -145,7 +178,9 @@ def _read_git(start: Path) -> dict[str, str]:
     if not commit or len(commit) < 40:
         return {}  # an unborn branch: MLflow sets no git tags either
     tags[GIT_COMMIT] = commit
-    url = _origin_url(git_dir)
+    if _is_ignored(start):
+        return {}
+    url = _remote_url(git_dir)
     if url:
         tags[GIT_REPO_URL] = url
     return dict(sorted(tags.items()))
