@@ -260,3 +260,21 @@ def test_fluent_workload_writes_the_same_files(tmp_path, source_dir):
     assert sorted(theirs) == sorted(ours)
     for path in theirs:
         assert theirs[path] == ours[path], path
+
+
+def test_logging_benchmark_runs_and_checks_line_counts(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_logging", Path(__file__).parents[1] / "bench" / "bench_logging.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "figures.json"
+    assert bench.main(["--points", "40", "--batches", "2", "--batch-size", "20", "--rounds", "1",
+                       "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "reportgen" in printed and "mlflow" in printed and "ratio" in printed
+    import json
+
+    figures = json.loads(out.read_text())
+    lines = {name: f["lines"] for name, f in figures.items() if name != "ratio"}
+    assert len(lines) == 2 and set(lines.values()) == {40 + 1 + 2 * 20 + 1}  # points and batches, a warm-up each

@@ -1,6 +1,7 @@
 """Which tracking URI the client uses: set_tracking_uri(), then MLFLOW_TRACKING_URI, then ./mlruns."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -26,7 +27,13 @@ def get_tracking_uri() -> str:
     from_env = os.environ.get(ENV_TRACKING_URI)
     if from_env:
         return from_env
-    return path_to_file_uri(os.path.abspath(DEFAULT_FILE_STORE))
+    return _default_uri(os.getcwd())
+
+
+@functools.lru_cache(maxsize=64)
+def _default_uri(cwd: str) -> str:
+    # Cached per working folder: the fluent API resolves the URI on every logging call.
+    return path_to_file_uri(os.path.join(cwd, DEFAULT_FILE_STORE))
 
 
 def is_tracking_uri_set() -> bool:
