@@ -28,6 +28,7 @@ def _count_lines(root: Path) -> int:
 def per_point(api, root: Path, points: int, keys: int) -> float:
     """Points per second for one fluent log_metric call per point."""
     api.set_tracking_uri(root.as_uri())
+    api.set_experiment("bench")  # explicit: an experiment made active earlier belongs to another store
     with api.start_run():
         api.log_metric("warmup", 0.0)  # store creation and first-call costs are not timed
         names = [f"metric_{k}" for k in range(keys)]

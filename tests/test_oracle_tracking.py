@@ -262,7 +262,7 @@ def test_fluent_workload_writes_the_same_files(tmp_path, source_dir):
         assert theirs[path] == ours[path], path
 
 
-def test_logging_benchmark_runs_and_checks_line_counts(tmp_path, capsys):
+def test_logging_benchmark_runs_and_checks_line_counts(tracking_root, tmp_path, capsys):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bench_logging", Path(__file__).parents[1] / "bench" / "bench_logging.py")
