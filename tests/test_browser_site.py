@@ -217,3 +217,22 @@ def test_hostile_strings_shown_as_text(page, mlflow_site):
         assert page.query_selector_all(INJECTED) == []
         assert page.query_selector_all("iframe:not([sandbox])") == []
     probe.assert_clean()
+
+
+def test_scatter_point_links_to_its_run_page(page, sample_site):
+    path = next(p for p in sorted(sample_site.glob("e/*/index.html"))
+                if "against" in p.read_text(encoding="utf-8"))  # a page with a param-against-metric scatter
+    probe = Probe().attach(page)
+    page.goto(path.as_uri())
+    page.wait_for_selector(DRAWN, state="attached")
+    scatter = page.evaluate_handle("""() => Array.from(document.querySelectorAll('figure.rg-chart')).find(f => {
+        const title = f.querySelector('.rg-chart-title').textContent;
+        return title.includes(' against ') && !title.startsWith('Parameters'); })""").as_element()
+    point = scatter.query_selector_all("[aria-roledescription='point']")[0]
+    point.scroll_into_view_if_needed()
+    box = point.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url("**/r/*/index.html")
+    page.wait_for_selector(DRAWN, state="attached")
+    assert len(page.context.pages) == 1  # same tab, relative link
+    probe.assert_clean()
