@@ -252,6 +252,17 @@ def test_symlinks_and_fifos_are_never_followed_or_opened(tmp_path):
     assert store.open_artifact(run_id, "ok.txt").read() == b"ok"
 
 
+def test_fifo_in_place_of_a_meta_file_never_hangs(root):
+    path = _meta_path(root, 2)
+    path.unlink()
+    os.mkfifo(path)
+    began = time.monotonic()
+    store = FileStore(root)
+    assert _names(store) == ["run-1", "run-3"]
+    assert [p.path for p in store.problems] == [str(path)]
+    assert time.monotonic() - began < 5
+
+
 def test_strict_turns_the_first_problem_into_an_error(root):
     _meta_path(root, 2).write_text("")
     with pytest.raises(ReportgenError, match="meta.yaml"):

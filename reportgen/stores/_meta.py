@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from reportgen.mlruns import MAX_META_BYTES, MetaError, load_meta
+from reportgen.stores._io import read_bytes
 
 # Plain scalars that resolve to a string in YAML 1.1: start with a letter, '_' or '/', and contain
 # no character that could start a comment, a flow collection, a tag or a mapping.
@@ -105,8 +106,9 @@ def read_meta(path: Path, *, attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
     Raises MetaError (the file is bad) or OSError (it cannot be read).
     """
     for attempt in range(attempts):
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_META_BYTES + 1)
+        data = read_bytes(path, MAX_META_BYTES + 1)
+        if isinstance(data, OSError):
+            raise data
         try:
             return parse_meta(data)
         except MetaError:
