@@ -319,3 +319,13 @@ def test_sqlite_unknown_schema_version_is_an_error(mlflow_db, tmp_path):
     not_db.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="junk.db"):
         open_store(not_db)
+
+
+def test_run_without_an_artifact_folder_has_no_artifacts_and_no_problem(root):
+    run_id = f"{1:032x}"
+    shutil.rmtree(root / "1" / run_id / "artifacts")
+    store = FileStore(root)
+    assert store.list_artifacts(run_id) == [] and store.walk_artifacts(run_id) == []
+    assert store.problems == []
+    with pytest.raises(ResourceDoesNotExist):
+        store.open_artifact(run_id, "x.txt")

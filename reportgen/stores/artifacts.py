@@ -105,6 +105,10 @@ def resolve_root(
         return ArtifactRoot(None, f"artifact folder {candidate} is outside the store; not read")
     if local is None and artifact_uri:
         return ArtifactRoot(None, f"remote artifacts ({scheme}:) are not fetched")
+    if local is not None:
+        real = Path(os.path.realpath(local))
+        if any(_inside(real, a) for a in allowed_real):
+            return ArtifactRoot(real)  # inside the store, just not created yet: a run without artifacts
     return ArtifactRoot(None, f"artifact folder not found ({artifact_uri or 'no artifact_uri'})")
 
 
@@ -188,6 +192,8 @@ def walk(
         rel = stack.pop()
         try:
             entries = sorted(os.scandir(root / rel) if rel else os.scandir(root), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue  # no artifacts yet (or a folder deleted while walking)
         except OSError as exc:
             on_skip(str(root / rel), f"cannot list artifact folder: {exc.strerror}")
             continue
