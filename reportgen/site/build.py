@@ -16,7 +16,7 @@ from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifacts import Budget, RunArtifacts
 from reportgen.site.chartslots import (
-    ChartSlots, RunHistorySpecs, compare_charts, compare_histories, experiment_charts, run_charts, split_history,
+    ChartSlots, RunHistorySpecs, compare_histories, experiment_charts, run_charts, split_history,
 )
 from reportgen.site.collect import SiteData, default_store_uris, gather, open_stores, store_root
 from reportgen.site.exports import write_exports
@@ -46,6 +46,7 @@ class BuildResult:
     size_bytes: int
     seconds: float
     problems: list[Problem] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: read, render, swap
 
 
 class _Progress:
@@ -87,8 +88,10 @@ def build_site(
 
     report("Reading stores", 0, None)
     opened = open_stores(uris, strict=strict)
+    timings: dict[str, float] = {}
     try:
         site = gather(opened, uris, experiments=experiments, filter_string=filter_string, redactor=redactor)
+        timings["read"] = time.perf_counter() - started
         staging = output.new_staging(target)
         try:
             builder = _SiteBuilder(site, staging, theme_, title=title or DEFAULT_TITLE, max_points=max_points,
@@ -98,13 +101,16 @@ def build_site(
         except BaseException:
             output.discard(staging)
             raise
+        timings["render"] = time.perf_counter() - started - timings["read"]
         output.swap_in(staging, target)
+        timings["swap"] = time.perf_counter() - started - timings["read"] - timings["render"]
     finally:
         for store in opened:
             store.close()
     size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file() and not path.is_symlink())
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),
-                       size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems)
+                       size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems,
+                       timings=timings)
 
 
 class _SiteBuilder:
@@ -169,15 +175,11 @@ class _SiteBuilder:
         self.report("Rendering pages", 1, None)
 
         compare = compare_context(exp)
-        chosen = compare.pop("chosen_runs")
-        compare_slots = ChartSlots("compare", out_dir=self.out,
-                                   image_dir=f"{base}/charts" if self.static_charts else None, root="../../",
-                                   warn=self.warn, max_images=3)
-        compare_charts(exp, chosen, compare_slots, max_points=self.max_points)
+        compare.pop("chosen_runs")
         compare["data"]["histories"] = compare_histories(
             exp, [run["run_id"] for run in compare["data"]["runs"]], max_points=COMPARE_MAX_POINTS)
         self.render("compare.html", f"{base}/compare.html",
-                    {"page_title": f"Compare runs: {exp.experiment.name}", "charts": compare_slots.items, **compare})
+                    {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
 
         by_run = split_history(exp.history)
         specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))

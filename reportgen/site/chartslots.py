@@ -3,6 +3,7 @@ static SVG images shown when JavaScript is off.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -13,15 +14,17 @@ import numpy as np
 import pandas as pd
 
 from reportgen import charts
+from reportgen.chartdata import clean_text
 from reportgen.errors import ReportgenError
 from reportgen.model import Run
 from reportgen.site.collect import ExperimentData
+from reportgen.site.jsonblock import RawJSON, json_text
 from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
 from reportgen.site.summary import best_run
 
 MAX_HISTORY_CHARTS = 12
 # Static images (for pages read without JavaScript) cost ~0.1-0.4 s each in vl-convert.
-MAX_STATIC_IMAGES = 6
+MAX_STATIC_IMAGES = 4
 MAX_RUNS_PER_CHART = 30  # the best runs of each metric; more lines are noise and weight
 MAX_SCATTER_RUNS = 1000
 MAX_PARALLEL_RUNS = 200  # one line per run: beyond a few hundred it is a blur and a megabyte of JSON
@@ -192,18 +195,21 @@ class RunHistorySpecs:
     def __init__(self, *, max_points: int, height: int = 180) -> None:
         self.max_points = max_points
         self.height = height
-        self.templates: dict[str, dict] = {}
+        self.templates: dict[tuple[str, bool], str] = {}
 
-    def spec(self, run_id: str, label: str, key: str, series: "Series") -> dict:
-        template = self.templates.get(key)
+    def spec(self, run_id: str, label: str, key: str, series: "Series") -> dict | RawJSON:
+        data = self._series(run_id, label, key, series)
+        # The spec's shape depends on the key and on whether the line is short enough for point marks.
+        shape = (key, len(data["x"]) <= charts.POINTS_UP_TO)
+        template = self.templates.get(shape)
         if template is None:
             frame = pd.DataFrame({"run_id": run_id, "key": key, "step": series.step,
                                   "timestamp": series.timestamp, "value": series.value})
             spec = charts.history_chart(frame, title=key, run_labels={run_id: label},
                                         max_points=self.max_points, height=self.height)
-            self.templates[key] = spec
+            self.templates[shape] = _placeholder_text(spec)
             return spec
-        return _rebind(template, self._series(run_id, label, key, series))
+        return _rebind(template, data)
 
     def _series(self, run_id: str, label: str, key: str, series: "Series") -> dict[str, Any]:
         values = series.value
@@ -212,9 +218,11 @@ class RunHistorySpecs:
         stamps = series.timestamp
         start = int(stamps.min()) if len(stamps) else 0
         kept = stamps[keep]
-        return {"id": str(run_id), "k": str(key), "c": label,
+        # Numbers are finite or None already; only the strings need charts' cleaning (json_safe would
+        # walk every number and cost more than the rest of the page).
+        return {"id": clean_text(str(run_id)), "k": clean_text(str(key)), "c": clean_text(label),
                 "x": series.step[keep].tolist(), "t": kept.tolist(),
-                "r": [round(v, 3) for v in ((kept - start) / 1000.0).tolist()],
+                "r": np.round((kept - start) / 1000.0, 3).tolist(),
                 "y": [v if math.isfinite(v) else None for v in values[keep].tolist()]}
 
 
@@ -243,18 +251,38 @@ def split_history(history: pd.DataFrame) -> dict[str, dict[str, Series]]:
     return result
 
 
-def _rebind(template: dict, series: dict[str, Any]) -> dict:
+_DATA, _LABEL, _ROWS = "\x00RG-DATA\x00", "\x00RG-LABEL\x00", "\x00RG-ROWS\x00"
+
+
+def _placeholder_text(template: dict) -> str:
+    """The template's JSON text with sentinels where each run's series, label and row count go."""
     spec = dict(template)
-    spec["data"] = {"values": [series]}
+    spec["data"] = {"values": [_DATA]}
     encoding = dict(spec["encoding"])
     color = dict(encoding["color"])
-    color["scale"] = {**color.get("scale", {}), "domain": [series["c"]]}
+    color["scale"] = {**color.get("scale", {}), "domain": [_LABEL]}
     encoding["color"] = color
     spec["encoding"] = encoding
     meta = dict(spec["usermeta"]["reportgen"])
-    meta["rows"] = len(series["x"])
+    meta["rows"] = _ROWS
     spec["usermeta"] = {**spec["usermeta"], "reportgen": meta}
-    return spec
+    return json_text(spec)
+
+
+def _series_json(series: dict[str, Any]) -> str:
+    # json_text(series) by hand: sorted keys, compact; the number lists go through json.dumps (C code),
+    # the strings through json_text (escaped for HTML).
+    numbers = {name: json.dumps(series[name], separators=(",", ":"), allow_nan=False) for name in "rtxy"}
+    return (f'{{"c":{json_text(series["c"])},"id":{json_text(series["id"])},"k":{json_text(series["k"])},'
+            f'"r":{numbers["r"]},"t":{numbers["t"]},"x":{numbers["x"]},"y":{numbers["y"]}}}')
+
+
+def _rebind(template_text: str, series: dict[str, Any]) -> RawJSON:
+    """The template's JSON with this run's series: what json_text(history_chart(...)) would give, made by
+    string filling because encoding ten specs per run page dominated the build of big stores."""
+    return RawJSON(template_text.replace(json_text(_DATA), _series_json(series), 1)
+                   .replace(json_text(_LABEL), json_text(series["c"]), 1)
+                   .replace(json_text(_ROWS), str(len(series["x"])), 1))
 
 
 def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, specs: RunHistorySpecs) -> None:
@@ -265,18 +293,6 @@ def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, sp
         if len(series.step) < 2:
             continue  # a single value is in the table; a one-point line says nothing
         slots.add(key, lambda series=series, key=key: specs.spec(run.info.run_id, label, key, series))
-
-
-def compare_charts(exp: ExperimentData, chosen: Sequence[Run], slots: ChartSlots, *, max_points: int) -> None:
-    ids = [run.info.run_id for run in chosen]
-    labels = {run.info.run_id: run_label(run) for run in chosen}
-    part = exp.history[exp.history["run_id"].isin(ids)]
-    for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
-        series = part[part["key"] == key]
-        if series.groupby("run_id").size().max() < 2:
-            continue
-        slots.add(key, lambda series=series, key=key: charts.history_chart(
-            series, title=key, run_labels=labels, max_points=max_points))
 
 
 COMPARE_HISTORY_RUNS = 50

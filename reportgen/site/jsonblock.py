@@ -41,8 +41,14 @@ def finite(value: Any) -> Any:
     return value
 
 
+class RawJSON(str):
+    """JSON text already made by json_text (for example filled into a cached template); passed through."""
+
+
 def json_text(obj: Any) -> str:
     """Deterministic JSON (sorted keys, compact) with the HTML-unsafe characters escaped."""
+    if isinstance(obj, RawJSON):
+        return str(obj)
     try:
         # Most page data is JSON-ready already; walking it in Python costs more than encoding it twice.
         text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

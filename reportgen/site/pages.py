@@ -15,7 +15,7 @@ from reportgen.site.summary import MetricSummary, best_run, direction
 NOTE_TAG = "mlflow.note.content"
 # Tags MLflow sets itself; shown as attributes, not in the user tag columns.
 SYSTEM_TAG_PREFIX = "mlflow."
-ROWS_PER_PAGE = 500
+ROWS_PER_PAGE = 250
 MAX_CELL_CHARS = 200
 RUNS_TABLE_CELL_CHARS = 60  # the runs table is wide already; longer values open in place
 MAX_VALUE_CHARS = 2000  # a multi-MB tag is cut here; the full value is left out of the page

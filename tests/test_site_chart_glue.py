@@ -1,0 +1,50 @@
+"""The site's chart glue: run-page specs made from a cached template equal what reportgen.charts makes."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from reportgen import charts
+from reportgen.site.chartslots import RunHistorySpecs, Series, _stable_ids, split_history
+from reportgen.site.jsonblock import json_text
+
+
+def _series(n: int, seed: int) -> Series:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=n)
+    values[n // 3] = math.nan
+    return Series(np.arange(n, dtype="int64"), 1_700_000_000_000 + 1000 * np.arange(n, dtype="int64"), values)
+
+
+def _direct(run_id, label, key, series, max_points):
+    frame = pd.DataFrame({"run_id": run_id, "key": key, "step": series.step, "timestamp": series.timestamp,
+                          "value": series.value})
+    return charts.history_chart(frame, title=key, run_labels={run_id: label}, max_points=max_points, height=180)
+
+
+def test_cached_specs_equal_direct_specs():
+    specs = RunHistorySpecs(max_points=50)
+    first = specs.spec("a" * 32, "first", "val/loss", _series(10, 1))
+    assert first == _direct("a" * 32, "first", "val/loss", _series(10, 1), 50)
+    for n, seed, label in [(5, 2, "short <b>"), (400, 3, "long"), (300, 5, "long \u2028 run\u202e"), (2, 4, "two")]:
+        cached = specs.spec(f"{seed:032x}", label, "val/loss", _series(n, seed))
+        expected = _direct(f"{seed:032x}", label, "val/loss", _series(n, seed), 50)
+        assert json.loads(json_text(cached)) == json.loads(json_text(expected))
+        assert json_text(cached) == json_text(expected)
+
+
+def test_split_history_groups_and_orders():
+    frame = pd.DataFrame({"run_id": ["b", "a", "a", "b", "a"], "key": ["x", "y", "x", "x", "x"],
+                          "step": [1, 0, 2, 0, 1], "timestamp": [5, 4, 3, 2, 1], "value": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    parts = split_history(frame)
+    assert sorted(parts) == ["a", "b"] and sorted(parts["a"]) == ["x", "y"]
+    assert parts["a"]["x"].step.tolist() == [1, 2] and parts["a"]["x"].value.tolist() == [5.0, 3.0]
+    assert parts["b"]["x"].step.tolist() == [0, 1]
+
+
+def test_stable_ids_renumber_per_image():
+    svg = b'<clipPath id="clip7"/><g clip-path="url(#clip7)"/><linearGradient id="gradient_3"/>'
+    assert _stable_ids(svg) == b'<clipPath id="clip1"/><g clip-path="url(#clip1)"/><linearGradient id="gradient_2"/>'
