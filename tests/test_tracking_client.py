@@ -299,3 +299,23 @@ def test_windows_style_file_uri_parses(tmp_path):
     from reportgen.uri import local_path
 
     assert str(local_path(client.tracking_uri)) == "C:/Users/me/mlruns"
+
+
+def test_experiment_search_by_time_and_bad_order(client, monkeypatch):
+    from reportgen.tracking import _env
+
+    times = iter(range(1000, 100000, 1000))
+    monkeypatch.setattr(_env, "now_ms", lambda: next(times))
+    first = client.create_experiment("first")
+    second = client.create_experiment("second")
+    newer = client.search_experiments(filter_string=f"creation_time > {client.get_experiment(first).creation_time}")
+    assert [e.experiment_id for e in newer] == [second]
+    assert [e.name for e in client.search_experiments(order_by=["last_update_time ASC"])][-2:] == ["first", "second"]
+    for bad in (["colour ASC"], ["name SIDEWAYS"]):
+        with pytest.raises(InvalidParameterValue):
+            client.search_experiments(order_by=bad)
+    with pytest.raises(ResourceAlreadyExists):
+        client.rename_experiment(first, "second")
+    client.delete_experiment(second)
+    with pytest.raises(ReportgenError, match="non-active"):
+        client.rename_experiment(second, "third")

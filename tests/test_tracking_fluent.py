@@ -343,3 +343,19 @@ def test_no_git_tags_for_an_ignored_folder_like_mlflow(tmp_path):
     assert context.git_tags(str(repo / "ignored" / "train.py")) == {}
     assert context.GIT_COMMIT in context.git_tags(str(repo / "kept" / "train.py"))
     assert context.git_tags("-c") == {}
+
+
+def test_start_run_argument_errors(tracking_root):
+    with pytest.raises(InvalidParameterValue, match="Description is already set"):
+        mlflow.start_run(description="a", tags={"mlflow.note.content": "b"})
+    assert mlflow.active_run() is None
+    other = mlflow.start_run()
+    mlflow.end_run()
+    with mlflow.start_run():
+        with pytest.raises(ReportgenError, match="does not match the specified parent_run_id"):
+            mlflow.start_run(nested=True, parent_run_id=other.info.run_id)
+    mlflow.delete_run(other.info.run_id)
+    with pytest.raises(ReportgenError, match="deleted state"):
+        mlflow.start_run(parent_run_id=other.info.run_id)
+    with mlflow.start_run(experiment_id=0) as run:  # an int id, as older code passes it
+        assert run.info.experiment_id == "0"
