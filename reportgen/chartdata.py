@@ -112,3 +112,25 @@ def safe_href(value: Any) -> str | None:
     if not isinstance(value, str) or not value or ":" in value.split("/", 1)[0] or value.startswith("//"):
         return None
     return value
+
+
+def robust_range(values: np.ndarray, *, factor: float = 100.0) -> tuple[float, float] | None:
+    """The y range of the values without far outliers (a diverged run at 1e299), or None if there are none.
+
+    Far: beyond the quartiles by `factor` times the interquartile range. Quartiles, not 1%/99% quantiles,
+    because a diverged run can be a good share of the points; the large factor leaves steep but normal
+    curves (a loss from 1000 down to 0.01) alone. Like TensorBoard's "ignore outliers in chart scaling".
+    """
+    finite = values[np.isfinite(values)]
+    if len(finite) < 10:
+        return None
+    q25, q75 = (float(q) for q in np.quantile(finite, [0.25, 0.75]))
+    iqr = q75 - q25
+    if iqr <= 0:
+        return None
+    inside = finite[(finite >= q25 - factor * iqr) & (finite <= q75 + factor * iqr)]
+    if len(inside) == len(finite):
+        return None
+    lo, hi = float(inside.min()), float(inside.max())
+    pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 1.0
+    return lo - pad, hi + pad

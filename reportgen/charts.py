@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reportgen.chartdata import (
-    clean_text, downsample_indices, finite_or_none, json_safe, numeric, safe_href, unique_labels,
+    clean_text, downsample_indices, finite_or_none, json_safe, numeric, robust_range, safe_href, unique_labels,
 )
 
 __all__ = ["history_chart", "scatter_chart", "parallel_coordinates", "seed_band_chart", "theme_config",
@@ -154,21 +154,31 @@ def history_chart(
         domain.append(label)
         series_ids.append(run_id)
     longest = max((len(one["x"]) for one in series), default=0)
+    robust = robust_range(np.array([v for one in series for v in one["y"] if v is not None], dtype=float))
     palette = _palette_for(series_ids, colors)
     # Domain and range go in after serialising: Altair would validate thousands of labels one by one.
     scale = alt.Scale(type="ordinal")
     legend = alt.Legend(title="Run", symbolType="stroke") if len(series) <= LEGEND_LIMIT else None
+    base = alt.Chart(alt.NamedData(name="series"), title=title).transform_flatten(["x", "t", "r", "y"])
+    clamp = None
+    if robust:
+        # Clipped points still become SVG coordinates; 1e299 in pixels breaks the path, so values far
+        # off the shown range are pinned just outside it (field yc). The expression holds numbers only.
+        span = robust[1] - robust[0]
+        clamp = [robust[0] - 10 * span, robust[1] + 10 * span]
+        base = base.transform_calculate(yc=f"isValid(datum.y) ? clamp(datum.y, {clamp[0]!r}, {clamp[1]!r}) : null")
     chart = (
-        alt.Chart(alt.NamedData(name="series"), title=title)
-        .transform_flatten(["x", "t", "r", "y"])
+        base
         .mark_line(invalid="break-paths-filter-domains", strokeWidth=1.5, clip=True,
                    # a metric logged a few times (or once) is invisible as a bare line: mark its points
                    point=alt.OverlayMarkDef(filled=True, size=24) if longest <= POINTS_UP_TO else False)
         .encode(
             x=alt.X(**X_AXES[x]),
-            y=alt.Y("y", type="quantitative", title=keys[0] if len(keys) == 1 else "value",
+            y=alt.Y("yc" if robust and not log_y else "y", type="quantitative",
+                    title=keys[0] if len(keys) == 1 else "value",
                     # like TensorBoard: fit the values, not zero (an accuracy near 0.9 is not a flat line)
-                    scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
+                    scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False, domain=list(robust))
+                    if robust else alt.Scale(zero=False)),
             color=alt.Color("c", type="nominal", title="Run", scale=scale, legend=legend),
             tooltip=[alt.Tooltip("c", type="nominal", title="Run"),
                      alt.Tooltip("k", type="nominal", title="Metric")],
@@ -176,7 +186,7 @@ def history_chart(
         .properties(width="container", height=height)
     )
     meta = {"kind": "history", "x": x, "x_axes": X_AXES, "log_y": log_y, "series": len(series),
-            "rows": sum(len(s["x"]) for s in series), "keys": keys}
+            "rows": sum(len(s["x"]) for s in series), "keys": keys, "robust_y": list(robust) if robust else None, "clamp_y": clamp}
     spec = _finish(chart, meta, {"series": series})
     spec["encoding"]["color"]["scale"] = json_safe({"domain": domain, **({"range": palette} if palette else {})})
     return spec

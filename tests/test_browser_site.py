@@ -236,3 +236,30 @@ def test_scatter_point_links_to_its_run_page(page, sample_site):
     page.wait_for_selector(DRAWN, state="attached")
     assert len(page.context.pages) == 1  # same tab, relative link
     probe.assert_clean()
+
+
+def test_diverged_run_does_not_flatten_the_others(page, sample_site):
+    """The demo's lr=1e5 run reaches ~1e299: its chart opens scaled to the other runs, with a toggle."""
+    path = next(p for p in sorted(sample_site.glob("e/*/index.html")) if "rg-spec" in p.read_text(encoding="utf-8")
+                and '"robust_y":[' in p.read_text(encoding="utf-8"))
+    probe = Probe().attach(page)
+    page.goto(path.as_uri())
+    page.wait_for_selector(DRAWN, state="attached")
+    figure = page.query_selector("figure.rg-chart:has(input.rg-ignore-outliers)")
+    box = figure.query_selector("input.rg-ignore-outliers")
+    assert box.is_checked()
+
+    def y_labels() -> list[float]:
+        texts = figure.eval_on_selector_all("g[aria-roledescription='axis'][aria-label^='Y-axis'] text",
+                                            "ts => ts.map(t => t.textContent)")
+        return [float(t.replace(",", "").replace("\u2212", "-")) for t in texts if t.strip() and t[0] in "-\u22120123456789"]
+
+    assert max(y_labels()) < 1e6
+    box.uncheck()
+    page.wait_for_function("f => f.dataset.renders === '2'", arg=figure)
+    assert max(y_labels()) > 1e100
+    box.check()
+    figure.eval_on_selector("input.rg-smooth", "el => { el.value = '0.6'; el.dispatchEvent(new Event('change')); }")
+    page.wait_for_function("f => f.dataset.renders === '4'", arg=figure)
+    assert max(y_labels()) < 1e6
+    probe.assert_clean()

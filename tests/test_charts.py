@@ -14,7 +14,7 @@ from reportgen.errors import ReportgenError
 from reportgen.site import assets
 
 HOSTILE_KEY = 'loss.[val]"\u2028\u202e<x>'
-SYNTHETIC = {"x", "t", "r", "y", "ys", "c", "k", "id", "run", "label", "href", "g", "i", "d", "di", "v", "v2",
+SYNTHETIC = {"x", "t", "r", "y", "ys", "yc", "c", "k", "id", "run", "label", "href", "g", "i", "d", "di", "v", "v2",
              "raw", "txt", "m", "lo", "hi"}
 
 
@@ -109,6 +109,31 @@ def test_history_chart_rows_bounded_for_2000_runs():
     assert len(spec["data"]["values"]) == 2000
     assert spec["encoding"]["color"]["legend"] is None  # 2000 legend entries would be noise
     assert len(strict_json(spec)) < 1_500_000
+
+
+def test_history_chart_ignores_far_outliers_in_its_y_range():
+    frame = history(n_runs=3, n_steps=100)
+    assert charts.history_chart(frame, title="t", run_labels={})["usermeta"]["reportgen"]["robust_y"] is None
+    frame.loc[50, "value"] = 1e299  # one diverged point
+    spec = charts.history_chart(frame, title="t", run_labels={})
+    lo, hi = spec["usermeta"]["reportgen"]["robust_y"]
+    assert spec["encoding"]["y"]["scale"] == {"zero": False, "domain": [lo, hi]}
+    assert spec["encoding"]["y"]["field"] == "yc"  # y pinned near the range, so SVG paths stay parseable
+    low, high = spec["usermeta"]["reportgen"]["clamp_y"]
+    assert spec["transform"][1] == {"calculate": f"isValid(datum.y) ? clamp(datum.y, {low!r}, {high!r}) : null",
+                                    "as": "yc"}
+    assert -0.5 < lo < 0.1 and 2 < hi < 3.5  # the bulk of the values (0.01 .. 3) padded 5%, not 1e299
+    assert 1e299 in spec["data"]["values"][0]["y"]  # the point is kept, only clipped
+    # a steep but normal curve (loss from 1000 to 0.01) is not an outlier
+    steep = history(n_runs=1, n_steps=200)
+    steep["value"] = 1000.0 * np.exp(-steep["step"] / 17.0)
+    assert charts.history_chart(steep, title="t", run_labels={})["usermeta"]["reportgen"]["robust_y"] is None
+    # a diverged run that is a good share of the points (here 10%) is still left out
+    many = history(n_runs=10, n_steps=100)
+    many.loc[many["run_id"] == "run0009", "value"] = 1e30
+    assert charts.history_chart(many, title="t", run_labels={})["usermeta"]["reportgen"]["robust_y"][1] < 20
+    assert spec["mark"]["clip"] is True
+    compiles(spec)
 
 
 def test_history_chart_x_axes_and_log_scale():

@@ -6,7 +6,8 @@
  * --rg-chart-palette as a comma-separated list, optional --rg-chart-bg), read at render time, so light
  * and dark themes both apply; charts are redrawn when prefers-color-scheme changes.
  * History charts (usermeta.reportgen.kind == "history") get controls: x axis (step, wall time,
- * relative time), log scale and smoothing (TensorBoard-style debiased EMA). Every chart gets SVG and
+ * relative time), log scale, smoothing (TensorBoard-style debiased EMA) and, when the spec found far
+ * outliers (usermeta.reportgen.robust_y), "ignore outliers" (on by default). Every chart gets SVG and
  * PNG download buttons; vega-embed's action menu stays off (its "Open in Vega Editor" goes online).
  * Charts draw one at a time after load, those in the viewport first, so long pages stay responsive.
  * Signals for tests: figure[data-drawn="true"], figure[data-renders=N], figure[data-draw-ms];
@@ -118,8 +119,20 @@
       if (axis) { spec.encoding.x = merge(spec.encoding.x || {}, axis); }
       spec.encoding.y = spec.encoding.y || {};
       spec.encoding.y.scale = state.log ? { type: "log" } : { zero: false };
+      // "yc" is y pinned near the robust range (a calculate transform of the spec): huge values would
+      // otherwise become SVG coordinates the browser cannot parse.
+      var robust = !state.log && state.ignoreOutliers && m.robust_y && m.clamp_y;
+      spec.encoding.y.field = robust ? "yc" : "y";
+      if (robust) { spec.encoding.y.scale.domain = m.robust_y; }
       if (state.smooth > 0 && spec.data && Array.isArray(spec.data.values)) {
-        spec.data.values.forEach(function (series) { series.ys = ema(series.y || [], state.smooth); });
+        spec.data.values.forEach(function (series) {
+          series.ys = ema(series.y || [], state.smooth);
+          if (robust) {
+            series.ys = series.ys.map(function (v) {
+              return v === null ? null : Math.min(m.clamp_y[1], Math.max(m.clamp_y[0], v));
+            });
+          }
+        });
         (spec.transform || []).forEach(function (t) { if (t.flatten) { t.flatten.push("ys"); } });
         var smoothY = merge(clone(spec.encoding.y), { field: "ys" });
         var faint = merge(clone(spec.mark), { opacity: 0.25, point: false });
@@ -154,7 +167,7 @@
     var tools = el("div", { "class": "rg-chart-tools" });
     var m = meta(figure.rgSpec);
     if (m.kind === "history") {
-      figure.rgState = { x: m.x || "step", log: !!m.log_y, smooth: 0 };
+      figure.rgState = { x: m.x || "step", log: !!m.log_y, smooth: 0, ignoreOutliers: !!m.robust_y };
       var xLabel = el("label", {}, "x ");
       var select = el("select", { "class": "rg-x-axis" });
       Object.keys(m.x_axes || {}).forEach(function (key) {
@@ -180,6 +193,16 @@
       tools.appendChild(xLabel);
       tools.appendChild(logLabel);
       tools.appendChild(smoothLabel);
+      if (m.robust_y) {
+        // Only offered when Python found far outliers (usermeta.reportgen.robust_y is the range without them).
+        var outLabel = el("label", { title: "Scale the y axis to the bulk of the values; far outliers are clipped" });
+        var outliers = el("input", { type: "checkbox", "class": "rg-ignore-outliers" });
+        outliers.checked = true;
+        outliers.addEventListener("change", function () { figure.rgState.ignoreOutliers = outliers.checked; redraw(figure); });
+        outLabel.appendChild(outliers);
+        outLabel.appendChild(document.createTextNode("ignore outliers"));
+        tools.appendChild(outLabel);
+      }
     }
     ["svg", "png"].forEach(function (type) {
       var button = el("button", { type: "button", "class": "rg-export-" + type, title: "Download as " + type.toUpperCase() },
