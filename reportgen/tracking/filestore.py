@@ -322,3 +322,15 @@ def close_all() -> None:
     with _writers_lock:
         for writer in _writers.values():
             writer.close()
+
+
+def _reset_locks_in_child() -> None:
+    # A fork taken while another thread held a lock would leave it held forever in the child.
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for writer in _writers.values():
+        writer._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_locks_in_child)
