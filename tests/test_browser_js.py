@@ -266,3 +266,18 @@ def test_chart_export_buttons_download_images(page, site, tmp_path):
     png_download.value.save_as(png)
     assert png.read_bytes().startswith(b"\x89PNG")
     probe.assert_clean()
+
+
+def test_back_from_compare_keeps_the_selection_usable(page, site):
+    probe = open_page(page, (site / "experiment.html").as_uri())
+    ids = [r["run_id"] for r in fixture_runs()[0]]
+    page.check(f"input.rg-pick[value='{ids[0]}']")
+    page.check(f"input.rg-pick[value='{ids[1]}']")
+    page.click("button.rg-compare")
+    page.wait_for_url("**/compare.html?runs=*")
+    page.go_back()
+    page.wait_for_selector("table.rg-runs[data-ready='true']", state="attached")
+    ticked = page.eval_on_selector_all("input.rg-pick:checked", "boxes => boxes.map(b => b.value)")
+    assert ticked == ids[:2]  # Chromium restores the ticks, without change events
+    assert page.is_enabled("button.rg-compare") and page.inner_text(".rg-pick-count") == "2"
+    probe.assert_clean()

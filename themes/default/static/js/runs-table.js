@@ -144,6 +144,8 @@
     };
     box.addEventListener("input", apply);
     if (box.value) { apply(); }
+    // Back from the compare page the browser restores the typed filter without an input event.
+    window.addEventListener("pageshow", function () { if (box.value) { apply(); } });
   }
 
   function setColumnHidden(table, index, hidden) {
@@ -237,6 +239,7 @@
       });
     }
     update();
+    window.addEventListener("pageshow", update);  // ticks restored by the back button fire no change event
   }
 
   function init() {
