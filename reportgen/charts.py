@@ -299,8 +299,14 @@ def parallel_coordinates(
     colour_values = (color_numeric.tolist() if color_numeric is not None
                      else frame[color_by].astype(str).tolist() if color_by in frame.columns else [None] * len(frame))
     labels = frame[label_col].astype(str).tolist() if label_col and label_col in frame.columns else None
+    present = [v for v in map(finite_or_none, colour_values) if v is not None]
+    stand_in = min(present) if present else 0
     for row in lines:
-        row["c"] = finite_or_none(colour_values[row["i"]])
+        colour = finite_or_none(colour_values[row["i"]])
+        # Vega-Lite drops every point whose colour field is null, so the whole line would vanish: a run
+        # without the colour metric keeps a stand-in value, drawn grey (nc) and shown as "-" (cs).
+        row["c"], row["nc"] = (stand_in, True) if colour is None else (colour, False)
+        row["cs"] = "-" if colour is None else (_fmt(colour) if isinstance(colour, float) else str(colour))
         row["label"] = labels[row["i"]] if labels else str(row["i"])
     # Axis order by the dim's index field: a sort array of names would be copied into a Vega expression.
     x = alt.X("d", type="nominal", sort=alt.EncodingSortField(field="di", op="min"), title=None, axis=alt.Axis(labelAngle=0, domain=False, ticks=False,
@@ -308,10 +314,12 @@ def parallel_coordinates(
     y = alt.Y("v", type="quantitative", axis=None, scale=alt.Scale(domain=[0, 1]))
     colour = (alt.Color("c", type="quantitative", title=color_by, scale=alt.Scale(scheme="viridis"))
               if color_numeric is not None else alt.Color("c", type="nominal", title=color_by))
+    colour = alt.condition("datum.nc", alt.value("#999999"), colour)
     rule_layer = alt.Chart(alt.NamedData(name="rules")).mark_rule(opacity=0.5, color="#888").encode(x=x, y=y, y2="v2:Q")
-    line_layer = alt.Chart(alt.NamedData(name="lines")).mark_line(opacity=0.6, strokeWidth=1.2).encode(
+    line_layer = alt.Chart(alt.NamedData(name="lines")).mark_line(
+        opacity=0.6, strokeWidth=1.2, invalid="break-paths-filter-domains").encode(
         x=x, y=y, color=colour, detail=alt.Detail("i", type="nominal"),
-        tooltip=[alt.Tooltip("label", type="nominal", title="Run"), alt.Tooltip("c", type="quantitative" if color_numeric is not None else "nominal", title=color_by)],
+        tooltip=[alt.Tooltip("label", type="nominal", title="Run"), alt.Tooltip("cs", type="nominal", title=color_by)],
     )
     tick_layer = alt.Chart(alt.NamedData(name="ticks")).mark_text(align="left", dx=4, fontSize=10).encode(
         x=x, y=y, text=alt.Text("txt", type="nominal"))

@@ -15,7 +15,7 @@ from reportgen.site import assets
 
 HOSTILE_KEY = 'loss.[val]"\u2028\u202e<x>'
 SYNTHETIC = {"x", "t", "r", "y", "ys", "yc", "c", "k", "id", "run", "label", "href", "g", "i", "d", "di", "v", "v2",
-             "raw", "txt", "m", "lo", "hi"}
+             "raw", "txt", "m", "lo", "hi", "nc", "cs"}
 
 
 def history(n_runs: int = 3, n_steps: int = 100, key: str = "loss", nan_at: int | None = None) -> pd.DataFrame:
@@ -216,6 +216,17 @@ def test_parallel_coordinates_normalises_each_axis():
     # Axis order comes from a field, not from a sort array of names (that would reach a Vega expression).
     assert lines["encoding"]["x"]["sort"] == {"field": "di", "op": "min"}
     compiles(spec)
+
+
+def test_parallel_coordinates_keeps_runs_without_the_colour_metric():
+    frame = pd.DataFrame({"lr": ["0.1", "0.01", "0.001"], "acc": [0.9, 0.8, math.nan], "name": ["a", "b", "c"]})
+    spec = charts.parallel_coordinates(frame, ["lr"], "acc", label_col="name")
+    rows = [r for r in spec["layer"][1]["data"]["values"] if r["label"] == "c"]
+    assert [(r["c"], r["nc"], r["cs"]) for r in rows] == [(0.8, True, "-")] * 2
+    assert spec["layer"][1]["encoding"]["color"]["condition"] == {"test": "datum.nc", "value": "#999999"}
+    svg = assets.render_static(spec).decode()
+    drawn = [m for m in svg.split("<path")[1:] if "Run: c" in m and "line mark" in m]
+    assert drawn and ' d="M' in drawn[0] and 'stroke="#999999"' in drawn[0]
 
 
 def test_parallel_coordinates_adds_the_colour_metric_as_last_axis():
