@@ -3,14 +3,14 @@
     file store      a path or file: URI          -> FileStore (stores/file.py)
     SQLite          sqlite:///x.db, or x.db/.sqlite -> SqliteStore (stores/sqlite.py), stdlib only
     other SQL       postgresql://, mysql://, mssql:// -> SqlStore (stores/sql.py), needs SQLAlchemy
-    server          http(s)://                   -> not yet (remote-server issue)
+    server          http(s)://                   -> RestStore (stores/rest.py), MLflow's REST API
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from reportgen.errors import StoreError, UnsupportedError
+from reportgen.errors import StoreError
 from reportgen.stores.base import Store
 from reportgen.uri import local_path, redact_uri, scheme_of
 
@@ -22,7 +22,8 @@ __all__ = ["Store", "open_store"]
 def open_store(uri: str | os.PathLike[str], *, strict: bool = False, **options: Any) -> Store:
     """A read-only store for `uri`. strict=True turns every skipped item into an error.
 
-    options: artifact_roots=[...] extra local folders where artifacts may be read (besides the store's).
+    options: artifact_roots=[...] extra local folders where artifacts may be read (besides the store's);
+    for servers: max_points, history_mode ('bulk' or 'paged'), workers (see RestStore).
     """
     uri = os.fspath(uri)
     scheme = scheme_of(uri)
@@ -44,5 +45,7 @@ def open_store(uri: str | os.PathLike[str], *, strict: bool = False, **options: 
 
         return SqlStore(uri, strict=strict, **options)
     if scheme in ("http", "https"):
-        raise UnsupportedError(f"{redact_uri(uri)}: remote servers not supported yet; point at a local store")
+        from reportgen.stores.rest import RestStore
+
+        return RestStore(uri, strict=strict, **options)
     raise StoreError(f"Unknown tracking store URI {redact_uri(uri)!r}: use a folder, file:, sqlite:, postgresql: or mysql:")

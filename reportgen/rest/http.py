@@ -1,0 +1,286 @@
+"""A small HTTP session for an MLflow tracking server: auth, TLS options, timeouts, bounded retries
+with backoff, redirects handled here (credentials never cross origins), one-line errors.
+
+Standard library only (http.client); one keep-alive connection per thread. Credentials come from the
+URI's userinfo or MLflow's environment variables and never appear in a message.
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import random
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
+
+from reportgen.errors import ReportgenError, ResourceDoesNotExist
+from reportgen.uri import redact_uri
+
+ENV_TOKEN = "MLFLOW_TRACKING_TOKEN"
+ENV_USERNAME = "MLFLOW_TRACKING_USERNAME"
+ENV_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+ENV_INSECURE_TLS = "MLFLOW_TRACKING_INSECURE_TLS"
+ENV_CERT_PATH = "MLFLOW_TRACKING_SERVER_CERT_PATH"
+ENV_TIMEOUT = "MLFLOW_HTTP_REQUEST_TIMEOUT"
+ENV_MAX_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_RETRIES = 5
+BACKOFF_BASE = 0.5  # seconds; doubled on each retry, with jitter
+BACKOFF_CAP = 30.0  # no single wait (Retry-After included) is longer than this
+MAX_REDIRECTS = 5
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class ServerError(ReportgenError):
+    """A tracking server refused or failed a request; carries the HTTP status and MLflow's error code."""
+
+    def __init__(self, message: str, *, status: int | None = None, error_code: str = "INTERNAL_ERROR") -> None:
+        super().__init__(message, error_code=error_code)
+        self.status = status
+
+
+class NotFound(ServerError, ResourceDoesNotExist):
+    """HTTP 404 (an unknown run, or an endpoint the server does not have)."""
+
+    def __init__(self, message: str, *, server_code: str | None = None) -> None:
+        ServerError.__init__(self, message, status=404, error_code=server_code or "RESOURCE_DOES_NOT_EXIST")
+        # MLflow's error_code as the server sent it (None for a bare 404: an unknown endpoint).
+        self.server_code = server_code
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return parse_json(self.body)
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON as MLflow servers write it: NaN and +-Infinity may come bare (Python's json reads those)."""
+    if not body:
+        return {}
+    return json.loads(body)
+
+
+@dataclass
+class _Credentials:
+    header: str | None = None  # the Authorization value
+
+    @classmethod
+    def find(cls, uri: str, env: Mapping[str, str]) -> "_Credentials":
+        parts = urlsplit(uri)
+        token = env.get(ENV_TOKEN)
+        if token:
+            return cls(f"Bearer {token}")
+        user, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
+        if parts.username is not None and not user:
+            user, password = unquote(parts.username), unquote(parts.password or "")
+        if user:
+            raw = f"{user}:{password or ''}".encode("utf-8")
+            return cls("Basic " + base64.b64encode(raw).decode("ascii"))
+        return cls()
+
+
+def _origin(scheme: str, host: str, port: int | None) -> tuple[str, str, int]:
+    return scheme, host.lower(), port or (443 if scheme == "https" else 80)
+
+
+@dataclass
+class HttpSession:
+    """Requests against one server (`base_uri`, e.g. http://host:5000 or https://host/prefix)."""
+
+    base_uri: str
+    timeout: float | None = None
+    max_retries: int | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ReportgenError(f"Not an http(s) tracking URI: {redact_uri(self.base_uri)}")
+        self.display = redact_uri(self.base_uri).rstrip("/")
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._creds = _Credentials.find(self.base_uri, self.env)
+        if self.timeout is None:
+            self.timeout = float(self.env.get(ENV_TIMEOUT) or DEFAULT_TIMEOUT)
+        if self.max_retries is None:
+            self.max_retries = int(self.env.get(ENV_MAX_RETRIES) or DEFAULT_MAX_RETRIES)
+        self._ssl = self._ssl_context() if self._scheme == "https" else None
+        self._local = threading.local()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        insecure = (self.env.get(ENV_INSECURE_TLS) or "").strip().lower() in ("1", "true", "yes")
+        cert = self.env.get(ENV_CERT_PATH)
+        if insecure and cert:
+            raise ReportgenError(f"Set only one of {ENV_INSECURE_TLS} and {ENV_CERT_PATH}")
+        context = ssl.create_default_context(cafile=cert or None)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    # -- public ----------------------------------------------------------------------------------
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        data = json.dumps(body, allow_nan=True).encode("utf-8")
+        return self.request("POST", path, data=data, content_type="application/json").json()
+
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, data: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Response:
+        """One request with retries (429, 5xx, connection errors) and redirects; errors raise ServerError."""
+        url = f"{self._scheme}://{self._netloc()}{self._prefix}{path}"
+        if params:
+            url += "?" + urlencode(params, doseq=True)
+        origin = _origin(self._scheme, self._host, self._port)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._with_retries(method, url, data, content_type, origin)
+            if response.status not in REDIRECT_STATUSES:
+                return self._checked(response, method, path)
+            location = response.headers.get("location")
+            if not location:
+                return self._checked(response, method, path)
+            url = urljoin(url, location)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, data, content_type = "GET", None, None
+        raise ServerError(f"{self.display}{path}: more than {MAX_REDIRECTS} redirects")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn[1].close()
+            self._local.conn = None
+
+    # -- internals -------------------------------------------------------------------------------
+    def _netloc(self) -> str:
+        return f"{self._host}:{self._port}" if self._port else self._host
+
+    def _with_retries(
+        self, method: str, url: str, data: bytes | None, content_type: str | None, origin: tuple[str, str, int]
+    ) -> Response:
+        parts = urlsplit(url)
+        target = _origin(parts.scheme, parts.hostname or "", parts.port)
+        headers = {"Accept": "application/json", "User-Agent": "reportgen"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        # Credentials go only to the origin they were given for: never after a cross-origin redirect.
+        if self._creds.header and target == origin:
+            headers["Authorization"] = self._creds.header
+        selector = parts.path + (f"?{parts.query}" if parts.query else "")
+        attempt = 0
+        while True:
+            try:
+                response = self._send(target, method, selector or "/", data, headers)
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if attempt >= self.max_retries:
+                    reason = "timed out" if isinstance(exc, socket.timeout) else type(exc).__name__
+                    raise ServerError(
+                        f"{self.display}: cannot reach the tracking server ({reason}) after {attempt + 1} attempts"
+                    ) from None
+                self.sleep(self._backoff(attempt, None))
+                attempt += 1
+                continue
+            if response.status in RETRY_STATUSES and attempt < self.max_retries:
+                self.sleep(self._backoff(attempt, response.headers.get("retry-after")))
+                attempt += 1
+                continue
+            return response
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(max(float(retry_after), 0.0), BACKOFF_CAP)
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff
+        return min(BACKOFF_BASE * (2**attempt) * (1 + random.random() * 0.25), BACKOFF_CAP)
+
+    def _send(
+        self, target: tuple[str, str, int], method: str, selector: str, data: bytes | None, headers: dict[str, str]
+    ) -> Response:
+        conn = getattr(self._local, "conn", None)
+        reused = conn is not None and conn[0] == target
+        if not reused:
+            self.close()
+            conn = self._local.conn = (target, self._connect(target))
+        try:
+            conn[1].request(method, selector, body=data, headers=headers)
+            raw = conn[1].getresponse()
+            body = raw.read()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.close()
+            if not reused:
+                raise
+            # A kept-alive connection the server closed meanwhile: one fresh try, not a retry.
+            return self._send(target, method, selector, data, headers)
+        if (raw.getheader("connection") or "").lower() == "close":
+            self.close()
+        return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, body)
+
+    def _connect(self, target: tuple[str, str, int]) -> http.client.HTTPConnection:
+        scheme, host, port = target
+        if scheme == "https":
+            context = self._ssl or ssl.create_default_context()
+            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=context)
+        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def _checked(self, response: Response, method: str, path: str) -> Response:
+        if response.status < 400:
+            return response
+        code, message = _error_fields(response)
+        where = f"{method} {self.display}{path}"
+        if response.status == 401:
+            text = f"{where}: 401 Unauthorized (check {ENV_TOKEN} or {ENV_USERNAME}/{ENV_PASSWORD})"
+        elif response.status == 403:
+            text = f"{where}: 403 Forbidden (these credentials may not do this)"
+        elif response.status == 404:
+            text = f"{where}: 404 Not Found"
+        else:
+            text = f"{where}: HTTP {response.status}"
+        if message:
+            text += f": {message}"
+        if response.status == 404:
+            raise NotFound(text, server_code=code)
+        raise ServerError(text, status=response.status, error_code=code or _default_code(response.status))
+
+
+def _default_code(status: int) -> str:
+    return {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+            429: "REQUEST_LIMIT_EXCEEDED"}.get(status, "INTERNAL_ERROR")
+
+
+def _error_fields(response: Response) -> tuple[str | None, str]:
+    """MLflow's {"error_code", "message"}, else the first line of a short text body; one line."""
+    try:
+        payload = parse_json(response.body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and ("message" in payload or "error_code" in payload):
+        code = payload.get("error_code")
+        message = str(payload.get("message") or "")
+        return (str(code) if code else None), _one_line(message)
+    text = response.body[:300].decode("utf-8", "replace")
+    return None, "" if "<" in text else _one_line(text)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
