@@ -42,16 +42,20 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 class ServerError(ReportgenError):
     """A tracking server refused or failed a request; carries the HTTP status and MLflow's error code."""
 
-    def __init__(self, message: str, *, status: int | None = None, error_code: str = "INTERNAL_ERROR") -> None:
-        super().__init__(message, error_code=error_code)
+    def __init__(
+        self, message: str, *, status: int | None = None, error_code: str = "INTERNAL_ERROR", server_message: str = ""
+    ) -> None:
+        ReportgenError.__init__(self, message, error_code=error_code)  # not super(): NotFound's MRO
         self.status = status
+        self.server_message = server_message  # the server's own message, without our prefix
 
 
 class NotFound(ServerError, ResourceDoesNotExist):
     """HTTP 404 (an unknown run, or an endpoint the server does not have)."""
 
-    def __init__(self, message: str, *, server_code: str | None = None) -> None:
-        ServerError.__init__(self, message, status=404, error_code=server_code or "RESOURCE_DOES_NOT_EXIST")
+    def __init__(self, message: str, *, server_code: str | None = None, server_message: str = "") -> None:
+        ServerError.__init__(self, message, status=404, error_code=server_code or "RESOURCE_DOES_NOT_EXIST",
+                             server_message=server_message)
         # MLflow's error_code as the server sent it (None for a bare 404: an unknown endpoint).
         self.server_code = server_code
 
@@ -258,8 +262,9 @@ class HttpSession:
         if message:
             text += f": {message}"
         if response.status == 404:
-            raise NotFound(text, server_code=code)
-        raise ServerError(text, status=response.status, error_code=code or _default_code(response.status))
+            raise NotFound(text, server_code=code, server_message=message)
+        raise ServerError(text, status=response.status, error_code=code or _default_code(response.status),
+                          server_message=message)
 
 
 def _default_code(status: int) -> str:

@@ -1,13 +1,17 @@
 """TrackingClient (also MlflowClient): MLflow's client API over a tracking URI.
 
-Writes go to the file store writer (reportgen.tracking.filestore); reads go to reportgen's store
-readers (reportgen.stores), so what is read is what any reportgen report sees.
+Writes go to the file store writer (reportgen.tracking.filestore), or for http(s) URIs to the REST
+writer (reportgen.tracking.rest_writer); reads go to reportgen's store readers (reportgen.stores),
+so what is read is what any reportgen report sees.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any, Iterable, Sequence
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
 
 import yaml
 
@@ -102,10 +106,11 @@ class TrackingClient:
                 "reportgen can read it, and logs to file stores (a folder or file: URI)"
             )
         if self._scheme in HTTP_SCHEMES:
-            raise UnsupportedError(
-                f"logging to a tracking server ({self.tracking_uri}) is not supported yet: "
-                "log to a file store (a folder or file: URI)"
-            )
+            from reportgen.tracking import rest_writer
+
+            # Same method names as FileStoreWriter, sent as REST calls to the server.
+            self._file_writer = rest_writer.writer_for(self.tracking_uri)
+            return self._file_writer
         raise UnsupportedError(f"tracking URI scheme '{self._scheme}' is not supported yet: {self.tracking_uri}")
 
     def _store(self):
@@ -310,17 +315,30 @@ class TrackingClient:
         return self._store().get_metric_history(run_id, key)
 
     # -- artifacts --------------------------------------------------------------------------------
-    def _artifact_root(self, run_id: str):
-        return artifacts.artifact_root(self._writer().artifact_uri(validation.validate_run_id(run_id)))
+    @contextlib.contextmanager
+    def _artifact_root(self, run_id: str) -> Iterator[Path]:
+        """The folder to write a run's artifacts into: the run's own, or (for a tracking server) a
+        staging folder uploaded when the block ends, so both get the same path and file checks."""
+        writer = self._writer()
+        upload = getattr(writer, "upload_artifacts", None)
+        if upload is None:
+            yield artifacts.artifact_root(writer.artifact_uri(validation.validate_run_id(run_id)))
+            return
+        with tempfile.TemporaryDirectory(prefix="reportgen-upload-") as staging:
+            yield Path(staging)
+            upload(run_id, Path(staging))
 
     def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        artifacts.log_artifact(self._artifact_root(run_id), local_path, artifact_path)
+        with self._artifact_root(run_id) as root:
+            artifacts.log_artifact(root, local_path, artifact_path)
 
     def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        artifacts.log_artifacts(self._artifact_root(run_id), local_dir, artifact_path)
+        with self._artifact_root(run_id) as root:
+            artifacts.log_artifacts(root, local_dir, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        artifacts.write_artifact(self._artifact_root(run_id), artifact_file, text.encode("utf-8"))
+        with self._artifact_root(run_id) as root:
+            artifacts.write_artifact(root, artifact_file, text.encode("utf-8"))
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """JSON (indent 2), or YAML when the file ends in .yml/.yaml, as MLflow writes them."""
@@ -350,7 +368,8 @@ class TrackingClient:
         buffer = io.BytesIO()
         suffix = os.path.splitext(artifact_file)[1].lstrip(".").lower() or "png"
         figure.savefig(buffer, format=suffix, **(save_kwargs or {}))
-        artifacts.write_artifact(self._artifact_root(run_id), artifact_file, buffer.getvalue())
+        with self._artifact_root(run_id) as root:
+            artifacts.write_artifact(root, artifact_file, buffer.getvalue())
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         validation.validate_run_id(run_id)
