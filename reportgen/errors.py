@@ -49,6 +49,16 @@ class UnsupportedError(ReportgenError):
     """A feature or URI scheme that this version of reportgen does not handle yet."""
 
 
+class BadInputError(ReportgenError):
+    """Input that cannot be judged (a bad rule, an unknown metric, a missing run): exit code 2, so that CI
+    tells it apart from a check that ran and failed (exit code 1)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code="INVALID_PARAMETER_VALUE")
+
+
 class QueryError(InvalidParameterValue):
     """A search filter or order_by clause that does not parse; the message points at the token."""
 
