@@ -1,0 +1,430 @@
+"""The REST client against a fake tracking server (http.server on 127.0.0.1): auth headers, retries and
+backoff, error messages, redirects, paging loops and stalls, hostile artifact paths, NaN/Infinity."""
+from __future__ import annotations
+
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist
+from reportgen.rest.http import HttpSession, ServerError
+from reportgen.stores.rest import RestStore
+from reportgen.tracking.rest_writer import MAX_REQUEST_BYTES, RestWriter
+
+API = "/api/2.0/mlflow"
+RUN = "a" * 32
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def _json(status: int, payload: Any, **headers: str) -> Reply:
+    return status, {"Content-Type": "application/json", **headers}, json.dumps(payload).encode()
+
+
+class FakeServer:
+    """Routes (method, path) to a function(request) -> Reply; records every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Callable[[dict], Reply]] = {}
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                request = {
+                    "method": self.command, "path": parts.path, "query": parse_qs(parts.query),
+                    "headers": dict(self.headers), "body": self.rfile.read(length) if length else b"",
+                }
+                fake.requests.append(request)
+                route = fake.routes.get((self.command, parts.path))
+                status, headers, body = route(request) if route else (404, {}, b"<html>no route</html>")
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def route(self, method: str, path: str, reply: Callable[[dict], Reply] | Reply) -> None:
+        self.routes[(method, path)] = reply if callable(reply) else (lambda _request: reply)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    fake = FakeServer()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def other_server():
+    fake = FakeServer()
+    yield fake
+    fake.close()
+
+
+def session(url: str, env: dict[str, str] | None = None, **kwargs: Any) -> tuple[HttpSession, list[float]]:
+    sleeps: list[float] = []
+    return HttpSession(url, env=env or {}, sleep=sleeps.append, timeout=5, **kwargs), sleeps
+
+
+def store(url: str, **kwargs: Any) -> RestStore:
+    http, _ = session(url)
+    return RestStore(url, session=http, workers=2, **kwargs)
+
+
+# -- auth ---------------------------------------------------------------------------------------
+def test_bearer_token_from_env(server):
+    server.route("GET", "/health", (200, {}, b"OK"))
+    http, _ = session(server.url, {"MLFLOW_TRACKING_TOKEN": "tok-123"})
+    http.request("GET", "/health")
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer tok-123"
+
+
+def test_basic_auth_from_env_and_from_uri(server):
+    server.route("GET", "/health", (200, {}, b"OK"))
+    http, _ = session(server.url, {"MLFLOW_TRACKING_USERNAME": "ann", "MLFLOW_TRACKING_PASSWORD": "pw"})
+    http.request("GET", "/health")
+    assert server.requests[-1]["headers"]["Authorization"] == "Basic YW5uOnB3"  # ann:pw
+    http, _ = session(f"http://bob:s%40cret@127.0.0.1:{server.port}")
+    http.request("GET", "/health")
+    assert server.requests[-1]["headers"]["Authorization"] == "Basic Ym9iOnNAY3JldA=="  # bob:s@cret
+
+
+def test_no_credentials_no_header(server):
+    server.route("GET", "/health", (200, {}, b"OK"))
+    http, _ = session(server.url)
+    http.request("GET", "/health")
+    assert "Authorization" not in server.requests[-1]["headers"]
+
+
+def test_password_never_in_messages(server):
+    server.route("GET", f"{API}/experiments/search", _json(500, {"error_code": "INTERNAL_ERROR", "message": "boom"}))
+    url = f"http://bob:hunter2@127.0.0.1:{server.port}"
+    http, _ = session(url, max_retries=1)
+    reader = RestStore(url, session=http)
+    with pytest.raises(ServerError) as caught:
+        reader.search_experiments()
+    assert "hunter2" not in str(caught.value) and "hunter2" not in reader.uri
+    assert "boom" in str(caught.value) and "\n" not in str(caught.value)
+
+
+# -- retries ------------------------------------------------------------------------------------
+def test_retries_429_and_503_then_success(server):
+    answers = iter([
+        _json(429, {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}, **{"Retry-After": "2"}),
+        _json(503, {"message": "busy"}),
+        _json(503, {"message": "busy"}),
+        _json(200, {"experiments": [{"experiment_id": "0", "name": "Default"}]}),
+    ])
+    server.route("GET", f"{API}/experiments/search", lambda _r: next(answers))
+    http, sleeps = session(server.url)
+    assert http.get_json(f"{API}/experiments/search")["experiments"][0]["name"] == "Default"
+    assert len(server.requests) == 4
+    assert sleeps[0] == 2.0  # Retry-After honoured
+    assert 0.5 <= sleeps[1] < sleeps[2]  # exponential backoff after that
+    assert sleeps[2] >= 2 * 0.5 * 2
+
+
+def test_retry_after_is_capped(server):
+    answers = iter([_json(429, {}, **{"Retry-After": "100000"}), _json(200, {})])
+    server.route("GET", "/x", lambda _r: next(answers))
+    http, sleeps = session(server.url)
+    http.request("GET", "/x")
+    assert sleeps == [30.0]
+
+
+def test_bounded_retries_then_clear_error(server):
+    server.route("GET", f"{API}/runs/get", _json(503, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "down for maintenance"}))
+    http, sleeps = session(server.url, max_retries=3)
+    with pytest.raises(ServerError) as caught:
+        http.get_json(f"{API}/runs/get", {"run_id": RUN})
+    assert len(server.requests) == 4 and len(sleeps) == 3
+    message = str(caught.value)
+    assert "503" in message and "down for maintenance" in message and "\n" not in message
+    assert caught.value.error_code == "TEMPORARILY_UNAVAILABLE"
+
+
+def test_connection_refused_is_retried_then_one_line_error():
+    free = FakeServer()
+    url = free.url
+    free.close()  # nothing listens there now
+    http, sleeps = session(url, max_retries=2)
+    with pytest.raises(ServerError) as caught:
+        http.request("GET", "/health")
+    assert len(sleeps) == 2
+    assert "cannot reach the tracking server" in str(caught.value) and "after 3 attempts" in str(caught.value)
+
+
+@pytest.mark.parametrize("status, words", [
+    (401, "401 Unauthorized"), (403, "403 Forbidden"), (404, "404 Not Found"),
+])
+def test_auth_and_missing_errors_carry_server_message(server, status, words):
+    server.route("GET", f"{API}/runs/get",
+                 _json(status, {"error_code": "SOME_CODE", "message": f"server says {status}\nsecond line"}))
+    http, sleeps = session(server.url)
+    with pytest.raises(ServerError) as caught:
+        http.get_json(f"{API}/runs/get", {"run_id": RUN})
+    message = str(caught.value)
+    assert words in message and f"server says {status} second line" in message and "\n" not in message
+    assert caught.value.error_code == "SOME_CODE"
+    assert sleeps == []  # never retried
+    if status == 404:
+        assert isinstance(caught.value, ResourceDoesNotExist)
+
+
+def test_unknown_run_is_resource_does_not_exist(server):
+    server.route("GET", f"{API}/runs/get", _json(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Run 'x' not found"}))
+    with pytest.raises(ResourceDoesNotExist, match="Run 'bbb' not found"):
+        store(server.url).get_run("bbb")
+
+
+# -- redirects ----------------------------------------------------------------------------------
+def test_redirect_to_other_origin_drops_credentials(server, other_server):
+    other_server.route("GET", "/landing", (200, {}, b"OK"))
+    server.route("GET", "/start", (302, {"Location": f"{other_server.url}/landing"}, b""))
+    http, _ = session(server.url, {"MLFLOW_TRACKING_TOKEN": "secret-token"})
+    assert http.request("GET", "/start").body == b"OK"
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer secret-token"
+    assert "Authorization" not in other_server.requests[-1]["headers"]
+
+
+def test_same_origin_redirect_keeps_credentials(server):
+    server.route("GET", "/landing", (200, {}, b"OK"))
+    server.route("GET", "/start", (307, {"Location": "/landing"}, b""))
+    http, _ = session(server.url, {"MLFLOW_TRACKING_TOKEN": "t"})
+    assert http.request("GET", "/start").body == b"OK"
+    assert server.requests[-1]["path"] == "/landing" and server.requests[-1]["headers"]["Authorization"] == "Bearer t"
+
+
+def test_redirect_loop_stops(server):
+    server.route("GET", "/a", (302, {"Location": "/b"}, b""))
+    server.route("GET", "/b", (302, {"Location": "/a"}, b""))
+    http, _ = session(server.url)
+    with pytest.raises(ServerError, match="redirects"):
+        http.request("GET", "/a")
+    assert len(server.requests) <= 7
+
+
+# -- paging -------------------------------------------------------------------------------------
+def _experiments(ids: list[str], token: str | None) -> Reply:
+    page: dict[str, Any] = {"experiments": [{"experiment_id": i, "name": f"e{i}"} for i in ids]}
+    if token:
+        page["next_page_token"] = token
+    return _json(200, page)
+
+
+def test_pages_are_followed(server):
+    pages = {None: (["0", "1"], "t1"), "t1": (["2"], "t2"), "t2": (["3"], None)}
+    server.route("GET", f"{API}/experiments/search",
+                 lambda r: _experiments(*pages[(r["query"].get("page_token") or [None])[0]]))
+    assert [e.experiment_id for e in store(server.url).search_experiments()] == ["0", "1", "2", "3"]
+
+
+def test_repeated_page_token_stops_with_a_problem(server):
+    server.route("GET", f"{API}/experiments/search", lambda r: _experiments(["0"], "same"))
+    reader = store(server.url)
+    with pytest.warns(UserWarning, match="repeated page token"):
+        found = reader.search_experiments()
+    assert [e.experiment_id for e in found] == ["0"]
+    assert len(server.requests) == 2
+    assert any("repeated page token" in p.message for p in reader.problems)
+    with pytest.raises(ReportgenError, match="repeated page token"):
+        store(server.url, strict=True).search_experiments()
+
+
+def test_stalled_paging_stops(server):
+    counter = iter(range(10**6))
+    server.route("GET", f"{API}/experiments/search", lambda r: _experiments([], f"tok{next(counter)}"))
+    reader = store(server.url)
+    with pytest.warns(UserWarning, match="empty pages"):
+        assert reader.search_experiments() == []
+    assert len(server.requests) == 3
+
+
+# -- histories ----------------------------------------------------------------------------------
+def _run_json(run_id: str, metrics: dict[str, float]) -> dict:
+    return {
+        "info": {"run_id": run_id, "experiment_id": "1", "status": "FINISHED", "lifecycle_stage": "active",
+                 "artifact_uri": f"mlflow-artifacts:/1/{run_id}/artifacts"},
+        "data": {"metrics": [{"key": k, "value": v, "timestamp": 1, "step": 0} for k, v in metrics.items()]},
+    }
+
+
+def test_nan_and_infinity_in_json_both_forms(server):
+    server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {"m": 1.0})}))
+    raw = (b'{"metrics": [{"key": "m", "value": NaN, "timestamp": 1, "step": 0},'
+           b'{"key": "m", "value": "NaN", "timestamp": 2, "step": 1},'
+           b'{"key": "m", "value": Infinity, "timestamp": 3, "step": 2},'
+           b'{"key": "m", "value": "Infinity", "timestamp": 4, "step": 3},'
+           b'{"key": "m", "value": -Infinity, "timestamp": 5, "step": 4},'
+           b'{"key": "m", "value": "-Infinity", "timestamp": 6, "step": 5},'
+           b'{"key": "m", "value": "2.5", "timestamp": "7", "step": "6"}]}')
+    server.route("GET", f"{API}/metrics/get-history", (200, {"Content-Type": "application/json"}, raw))
+    frame = store(server.url, history_mode="paged").metric_histories([RUN])
+    values = list(frame["value"])
+    assert math.isnan(values[0]) and math.isnan(values[1])
+    assert values[2:6] == [math.inf, math.inf, -math.inf, -math.inf] and values[6] == 2.5
+    assert list(frame["step"]) == list(range(7)) and list(frame["timestamp"]) == list(range(1, 8))
+
+
+def test_missing_bulk_endpoint_falls_back_to_get_history(server):
+    server.route("GET", f"{API}/runs/get", lambda r: _json(200, {"run": _run_json(r["query"]["run_id"][0], {"m": 1.0})}))
+    server.route("GET", f"{API}/metrics/get-history",
+                 _json(200, {"metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": s} for s in range(3)]}))
+    frame = store(server.url).metric_histories([RUN, "b" * 32])  # bulk endpoint: bare 404 (no route)
+    assert len(frame) == 6
+    paths = [r["path"] for r in server.requests]
+    assert paths.count(f"{API}/metrics/get-history-bulk-interval") >= 1
+    assert paths.count(f"{API}/metrics/get-history") == 2
+
+
+def test_bulk_series_at_the_cap_are_read_in_full(server):
+    server.route("GET", f"{API}/runs/get", lambda r: _json(200, {"run": _run_json(r["query"]["run_id"][0], {"m": 1.0})}))
+
+    def bulk(request):
+        limit = int(request["query"]["max_results"][0])
+        short = [{"run_id": "b" * 32, "key": "m", "value": 1, "timestamp": 1, "step": s} for s in range(5)]
+        full = [{"run_id": RUN, "key": "m", "value": 1, "timestamp": 1, "step": s * 2} for s in range(limit)]
+        stray = [{"run_id": "c" * 32, "key": "m", "value": 9, "timestamp": 1, "step": 0}]  # never asked for
+        return _json(200, {"metrics": short + full + stray})
+
+    server.route("GET", f"{API}/metrics/get-history-bulk-interval", bulk)
+    history = [{"key": "m", "value": 2, "timestamp": 1, "step": s} for s in range(3000)]
+    server.route("GET", f"{API}/metrics/get-history", _json(200, {"metrics": history}))
+    frame = store(server.url).metric_histories([RUN, "b" * 32])
+    counts = frame.groupby("run_id", observed=True).size().to_dict()
+    assert counts == {RUN: 3000, "b" * 32: 5}
+    history_calls = [r for r in server.requests if r["path"] == f"{API}/metrics/get-history"]
+    assert [r["query"]["run_id"] for r in history_calls] == [[RUN]]
+    sampled = store(server.url, max_points=100).metric_histories([RUN])  # the server's sample is used as is
+    assert len(sampled) == 100 and sampled["step"].iloc[0] == 0 and sampled["step"].iloc[-1] == 2 * 99
+    assert len([r for r in server.requests if r["path"] == f"{API}/metrics/get-history"]) == 1
+
+
+def test_history_paging_loop_is_a_problem(server):
+    server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {"m": 1.0})}))
+    server.route("GET", f"{API}/metrics/get-history",
+                 _json(200, {"metrics": [{"key": "m", "value": 1, "timestamp": 1, "step": 0}], "next_page_token": "x"}))
+    reader = store(server.url, history_mode="paged")
+    with pytest.warns(UserWarning, match="repeated page token"):
+        frame = reader.metric_histories([RUN])
+    assert len(frame) == 2  # two pages read, then the loop was seen
+
+
+# -- artifacts ----------------------------------------------------------------------------------
+HOSTILE = ["../../etc/passwd", "/etc/passwd", "%2e%2e/secret", "%252e%252e/x", "..\\win", "other/x.txt", "ok/../../x"]
+
+
+def _listing(request) -> Reply:
+    path = (request["query"].get("path") or [""])[0]
+    if path == "":
+        files = [{"path": p, "is_dir": False, "file_size": 1} for p in HOSTILE]
+        files += [{"path": "good.txt", "is_dir": False, "file_size": 4}, {"path": "sub", "is_dir": True}]
+    elif path == "sub":
+        files = [{"path": "sub/inner.txt", "is_dir": False, "file_size": 5}, {"path": "../escape", "is_dir": True}]
+    else:
+        files = []
+    return _json(200, {"root_uri": "mlflow-artifacts:/1/x/artifacts", "files": files})
+
+
+def test_hostile_artifact_paths_are_skipped(server):
+    server.route("GET", f"{API}/artifacts/list", _listing)
+    reader = store(server.url)
+    with pytest.warns(UserWarning):
+        files = reader.walk_artifacts(RUN)
+    assert [f.path for f in files] == ["good.txt", "sub/inner.txt"]
+    assert len([p for p in reader.problems if "artifact" in p.message]) == len(HOSTILE) + 1
+
+
+@pytest.mark.parametrize("path", ["../x", "/etc/passwd", "%2e%2e/x", "a/../../x", "a\\b"])
+def test_open_artifact_refuses_escaping_paths_before_any_request(server, path):
+    with pytest.raises(InvalidParameterValue):
+        store(server.url).open_artifact(RUN, path)
+    assert server.requests == []
+
+
+def test_download_writes_only_inside_the_destination(server, tmp_path):
+    from reportgen.tracking import artifacts
+
+    server.route("GET", f"{API}/artifacts/list", _listing)
+    server.route("GET", "/get-artifact", lambda r: (200, {}, r["query"]["path"][0].encode()))
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    with pytest.warns(UserWarning):
+        artifacts.download(store(server.url), RUN, None, dst)
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["dst/good.txt", "dst/sub/inner.txt"]
+    assert (dst / "sub/inner.txt").read_bytes() == b"sub/inner.txt"
+
+
+# -- writer -------------------------------------------------------------------------------------
+def test_log_batch_splits_to_count_and_size_limits(server):
+    from reportgen.tracking.client import TrackingClient
+    from reportgen.tracking import rest_writer
+    from reportgen.model import Metric, Param, RunTag
+
+    bodies: list[dict] = []
+    server.route("POST", f"{API}/runs/log-batch", lambda r: (bodies.append(json.loads(r["body"])), _json(200, {}))[1])
+    client = TrackingClient(server.url)
+    http, _ = session(server.url)
+    rest_writer._writers[server.url] = RestWriter(server.url, session=http)
+    try:
+        client.log_batch(
+            RUN,
+            metrics=[Metric("m", float(i), 1, i) for i in range(2500)] + [Metric("n", math.nan, 1, 0)],
+            params=[Param(f"p{i}", "x" * 6000) for i in range(100)],
+            tags=[RunTag(f"t{i}", "y" * 8000) for i in range(100)],
+        )
+    finally:
+        rest_writer._writers.pop(server.url, None)
+    sizes = [len(server_request["body"]) for server_request in server.requests]
+    assert all(size <= MAX_REQUEST_BYTES for size in sizes)
+    assert all(len(b["metrics"]) <= 1000 and len(b["params"]) <= 100 and len(b["tags"]) <= 100 for b in bodies)
+    assert all(len(b["metrics"]) + len(b["params"]) + len(b["tags"]) <= 1000 for b in bodies)
+    assert sum(len(b["metrics"]) for b in bodies) == 2501
+    assert sorted(p["key"] for b in bodies for p in b["params"]) == sorted(f"p{i}" for i in range(100))
+    assert sum(len(b["tags"]) for b in bodies) == 100
+    assert {"key": "n", "value": "NaN", "timestamp": 1, "step": 0} in [m for b in bodies for m in b["metrics"]]
+
+
+def test_writer_turns_server_refusals_into_mlflow_errors(server):
+    server.route("POST", f"{API}/runs/log-parameter", _json(400, {
+        "error_code": "INVALID_PARAMETER_VALUE", "message": "Changing param values is not allowed. Param with key='a'"}))
+    http, _ = session(server.url)
+    with pytest.raises(InvalidParameterValue, match=r"^Changing param values is not allowed"):
+        RestWriter(server.url, session=http).log_param(RUN, "a", "2")
+
+
+def test_artifact_upload_goes_through_the_proxy(server, tmp_path):
+    server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {})}))
+    puts = []
+    server.route("PUT", f"/api/2.0/mlflow-artifacts/artifacts/1/{RUN}/artifacts/dir/a%20b.txt",
+                 lambda r: (puts.append(r["body"]), (200, {}, b"{}"))[1])
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a b.txt").write_bytes(b"data")
+    http, _ = session(server.url)
+    RestWriter(server.url, session=http).upload_artifacts(RUN, Path(tmp_path))
+    assert puts == [b"data"]
