@@ -5,7 +5,9 @@ pages read with JavaScript off; nothing from the data is ever parsed as markup.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -262,4 +264,20 @@ def test_diverged_run_does_not_flatten_the_others(page, sample_site):
     figure.eval_on_selector("input.rg-smooth", "el => { el.value = '0.6'; el.dispatchEvent(new Event('change')); }")
     page.wait_for_function("f => f.dataset.renders === '4'", arg=figure)
     assert max(y_labels()) < 1e6
+    probe.assert_clean()
+
+
+def test_compare_drops_outlier_scaling_when_the_outlier_run_is_not_chosen(page, sample_site):
+    compare = next(p.parent / "compare.html" for p in sorted(sample_site.glob("e/*/index.html"))
+                   if '"robust_y":[' in p.read_text(encoding="utf-8"))
+    data = json.loads(re.search(r'id="rg-compare-data">(.*?)</script>', compare.read_text(encoding="utf-8"), re.S)[1])
+    huge = {r["run_id"] for r in data["runs"] if any(isinstance(v, str) or (v or 0) > 1e6 for v in r["metrics"].values())}
+    calm = [r["run_id"] for r in data["runs"] if r["run_id"] not in huge][:2]
+    probe = Probe().attach(page)
+    page.goto(compare.as_uri() + "?runs=" + ",".join(calm))
+    page.wait_for_selector(DRAWN, state="attached")
+    assert page.query_selector_all("#rg-compare input.rg-ignore-outliers") == []
+    page.goto(compare.as_uri() + "?runs=" + ",".join(calm + sorted(huge)[:1]))
+    page.wait_for_selector(DRAWN, state="attached")
+    assert len(page.query_selector_all("#rg-compare input.rg-ignore-outliers")) >= 1
     probe.assert_clean()

@@ -197,6 +197,15 @@
       var keep = values.filter(function (series) { return series.id === undefined || ids[series.id]; });
       if (!keep.length) { return null; }
       spec.data.values = keep;
+      var meta = spec.usermeta && spec.usermeta.reportgen;
+      if (meta && Array.isArray(meta.robust_y)) {
+        // The outliers may belong to runs not chosen here: then the chosen ones get their full range.
+        var lo = meta.robust_y[0], hi = meta.robust_y[1];
+        var inside = keep.every(function (series) {
+          return (series.y || []).every(function (v) { return v === null || (v >= lo && v <= hi); });
+        });
+        if (inside) { meta.robust_y = null; meta.clamp_y = null; }
+      }
       var scale = spec.encoding && spec.encoding.color && spec.encoding.color.scale;
       if (scale && Array.isArray(scale.domain)) {
         // Keep each run's colour tied to its label: shrink domain and range together.
