@@ -135,3 +135,16 @@ def test_problems_page_lists_skipped_runs(tmp_path):
     assert len(rows) == len(result.problems) >= 1
     assert any(f"{3:032x}" in row.get_text() for row in rows)
     assert result.runs == 5
+
+
+def test_compare_page_shows_image_artifacts_side_by_side(site):
+    _, out, pages = site
+    soup = pages["e/1/compare.html"]
+    data = json.loads(soup.select_one("script#rg-compare-data").string)
+    first = next(run for run in data["runs"] if run["run_id"] == f"{1:032x}")
+    assert [image["path"] for image in first["images"]] == ["plots/curve.png"]
+    assert (out / "e" / "1" / first["images"][0]["url"]).resolve().is_file()
+    assert f"{1:032x}" in [th.get("data-run-id") for th in soup.select("table.rg-diff thead th")]
+    grid = soup.select_one("table.rg-image-grid")
+    assert grid.select_one("tbody th").get_text() == "plots/curve.png"
+    assert len(grid.select("img")) == 1, "only run 1 has the image; the other cells stay empty"

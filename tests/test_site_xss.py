@@ -7,7 +7,6 @@ import pytest
 
 import mlruns_builder as mb
 from reportgen import mlruns
-from reportgen.model import RunInfo
 from site_stores import assert_safe_page, build, html_pages, points
 
 # Strings that are also valid file names (no "/"), so they can be keys in an mlruns/ folder.

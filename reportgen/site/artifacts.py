@@ -22,6 +22,7 @@ MAX_DEPTH = 16
 MAX_ENTRIES_PER_RUN = 2000
 MAX_PREVIEWS_PER_RUN = 40
 HEAD_BYTES = 64 * 1024
+MAX_COMPARE_IMAGES = 12
 _CHUNK = 1 << 20
 # Types a browser would execute or style with if opened from the site's own origin: kept as .txt.
 ACTIVE_EXTENSIONS = frozenset(
@@ -160,6 +161,19 @@ class RunArtifacts:
         node.href = relative
         node.size = len(data)
         return data, False
+
+
+def image_artifacts(nodes: list[ArtifactNode], limit: int = MAX_COMPARE_IMAGES) -> list[dict[str, str]]:
+    """The copied images of a tree, depth first (path and href relative to the site root), at most `limit`."""
+    found: list[dict[str, str]] = []
+    stack = list(reversed(nodes))
+    while stack and len(found) < limit:
+        node = stack.pop()
+        if node.is_dir:
+            stack.extend(reversed(node.children))
+        elif node.href and node.preview and node.preview.get("kind") == "image" and node.preview.get("src") == node.href:
+            found.append({"path": node.path, "href": node.href})
+    return found
 
 
 def _folders_first(node: ArtifactNode) -> None:

@@ -8,20 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import jinja2
 
 from reportgen import __version__
 from reportgen.errors import ReportgenError
 from reportgen.model import Problem
 from reportgen.site import output
-from reportgen.site.artifacts import Budget, RunArtifacts
+from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts
 from reportgen.site.chartslots import (
     ChartSlots, RunHistorySpecs, compare_histories, experiment_charts, run_charts, split_history,
 )
-from reportgen.site.collect import SiteData, default_store_uris, gather, open_stores, store_root
+from reportgen.site.collect import ExperimentData, SiteData, default_store_uris, gather, open_stores, store_root
 from reportgen.site.exports import write_exports
+from reportgen.site.markdown_html import render_markdown
 from reportgen.site.pages import (
-    ROWS_PER_PAGE, exp_href, run_label, experiment_columns, experiment_rows, index_context, problems_context,
+    ROWS_PER_PAGE, SYSTEM_TAG_PREFIX, exp_href, experiment_columns, experiment_rows, index_context,
+    problems_context, run_label, value_cell,
 )
 from reportgen.site.pages_run import children_of, compare_context, run_context
 from reportgen.site.redact import Redactor
@@ -147,13 +148,12 @@ class _SiteBuilder:
         self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
         for exp in self.site.experiments:
             self.experiment(exp)
-        summaries = {exp.key: {} for exp in self.site.experiments}
-        self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site, summaries)})
+        self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
         # Last: every warning of the build is known by now (stores record artifact problems while we copy).
         self.problems = [p for store in self.site.stores for p in getattr(store, "problems", [])] + self.problems
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
-    def experiment(self, exp) -> None:
+    def experiment(self, exp: ExperimentData) -> None:
         summaries = summarize(exp.history)
         columns = experiment_columns(exp)
         rows = experiment_rows(exp, summaries, columns)
@@ -174,22 +174,26 @@ class _SiteBuilder:
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
         self.report("Rendering pages", 1, None)
 
-        compare = compare_context(exp)
-        compare.pop("chosen_runs")
+        by_run = split_history(exp.history)
+        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        children = children_of(exp)
+        names = {run.info.run_id: run_label(run) for run in exp.runs}
+        images: dict[str, list[dict[str, str]]] = {}
+        for run in exp.runs:
+            images[run.info.run_id] = self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs,
+                                                    children, names)
+            self.report("Rendering pages", 1, None)
+
+        # After the run pages: the compare page shows the images their artifacts copied.
+        compare = compare_context(exp, images)
         compare["data"]["histories"] = compare_histories(
             exp, [run["run_id"] for run in compare["data"]["runs"]], max_points=COMPARE_MAX_POINTS)
         self.render("compare.html", f"{base}/compare.html",
                     {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
 
-        by_run = split_history(exp.history)
-        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
-        children = children_of(exp)
-        names = {run.info.run_id: run_label(run) for run in exp.runs}
-        for run in exp.runs:
-            self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names)
-            self.report("Rendering pages", 1, None)
-
-    def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children, names) -> None:
+    def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
+                 names) -> list[dict[str, str]]:
+        """Writes the run's page; returns its copied image artifacts (path, href) for the compare page."""
         # Run pages get no static chart images (0.1 s each, thousands of pages): their metrics table
         # holds the numbers when JavaScript is off.
         run_dir = f"r/{exp.run_keys[run.info.run_id]}"
@@ -205,12 +209,10 @@ class _SiteBuilder:
         context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": tree,
                         "artifacts_enabled": self.artifacts})
         self.render("run.html", f"{run_dir}/index.html", context)
+        return image_artifacts(tree)
 
 
-def _experiment_info(exp) -> dict[str, Any]:
-    from reportgen.site.markdown_html import render_markdown
-    from reportgen.site.pages import SYSTEM_TAG_PREFIX, value_cell
-
+def _experiment_info(exp: ExperimentData) -> dict[str, Any]:
     description = exp.experiment.description
     return {
         "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),

@@ -24,7 +24,7 @@ from reportgen.site.summary import best_run
 
 MAX_HISTORY_CHARTS = 12
 # Static images (for pages read without JavaScript) cost ~0.1-0.4 s each in vl-convert.
-MAX_STATIC_IMAGES = 4
+MAX_STATIC_IMAGES = 3
 MAX_RUNS_PER_CHART = 30  # the best runs of each metric; more lines are noise and weight
 MAX_SCATTER_RUNS = 1000
 MAX_PARALLEL_RUNS = 200  # one line per run: beyond a few hundred it is a blur and a megabyte of JSON

@@ -140,7 +140,7 @@ def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any
     return rows
 
 
-def index_context(site: SiteData, summaries: dict[str, dict]) -> dict[str, Any]:
+def index_context(site: SiteData) -> dict[str, Any]:
     items = []
     for exp in site.experiments:
         times = [t for run in exp.runs for t in (run.info.start_time, run.info.end_time) if t]

@@ -128,9 +128,10 @@ def diff_rows(runs: Sequence[Run], section: str) -> list[dict[str, Any]]:
     return rows
 
 
-def compare_data(exp: ExperimentData, first: Sequence[Run]) -> dict[str, Any]:
+def compare_data(exp: ExperimentData, first: Sequence[Run], images: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     """Every run of the experiment for static/js/compare.js (default selection first): run_id, name, url
-    (relative to the compare page), status, params, metrics, tags. "histories" is added by the build."""
+    (relative to the compare page), status, params, metrics, tags, images ([{path, url}] of copied image
+    artifacts, at most 12). "histories" is added by the build."""
     firsts = {run.info.run_id for run in first}
     ordered = list(first) + [run for run in exp.runs if run.info.run_id not in firsts]
     return {
@@ -141,20 +142,27 @@ def compare_data(exp: ExperimentData, first: Sequence[Run]) -> dict[str, Any]:
              "params": {k: v[:MAX_VALUE_CHARS] for k, v in run.data.params.items()},
              "metrics": dict(run.data.metrics),
              "tags": {k: v[:MAX_VALUE_CHARS] for k, v in run.data.tags.items()
-                      if not k.startswith(SYSTEM_TAG_PREFIX)}}
+                      if not k.startswith(SYSTEM_TAG_PREFIX)},
+             "images": [{"path": image["path"], "url": "../../" + image["href"]}
+                        for image in images.get(run.info.run_id, [])]}
             for run in ordered
         ],
     }
 
 
-def compare_context(exp: ExperimentData) -> dict[str, Any]:
+def compare_context(exp: ExperimentData, images: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     chosen = _default_selection(exp)
+    paths = sorted({image["path"] for run in chosen for image in images.get(run.info.run_id, [])})
+    by_run = {run.info.run_id: {image["path"]: image["href"] for image in images.get(run.info.run_id, [])}
+              for run in chosen}
     return {
+        # Image artifacts side by side: one row per path, one cell per selected run (None when it has none).
+        "image_rows": [{"path": path, "cells": [by_run[run.info.run_id].get(path) for run in chosen]}
+                       for path in paths],
         "selected": [{"id": run.info.run_id, "name": run_label(run), "href": run_href(exp, run.info.run_id)}
                      for run in chosen],
         "sections": [(title, diff_rows(chosen, section))
                      for title, section in (("Params", "params"), ("Metrics", "metrics"), ("Tags", "tags"))],
-        "data": compare_data(exp, chosen),
+        "data": compare_data(exp, chosen, images),
         "experiment": {"name": exp.experiment.name, "href": f"e/{exp.key}/index.html"},
-        "chosen_runs": chosen,
     }
