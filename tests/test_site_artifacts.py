@@ -12,6 +12,8 @@ from reportgen.site.artifacts import safe_file_name
 from reportgen.uri import path_to_file_uri
 from site_stores import build, html_pages
 
+pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # skipped items are asserted on
+
 RUN = f"{1:032x}"
 
 

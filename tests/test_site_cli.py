@@ -10,6 +10,8 @@ import mlruns_builder as mb
 from reportgen.cli import main
 from site_stores import demo_store, html_pages
 
+pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # skipped items are asserted on
+
 
 @pytest.fixture
 def store(tmp_path):
