@@ -10,8 +10,10 @@ from typing import Sequence
 MAX_CELL = 80  # characters of one data string shown in a table cell (a 1 MB run name stays a cell)
 
 # Characters that mean something inline in GitHub/GitLab Markdown: emphasis, code, links, tables,
-# strikethrough, math. Backslash-escaping any ASCII punctuation is valid CommonMark.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$!#])")
+# strikethrough, math; ":" and "www." so that GFM does not turn a URL in a name into a link.
+# Backslash-escaping any ASCII punctuation is valid CommonMark.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$!#:])")
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 # Bidi and zero-width controls are shown as their code point, so a name cannot hide or reorder text.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -34,7 +36,7 @@ def md_escape(value: object, *, limit: int = MAX_CELL) -> str:
     never becomes HTML, a link, emphasis, code or a new table column or line."""
     text = plain_text(value, limit=limit)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _WWW.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", text))
 
 
 def md_url(url: str) -> str:
