@@ -220,6 +220,8 @@ def check_runs(store, *, baseline: RunSpec | None, candidate: RunSpec, rules: Se
     runs = store.get_runs(list(experiment_ids) if experiment_ids is not None else None)
     first_key = parsed[0].key
     cand = _pick(store, candidate, runs, option="--candidate", metric=first_key, directions=directions)
+    for rule in parsed:  # an unknown metric is named before `best` tries to rank by it
+        _metric(cand, rule.key, "candidate")
     base = None
     if baseline is not None:
         base = _pick(store, baseline, runs, option="--baseline", metric=first_key, directions=directions)
