@@ -52,10 +52,12 @@ def main() -> None:
 @click.option("--redact", "redact", multiple=True, metavar="PATTERN",
               help="Hide values of params and tags whose key matches this glob (repeatable; token, password, "
                    "secret and key-like names are always hidden).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes rendering run pages [default: one per CPU, up to 4, for 300+ runs].")
 @click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def build(stores, output_dir, experiments, filter_string, title, theme, max_points, no_artifacts,
-          max_artifact_size, max_site_size, redact, strict, quiet) -> None:
+          max_artifact_size, max_site_size, redact, jobs, strict, quiet) -> None:
     """Build a static report site from STORES (mlruns folders or tracking URIs; several merge into one).
 
     Without STORES: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.
@@ -70,7 +72,7 @@ def build(stores, output_dir, experiments, filter_string, title, theme, max_poin
         result = build_site(
             list(stores) or None, output_dir, experiments=experiments, filter_string=filter_string, title=title,
             theme=theme, max_points=max_points, artifacts=not no_artifacts, max_artifact_size=max_artifact_size,
-            max_site_size=max_site_size, redact=redact, strict=strict, progress=console.progress,
+            max_site_size=max_site_size, redact=redact, strict=strict, workers=jobs, progress=console.progress,
         )
     console.summary(result)
 

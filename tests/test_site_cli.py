@@ -45,7 +45,7 @@ def test_errors_are_one_line_without_traceback(tmp_path, store):
 
 
 def test_experiment_and_filter_options(tmp_path, store):
-    result = run_cli(str(store), "-o", str(tmp_path / "site"), "-q", "--experiment", "vis*",
+    result = run_cli(str(store), "-o", str(tmp_path / "site"), "-q", "--experiment", "vis*", "--jobs", "2",
                      "--filter", "params.lr = '0.1'", "--title", "My <report>")
     assert result.exit_code == 0, result.output
     pages = html_pages(tmp_path / "site")
@@ -124,5 +124,5 @@ def test_theme_folder_overrides_one_partial(tmp_path, store):
 def test_every_build_option_is_documented_in_help():
     help_text = CliRunner().invoke(main, ["build", "--help"]).output
     for option in ("--output", "--experiment", "--filter", "--title", "--theme", "--max-points", "--no-artifacts",
-                   "--max-artifact-size", "--max-site-size", "--redact", "--strict", "--quiet"):
+                   "--max-artifact-size", "--max-site-size", "--redact", "--jobs", "--strict", "--quiet"):
         assert option in help_text

@@ -77,3 +77,15 @@ def test_failed_build_keeps_the_old_report(tmp_path, store, monkeypatch):
 def test_site_is_readable_by_others(tmp_path, store):
     build(store, tmp_path / "site")
     assert (tmp_path / "site").stat().st_mode & 0o055 == 0o055 or (tmp_path / "site").stat().st_mode & 0o005
+
+
+def test_run_pages_from_worker_processes_are_identical(tmp_path, store):
+    import os
+
+    symlinked = store / "1" / f"{2:032x}" / "artifacts" / "link.txt"
+    os.symlink("/etc/hostname", symlinked)  # a store problem met inside a worker must reach the problems page
+    serial = build(store, tmp_path / "serial", workers=1)
+    forked = build(store, tmp_path / "forked", workers=3)
+    assert _digest(tmp_path / "serial") == _digest(tmp_path / "forked")
+    assert serial.pages == forked.pages and [str(p) for p in serial.problems] == [str(p) for p in forked.problems]
+    assert any("link.txt" in str(p) for p in forked.problems)

@@ -25,6 +25,7 @@ from reportgen.site.pages import (
     problems_context, run_label, value_cell,
 )
 from reportgen.site.pages_run import children_of, compare_context, run_context
+from reportgen.site.parallel import default_workers, render_runs
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
 from reportgen.site.summary import summarize
@@ -76,10 +77,13 @@ def build_site(
     redact: Sequence[str] = (),
     strict: bool = False,
     static_charts: bool = True,
+    workers: int | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> BuildResult:
     """Build the static report of `stores` (URIs or paths; default: MLFLOW_TRACKING_URI, ./mlruns,
-    ./mlflow.db) into `output_dir`. Raises ReportgenError on bad input, and on any warning when strict."""
+    ./mlflow.db) into `output_dir`. Raises ReportgenError on bad input, and on any warning when strict.
+
+    workers: processes rendering run pages (None: one per CPU, up to 4, for experiments of 300+ runs)."""
     started = time.perf_counter()
     report = _Progress(progress)
     uris = list(stores) if stores else default_store_uris()
@@ -97,7 +101,7 @@ def build_site(
         try:
             builder = _SiteBuilder(site, staging, theme_, title=title or DEFAULT_TITLE, max_points=max_points,
                                    artifacts=artifacts, budget=Budget(max_artifact_size, max_site_size),
-                                   strict=strict, static_charts=static_charts, report=report)
+                                   strict=strict, static_charts=static_charts, report=report, workers=workers)
             builder.build()
         except BaseException:
             output.discard(staging)
@@ -118,7 +122,8 @@ class _SiteBuilder:
     """Renders every page of one site into `out`; collects the build's own warnings."""
 
     def __init__(self, site: SiteData, out: Path, theme: Theme, *, title: str, max_points: int,
-                 artifacts: bool, budget: Budget, strict: bool, static_charts: bool, report: _Progress) -> None:
+                 artifacts: bool, budget: Budget, strict: bool, static_charts: bool, report: _Progress,
+                 workers: int | None = None) -> None:
         self.site = site
         self.out = out
         self.theme = theme
@@ -130,7 +135,9 @@ class _SiteBuilder:
         self.static_charts = static_charts
         self.report = report
         self.problems: list[Problem] = []  # the build's own; the stores' are added at the end
+        self.extra_store_problems: list[Problem] = []  # what the stores' copies in worker processes met
         self.pages = 0
+        self.workers = workers
 
     def warn(self, path: str, message: str) -> None:
         if self.strict:
@@ -150,7 +157,9 @@ class _SiteBuilder:
             self.experiment(exp)
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
         # Last: every warning of the build is known by now (stores record artifact problems while we copy).
-        self.problems = [p for store in self.site.stores for p in getattr(store, "problems", [])] + self.problems
+        # Sorted, so that the page does not depend on how run pages were shared between processes.
+        found = [p for store in self.site.stores for p in getattr(store, "problems", [])] + self.extra_store_problems
+        self.problems = sorted(found + self.problems, key=lambda p: (p.path, p.message))
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
     def experiment(self, exp: ExperimentData) -> None:
@@ -178,11 +187,11 @@ class _SiteBuilder:
         specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
         children = children_of(exp)
         names = {run.info.run_id: run_label(run) for run in exp.runs}
-        images: dict[str, list[dict[str, str]]] = {}
-        for run in exp.runs:
-            images[run.info.run_id] = self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs,
-                                                    children, names)
-            self.report("Rendering pages", 1, None)
+        images = render_runs(
+            self, exp.runs,
+            lambda run: self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names),
+            workers=self.workers if self.workers is not None else default_workers(len(exp.runs)),
+            progress=lambda done: self.report("Rendering pages", done, None))
 
         # After the run pages: the compare page shows the images their artifacts copied.
         compare = compare_context(exp, images)

@@ -1,0 +1,68 @@
+"""Run pages rendered by forked worker processes: each run page is independent, and with thousands of
+runs they are most of a build. Workers inherit everything gathered (fork), render an interleaved share
+of the runs and send back only small results: image lists, warnings, page counts.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from typing import Any, Callable, Sequence
+
+# Below this many runs a fork costs more than it saves.
+PARALLEL_FROM_RUNS = 300
+MAX_WORKERS = 4
+
+# Set in the parent just before forking; the workers read it instead of receiving pickled data.
+_JOB: dict[str, Any] = {}
+
+
+def default_workers(run_count: int) -> int:
+    if run_count < PARALLEL_FROM_RUNS or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _work(index: int) -> dict[str, Any]:
+    builder, runs, render_one, workers = _JOB["builder"], _JOB["runs"], _JOB["render_one"], _JOB["workers"]
+    builder.report = lambda *args, **kwargs: None  # the parent's progress bar is not ours to draw
+    builder.problems = []
+    builder.pages = 0
+    # Each worker may copy its share of the remaining site budget (decided before the fork, so the
+    # outcome depends only on the worker count).
+    builder.budget = replace(builder.budget, remaining=builder.budget.remaining // workers)
+    stores = builder.site.stores
+    before = [len(getattr(store, "problems", [])) for store in stores]
+    images = {}
+    for run in runs[index::workers]:
+        images[run.info.run_id] = render_one(run)
+    store_problems = [p for store, n in zip(stores, before) for p in getattr(store, "problems", [])[n:]]
+    return {"images": images, "problems": builder.problems, "store_problems": store_problems,
+            "pages": builder.pages}
+
+
+def render_runs(builder: Any, runs: Sequence[Any], render_one: Callable[[Any], Any], *, workers: int,
+                progress: Callable[[int], None]) -> dict[str, Any]:
+    """run_id -> render_one(run) for every run, in `workers` forked processes (1: in this process).
+    Warnings and store problems of the workers are added to the builder and the stores."""
+    if workers <= 1:
+        result = {}
+        for run in runs:
+            result[run.info.run_id] = render_one(run)
+            progress(1)
+        return result
+    _JOB.update(builder=builder, runs=list(runs), render_one=render_one, workers=workers)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            outcomes = list(pool.map(_work, range(workers)))
+    finally:
+        _JOB.clear()
+    images: dict[str, Any] = {}
+    for outcome in outcomes:
+        images.update(outcome["images"])
+        builder.problems.extend(outcome["problems"])
+        builder.pages += outcome["pages"]
+        builder.extra_store_problems.extend(outcome["store_problems"])
+        progress(len(outcome["images"]))
+    return {run.info.run_id: images[run.info.run_id] for run in runs}
