@@ -1,0 +1,202 @@
+"""Against a REAL `mlflow server` (SQLite backend, proxied artifacts, one per test session): our client
+logs over REST and MLflow's client reads the same runs; our REST reader reads what the server's own
+SQLite file holds; a report built from the server equals the report built from that file."""
+from __future__ import annotations
+
+import filecmp
+import math
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlflow_server import ServerFailed, mlflow_missing, start
+from reportgen.errors import ResourceDoesNotExist
+from reportgen.stores import open_store
+from reportgen.stores import artifacts as local_artifacts
+
+pytestmark = pytest.mark.skipif(mlflow_missing() is not None, reason=str(mlflow_missing()))
+
+
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow-server")
+    db = root / "mlflow.db"
+    try:
+        server = start(f"sqlite:///{db}", root / "artifacts", root / "server.log")
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    server.db = db
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tracking(sqlite_server, monkeypatch):
+    """Our fluent API pointed at the server (and reset afterwards)."""
+    import reportgen.tracking as ours
+
+    for name in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    ours.set_tracking_uri(sqlite_server.url)
+    yield ours
+    while ours.active_run():
+        ours.end_run()
+    ours.set_tracking_uri(None)
+
+
+def _log_workload(ours, tmp_path: Path, *, many_metrics: bool = False) -> tuple[str, list[str]]:
+    """Two runs (one nested) with params, stepped metrics (NaN and inf too), tags and artifacts."""
+    name = f"rest-{uuid.uuid4().hex[:8]}"
+    experiment = ours.set_experiment(name)
+    folder = tmp_path / "to-log"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "a.txt").write_text("alpha")
+    (folder / "deep" / "b.bin").write_bytes(bytes(range(256)))
+    run_ids = []
+    with ours.start_run(run_name="parent") as parent:
+        ours.log_params({"lr": 0.01, "layers": 3, "name": "x" * 300})
+        if many_metrics:
+            ours.log_metrics({f"m{i}": i for i in range(1100)}, step=0)  # more than one batch
+        for step in range(50):
+            ours.log_metric("loss", 1 / (step + 1), step=step)
+        ours.log_metric("odd", math.nan, step=0)
+        ours.log_metric("odd", math.inf, step=1)
+        ours.set_tags({"team": "vision", "mlflow.note.content": "# note"})
+        ours.log_text("hello", "notes/hello.txt")
+        ours.log_dict({"a": [1, 2]}, "config.yaml")
+        ours.log_artifacts(str(folder), "data")
+        run_ids.append(parent.info.run_id)
+        with ours.start_run(run_name="child", nested=True) as child:
+            ours.log_param("seed", 7)
+            ours.log_metric("acc", 0.5, step=3)
+            ours.log_artifact(str(folder / "a.txt"))
+            run_ids.append(child.info.run_id)
+    return experiment.experiment_id, run_ids
+
+
+def _mlflow_tree(client, run_id: str, path: str | None = None) -> list[tuple[str, bool, int | None]]:
+    found = []
+    for info in client.list_artifacts(run_id, path):
+        found.append((info.path, info.is_dir, info.file_size))
+        if info.is_dir:
+            found.extend(_mlflow_tree(client, run_id, info.path))
+    return sorted(found)
+
+
+def test_runs_logged_by_us_read_identically_through_mlflow(tracking, sqlite_server, tmp_path):
+    import mlflow
+
+    experiment_id, run_ids = _log_workload(tracking, tmp_path, many_metrics=True)
+    theirs = mlflow.MlflowClient(tracking_uri=sqlite_server.url)
+    reader = open_store(sqlite_server.url)
+    assert theirs.get_experiment(experiment_id).name == reader.get_experiment(experiment_id).name
+    for run_id in run_ids:
+        expected, got = theirs.get_run(run_id), reader.get_run(run_id)
+        assert got.data.params == expected.data.params
+        assert got.data.tags == expected.data.tags
+        assert got.data.metrics == pytest.approx(expected.data.metrics, nan_ok=True)
+        assert (got.info.status, got.info.start_time, got.info.end_time, got.info.run_name, got.info.artifact_uri) == (
+            expected.info.status, expected.info.start_time, expected.info.end_time, expected.info.run_name,
+            expected.info.artifact_uri)
+        assert got.info.status == "FINISHED"
+        # Every stepped key, and two of the 1100 single-point ones (MLflow takes ~70 ms a history).
+        for key in [k for k in expected.data.metrics if not k[1:].isdigit()] + ["m0", "m1099"]:
+            if key not in expected.data.metrics:
+                continue
+            mine = [repr((m.step, m.timestamp, m.value)) for m in reader.get_metric_history(run_id, key)]
+            mlflows = [repr((m.step, m.timestamp, m.value)) for m in theirs.get_metric_history(run_id, key)]
+            assert mine == mlflows, key
+        tree = _mlflow_tree(theirs, run_id)
+        walked = reader.walk_artifacts(run_id)
+        assert [(f.path, False, f.file_size) for f in walked] == [t for t in tree if not t[1]]
+        for info in walked:
+            downloaded = Path(theirs.download_artifacts(run_id, info.path, str(tmp_path)))
+            with reader.open_artifact(run_id, info.path) as handle:
+                assert handle.read() == downloaded.read_bytes()
+    parent = theirs.get_run(run_ids[0])
+    assert parent.data.params == {"lr": "0.01", "layers": "3", "name": "x" * 300}
+    assert len(parent.data.metrics) == 1102 and parent.data.tags["team"] == "vision"
+    odd = theirs.get_metric_history(run_ids[0], "odd")
+    assert math.isnan(odd[0].value) and odd[1].value > 1e308
+    assert theirs.get_run(run_ids[1]).data.tags["mlflow.parentRunId"] == run_ids[0]
+    assert _mlflow_tree(theirs, run_ids[0], "data") == [
+        ("data/a.txt", False, 5), ("data/deep", True, None), ("data/deep/b.bin", False, 256)]
+
+
+def test_our_client_downloads_what_it_uploaded(tracking, sqlite_server, tmp_path):
+    _, run_ids = _log_workload(tracking, tmp_path)
+    client = tracking.MlflowClient()
+    out = Path(client.download_artifacts(run_ids[0], "data", str(tmp_path)))
+    assert (out / "a.txt").read_text() == "alpha"
+    assert (out / "deep" / "b.bin").read_bytes() == bytes(range(256))
+    frame = tracking.search_runs(experiment_ids=[client.get_run(run_ids[0]).info.experiment_id])
+    assert set(frame["run_id"]) == set(run_ids)
+
+
+def test_server_reads_equal_its_sqlite_file(tracking, sqlite_server, tmp_path):
+    experiment_id, _ = _log_workload(tracking, tmp_path)
+    remote = open_store(sqlite_server.url)
+    local = open_store(f"sqlite:///{sqlite_server.db}")
+    assert remote.search_experiments() == local.search_experiments()
+    remote_runs, remote_history = remote.read_all([experiment_id])
+    local_runs, local_history = local.read_all([experiment_id])
+    assert remote_runs == local_runs
+    pd.testing.assert_frame_equal(remote.search_runs([experiment_id]), local.search_runs([experiment_id]))
+    pd.testing.assert_frame_equal(remote_history, local_history)
+    paged = open_store(sqlite_server.url, history_mode="paged").metric_histories([r.run_id for r in remote_runs])
+    pd.testing.assert_frame_equal(paged, local_history)
+    # Artifacts: the server's listing equals the files under its --artifacts-destination.
+    for run in remote_runs:
+        folder = sqlite_server.artifacts / run.info.artifact_uri.split(":", 1)[1].strip("/")
+        on_disk = local_artifacts.walk(folder, on_skip=lambda *a: None)
+        assert remote.walk_artifacts(run.run_id) == on_disk and on_disk
+
+
+def test_sampled_histories_keep_first_and_last(tracking, sqlite_server, tmp_path):
+    experiment_id, run_ids = _log_workload(tracking, tmp_path)
+    full = open_store(sqlite_server.url).metric_histories(run_ids, ["loss"])
+    sampled = open_store(sqlite_server.url).metric_histories(run_ids, ["loss"], max_points=10)
+    assert len(full) == 50 and 2 <= len(sampled) <= 10
+    assert sampled["step"].iloc[0] == 0 and sampled["step"].iloc[-1] == 49
+    merged = sampled.merge(full, on=["run_id", "key", "step", "timestamp", "value"], how="left", indicator=True)
+    assert (merged["_merge"] == "both").all()
+
+
+def test_report_from_server_equals_report_from_its_sqlite(tracking, sqlite_server, tmp_path):
+    from reportgen.site.build import build_site
+
+    experiment_id, _ = _log_workload(tracking, tmp_path)
+    from_server = build_site([sqlite_server.url], tmp_path / "server-site", experiments=[experiment_id],
+                             artifacts=False, static_charts=False)
+    from_file = build_site([f"sqlite:///{sqlite_server.db}"], tmp_path / "file-site", experiments=[experiment_id],
+                           artifacts=False, static_charts=False)
+    assert (from_server.runs, from_server.experiments, from_server.pages) == (
+        from_file.runs, from_file.experiments, from_file.pages)
+    assert from_server.runs == 2 and from_server.pages >= 3
+    differing = _differing_files(tmp_path / "server-site", tmp_path / "file-site")
+    # The store URI is printed on the pages; everything else must be byte-identical.
+    for rel in differing:
+        a = (tmp_path / "server-site" / rel).read_text().replace(sqlite_server.url, "STORE")
+        b = (tmp_path / "file-site" / rel).read_text().replace(f"sqlite:///{sqlite_server.db}", "STORE")
+        assert a == b, rel
+
+
+def _differing_files(left: Path, right: Path) -> list[str]:
+    left_files = {p.relative_to(left).as_posix() for p in left.rglob("*") if p.is_file()}
+    right_files = {p.relative_to(right).as_posix() for p in right.rglob("*") if p.is_file()}
+    assert left_files == right_files
+    return sorted(rel for rel in left_files if not filecmp.cmp(left / rel, right / rel, shallow=False))
+
+
+def test_real_server_errors_are_one_line(sqlite_server):
+    reader = open_store(sqlite_server.url)
+    with pytest.raises(ResourceDoesNotExist) as caught:
+        reader.get_run("0" * 32)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ResourceDoesNotExist) as caught:
+        reader.metric_histories(["f" * 32])
+    assert "\n" not in str(caught.value)
+    assert reader.get_experiment_by_name(f"missing-{uuid.uuid4().hex}") is None
