@@ -89,14 +89,19 @@ def test_sample_summary_facts(monkeypatch):
     assert "Params that vary: batch\\_size, hidden\\_units, learning\\_rate\\_init, momentum, seed" in result.output
 
 
-def _mlflow_store(tmp_path: Path, monkeypatch) -> Path:
-    """A small store written by real MLflow with fixed times and values (run ids are MLflow's own)."""
-    mlflow = pytest.importorskip("mlflow")
+def _mlflow_store(tmp_path: Path, monkeypatch, kind: str = "file") -> str:
+    """A small store written by real MLflow (a file store or SQLite) with fixed times and values; the
+    run ids are MLflow's own. Returns the store's URI."""
+    pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     from mlflow.tracking import MlflowClient
 
-    root = tmp_path / "mlruns"
-    client = MlflowClient(tracking_uri=root.as_uri())
+    if kind == "sqlite":
+        # MLflow's schema made from SQL (tests/data): creating it through MLflow's migrations takes ~10 s.
+        root = f"sqlite:///{mb.mlflow_sqlite(tmp_path / 'mlflow.db')}"
+    else:
+        root = (tmp_path / "mlruns").as_uri()
+    client = MlflowClient(tracking_uri=root)
     exp_id = client.create_experiment("ci-demo")
     t0 = 1_700_000_000_000
     runs = {
@@ -115,9 +120,11 @@ def _mlflow_store(tmp_path: Path, monkeypatch) -> Path:
     return root
 
 
-def test_mlflow_store_summary_matches_golden(tmp_path, monkeypatch):
-    root = _mlflow_store(tmp_path, monkeypatch)
-    result = invoke(["summary", str(root), "--baseline", "tag:branch=main", "--experiment", "ci-demo"])
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
+def test_mlflow_store_summary_matches_golden(tmp_path, monkeypatch, kind):
+    """Both kinds of MLflow store give the same summary, byte for byte (after the run ids)."""
+    root = _mlflow_store(tmp_path, monkeypatch, kind)
+    result = invoke(["summary", root, "--baseline", "tag:branch=main", "--experiment", "ci-demo"])
     assert result.exit_code == 0, result.output
     with open_store(root) as store:
         names = {run.info.run_id: run.info.run_name for run in store.get_runs()}
@@ -137,7 +144,7 @@ def test_mlflow_store_summary_matches_golden(tmp_path, monkeypatch):
 
 def test_mlflow_store_json(tmp_path, monkeypatch):
     root = _mlflow_store(tmp_path, monkeypatch)
-    result = invoke(["summary", str(root), "--baseline", "best", "--format", "json", "--experiment", "ci-demo"])
+    result = invoke(["summary", root, "--baseline", "best", "--format", "json", "--experiment", "ci-demo"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["version"] == 1 and data["baseline_spec"] == "best"
