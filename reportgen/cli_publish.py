@@ -8,7 +8,9 @@ import warnings
 import click
 
 from reportgen.errors import BadInputError, ReportgenError
-from reportgen.publish.baseline import SPEC_HELP
+
+# Spelled here, not imported: `reportgen build` must keep working even if reportgen.publish is not installed.
+SPEC_HELP = "RUN_ID (or a unique prefix), best, best:METRIC, latest or tag:KEY=VALUE"
 
 _EXPERIMENT_HELP = "Only these experiments (repeatable; id, name or glob)."
 _DIRECTION_HELP = "Whether a metric improves upward or downward when its name does not say (repeatable; KEY may be a glob)."

@@ -179,6 +179,8 @@ def test_quoted_metric_name(store):
      "--baseline '" + "f" * 32 + "': no such run in the store"),
     (["--baseline", "best", "--candidate", "0" * 31 + "9", "--rule", "metrics.accuracy >= baseline"],
      "--candidate '" + "0" * 31 + "9': no such run"),
+    (["--baseline", "000000", "--candidate", rid(3), "--rule", "metrics.accuracy >= baseline"],
+     "--baseline '000000' is the start of 7 run ids"),
     (["--baseline", "tag:branch=nowhere", "--rule", "metrics.accuracy >= baseline"],
      "--baseline 'tag:branch=nowhere': no run matches"),
     (["--baseline", "best", "--rule", "metrics.accuracy >= baseline +"], "bad rule"),
@@ -220,6 +222,11 @@ def test_sample_store_check(monkeypatch):
                                    "--rule", "metrics.accuracy >= baseline", "--rule", "metrics.log_loss <= baseline"])
     assert ok.exit_code == 0, ok.output
     assert "Candidate: logreg-C=1 (9c46f3a9155dc0e26707885591ac53cd)" in ok.output
+    # The 8-character id the summary shows is enough.
+    prefix = CliRunner().invoke(main, ["check", "sample_mlruns", "--baseline", "9c46f3a9", "--candidate", "b1650f07",
+                                       "--rule", "metrics.accuracy <= baseline"])
+    assert prefix.exit_code == 0, prefix.output
+    assert "Baseline:  logreg-C=1 (9c46f3a9155dc0e26707885591ac53cd)" in prefix.output
     worse = CliRunner().invoke(main, ["check", "sample_mlruns", "--baseline", "best", "--experiment",
                                       "logistic-regression", "--candidate", "110f614bb4396a55429ad289d8dad265",
                                       "--rule", "metrics.accuracy >= baseline - 0.01"])

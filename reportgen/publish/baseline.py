@@ -12,9 +12,10 @@ from typing import Sequence
 
 from reportgen.aggregate import Directions, metric_direction
 from reportgen.errors import BadInputError, ReportgenError
-from reportgen.model import Run, RunStatus
+from reportgen.model import Run, RunStatus, ViewType
 
-SPEC_HELP = "RUN_ID, best, best:METRIC, latest or tag:KEY=VALUE"
+SPEC_HELP = "RUN_ID (or a unique prefix), best, best:METRIC, latest or tag:KEY=VALUE"
+MIN_PREFIX = 6
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,19 @@ def _finite(value: float | None) -> bool:
 
 
 def find_run_anywhere(store, run_id: str, *, option: str) -> Run:
-    """A run by id in the whole store (any experiment, any status); BadInputError when missing."""
+    """A run by id in the whole store (any experiment, any status), or by a unique prefix of at least
+    MIN_PREFIX characters (the summary shows 8); BadInputError when missing or ambiguous."""
     try:
         return store.get_run(run_id)
     except ReportgenError:
-        raise BadInputError(f"{option} {run_id!r}: no such run in the store") from None
+        pass
+    if len(run_id) >= MIN_PREFIX:
+        matches = [r for r in store.get_runs(None, ViewType.ALL) if r.info.run_id.startswith(run_id)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise BadInputError(f"{option} {run_id!r} is the start of {len(matches)} run ids: give more of it")
+    raise BadInputError(f"{option} {run_id!r}: no such run in the store")
 
 
 def parse_directions(items: Sequence[str]) -> dict[str, str]:
