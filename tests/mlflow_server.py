@@ -1,7 +1,9 @@
 """Start and stop a real `mlflow server` on loopback for tests and benchmarks (own process group,
-job execution off, one worker); fail with the server's log when it does not come up."""
+job execution off, one worker); fail with the server's log when it does not come up. Also the
+workload the REST tests log through our client."""
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ STARTUP_TIMEOUT = 120.0
 def mlflow_missing() -> str | None:
     """Why a real server cannot run here (None when it can)."""
     try:
-        import mlflow  # noqa: F401
+        import mlflow  # noqa: F401  (only whether it is installed)
     except ImportError:
         return "mlflow is not installed (pip install -e '.[test]')"
     return None
@@ -66,7 +69,9 @@ class ServerFailed(RuntimeError):
     pass
 
 
-def start(backend_uri: str, artifacts: Path, log: Path, *, extra_env: dict[str, str] | None = None) -> Server:
+def start(
+    backend_uri: str, artifacts: Path, log: Path, *, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> Server:
     """A server on a free loopback port, healthy; raises ServerFailed (with its log) otherwise."""
     port = free_port()
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -75,7 +80,7 @@ def start(backend_uri: str, artifacts: Path, log: Path, *, extra_env: dict[str, 
         env.pop(name, None)
     command = [
         sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-        "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
@@ -95,3 +100,33 @@ def start(backend_uri: str, artifacts: Path, log: Path, *, extra_env: dict[str, 
         time.sleep(0.3)
     server.stop()
     raise ServerFailed(f"mlflow server not healthy after {STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}")
+
+
+def log_workload(ours, tmp_path: Path, *, many_metrics: bool = False) -> tuple[str, list[str]]:
+    """Two runs (one nested) with params, stepped metrics (NaN and inf too), tags and artifacts."""
+    name = f"rest-{uuid.uuid4().hex[:8]}"
+    experiment = ours.set_experiment(name)
+    folder = tmp_path / "to-log"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "a.txt").write_text("alpha")
+    (folder / "deep" / "b.bin").write_bytes(bytes(range(256)))
+    run_ids = []
+    with ours.start_run(run_name="parent") as parent:
+        ours.log_params({"lr": 0.01, "layers": 3, "name": "x" * 300})
+        if many_metrics:
+            ours.log_metrics({f"m{i}": i for i in range(1100)}, step=0)  # more than one batch
+        for step in range(50):
+            ours.log_metric("loss", 1 / (step + 1), step=step)
+        ours.log_metric("odd", math.nan, step=0)
+        ours.log_metric("odd", math.inf, step=1)
+        ours.set_tags({"team": "vision", "mlflow.note.content": "# note"})
+        ours.log_text("hello", "notes/hello.txt")
+        ours.log_dict({"a": [1, 2]}, "config.yaml")
+        ours.log_artifacts(str(folder), "data")
+        run_ids.append(parent.info.run_id)
+        with ours.start_run(run_name="child", nested=True) as child:
+            ours.log_param("seed", 7)
+            ours.log_metric("acc", 0.5, step=3)
+            ours.log_artifact(str(folder / "a.txt"))
+            run_ids.append(child.info.run_id)
+    return experiment.experiment_id, run_ids

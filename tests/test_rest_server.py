@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import filecmp
 import math
-import os
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mlflow_server import ServerFailed, mlflow_missing, start
+from mlflow_server import ServerFailed, log_workload, mlflow_missing, start
 from reportgen.errors import ResourceDoesNotExist
 from reportgen.stores import open_store
 from reportgen.stores import artifacts as local_artifacts
@@ -47,36 +46,6 @@ def tracking(sqlite_server, monkeypatch):
     ours.set_tracking_uri(None)
 
 
-def _log_workload(ours, tmp_path: Path, *, many_metrics: bool = False) -> tuple[str, list[str]]:
-    """Two runs (one nested) with params, stepped metrics (NaN and inf too), tags and artifacts."""
-    name = f"rest-{uuid.uuid4().hex[:8]}"
-    experiment = ours.set_experiment(name)
-    folder = tmp_path / "to-log"
-    (folder / "deep").mkdir(parents=True)
-    (folder / "a.txt").write_text("alpha")
-    (folder / "deep" / "b.bin").write_bytes(bytes(range(256)))
-    run_ids = []
-    with ours.start_run(run_name="parent") as parent:
-        ours.log_params({"lr": 0.01, "layers": 3, "name": "x" * 300})
-        if many_metrics:
-            ours.log_metrics({f"m{i}": i for i in range(1100)}, step=0)  # more than one batch
-        for step in range(50):
-            ours.log_metric("loss", 1 / (step + 1), step=step)
-        ours.log_metric("odd", math.nan, step=0)
-        ours.log_metric("odd", math.inf, step=1)
-        ours.set_tags({"team": "vision", "mlflow.note.content": "# note"})
-        ours.log_text("hello", "notes/hello.txt")
-        ours.log_dict({"a": [1, 2]}, "config.yaml")
-        ours.log_artifacts(str(folder), "data")
-        run_ids.append(parent.info.run_id)
-        with ours.start_run(run_name="child", nested=True) as child:
-            ours.log_param("seed", 7)
-            ours.log_metric("acc", 0.5, step=3)
-            ours.log_artifact(str(folder / "a.txt"))
-            run_ids.append(child.info.run_id)
-    return experiment.experiment_id, run_ids
-
-
 def _mlflow_tree(client, run_id: str, path: str | None = None) -> list[tuple[str, bool, int | None]]:
     found = []
     for info in client.list_artifacts(run_id, path):
@@ -89,7 +58,7 @@ def _mlflow_tree(client, run_id: str, path: str | None = None) -> list[tuple[str
 def test_runs_logged_by_us_read_identically_through_mlflow(tracking, sqlite_server, tmp_path):
     import mlflow
 
-    experiment_id, run_ids = _log_workload(tracking, tmp_path, many_metrics=True)
+    experiment_id, run_ids = log_workload(tracking, tmp_path, many_metrics=True)
     theirs = mlflow.MlflowClient(tracking_uri=sqlite_server.url)
     reader = open_store(sqlite_server.url)
     assert theirs.get_experiment(experiment_id).name == reader.get_experiment(experiment_id).name
@@ -127,7 +96,7 @@ def test_runs_logged_by_us_read_identically_through_mlflow(tracking, sqlite_serv
 
 
 def test_our_client_downloads_what_it_uploaded(tracking, sqlite_server, tmp_path):
-    _, run_ids = _log_workload(tracking, tmp_path)
+    _, run_ids = log_workload(tracking, tmp_path)
     client = tracking.MlflowClient()
     out = Path(client.download_artifacts(run_ids[0], "data", str(tmp_path)))
     assert (out / "a.txt").read_text() == "alpha"
@@ -137,7 +106,7 @@ def test_our_client_downloads_what_it_uploaded(tracking, sqlite_server, tmp_path
 
 
 def test_server_reads_equal_its_sqlite_file(tracking, sqlite_server, tmp_path):
-    experiment_id, _ = _log_workload(tracking, tmp_path)
+    experiment_id, _ = log_workload(tracking, tmp_path)
     remote = open_store(sqlite_server.url)
     local = open_store(f"sqlite:///{sqlite_server.db}")
     assert remote.search_experiments() == local.search_experiments()
@@ -156,7 +125,7 @@ def test_server_reads_equal_its_sqlite_file(tracking, sqlite_server, tmp_path):
 
 
 def test_sampled_histories_keep_first_and_last(tracking, sqlite_server, tmp_path):
-    experiment_id, run_ids = _log_workload(tracking, tmp_path)
+    experiment_id, run_ids = log_workload(tracking, tmp_path)
     full = open_store(sqlite_server.url).metric_histories(run_ids, ["loss"])
     sampled = open_store(sqlite_server.url).metric_histories(run_ids, ["loss"], max_points=10)
     assert len(full) == 50 and 2 <= len(sampled) <= 10
@@ -168,7 +137,7 @@ def test_sampled_histories_keep_first_and_last(tracking, sqlite_server, tmp_path
 def test_report_from_server_equals_report_from_its_sqlite(tracking, sqlite_server, tmp_path):
     from reportgen.site.build import build_site
 
-    experiment_id, _ = _log_workload(tracking, tmp_path)
+    experiment_id, _ = log_workload(tracking, tmp_path)
     from_server = build_site([sqlite_server.url], tmp_path / "server-site", experiments=[experiment_id],
                              artifacts=False, static_charts=False)
     from_file = build_site([f"sqlite:///{sqlite_server.db}"], tmp_path / "file-site", experiments=[experiment_id],
