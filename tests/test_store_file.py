@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mlruns_builder import T0, experiment, run, write
 from reportgen import mlruns, open_store
-from reportgen.errors import ResourceDoesNotExist, StoreError, UnsupportedError
+from reportgen.errors import ResourceDoesNotExist, StoreError
 from reportgen.model import ViewType
 from reportgen.stores import _metrics_parse
 from reportgen.stores._meta import parse_flat
@@ -129,8 +129,6 @@ def test_run_name_falls_back_to_tag(tmp_path):
 def test_open_store_dispatch(store_root, tmp_path):
     assert isinstance(open_store(store_root), FileStore)
     assert isinstance(open_store(store_root.as_uri()), FileStore)
-    with pytest.raises(UnsupportedError, match="remote servers not supported yet"):
-        open_store("https://user:secret@example.invalid/")
     with pytest.raises(StoreError, match="does not exist"):
         open_store(tmp_path / "nope")
     with pytest.raises(StoreError):
