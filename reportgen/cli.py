@@ -77,11 +77,11 @@ def build(stores, output_dir, experiments, filter_string, title, theme, max_poin
     console.summary(result)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 from reportgen.cli_publish import check, summary  # noqa: E402  (publishing commands: reportgen/cli_publish.py)
 
 main.add_command(summary)
 main.add_command(check)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
