@@ -188,42 +188,76 @@ class RunHistorySpecs:
     """Single-run history specs for many run pages at the cost of one Altair call per metric key.
 
     Building a spec through Altair takes ~25 ms (schema validation); 2000 runs x a few metrics would
-    take minutes. The first run's spec of each key is the template; later runs get a copy carrying their
-    own series, built exactly as charts.history_chart builds one (tests compare both).
+    take minutes. The first run's spec of each key is the template; later runs get its JSON text with
+    their own series filled in, built exactly as charts.history_chart builds one (tests compare both).
     """
 
     def __init__(self, *, max_points: int, height: int = 180) -> None:
         self.max_points = max_points
         self.height = height
-        self.templates: dict[tuple[str, bool], str] = {}
+        self.templates: dict[tuple[str, bool], list[str]] = {}
+        self.budget = max(charts.MIN_POINTS, min(max_points, charts.MAX_ROWS))
+        # Runs logged at the same cadence share their step and relative-time arrays: their JSON text is
+        # made once (keyed by the array's bytes), a third of the run pages' chart encoding otherwise.
+        self._numbers: dict[tuple[str, bytes], str] = {}
+        self._texts: dict[str, str] = {}
 
     def spec(self, run_id: str, label: str, key: str, series: "Series") -> dict | RawJSON:
-        data = self._series(run_id, label, key, series)
+        n = len(series.value)
+        keep = None if n <= self.budget else charts.downsample_indices(series.value, self.budget)
+        kept_rows = n if keep is None else len(keep)
         # The spec's shape depends on the key and on whether the line is short enough for point marks.
-        shape = (key, len(data["x"]) <= charts.POINTS_UP_TO)
+        shape = (key, kept_rows <= charts.POINTS_UP_TO)
         template = self.templates.get(shape)
         if template is None:
             frame = pd.DataFrame({"run_id": run_id, "key": key, "step": series.step,
                                   "timestamp": series.timestamp, "value": series.value})
             spec = charts.history_chart(frame, title=key, run_labels={run_id: label},
                                         max_points=self.max_points, height=self.height)
-            self.templates[shape] = _placeholder_text(spec)
+            self.templates[shape] = _SENTINEL_RE.split(_placeholder_text(spec))
             return spec
-        return _rebind(template, data)
+        fills = {_DATA_JSON: self._series_json(run_id, label, key, series, keep),
+                 _LABEL_JSON: self._text(label), _ROWS_JSON: str(kept_rows)}
+        return RawJSON("".join(fills.get(part, part) if n % 2 else part for n, part in enumerate(template)))
 
-    def _series(self, run_id: str, label: str, key: str, series: "Series") -> dict[str, Any]:
-        values = series.value
-        budget = max(charts.MIN_POINTS, min(self.max_points, charts.MAX_ROWS))
-        keep = charts.downsample_indices(values, budget)
-        stamps = series.timestamp
+    def _text(self, text: str) -> str:
+        """json_text of the cleaned text (cached: keys and ids repeat across charts)."""
+        found = self._texts.get(text)
+        if found is None:
+            found = json_text(clean_text(str(text)))
+            if len(self._texts) < 100_000:
+                self._texts[text] = found
+        return found
+
+    def _shared(self, kind: str, array: np.ndarray) -> str:
+        cache_key = (kind, array.tobytes())
+        found = self._numbers.get(cache_key)
+        if found is None:
+            found = _numbers_json(array.tolist())
+            if len(self._numbers) < 10_000:
+                self._numbers[cache_key] = found
+        return found
+
+    def _series_json(self, run_id: str, label: str, key: str, series: "Series", keep: np.ndarray | None) -> str:
+        """json_text of the series object charts.history_chart makes (sorted keys, compact): numbers
+        through the C encoder, strings cleaned and escaped for HTML."""
+        stamps, steps, values = series.timestamp, series.step, series.value
         start = int(stamps.min()) if len(stamps) else 0
-        kept = stamps[keep]
-        # Numbers are finite or None already; only the strings need charts' cleaning (json_safe would
-        # walk every number and cost more than the rest of the page).
-        return {"id": clean_text(str(run_id)), "k": clean_text(str(key)), "c": clean_text(label),
-                "x": series.step[keep].tolist(), "t": kept.tolist(),
-                "r": np.round((kept - start) / 1000.0, 3).tolist(),
-                "y": [v if math.isfinite(v) else None for v in values[keep].tolist()]}
+        if keep is not None:
+            stamps, steps, values = stamps[keep], steps[keep], values[keep]
+        relative = np.round((stamps - start) / 1000.0, 3)
+        if np.isfinite(values).all():
+            ys = _numbers_json(values.tolist())
+        else:
+            ys = _numbers_json([v if math.isfinite(v) else None for v in values.tolist()])
+        return (f'{{"c":{self._text(label)},"id":{self._text(run_id)},"k":{self._text(key)},'
+                f'"r":{self._shared("r", relative)},"t":{_numbers_json(stamps.tolist())},'
+                f'"x":{self._shared("x", steps)},"y":{ys}}}')
+
+
+def _numbers_json(numbers: list) -> str:
+    # Numbers (and null) need no HTML escaping; allow_nan=False: a NaN token here would be a bug.
+    return json.dumps(numbers, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -256,6 +290,9 @@ def split_history(history: pd.DataFrame) -> dict[str, dict[str, Series]]:
 
 
 _DATA, _LABEL, _ROWS = "\x00RG-DATA\x00", "\x00RG-LABEL\x00", "\x00RG-ROWS\x00"
+_DATA_JSON, _LABEL_JSON, _ROWS_JSON = json_text(_DATA), json_text(_LABEL), json_text(_ROWS)
+# Splitting on a capturing group keeps the sentinels at the odd positions of the parts.
+_SENTINEL_RE = re.compile("(" + "|".join(re.escape(t) for t in (_DATA_JSON, _LABEL_JSON, _ROWS_JSON)) + ")")
 
 
 def _placeholder_text(template: dict) -> str:
@@ -271,22 +308,6 @@ def _placeholder_text(template: dict) -> str:
     meta["rows"] = _ROWS
     spec["usermeta"] = {**spec["usermeta"], "reportgen": meta}
     return json_text(spec)
-
-
-def _series_json(series: dict[str, Any]) -> str:
-    # json_text(series) by hand: sorted keys, compact; the number lists go through json.dumps (C code),
-    # the strings through json_text (escaped for HTML).
-    numbers = {name: json.dumps(series[name], separators=(",", ":"), allow_nan=False) for name in "rtxy"}
-    return (f'{{"c":{json_text(series["c"])},"id":{json_text(series["id"])},"k":{json_text(series["k"])},'
-            f'"r":{numbers["r"]},"t":{numbers["t"]},"x":{numbers["x"]},"y":{numbers["y"]}}}')
-
-
-def _rebind(template_text: str, series: dict[str, Any]) -> RawJSON:
-    """The template's JSON with this run's series: what json_text(history_chart(...)) would give, made by
-    string filling because encoding ten specs per run page dominated the build of big stores."""
-    return RawJSON(template_text.replace(json_text(_DATA), _series_json(series), 1)
-                   .replace(json_text(_LABEL), json_text(series["c"]), 1)
-                   .replace(json_text(_ROWS), str(len(series["x"])), 1))
 
 
 def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, specs: RunHistorySpecs) -> None:

@@ -99,6 +99,9 @@ class Theme:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # Templates do not change during a build; checking each one's mtime on every include
+            # (thousands of pages, several includes each) cost more than some pages' rendering.
+            auto_reload=False,
         )
         return env
 
