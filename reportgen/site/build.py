@@ -171,6 +171,18 @@ class _SiteBuilder:
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points)
+
+        by_run = split_history(exp.history)
+        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        children = children_of(exp)
+        names = {run.info.run_id: run_label(run) for run in exp.runs}
+        # The experiment page's static images are made while worker processes render the run pages.
+        images = render_runs(
+            self, exp.runs,
+            lambda run: self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names),
+            workers=self.workers if self.workers is not None else default_workers(len(exp.runs)),
+            progress=lambda done: self.report("Rendering pages", done, None), meanwhile=slots.render_images)
+
         pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
         page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
                       for n in range(len(pages))]
@@ -182,16 +194,6 @@ class _SiteBuilder:
             }
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
         self.report("Rendering pages", 1, None)
-
-        by_run = split_history(exp.history)
-        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
-        children = children_of(exp)
-        names = {run.info.run_id: run_label(run) for run in exp.runs}
-        images = render_runs(
-            self, exp.runs,
-            lambda run: self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names),
-            workers=self.workers if self.workers is not None else default_workers(len(exp.runs)),
-            progress=lambda done: self.report("Rendering pages", done, None))
 
         # After the run pages: the compare page shows the images their artifacts copied.
         compare = compare_context(exp, images)

@@ -32,7 +32,9 @@ SEED_PARAMS = ("seed", "random_seed", "random_state", "rng_seed")
 
 
 class ChartSlots:
-    """Collects the charts of one page; `fallback` writes a static image for each when asked."""
+    """Collects the charts of one page; a static image is made for the first `max_images` of them when
+    asked (out_dir and image_dir given), by `render_images`: the build runs it while worker processes
+    render run pages, and renders the page afterwards."""
 
     def __init__(self, prefix: str, *, out_dir: Path | None, image_dir: str | None, root: str,
                  warn: Callable[[str, str], None], max_images: int = MAX_STATIC_IMAGES) -> None:
@@ -44,6 +46,7 @@ class ChartSlots:
         self.warn = warn
         self.items: list[dict[str, Any]] = []
         self.images = 0
+        self.pending: list[dict[str, Any]] = []  # items whose static image is still to be made
 
     def add(self, title: str, build: Callable[[], dict]) -> None:
         try:
@@ -52,22 +55,29 @@ class ChartSlots:
             self.warn(f"chart {title!r}", f"not drawn: {type(exc).__name__}: {exc}")
             return
         chart_id = f"{self.prefix}-{len(self.items) + 1}"
-        fallback = None
+        item = {"id": chart_id, "title": title, "spec": spec, "fallback": None}
         if self.out_dir is not None and self.image_dir is not None and self.images < self.max_images:
             self.images += 1
-            from reportgen.site.assets import render_static
+            self.pending.append(item)
+        self.items.append(item)
 
+    def render_images(self) -> None:
+        """Writes the pending static images (0.1-0.4 s each in vl-convert) and sets their items' fallback."""
+        from reportgen.site.assets import render_static
+
+        assert self.out_dir is not None and self.image_dir is not None or not self.pending
+        for item in self.pending:
             try:
-                image = _stable_ids(render_static(spec, "svg"))
+                image = _stable_ids(render_static(item["spec"], "svg"))
             except ReportgenError as exc:
-                self.warn(f"chart {title!r}", f"no static image: {exc}")
-            else:
-                relative = f"{self.image_dir}/{chart_id}.svg"
-                target = self.out_dir / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(image)
-                fallback = self.root + relative
-        self.items.append({"id": chart_id, "title": title, "spec": spec, "fallback": fallback})
+                self.warn(f"chart {item['title']!r}", f"no static image: {exc}")
+                continue
+            relative = f"{self.image_dir}/{item['id']}.svg"
+            target = self.out_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(image)
+            item["fallback"] = self.root + relative
+        self.pending = []
 
 
 _COUNTER_ID_RE = re.compile(rb"\b(clip|gradient_|pattern_|marker_)(\d+)\b")

@@ -43,19 +43,27 @@ def _work(index: int) -> dict[str, Any]:
 
 
 def render_runs(builder: Any, runs: Sequence[Any], render_one: Callable[[Any], Any], *, workers: int,
-                progress: Callable[[int], None]) -> dict[str, Any]:
+                progress: Callable[[int], None], meanwhile: Callable[[], None] | None = None) -> dict[str, Any]:
     """run_id -> render_one(run) for every run, in `workers` forked processes (1: in this process).
-    Warnings and store problems of the workers are added to the builder and the stores."""
+    Warnings and store problems of the workers are added to the builder and the stores.
+    meanwhile: other work of this process, done while the workers render (after them when serial)."""
     if workers <= 1:
         result = {}
         for run in runs:
             result[run.info.run_id] = render_one(run)
             progress(1)
+        if meanwhile is not None:
+            meanwhile()
         return result
     _JOB.update(builder=builder, runs=list(runs), render_one=render_one, workers=workers)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            outcomes = list(pool.map(_work, range(workers)))
+            # A fork pool starts every worker at the first submit: the parent's own work below runs
+            # beside them (and after the fork, so the workers do not inherit vl-convert's threads).
+            pending = pool.map(_work, range(workers))
+            if meanwhile is not None:
+                meanwhile()
+            outcomes = list(pending)
     finally:
         _JOB.clear()
     images: dict[str, Any] = {}
