@@ -17,6 +17,7 @@ from reportgen.stores._sqlbase import SqlSchemaStore
 from reportgen.stores.sqlite import SCAN_MIN_RUNS, SqliteStore, sqlite_path
 
 MAX = 1.7976931348623157e308  # MLflow stores +-inf clamped to this
+pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")
 
 
 def _fill(db, n_runs, *, seed=0, negative_step=False, wide_time=False):
