@@ -24,7 +24,7 @@ from reportgen.site.pages import (
     ROWS_PER_PAGE, SYSTEM_TAG_PREFIX, exp_href, experiment_columns, experiment_rows, index_context,
     problems_context, run_label, value_cell,
 )
-from reportgen.site.pages_run import children_of, compare_context, run_context
+from reportgen.site.pages_run import children_of, compare_context, compare_order, run_context
 from reportgen.site.parallel import default_workers, render_runs
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
@@ -164,6 +164,31 @@ class _SiteBuilder:
 
     def experiment(self, exp: ExperimentData) -> None:
         summaries = summarize(exp.history)
+        by_run = split_history(exp.history)
+        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        children = children_of(exp)
+        names = {run.info.run_id: run_label(run) for run in exp.runs}
+        histories: dict[str, dict] = {}
+
+        def meanwhile() -> None:
+            # This process's share while worker processes render the run pages (after them when serial).
+            self.experiment_pages(exp, summaries)
+            histories.update(compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS))
+
+        images = render_runs(
+            self, exp.runs,
+            lambda run: self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names),
+            workers=self.workers if self.workers is not None else default_workers(len(exp.runs)),
+            progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
+
+        # After the run pages: the compare page shows the images their artifacts copied.
+        compare = compare_context(exp, images)
+        compare["data"]["histories"] = histories
+        self.render("compare.html", f"e/{exp.key}/compare.html",
+                    {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
+
+    def experiment_pages(self, exp: ExperimentData, summaries: dict) -> None:
+        """The experiment's runs table pages (the first with its charts), CSV and JSON exports."""
         columns = experiment_columns(exp)
         rows = experiment_rows(exp, summaries, columns)
         base = f"e/{exp.key}"
@@ -171,18 +196,7 @@ class _SiteBuilder:
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points)
-
-        by_run = split_history(exp.history)
-        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
-        children = children_of(exp)
-        names = {run.info.run_id: run_label(run) for run in exp.runs}
-        # The experiment page's static images are made while worker processes render the run pages.
-        images = render_runs(
-            self, exp.runs,
-            lambda run: self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names),
-            workers=self.workers if self.workers is not None else default_workers(len(exp.runs)),
-            progress=lambda done: self.report("Rendering pages", done, None), meanwhile=slots.render_images)
-
+        slots.render_images()
         pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
         page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
                       for n in range(len(pages))]
@@ -194,13 +208,6 @@ class _SiteBuilder:
             }
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
         self.report("Rendering pages", 1, None)
-
-        # After the run pages: the compare page shows the images their artifacts copied.
-        compare = compare_context(exp, images)
-        compare["data"]["histories"] = compare_histories(
-            exp, [run["run_id"] for run in compare["data"]["runs"]], max_points=COMPARE_MAX_POINTS)
-        self.render("compare.html", f"{base}/compare.html",
-                    {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
 
     def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
                  names) -> list[dict[str, str]]:

@@ -292,9 +292,12 @@ def split_history(history: pd.DataFrame) -> dict[str, dict[str, Series]]:
     values = history["value"].to_numpy(dtype="float64")[order]
     change = np.flatnonzero((run_codes[1:] != run_codes[:-1]) | (key_codes[1:] != key_codes[:-1])) + 1
     bounds = np.concatenate(([0], change, [len(order)])).tolist()
+    # Plain lists: indexing a pandas Index per series cost more than the sort.
+    run_names, key_names = [str(name) for name in run_names], [str(name) for name in key_names]
+    run_codes, key_codes = run_codes.tolist(), key_codes.tolist()
     result: dict[str, dict[str, Series]] = {}
     for start, end in zip(bounds[:-1], bounds[1:]):
-        run_id, key = str(run_names[run_codes[start]]), str(key_names[key_codes[start]])
+        run_id, key = run_names[run_codes[start]], key_names[key_codes[start]]
         result.setdefault(run_id, {})[key] = Series(steps[start:end], stamps[start:end], values[start:end])
     return result
 

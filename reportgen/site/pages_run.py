@@ -128,6 +128,13 @@ def diff_rows(runs: Sequence[Run], section: str) -> list[dict[str, Any]]:
     return rows
 
 
+def compare_order(exp: ExperimentData) -> list[str]:
+    """Run ids in the compare page's order (compare_data's): the default selection first, then the rest."""
+    first = [run.info.run_id for run in _default_selection(exp)]
+    chosen = set(first)
+    return first + [run.info.run_id for run in exp.runs if run.info.run_id not in chosen]
+
+
 def compare_data(exp: ExperimentData, first: Sequence[Run], images: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     """Every run of the experiment for static/js/compare.js (default selection first): run_id, name, url
     (relative to the compare page), status, params, metrics, tags, images ([{path, url}] of copied image
