@@ -49,6 +49,38 @@ def read_ours(url: str, mode: str) -> dict:
         history.groupby(["run_id", "key"], observed=True).ngroups), "problems": len(store.problems)}
 
 
+def server_floor(url: str, db: Path) -> dict:
+    """The server alone: every history through its cheapest exact endpoint, one request at a time,
+    bodies read and dropped (no JSON parsing): what any REST client must at least wait for."""
+    import sqlite3
+    import urllib.request
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    pairs = conn.execute("SELECT DISTINCT key, run_uuid FROM latest_metrics ORDER BY key, run_uuid").fetchall()
+    conn.close()
+    by_key: dict[str, list[str]] = {}
+    for key, run_id in pairs:
+        by_key.setdefault(key, []).append(run_id)
+    began = time.perf_counter()
+    size = 0
+    for key, runs in by_key.items():
+        for first in range(0, len(runs), 20):  # 20 x 1000 points stays under the 25000 cap
+            query = "&".join(f"run_id={r}" for r in runs[first:first + 20])
+            with urllib.request.urlopen(
+                f"{url}/ajax-api/2.0/mlflow/metrics/get-history-bulk?{query}&metric_key={key}&max_results=25000"
+            ) as response:
+                size += len(response.read())
+    return {"seconds": time.perf_counter() - began, "bytes": size}
+
+
+def read_database(db: Path) -> dict:
+    began = time.perf_counter()
+    with open_store(f"sqlite:///{db}") as store:
+        runs, history = store.read_all()
+        runs_frame(runs)
+    return {"seconds": time.perf_counter() - began, "points": len(history)}
+
+
 def read_mlflow(url: str, sample: int | None) -> dict:
     import mlflow
     from mlflow import MlflowClient
@@ -98,12 +130,15 @@ def main() -> None:
             ours_paged = read_ours(server.url, "paged")
             ours = min((read_ours(server.url, "bulk") for _ in range(args.rounds)), key=lambda r: r["seconds"])
             theirs = read_mlflow(server.url, args.mlflow_sample)
+            floor = server_floor(server.url, work / "A.db")
+            database = read_database(work / "A.db")
         finally:
             server.stop()
     result = {
         "store": "A (2 x 100 runs, 5 metrics x 1000 steps) in SQLite behind mlflow server",
         "server_workers": args.server_workers,
         "reportgen_bulk": ours, "reportgen_paged": ours_paged, "mlflow": theirs,
+        "server_floor": floor, "reportgen_from_the_servers_database": database,
         "speedup": round(theirs["seconds"] / ours["seconds"], 1),
         "speedup_paged": round(theirs["seconds"] / ours_paged["seconds"], 1),
     }
@@ -114,6 +149,8 @@ def main() -> None:
     print(f"reportgen (paged): {ours_paged['seconds']:.2f} s  {ours_paged['points']} points")
     print(f"MLflow client:     {theirs['seconds']:.2f} s{label}  {theirs['runs']} runs, {theirs['points']} points")
     print(f"speedup: {result['speedup']}x (bulk), {result['speedup_paged']}x (paged)")
+    print(f"server floor (its cheapest exact endpoint, serial, no parsing): {floor['seconds']:.2f} s")
+    print(f"reportgen reading the server's own SQLite file: {database['seconds']:.2f} s")
     if ours["points"] != theirs["points"] or ours_paged["points"] != ours["points"]:
         sys.exit("point counts differ: the reads are not the same")
 

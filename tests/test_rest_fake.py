@@ -18,6 +18,7 @@ from reportgen.stores.rest import RestStore
 from reportgen.tracking.rest_writer import MAX_REQUEST_BYTES, RestWriter
 
 API = "/api/2.0/mlflow"
+AJAX = "/ajax-api/2.0/mlflow"
 RUN = "a" * 32
 
 Reply = tuple[int, dict[str, str], bytes]
@@ -290,38 +291,66 @@ def test_nan_and_infinity_in_json_both_forms(server):
     assert list(frame["step"]) == list(range(7)) and list(frame["timestamp"]) == list(range(1, 8))
 
 
-def test_missing_bulk_endpoint_falls_back_to_get_history(server):
+def test_missing_bulk_endpoints_fall_back_to_get_history(server):
     server.route("GET", f"{API}/runs/get", lambda r: _json(200, {"run": _run_json(r["query"]["run_id"][0], {"m": 1.0})}))
     server.route("GET", f"{API}/metrics/get-history",
                  _json(200, {"metrics": [{"key": "m", "value": 1.0, "timestamp": 1, "step": s} for s in range(3)]}))
-    frame = store(server.url).metric_histories([RUN, "b" * 32])  # bulk endpoint: bare 404 (no route)
+    frame = store(server.url).metric_histories([RUN, "b" * 32])  # bulk endpoints: bare 404 (no route)
     assert len(frame) == 6
     paths = [r["path"] for r in server.requests]
-    assert paths.count(f"{API}/metrics/get-history-bulk-interval") >= 1
+    assert paths.count(f"{AJAX}/metrics/get-history-bulk") == 1
     assert paths.count(f"{API}/metrics/get-history") == 2
+    sampled = store(server.url, max_points=2).metric_histories([RUN])
+    assert list(sampled["step"]) == [0, 2]
 
 
-def test_bulk_series_at_the_cap_are_read_in_full(server):
+SIZES = {"1" * 32: 3, "2" * 32: 20_000, "3" * 32: 10_000, "4" * 32: 30_000}
+
+
+def _points(run_id: str) -> list[dict]:
+    return [{"run_id": run_id, "key": "m", "value": float(s), "timestamp": 10 + s, "step": s} for s in range(SIZES[run_id])]
+
+
+def test_exact_bulk_answers_cut_at_the_cap_are_completed(server):
     server.route("GET", f"{API}/runs/get", lambda r: _json(200, {"run": _run_json(r["query"]["run_id"][0], {"m": 1.0})}))
 
-    def bulk(request):
-        limit = int(request["query"]["max_results"][0])
-        short = [{"run_id": "b" * 32, "key": "m", "value": 1, "timestamp": 1, "step": s} for s in range(5)]
-        full = [{"run_id": RUN, "key": "m", "value": 1, "timestamp": 1, "step": s * 2} for s in range(limit)]
+    def bulk(request):  # like MLflow: sorted by run, cut at max_results (and never more than 25000)
+        limit = min(int(request["query"]["max_results"][0]), 25_000)
+        items = [p for run_id in sorted(request["query"]["run_id"]) for p in _points(run_id)]
         stray = [{"run_id": "c" * 32, "key": "m", "value": 9, "timestamp": 1, "step": 0}]  # never asked for
-        return _json(200, {"metrics": short + full + stray})
+        return _json(200, {"metrics": (stray + items)[:limit]})
 
-    server.route("GET", f"{API}/metrics/get-history-bulk-interval", bulk)
-    history = [{"key": "m", "value": 2, "timestamp": 1, "step": s} for s in range(3000)]
-    server.route("GET", f"{API}/metrics/get-history", _json(200, {"metrics": history}))
-    frame = store(server.url).metric_histories([RUN, "b" * 32])
-    counts = frame.groupby("run_id", observed=True).size().to_dict()
-    assert counts == {RUN: 3000, "b" * 32: 5}
-    history_calls = [r for r in server.requests if r["path"] == f"{API}/metrics/get-history"]
-    assert [r["query"]["run_id"] for r in history_calls] == [[RUN]]
-    sampled = store(server.url, max_points=100).metric_histories([RUN])  # the server's sample is used as is
-    assert len(sampled) == 100 and sampled["step"].iloc[0] == 0 and sampled["step"].iloc[-1] == 2 * 99
-    assert len([r for r in server.requests if r["path"] == f"{API}/metrics/get-history"]) == 1
+    def history(request):
+        run_id = request["query"]["run_id"][0]
+        start = int((request["query"].get("page_token") or ["0"])[0])
+        page = _points(run_id)[start:start + int(request["query"]["max_results"][0])]
+        end = start + len(page)
+        return _json(200, {"metrics": page, **({"next_page_token": str(end)} if end < SIZES[run_id] else {})})
+
+    server.route("GET", f"{AJAX}/metrics/get-history-bulk", bulk)
+    server.route("GET", f"{API}/metrics/get-history", history)
+    frame = store(server.url).metric_histories(list(SIZES))
+    counts = {str(k): v for k, v in frame.groupby("run_id", observed=True).size().items()}
+    assert counts == SIZES
+    assert frame[frame["run_id"] == "4" * 32]["step"].tolist() == list(range(30_000))
+    paged = [r["query"]["run_id"] for r in server.requests if r["path"] == f"{API}/metrics/get-history"]
+    assert paged == [["4" * 32], ["4" * 32]]  # only the series longer than one bulk answer
+    bulk_calls = [r for r in server.requests if r["path"] == f"{AJAX}/metrics/get-history-bulk"]
+    assert len(bulk_calls) <= 4
+
+
+def test_sampled_histories_use_the_interval_endpoint(server):
+    server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {"m": 1.0})}))
+
+    def interval(request):
+        limit = int(request["query"]["max_results"][0])
+        return _json(200, {"metrics": [{"run_id": RUN, "key": "m", "value": 1, "timestamp": 1, "step": s * 2}
+                                       for s in range(limit)]})
+
+    server.route("GET", f"{API}/metrics/get-history-bulk-interval", interval)
+    sampled = store(server.url, max_points=100).metric_histories([RUN])
+    assert len(sampled) == 100 and sampled["step"].iloc[-1] == 198
+    assert not [r for r in server.requests if "get-history-bulk" in r["path"] and "interval" not in r["path"]]
 
 
 def test_history_paging_loop_is_a_problem(server):

@@ -1,10 +1,11 @@
-"""Metric histories from a tracking server: sampled or complete, in few requests, on a few threads.
+"""Metric histories from a tracking server: complete or sampled, in few requests, on a few threads.
 
-`get-history-bulk-interval` answers one key for up to 100 runs at once. MLflow's SQL stores return
-every point of a series that has fewer than `max_results` points (NTILE gives one bucket per row),
-so with max_results=2500 it is also the fast way to read complete histories; a series that comes
-back with the full 2500 points may have been sampled and is read again through `get-history`
-paging. A server without the bulk endpoint (404) is read with `get-history` only.
+Complete histories come from `get-history-bulk` (the endpoint MLflow's UI uses, under /ajax-api):
+one key for up to 100 runs, exact (no sampling), sorted by run, at most 25000 points a response. A
+response that reaches that cap may be cut: the runs before its last one are complete, the rest are
+asked again; a single series past the cap is read through `get-history` paging. Sampled histories
+(max_points) come from `get-history-bulk-interval` (evenly spaced, first and last kept). A server
+without these endpoints (404) is read through `get-history` paging, which is also history_mode "paged".
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from reportgen.rest.entities import to_float
 from reportgen.rest.http import HttpSession, NotFound, ServerError
 
 API = "/api/2.0/mlflow"
-BULK_MAX_RUNS = 100  # MLflow's MAX_RUNS_GET_METRIC_HISTORY_BULK
-BULK_MAX_RESULTS = 2500  # MLflow's MAX_RESULTS_PER_RUN
+AJAX_API = "/ajax-api/2.0/mlflow"
+BULK_MAX_RUNS = 100  # MLflow's MAX_RUNS_GET_METRIC_HISTORY_BULK (both bulk endpoints)
+BULK_HISTORY_CAP = 25_000  # get-history-bulk's MAX_HISTORY_RESULTS: points per response
+BULK_MAX_RESULTS = 2500  # get-history-bulk-interval's MAX_RESULTS_PER_RUN
 HISTORY_PAGE = 25_000  # points per get-history page
 
 Points = tuple[list[int], list[int], list[float]]  # steps, timestamps, values
@@ -35,6 +38,11 @@ def evenly_spaced(total: int, count: int) -> list[int]:
     return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
 
 
+def _endpoint_missing(exc: NotFound) -> bool:
+    # MLflow says RESOURCE_DOES_NOT_EXIST for an unknown run; an unknown route is a bare 404.
+    return exc.server_code in (None, "ENDPOINT_NOT_FOUND")
+
+
 class HistoryReader:
     """Reads series (run_id, key) from one server; `on_problem(where, message)` records skipped ones."""
 
@@ -44,7 +52,9 @@ class HistoryReader:
         self.session = session
         self.workers = workers
         self.on_problem = on_problem
-        self.bulk = bulk  # set to False once the server turns out to lack the bulk endpoint
+        # Each turns False once the server turns out to lack that endpoint.
+        self.exact_bulk = bulk
+        self.sampled_bulk = bulk
 
     def read(self, wanted: dict[str, list[str]], max_points: int | None) -> Series:
         """Points of every run's listed keys: all of them, or about max_points evenly spaced."""
@@ -52,22 +62,16 @@ class HistoryReader:
         for run_id, keys in wanted.items():
             for key in keys:
                 by_key.setdefault(key, []).append(run_id)
+        jobs = [(key, sorted(runs)[i:i + BULK_MAX_RUNS]) for key, runs in by_key.items()
+                for i in range(0, len(runs), BULK_MAX_RUNS)]
         result: Series = {}
-        if self.bulk:
-            limit = min(max_points or BULK_MAX_RESULTS, BULK_MAX_RESULTS)
-            jobs = [(key, runs[i:i + BULK_MAX_RUNS]) for key, runs in by_key.items()
-                    for i in range(0, len(runs), BULK_MAX_RUNS)]
-            for found in self._map(lambda job: self._bulk(job[0], job[1], limit), jobs):
-                if found is None:
-                    continue
+        if max_points is None and self.exact_bulk:
+            for found in self._map(lambda job: self._exact(*job), jobs):
                 result.update(found)
-            if not self.bulk:  # the endpoint is missing: read everything the paged way
-                result.clear()
-            # Series that may have been cut by the sample size: read again in full, when full is wanted.
-            if max_points is None or max_points > BULK_MAX_RESULTS:
-                again = [s for s, pts in result.items() if len(pts[0]) >= limit]
-                for series, points in zip(again, self._map(self._full, again)):
-                    result[series] = points
+        elif max_points is not None and self.sampled_bulk:
+            limit = min(max_points, BULK_MAX_RESULTS)
+            for found in self._map(lambda job: self._sampled(job[0], job[1], limit), jobs):
+                result.update(found)
         missing = [(r, k) for k, runs in by_key.items() for r in runs if (r, k) not in result]
         for series, points in zip(missing, self._map(self._full, missing)):
             result[series] = points
@@ -84,34 +88,65 @@ class HistoryReader:
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
             return list(pool.map(fn, items))
 
-    def _bulk(self, key: str, run_ids: list[str], limit: int) -> Series | None:
-        if not self.bulk:
-            return None
-        params = {"run_ids": run_ids, "metric_key": key, "max_results": limit}
+    def _get(self, path: str, params: dict) -> list | None:
+        """The `metrics` of one bulk call; None when the call failed (its series are then read one by one)."""
         try:
-            page = self.session.get_json(f"{API}/metrics/get-history-bulk-interval", params)
+            return self.session.get_json(path, params).get("metrics") or []
         except NotFound as exc:
-            if exc.server_code == "RESOURCE_DOES_NOT_EXIST":
-                return None  # a run vanished meanwhile: its series are read one by one (and reported)
-            self.bulk = False  # ENDPOINT_NOT_FOUND or a bare 404: an older server
+            if _endpoint_missing(exc):
+                if path.endswith("bulk-interval"):
+                    self.sampled_bulk = False
+                else:
+                    self.exact_bulk = False
             return None
         except ServerError:
-            return None  # e.g. a run the bulk call refuses: its series are read one by one
+            return None
+
+    def _exact(self, key: str, run_ids: list[str]) -> Series:
         found: Series = {}
-        for item in page.get("metrics") or ():
+        remaining = list(run_ids)
+        while remaining and self.exact_bulk:
+            params = {"run_id": remaining, "metric_key": key, "max_results": BULK_HISTORY_CAP}
+            items = self._get(f"{AJAX_API}/metrics/get-history-bulk", params)
+            if items is None:
+                break
+            points = self._group(key, items, remaining)
+            if len(items) < BULK_HISTORY_CAP:
+                found.update({(r, key): points.get(r, ([], [], [])) for r in remaining})
+                break
+            # Cut at the cap: every run before the last one in the answer is complete.
+            order = list(points)
+            found.update({(r, key): points[r] for r in order[:-1]})
+            done = set(order[:-1]) if len(order) > 1 else set(order)  # a lone series past the cap: paged
+            remaining = [r for r in remaining if r not in done]
+        return found
+
+    def _sampled(self, key: str, run_ids: list[str], limit: int) -> Series:
+        params = {"run_ids": run_ids, "metric_key": key, "max_results": limit}
+        items = self._get(f"{API}/metrics/get-history-bulk-interval", params)
+        if items is None:
+            return {}
+        points = self._group(key, items, run_ids)
+        return {(r, key): points.get(r, ([], [], [])) for r in run_ids}
+
+    def _group(self, key: str, items: list, run_ids: list[str]) -> dict[str, Points]:
+        """Points by run, in the order the runs first appear; runs not asked for are ignored."""
+        asked = set(run_ids)
+        grouped: dict[str, Points] = {}
+        for item in items:
             try:
                 run_id = str(item["run_id"])
-                step, stamp, value = int(item.get("step") or 0), int(item.get("timestamp") or 0), to_float(item.get("value", 0))
-            except (KeyError, TypeError, ValueError):
+                point = (int(item.get("step") or 0), int(item.get("timestamp") or 0), to_float(item.get("value", 0)))
+            except (KeyError, TypeError, ValueError, AttributeError):
                 self.on_problem(f"metric {key}", f"unreadable point from the server: {str(item)[:80]}")
                 continue
-            if run_id not in run_ids:
-                continue  # not asked for: never trust the server to stay within the request
-            points = found.setdefault((run_id, key), ([], [], []))
-            points[0].append(step)
-            points[1].append(stamp)
-            points[2].append(value)
-        return found
+            if run_id not in asked:
+                continue  # never trust the server to stay within the request
+            points = grouped.setdefault(run_id, ([], [], []))
+            points[0].append(point[0])
+            points[1].append(point[1])
+            points[2].append(point[2])
+        return grouped
 
     def _full(self, series: tuple[str, str]) -> Points:
         run_id, key = series

@@ -83,17 +83,21 @@ class _Credentials:
 
     @classmethod
     def find(cls, uri: str, env: Mapping[str, str]) -> "_Credentials":
-        parts = urlsplit(uri)
+        # MLflow's order: username and password, then the token; userinfo in the URI last.
+        user, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
+        if user and password:
+            return cls._basic(user, password)
         token = env.get(ENV_TOKEN)
         if token:
             return cls(f"Bearer {token}")
-        user, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
-        if parts.username is not None and not user:
-            user, password = unquote(parts.username), unquote(parts.password or "")
-        if user:
-            raw = f"{user}:{password or ''}".encode("utf-8")
-            return cls("Basic " + base64.b64encode(raw).decode("ascii"))
+        parts = urlsplit(uri)
+        if parts.username is not None:
+            return cls._basic(unquote(parts.username), unquote(parts.password or ""))
         return cls()
+
+    @classmethod
+    def _basic(cls, user: str, password: str) -> "_Credentials":
+        return cls("Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii"))
 
 
 def _origin(scheme: str, host: str, port: int | None) -> tuple[str, str, int]:

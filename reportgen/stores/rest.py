@@ -35,8 +35,8 @@ class RestStore(Store):
 
     max_points: when set, metric_histories returns about that many evenly spaced points per series
     (first and last kept), through the server's sampled endpoint. history_mode "bulk" (default) reads
-    complete histories through the bulk endpoint where that is exact (SQL-backed servers, see
-    rest.histories); "paged" uses metrics/get-history for every series.
+    complete histories 100 runs a request (see rest.histories); "paged" uses metrics/get-history for
+    every series (one request or more each).
     """
 
     def __init__(
