@@ -1,7 +1,7 @@
 """A small HTTP session for an MLflow tracking server: auth, TLS options, timeouts, bounded retries
 with backoff, redirects handled here (credentials never cross origins), one-line errors.
 
-Standard library only (http.client); one keep-alive connection per thread. Credentials come from the
+Standard library only (http.client); keep-alive connections shared by the threads of a session. Credentials come from the
 URI's userinfo or MLflow's environment variables and never appear in a message.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ DEFAULT_MAX_RETRIES = 5
 BACKOFF_BASE = 0.5  # seconds; doubled on each retry, with jitter
 BACKOFF_CAP = 30.0  # no single wait (Retry-After included) is longer than this
 MAX_REDIRECTS = 5
+MAX_IDLE = 16  # idle keep-alive connections kept per session
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -129,7 +130,9 @@ class HttpSession:
         if self.max_retries is None:
             self.max_retries = int(self.env.get(ENV_MAX_RETRIES) or DEFAULT_MAX_RETRIES)
         self._ssl = self._ssl_context() if self._scheme == "https" else None
-        self._local = threading.local()
+        # Idle keep-alive connections, shared by all threads (at most MAX_IDLE kept).
+        self._idle: list[tuple[tuple[str, str, int], http.client.HTTPConnection]] = []
+        self._lock = threading.Lock()
 
     def _ssl_context(self) -> ssl.SSLContext:
         insecure = (self.env.get(ENV_INSECURE_TLS) or "").strip().lower() in ("1", "true", "yes")
@@ -172,10 +175,11 @@ class HttpSession:
         raise ServerError(f"{self.display}{path}: more than {MAX_REDIRECTS} redirects")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn[1].close()
-            self._local.conn = None
+        """Close the idle connections (the session stays usable: it opens new ones when needed)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, conn in idle:
+            conn.close()
 
     # -- internals -------------------------------------------------------------------------------
     def _netloc(self) -> str:
@@ -198,7 +202,6 @@ class HttpSession:
             try:
                 response = self._send(target, method, selector or "/", data, headers)
             except (OSError, http.client.HTTPException) as exc:
-                self.close()
                 if attempt >= self.max_retries:
                     reason = "timed out" if isinstance(exc, socket.timeout) else type(exc).__name__
                     raise ServerError(
@@ -224,24 +227,40 @@ class HttpSession:
     def _send(
         self, target: tuple[str, str, int], method: str, selector: str, data: bytes | None, headers: dict[str, str]
     ) -> Response:
-        conn = getattr(self._local, "conn", None)
-        reused = conn is not None and conn[0] == target
-        if not reused:
-            self.close()
-            conn = self._local.conn = (target, self._connect(target))
+        conn, reused = self._acquire(target)
         try:
-            conn[1].request(method, selector, body=data, headers=headers)
-            raw = conn[1].getresponse()
+            conn.request(method, selector, body=data, headers=headers)
+            raw = conn.getresponse()
             body = raw.read()
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            self.close()
+            conn.close()
             if not reused:
                 raise
             # A kept-alive connection the server closed meanwhile: one fresh try, not a retry.
             return self._send(target, method, selector, data, headers)
+        except BaseException:
+            conn.close()
+            raise
         if (raw.getheader("connection") or "").lower() == "close":
-            self.close()
+            conn.close()
+        else:
+            self._release(target, conn)
         return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, body)
+
+    def _acquire(self, target: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            for index, (where, conn) in enumerate(self._idle):
+                if where == target:
+                    del self._idle[index]
+                    return conn, True
+        return self._connect(target), False
+
+    def _release(self, target: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < MAX_IDLE:
+                self._idle.append((target, conn))
+                return
+        conn.close()
 
     def _connect(self, target: tuple[str, str, int]) -> http.client.HTTPConnection:
         scheme, host, port = target
