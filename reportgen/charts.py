@@ -212,15 +212,20 @@ def scatter_chart(
     """
     x_num = numeric(points["x"]) if len(points) else None
     y = pd.to_numeric(points["y"], errors="coerce") if len(points) else points.get("y")
+    # Column lists, not points.iloc[i]: a pandas row per point cost more than the rest of the chart.
+    column = {name: points[name].tolist() for name in ("run", "label", "x", "href", "group") if name in points.columns}
+    x_values = x_num.tolist() if x_num is not None else None
+    y_values = y.tolist() if len(points) else []
     rows = []
     for i in range(len(points)):
-        row = points.iloc[i]
-        xv = x_num.iloc[i] if x_num is not None else ("" if pd.isna(row["x"]) else str(row["x"]))
+        raw_x = column["x"][i]
+        xv = x_values[i] if x_values is not None else ("" if pd.isna(raw_x) else str(raw_x))
+        group = column["group"][i] if "group" in column else None
         rows.append({
-            "run": str(row["run"]), "label": str(row["label"]), "x": finite_or_none(xv),
-            "y": finite_or_none(float(y.iloc[i])),
-            "href": safe_href(row["href"]) if "href" in points.columns else None,
-            "g": str(row["group"]) if "group" in points.columns and pd.notna(row["group"]) else None,
+            "run": str(column["run"][i]), "label": str(column["label"][i]), "x": finite_or_none(xv),
+            "y": finite_or_none(float(y_values[i])),
+            "href": safe_href(column["href"][i]) if "href" in column else None,
+            "g": str(group) if "group" in column and pd.notna(group) else None,
         })
     positive = x_num[np.isfinite(x_num) & (x_num > 0)] if x_num is not None else None
     log_x = bool(positive is not None and len(positive) == x_num.notna().sum() and len(positive) > 1
