@@ -457,3 +457,30 @@ def test_artifact_upload_goes_through_the_proxy(server, tmp_path):
     http, _ = session(server.url)
     RestWriter(server.url, session=http).upload_artifacts(RUN, Path(tmp_path))
     assert puts == [b"data"]
+
+
+def test_credential_order_matches_mlflow(server):
+    server.route("GET", "/health", (200, {}, b"OK"))
+    env = {"MLFLOW_TRACKING_USERNAME": "ann", "MLFLOW_TRACKING_PASSWORD": "pw", "MLFLOW_TRACKING_TOKEN": "tok"}
+    http, _ = session(f"http://bob:x@127.0.0.1:{server.port}", env)
+    http.request("GET", "/health")
+    assert server.requests[-1]["headers"]["Authorization"] == "Basic YW5uOnB3"  # username+password first
+    http, _ = session(f"http://bob:x@127.0.0.1:{server.port}", {"MLFLOW_TRACKING_TOKEN": "tok"})
+    http.request("GET", "/health")
+    assert server.requests[-1]["headers"]["Authorization"] == "Bearer tok"  # then the token
+
+
+def test_tls_options():
+    import ssl
+
+    insecure = HttpSession("https://127.0.0.1:1", env={"MLFLOW_TRACKING_INSECURE_TLS": "true"})
+    assert insecure._ssl.verify_mode == ssl.CERT_NONE and not insecure._ssl.check_hostname
+    strict = HttpSession("https://127.0.0.1:1", env={})
+    assert strict._ssl.verify_mode == ssl.CERT_REQUIRED
+    with pytest.raises(ReportgenError, match="only one of"):
+        HttpSession("https://127.0.0.1:1", env={"MLFLOW_TRACKING_INSECURE_TLS": "true",
+                                                "MLFLOW_TRACKING_SERVER_CERT_PATH": "/x.pem"})
+    with pytest.raises(ReportgenError, match="cannot load the certificate"):
+        HttpSession("https://127.0.0.1:1", env={"MLFLOW_TRACKING_SERVER_CERT_PATH": "/no/such.pem"})
+    with pytest.raises(ReportgenError, match="Not an http"):
+        HttpSession("ftp://host/x", env={})

@@ -139,7 +139,10 @@ class HttpSession:
         cert = self.env.get(ENV_CERT_PATH)
         if insecure and cert:
             raise ReportgenError(f"Set only one of {ENV_INSECURE_TLS} and {ENV_CERT_PATH}")
-        context = ssl.create_default_context(cafile=cert or None)
+        try:
+            context = ssl.create_default_context(cafile=cert or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ReportgenError(f"{ENV_CERT_PATH}={cert}: cannot load the certificate ({exc.strerror or exc})") from None
         if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
