@@ -59,7 +59,13 @@ class FakeServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Quiet(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that gave up (timeout tests): not the test's output
+
+        self.httpd = Quiet(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
@@ -484,3 +490,13 @@ def test_tls_options():
         HttpSession("https://127.0.0.1:1", env={"MLFLOW_TRACKING_SERVER_CERT_PATH": "/no/such.pem"})
     with pytest.raises(ReportgenError, match="Not an http"):
         HttpSession("ftp://host/x", env={})
+
+
+def test_a_server_that_does_not_answer_times_out(server):
+    import time as _time
+
+    server.route("GET", "/slow", lambda _r: (_time.sleep(1.0), (200, {}, b"late"))[1])
+    http = HttpSession(server.url, env={}, sleep=lambda _s: None, timeout=0.2, max_retries=1)
+    with pytest.raises(ServerError, match="timed out"):
+        http.request("GET", "/slow")
+    assert len(server.requests) == 2
