@@ -48,3 +48,19 @@ def test_split_history_groups_and_orders():
 def test_stable_ids_renumber_per_image():
     svg = b'<clipPath id="clip7"/><g clip-path="url(#clip7)"/><linearGradient id="gradient_3"/>'
     assert _stable_ids(svg) == b'<clipPath id="clip1"/><g clip-path="url(#clip1)"/><linearGradient id="gradient_2"/>'
+
+
+def test_split_history_of_sorted_and_shuffled_frames_agree():
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"run_id": np.repeat(["r1", "r2", "r3"], 40), "key": np.tile(np.repeat(["a", "b"], 20), 3),
+                          "step": np.tile(np.arange(20) // 2, 6), "timestamp": np.tile(np.arange(20), 6),
+                          "value": rng.normal(size=120)})
+    ordered = split_history(frame)
+    shuffled = split_history(frame.sample(frac=1.0, random_state=3).reset_index(drop=True))
+    assert sorted(ordered) == sorted(shuffled) == ["r1", "r2", "r3"]
+    for run_id, by_key in ordered.items():
+        for key, series in by_key.items():
+            other = shuffled[run_id][key]
+            assert series.step.tolist() == other.step.tolist() == sorted(series.step.tolist())
+            assert series.timestamp.tolist() == other.timestamp.tolist()
+            assert series.value.tolist() == other.value.tolist()

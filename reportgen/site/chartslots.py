@@ -207,8 +207,9 @@ class RunHistorySpecs:
         self.height = height
         self.templates: dict[tuple[str, bool], list[str]] = {}
         self.budget = max(charts.MIN_POINTS, min(max_points, charts.MAX_ROWS))
-        # Runs logged at the same cadence share their step and relative-time arrays: their JSON text is
-        # made once (keyed by the array's bytes), a third of the run pages' chart encoding otherwise.
+        # Runs logged at the same cadence share their step and relative-time arrays, and the metrics of
+        # one run logged together share their timestamps: the JSON text of each distinct array is made
+        # once (keyed by its bytes), half of the run pages' chart encoding otherwise.
         self._numbers: dict[tuple[str, bytes], str] = {}
         self._texts: dict[str, str] = {}
 
@@ -244,8 +245,9 @@ class RunHistorySpecs:
         found = self._numbers.get(cache_key)
         if found is None:
             found = _numbers_json(array.tolist())
-            if len(self._numbers) < 10_000:
-                self._numbers[cache_key] = found
+            if len(self._numbers) >= 3_000:  # bounded memory; a recent run's arrays are the likely hits
+                self._numbers.clear()
+            self._numbers[cache_key] = found
         return found
 
     def _series_json(self, run_id: str, label: str, key: str, series: "Series", keep: np.ndarray | None) -> str:
@@ -261,7 +263,7 @@ class RunHistorySpecs:
         else:
             ys = _numbers_json([v if math.isfinite(v) else None for v in values.tolist()])
         return (f'{{"c":{self._text(label)},"id":{self._text(run_id)},"k":{self._text(key)},'
-                f'"r":{self._shared("r", relative)},"t":{_numbers_json(stamps.tolist())},'
+                f'"r":{self._shared("r", relative)},"t":{self._shared("t", stamps)},'
                 f'"x":{self._shared("x", steps)},"y":{ys}}}')
 
 
@@ -286,12 +288,13 @@ def split_history(history: pd.DataFrame) -> dict[str, dict[str, Series]]:
     key_codes, key_names = pd.factorize(history["key"], sort=True)
     steps = history["step"].to_numpy(dtype="int64")
     stamps = history["timestamp"].to_numpy(dtype="int64")
-    order = np.lexsort((stamps, steps, key_codes, run_codes))
-    run_codes, key_codes = run_codes[order], key_codes[order]
-    steps, stamps = steps[order], stamps[order]
-    values = history["value"].to_numpy(dtype="float64")[order]
+    values = history["value"].to_numpy(dtype="float64")
+    if not _sorted_lexically(run_codes, key_codes, steps, stamps):  # stores mostly give them in order
+        order = np.lexsort((stamps, steps, key_codes, run_codes))
+        run_codes, key_codes = run_codes[order], key_codes[order]
+        steps, stamps, values = steps[order], stamps[order], values[order]
     change = np.flatnonzero((run_codes[1:] != run_codes[:-1]) | (key_codes[1:] != key_codes[:-1])) + 1
-    bounds = np.concatenate(([0], change, [len(order)])).tolist()
+    bounds = np.concatenate(([0], change, [len(values)])).tolist()
     # Plain lists: indexing a pandas Index per series cost more than the sort.
     run_names, key_names = [str(name) for name in run_names], [str(name) for name in key_names]
     run_codes, key_codes = run_codes.tolist(), key_codes.tolist()
@@ -300,6 +303,17 @@ def split_history(history: pd.DataFrame) -> dict[str, dict[str, Series]]:
         run_id, key = run_names[run_codes[start]], key_names[key_codes[start]]
         result.setdefault(run_id, {})[key] = Series(steps[start:end], stamps[start:end], values[start:end])
     return result
+
+
+def _sorted_lexically(*columns: np.ndarray) -> bool:
+    """Whether the rows are already in the order np.lexsort(columns[::-1]) gives (ties keep their order)."""
+    undecided = np.ones(max(0, len(columns[0]) - 1), dtype=bool)  # pairs equal on every column so far
+    for column in columns:
+        step = np.diff(column)
+        if (undecided & (step < 0)).any():
+            return False
+        undecided &= step == 0
+    return True
 
 
 _DATA, _LABEL, _ROWS = "\x00RG-DATA\x00", "\x00RG-LABEL\x00", "\x00RG-ROWS\x00"
