@@ -64,3 +64,34 @@ def test_split_history_of_sorted_and_shuffled_frames_agree():
             assert series.step.tolist() == other.step.tolist() == sorted(series.step.tolist())
             assert series.timestamp.tolist() == other.timestamp.tolist()
             assert series.value.tolist() == other.value.tolist()
+
+
+def _point_spec(n: int) -> dict:
+    return {"mark": "point", "data": {"values": [{"a": i} for i in range(n)]},
+            "encoding": {"x": {"field": "a", "type": "quantitative"}}}
+
+
+def test_static_images_drawn_by_the_helper_equal_in_process_ones(tmp_path):
+    from reportgen.site.chartslots import ChartSlots
+    from reportgen.site.static_images import ImageMaker
+
+    helper, here = ImageMaker(helper=True), ImageMaker(helper=False)
+    try:
+        specs = [_point_spec(3), {"mark": "nonsense"}]
+        drawn, local = helper.draw(specs), here.draw(specs)
+        assert helper.pool is not None  # the helper really drew them
+        assert isinstance(drawn[0], bytes) and _stable_ids(drawn[0]) == _stable_ids(local[0])
+        assert isinstance(drawn[1], str) and drawn[1] == local[1]  # a bad spec comes back as a message
+
+        warnings = []
+        slots = ChartSlots("c", out_dir=tmp_path, image_dir="charts", root="../",
+                           warn=lambda path, message: warnings.append((path, message)), max_images=2)
+        slots.add("good", lambda: _point_spec(4))
+        slots.add("bad", lambda: {"mark": "nonsense"})
+        slots.add("third", lambda: _point_spec(5))  # beyond max_images: no image
+        slots.render_images(helper)
+        assert [item["fallback"] for item in slots.items] == ["../charts/c-1.svg", None, None]
+        assert (tmp_path / "charts" / "c-1.svg").read_bytes().startswith(b"<svg")
+        assert [path for path, _ in warnings] == ["chart 'bad'"] and "no static image" in warnings[0][1]
+    finally:
+        helper.close()

@@ -29,6 +29,7 @@ from reportgen.site.parallel import default_workers, render_runs
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
 from reportgen.site.summary import summarize
+from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme
 
 DEFAULT_TITLE = "Experiment report"
@@ -93,6 +94,8 @@ def build_site(
 
     report("Reading stores", 0, None)
     opened = open_stores(uris, strict=strict)
+    # Before the read: the image helper warms vl-convert up while this process reads the stores.
+    images = ImageMaker(helper=static_charts)
     timings: dict[str, float] = {}
     try:
         site = gather(opened, uris, experiments=experiments, filter_string=filter_string, redactor=redactor)
@@ -101,7 +104,8 @@ def build_site(
         try:
             builder = _SiteBuilder(site, staging, theme_, title=title or DEFAULT_TITLE, max_points=max_points,
                                    artifacts=artifacts, budget=Budget(max_artifact_size, max_site_size),
-                                   strict=strict, static_charts=static_charts, report=report, workers=workers)
+                                   strict=strict, static_charts=static_charts, report=report, workers=workers,
+                                   images=images)
             builder.build()
         except BaseException:
             output.discard(staging)
@@ -110,6 +114,7 @@ def build_site(
         output.swap_in(staging, target)
         timings["swap"] = time.perf_counter() - started - timings["read"] - timings["render"]
     finally:
+        images.close()
         for store in opened:
             store.close()
     size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file() and not path.is_symlink())
@@ -123,7 +128,7 @@ class _SiteBuilder:
 
     def __init__(self, site: SiteData, out: Path, theme: Theme, *, title: str, max_points: int,
                  artifacts: bool, budget: Budget, strict: bool, static_charts: bool, report: _Progress,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, images: ImageMaker | None = None) -> None:
         self.site = site
         self.out = out
         self.theme = theme
@@ -138,6 +143,7 @@ class _SiteBuilder:
         self.extra_store_problems: list[Problem] = []  # what the stores' copies in worker processes met
         self.pages = 0
         self.workers = workers
+        self.images = images
 
     def warn(self, path: str, message: str) -> None:
         if self.strict:
@@ -196,7 +202,7 @@ class _SiteBuilder:
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points)
-        slots.render_images()
+        slots.render_images(self.images)
         pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
         page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
                       for n in range(len(pages))]

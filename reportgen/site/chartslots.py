@@ -8,19 +8,21 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from reportgen import charts
 from reportgen.chartdata import clean_text
-from reportgen.errors import ReportgenError
 from reportgen.model import Run
 from reportgen.site.collect import ExperimentData
 from reportgen.site.jsonblock import RawJSON, json_text
 from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
 from reportgen.site.summary import best_run
+
+if TYPE_CHECKING:
+    from reportgen.site.static_images import ImageMaker
 
 MAX_HISTORY_CHARTS = 12
 # Static images (for pages read without JavaScript) cost ~0.1-0.4 s each in vl-convert.
@@ -61,21 +63,22 @@ class ChartSlots:
             self.pending.append(item)
         self.items.append(item)
 
-    def render_images(self) -> None:
+    def render_images(self, maker: "ImageMaker | None" = None) -> None:
         """Writes the pending static images (0.1-0.4 s each in vl-convert) and sets their items' fallback."""
-        from reportgen.site.assets import render_static
+        if not self.pending:
+            return
+        assert self.out_dir is not None and self.image_dir is not None
+        from reportgen.site.static_images import ImageMaker
 
-        assert self.out_dir is not None and self.image_dir is not None or not self.pending
-        for item in self.pending:
-            try:
-                image = _stable_ids(render_static(item["spec"], "svg"))
-            except ReportgenError as exc:
-                self.warn(f"chart {item['title']!r}", f"no static image: {exc}")
+        results = (maker or ImageMaker(helper=False)).draw([item["spec"] for item in self.pending])
+        for item, image in zip(self.pending, results):
+            if isinstance(image, str):
+                self.warn(f"chart {item['title']!r}", f"no static image: {image}")
                 continue
             relative = f"{self.image_dir}/{item['id']}.svg"
             target = self.out_dir / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(image)
+            target.write_bytes(_stable_ids(image))
             item["fallback"] = self.root + relative
         self.pending = []
 

@@ -1,0 +1,55 @@
+"""Static chart images (for pages read without JavaScript) drawn by a helper process.
+
+vl-convert holds the GIL while it draws, and its first image of a process costs ~1-2 s (engine start):
+a helper forked when the build starts warms the engine up while this process reads the stores, then
+draws beside the page rendering. Without fork (or if the helper dies) images are drawn in-process.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Sequence
+
+from reportgen.errors import ReportgenError
+
+_WARM_UP_SPEC = {"mark": "point", "data": {"values": [{"a": 1}]},
+                 "encoding": {"x": {"field": "a", "type": "quantitative"}}}
+
+
+def _draw(spec: dict) -> bytes | str:
+    """SVG bytes, or the message of the ReportgenError (exceptions need not cross the process pipe)."""
+    from reportgen.site.assets import render_static
+
+    try:
+        return render_static(spec, "svg")
+    except ReportgenError as exc:
+        return exc.message
+
+
+def _warm_up() -> None:
+    _draw(_WARM_UP_SPEC)
+
+
+class ImageMaker:
+    """Draws specs as SVG, in a forked helper process when `helper` (and fork exists), else here."""
+
+    def __init__(self, *, helper: bool) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        if helper and "fork" in multiprocessing.get_all_start_methods():
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            self.pool.submit(_warm_up)
+
+    def draw(self, specs: Sequence[dict]) -> list[bytes | str]:
+        """One result per spec: SVG bytes or an error message."""
+        if self.pool is not None:
+            try:
+                return list(self.pool.map(_draw, specs))
+            except BrokenProcessPool:
+                self.close()
+        return [_draw(spec) for spec in specs]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
