@@ -191,6 +191,18 @@ def test_stale_artifact_uri_is_remapped_or_unavailable(tmp_path):
         store.open_artifact(gone, "f.txt")
 
 
+def test_stale_uri_of_a_run_whose_empty_artifact_folder_was_not_copied(tmp_path):
+    """git and rsync drop empty folders: the stale URI names this run's own artifacts/, which is gone."""
+    exp = experiment(tmp_path / "mlruns", "1")
+    run_id = f"{3:032x}"
+    run(exp, 3, artifact_uri=f"file:///home/elsewhere/mlruns/1/{run_id}/artifacts")
+    shutil.rmtree(exp / run_id / "artifacts")
+    store = FileStore(tmp_path / "mlruns")
+    assert store.list_artifacts(run_id) == []
+    assert store.walk_artifacts(run_id) == []
+    assert store.problems == []
+
+
 @pytest.mark.parametrize("uri", ["s3://bucket/1/abc/artifacts", "http://127.0.0.1:9/x", "mlflow-artifacts:/1/abc/artifacts"])
 def test_remote_artifact_schemes_are_never_fetched(tmp_path, uri):
     exp = experiment(tmp_path, "1")

@@ -105,10 +105,19 @@ def resolve_root(
         return ArtifactRoot(None, f"artifact folder {candidate} is outside the store; not read")
     if local is None and artifact_uri:
         return ArtifactRoot(None, f"remote artifacts ({scheme}:) are not fetched")
-    if local is not None:
-        real = Path(os.path.realpath(local))
+    # Inside the store but not there: a run without artifacts (not created yet, or an empty folder that
+    # git or rsync did not carry over when the store was copied: the stale URI then names this very
+    # <exp>/<run>/artifacts, and the run's folder is here).
+    same_place = (
+        fallback is not None and local is not None and fallback.parent.is_dir()
+        and local.parts[-3:] == fallback.parts[-3:]
+    )
+    for candidate in (local, fallback if same_place else None):
+        if candidate is None:
+            continue
+        real = Path(os.path.realpath(candidate))
         if any(_inside(real, a) for a in allowed_real):
-            return ArtifactRoot(real)  # inside the store, just not created yet: a run without artifacts
+            return ArtifactRoot(real)
     return ArtifactRoot(None, f"artifact folder not found ({artifact_uri or 'no artifact_uri'})")
 
 
