@@ -1,0 +1,52 @@
+"""reportgen never needs MLflow at run time: log, read and build with `import mlflow` made to fail."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, warnings
+
+    class NoMlflow:
+        def find_spec(self, name, path=None, target=None):
+            if name == "mlflow" or name.startswith("mlflow."):
+                raise ImportError("mlflow is blocked in this test")
+            return None
+
+    sys.meta_path.insert(0, NoMlflow())
+    warnings.simplefilter("ignore")
+    out = sys.argv[1]
+
+    import reportgen.tracking as tracking
+    tracking.set_tracking_uri(out + "/mlruns")
+    tracking.set_experiment("no-mlflow")
+    with tracking.start_run(run_name="r"):
+        tracking.log_param("p", 1)
+        tracking.log_metric("m", 0.5, step=1)
+
+    import reportgen
+    store = reportgen.open_store(out + "/mlruns")
+    assert list(store.search_runs()["params.p"]) == ["1"], store.search_runs()
+    result = reportgen.build_site([sys.argv[2]], out + "/site", static_charts=False)
+    assert result.runs > 0 and result.pages > 0
+    assert not any(name == "mlflow" or name.startswith("mlflow.") for name in sys.modules)
+    print("ok", result.runs, result.pages)
+    """
+)
+
+
+def test_log_read_and_build_with_mlflow_blocked(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path), str(ROOT / "sample_mlruns")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok ")
