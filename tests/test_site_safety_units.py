@@ -53,6 +53,14 @@ def test_redactor_defaults_patterns_userinfo_and_env_secrets():
     assert strip_userinfo("see s3://AKIA:xyz@bucket/k and http://h/p") == "see s3://bucket/k and http://h/p"
 
 
+def test_secret_names_are_words_not_substrings():
+    redactor = Redactor.from_options(environ={})
+    secret = ["hf_token", "GITHUB_TOKEN", "client_secret", "apiKey", "openai.api_key", "db_pass", "X-Auth"]
+    visible = ["max_passes", "max_tokens", "tokenizer", "bypass", "author", "lr"]
+    assert [k for k in secret if not redactor.is_secret_key(k)] == []
+    assert [k for k in visible if redactor.is_secret_key(k)] == []
+
+
 def test_csv_cells_are_formula_safe():
     assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     for start in "+-@\t\r":

@@ -12,12 +12,21 @@ from typing import Iterable, Mapping
 from reportgen.model import Experiment, Run, RunData, RunInfo
 
 REDACTED = "[redacted]"
-# Key names whose values are secrets (matched case-insensitively anywhere in the key).
-DEFAULT_KEY_RE = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|"
-    r"credential|auth(orization)?$|session[_.-]?key|signature)",
-    re.IGNORECASE,
-)
+# Words of a key that make its value a secret. Keys are split into words (db_password, apiKey, X-Auth)
+# so that max_passes, max_tokens or tokenizer stay visible while hf_token and client_secret do not.
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "pwd", "pass", "secret", "secrets", "token", "apikey",
+    "accesskey", "privatekey", "credential", "credentials", "auth", "authorization", "signature",
+})
+_SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"), ("session", "key"), ("secret", "key")})
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _is_secret_name(key: str) -> bool:
+    words = [word.lower() for word in _WORD_SPLIT.split(key) if word]
+    return any(word in _SECRET_WORDS for word in words) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+
+
 # MLflow's own tags that look secret-like by name but are not.
 _SAFE_KEYS = frozenset({"mlflow.source.git.commit", "mlflow.user"})
 # user:password@ or token@ inside any URL-looking text.
@@ -54,7 +63,7 @@ class Redactor:
     def is_secret_key(self, key: str) -> bool:
         if key in _SAFE_KEYS:
             return False
-        if DEFAULT_KEY_RE.search(key):
+        if _is_secret_name(key):
             return True
         lowered = key.lower()
         return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in self.patterns)
