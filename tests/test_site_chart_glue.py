@@ -78,8 +78,9 @@ def test_static_images_drawn_by_the_helper_equal_in_process_ones(tmp_path):
     helper, here = ImageMaker(helper=True), ImageMaker(helper=False)
     try:
         specs = [_point_spec(3), {"mark": "nonsense"}]
+        forked = helper.pool is not None  # not when this process already started vl-convert (pytest order)
         drawn, local = helper.draw(specs), here.draw(specs)
-        assert helper.pool is not None  # the helper really drew them
+        assert helper.pool is not None or not forked  # the helper survived its work
         assert isinstance(drawn[0], bytes) and _stable_ids(drawn[0]) == _stable_ids(local[0])
         assert isinstance(drawn[1], str) and drawn[1] == local[1]  # a bad spec comes back as a message
 
@@ -95,3 +96,14 @@ def test_static_images_drawn_by_the_helper_equal_in_process_ones(tmp_path):
         assert [path for path, _ in warnings] == ["chart 'bad'"] and "no static image" in warnings[0][1]
     finally:
         helper.close()
+
+
+def test_no_image_helper_is_forked_once_this_process_started_vl_convert():
+    # A forked child drawing with an engine whose threads stayed in the parent hangs (it did, in pytest).
+    from reportgen.site import assets
+    from reportgen.site.static_images import ImageMaker
+
+    assets.render_static(_point_spec(2))
+    maker = ImageMaker(helper=True)
+    assert maker.pool is None
+    assert isinstance(maker.draw([_point_spec(2)])[0], bytes)

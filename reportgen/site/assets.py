@@ -18,6 +18,13 @@ VL_VERSION = "6.4"
 BUNDLE_PATH = Path("static") / "vendor" / "vega-bundle.js"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 STATIC_WIDTH = 520
+# Whether this process has started vl-convert's engine (its threads do not survive a fork: a forked
+# child that draws with an engine inherited half-started hangs).
+_ENGINE = {"started": False}
+
+
+def engine_started() -> bool:
+    return _ENGINE["started"]
 
 
 def _escape_non_ascii(text: str) -> str:
@@ -56,6 +63,7 @@ def vega_bundle_text() -> str:
             return text
     except (OSError, UnicodeDecodeError):
         pass
+    _ENGINE["started"] = True
     try:
         text = _wrap(vl_convert.javascript_bundle(vl_version=VL_VERSION))
     except BaseException as exc:  # vl-convert panics (a BaseException) instead of raising
@@ -94,6 +102,7 @@ def render_static(spec: dict, fmt: str = "svg") -> bytes:
     if spec.get("width") == "container":
         # No container outside a browser: give the plot the width it typically gets in a page.
         spec = {**spec, "width": STATIC_WIDTH}
+    _ENGINE["started"] = True
     try:
         if fmt == "svg":
             return vl_convert.vegalite_to_svg(spec, vl_version=VL_VERSION).encode("utf-8")

@@ -39,8 +39,8 @@ def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
     if value is None:
         return {"text": "", "sort": "", "full": ""}
     if isinstance(value, float):
-        return {"text": fmt.number(value), "sort": fmt.number(value) if not math.isfinite(value) else repr(value),
-                "full": fmt.number(value)}
+        shown = fmt.number(value)
+        return {"text": shown, "sort": shown if not math.isfinite(value) else repr(value), "full": shown}
     text = str(value)
     return {"text": fmt.clip(text, limit), "sort": text[:MAX_CELL_CHARS], "full": fmt.clip(text, MAX_VALUE_CHARS)}
 

@@ -2,11 +2,14 @@
 
 vl-convert holds the GIL while it draws, and its first image of a process costs ~1-2 s (engine start):
 a helper forked when the build starts warms the engine up while this process reads the stores, then
-draws beside the page rendering. Without fork (or if the helper dies) images are drawn in-process.
+draws beside the page rendering. The helper is forked only from a process with one Python thread that
+has not started vl-convert itself (the engine's threads do not survive a fork: a child drawing with it
+hangs); otherwise, without fork, or if the helper dies, images are drawn in-process.
 """
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Sequence
@@ -31,12 +34,19 @@ def _warm_up() -> None:
     _draw(_WARM_UP_SPEC)
 
 
+def _safe_to_fork() -> bool:
+    from reportgen.site.assets import engine_started
+
+    # Native pools that handle fork themselves (OpenBLAS) are not counted; Python threads are.
+    return not engine_started() and threading.active_count() == 1
+
+
 class ImageMaker:
     """Draws specs as SVG, in a forked helper process when `helper` (and fork exists), else here."""
 
     def __init__(self, *, helper: bool) -> None:
         self.pool: ProcessPoolExecutor | None = None
-        if helper and "fork" in multiprocessing.get_all_start_methods():
+        if helper and "fork" in multiprocessing.get_all_start_methods() and _safe_to_fork():
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
             self.pool.submit(_warm_up)
 
