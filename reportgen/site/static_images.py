@@ -2,14 +2,13 @@
 
 vl-convert holds the GIL while it draws, and its first image of a process costs ~1-2 s (engine start):
 a helper forked when the build starts warms the engine up while this process reads the stores, then
-draws beside the page rendering. The helper is forked only from a process with one Python thread that
-has not started vl-convert itself (the engine's threads do not survive a fork: a child drawing with it
-hangs); otherwise, without fork, or if the helper dies, images are drawn in-process.
+draws beside the page rendering. The helper is forked only from a process that has not started vl-convert
+itself (the engine's threads do not survive a fork: a child drawing with it hangs); otherwise, without
+fork, or if the helper dies, images are drawn in-process.
 """
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Sequence
@@ -37,8 +36,9 @@ def _warm_up() -> None:
 def _safe_to_fork() -> bool:
     from reportgen.site.assets import engine_started
 
-    # Native pools that handle fork themselves (OpenBLAS) are not counted; Python threads are.
-    return not engine_started() and threading.active_count() == 1
+    # Other threads (a progress bar's refresh, OpenBLAS pools) hold nothing the helper uses, as for the
+    # run-page workers; vl-convert's own engine threads are the hazard.
+    return not engine_started()
 
 
 class ImageMaker:
