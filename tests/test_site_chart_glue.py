@@ -107,3 +107,50 @@ def test_no_image_helper_is_forked_once_this_process_started_vl_convert():
     maker = ImageMaker(helper=True)
     assert maker.pool is None
     assert isinstance(maker.draw([_point_spec(2)])[0], bytes)
+
+
+_PARENT_PID: list[int] = []
+
+
+def _hang_in_child(spec):
+    """Stands in for static_images._draw: hangs in the forked helper, draws in the parent."""
+    import os
+    import time
+
+    from reportgen.site.assets import render_static
+
+    if os.getpid() not in _PARENT_PID:
+        time.sleep(600)
+    return render_static(spec, "svg")
+
+
+def test_a_hung_image_helper_is_killed_and_images_are_drawn_here(monkeypatch):
+    import os
+    import time
+
+    import pytest
+
+    from reportgen.site import static_images
+
+    if not static_images._safe_to_fork():
+        # This process already started vl-convert (an earlier test), so it forks no helper: run the test
+        # in a fresh process instead.
+        import subprocess
+        import sys
+
+        test_id = f"{__file__}::test_a_hung_image_helper_is_killed_and_images_are_drawn_here"
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_id],
+                              capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-2000:]
+        return
+    _PARENT_PID[:] = [os.getpid()]
+    monkeypatch.setattr(static_images, "_draw", _hang_in_child)
+    monkeypatch.setattr(static_images, "HELPER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(static_images, "HELPER_TIMEOUT_PER_SPEC_S", 0.0)
+    maker = static_images.ImageMaker(helper=True)
+    assert maker.pool is not None
+    began = time.monotonic()
+    drawn = maker.draw([_point_spec(2)])
+    assert time.monotonic() - began < 30
+    assert isinstance(drawn[0], bytes) and drawn[0].startswith(b"<svg")
+    assert maker.pool is None

@@ -15,6 +15,9 @@ from typing import Sequence
 
 from reportgen.errors import ReportgenError
 
+# A helper that does not answer in time (a hang no guard foresaw) is killed and images are drawn here.
+HELPER_TIMEOUT_S = 60.0
+HELPER_TIMEOUT_PER_SPEC_S = 5.0
 _WARM_UP_SPEC = {"mark": "point", "data": {"values": [{"a": 1}]},
                  "encoding": {"x": {"field": "a", "type": "quantitative"}}}
 
@@ -53,13 +56,17 @@ class ImageMaker:
     def draw(self, specs: Sequence[dict]) -> list[bytes | str]:
         """One result per spec: SVG bytes or an error message."""
         if self.pool is not None:
+            timeout = HELPER_TIMEOUT_S + HELPER_TIMEOUT_PER_SPEC_S * len(specs)
             try:
-                return list(self.pool.map(_draw, specs))
-            except BrokenProcessPool:
-                self.close()
+                return list(self.pool.map(_draw, specs, timeout=timeout))
+            except (BrokenProcessPool, TimeoutError):
+                self.close(kill=True)
         return [_draw(spec) for spec in specs]
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
         if self.pool is not None:
+            if kill:  # a hung helper would otherwise outlive the build
+                for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                    process.kill()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
