@@ -8,6 +8,9 @@ import click
 
 from reportgen import __version__
 
+# reportgen.site.cache.DEFAULT_CACHE_DIR (not imported here: `reportgen --help` stays fast).
+DEFAULT_CACHE_DIR = ".reportgen-cache"
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
@@ -54,10 +57,13 @@ def main() -> None:
                    "secret and key-like names are always hidden).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes rendering run pages [default: one per CPU, up to 4, for 300+ runs].")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=DEFAULT_CACHE_DIR, show_default=True,
+              help="Cache for incremental builds: a rebuild renders only what changed (safe to delete).")
+@click.option("--no-cache", is_flag=True, help="Render everything; neither read nor write the cache.")
 @click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def build(stores, output_dir, experiments, filter_string, title, theme, max_points, no_artifacts,
-          max_artifact_size, max_site_size, redact, jobs, strict, quiet) -> None:
+          max_artifact_size, max_site_size, redact, jobs, cache_dir, no_cache, strict, quiet) -> None:
     """Build a static report site from STORES (mlruns folders or tracking URIs; several merge into one).
 
     Without STORES: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.
@@ -73,6 +79,7 @@ def build(stores, output_dir, experiments, filter_string, title, theme, max_poin
             list(stores) or None, output_dir, experiments=experiments, filter_string=filter_string, title=title,
             theme=theme, max_points=max_points, artifacts=not no_artifacts, max_artifact_size=max_artifact_size,
             max_site_size=max_site_size, redact=redact, strict=strict, workers=jobs, progress=console.progress,
+            cache_dir=None if no_cache else cache_dir,
         )
     console.summary(result)
 

@@ -14,11 +14,15 @@ from reportgen.errors import ReportgenError
 from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts
+from reportgen.site.cache import Digest, SiteCache, code_digest
 from reportgen.site.chartslots import (
     ChartSlots, RunHistorySpecs, compare_histories, experiment_charts, run_charts, split_history,
 )
 from reportgen.site.collect import ExperimentData, SiteData, default_store_uris, gather, open_stores, store_root
 from reportgen.site.exports import write_exports
+from reportgen.site.incremental import (
+    UnitKeys, problems_in, problems_out, summaries_in, summaries_out, unit_keys,
+)
 from reportgen.site.markdown_html import render_markdown
 from reportgen.site.pages import (
     ROWS_PER_PAGE, SYSTEM_TAG_PREFIX, exp_href, experiment_columns, experiment_rows, index_context,
@@ -28,7 +32,7 @@ from reportgen.site.pages_run import children_of, compare_context, compare_order
 from reportgen.site.parallel import default_workers, render_runs
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
-from reportgen.site.summary import summarize
+from reportgen.site.summary import MetricSummary, summarize
 from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme
 
@@ -50,6 +54,9 @@ class BuildResult:
     seconds: float
     problems: list[Problem] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase: read, render, swap
+    budget_hit: bool = False  # some artifact was not copied: the site size limit was reached
+    reused: int = 0  # folders (runs, experiments) taken from the build cache instead of rendered
+    notes: list[str] = field(default_factory=list)  # about the build itself (the cache), not the data
 
 
 class _Progress:
@@ -80,11 +87,48 @@ def build_site(
     static_charts: bool = True,
     workers: int | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> BuildResult:
     """Build the static report of `stores` (URIs or paths; default: MLFLOW_TRACKING_URI, ./mlruns,
     ./mlflow.db) into `output_dir`. Raises ReportgenError on bad input, and on any warning when strict.
 
-    workers: processes rendering run pages (None: one per CPU, up to 4, for experiments of 300+ runs)."""
+    workers: processes rendering run pages (None: one per CPU, up to 4, for experiments of 300+ runs).
+    cache_dir: a folder for incremental builds (read cache and rendered units); None: render everything.
+    The site is the same, byte for byte, with or without the cache."""
+    options = dict(experiments=experiments, filter_string=filter_string, title=title, theme=theme,
+                   max_points=max_points, artifacts=artifacts, max_artifact_size=max_artifact_size,
+                   max_site_size=max_site_size, redact=redact, strict=strict, static_charts=static_charts,
+                   workers=workers, progress=progress)
+    if cache_dir is None:
+        return _build(stores, output_dir, cache=None, **options)
+    cache = SiteCache.open(cache_dir)
+    result = _build(stores, output_dir, cache=cache, **options)
+    if result.budget_hit and cache.restored:
+        # Copies under a site size limit depend on which runs render in which process: only a build
+        # that renders every run gives the bytes of a full build.
+        return _build(stores, output_dir, cache=SiteCache(cache.folder), **options)
+    return result
+
+
+def _build(
+    stores: Sequence[str] | None,
+    output_dir: str | Path,
+    *,
+    cache: SiteCache | None,
+    experiments: Sequence[str],
+    filter_string: str | None,
+    title: str | None,
+    theme: str | None,
+    max_points: int,
+    artifacts: bool,
+    max_artifact_size: int,
+    max_site_size: int,
+    redact: Sequence[str],
+    strict: bool,
+    static_charts: bool,
+    workers: int | None,
+    progress: Callable[[str, int, int | None], None] | None,
+) -> BuildResult:
     started = time.perf_counter()
     report = _Progress(progress)
     uris = list(stores) if stores else default_store_uris()
@@ -98,7 +142,8 @@ def build_site(
     images = ImageMaker(helper=static_charts)
     timings: dict[str, float] = {}
     try:
-        site = gather(opened, uris, experiments=experiments, filter_string=filter_string, redactor=redactor)
+        site = gather(opened, uris, experiments=experiments, filter_string=filter_string, redactor=redactor,
+                      read_cache=cache.folder / "read" if cache is not None else None)
         timings["read"] = time.perf_counter() - started
         staging = output.new_staging(target)
         try:
@@ -106,6 +151,11 @@ def build_site(
                                    artifacts=artifacts, budget=Budget(max_artifact_size, max_site_size),
                                    strict=strict, static_charts=static_charts, report=report, workers=workers,
                                    images=images)
+            if cache is not None:
+                builder.cache = cache
+                builder.build_key = Digest(
+                    code_digest(theme_.folders), title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size,
+                    max_site_size, strict, static_charts).hex()
             builder.build()
         except BaseException:
             output.discard(staging)
@@ -117,10 +167,17 @@ def build_site(
         images.close()
         for store in opened:
             store.close()
+    if cache is not None:
+        if builder.budget_hit:
+            cache.used.clear()  # see build_site: such units are not reusable
+        cache.save()
+        timings["cache"] = time.perf_counter() - started - sum(timings.values())
     size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file() and not path.is_symlink())
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),
                        size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems,
-                       timings=timings)
+                       timings=timings, budget_hit=builder.budget_hit,
+                       reused=cache.restored if cache is not None else 0,
+                       notes=list(cache.warnings) if cache is not None else [])
 
 
 class _SiteBuilder:
@@ -144,6 +201,10 @@ class _SiteBuilder:
         self.pages = 0
         self.workers = workers
         self.images = images
+        self.cache: SiteCache | None = None
+        self._table_pages = 0
+        self.build_key = ""
+        self.budget_hit = False
 
     def warn(self, path: str, message: str) -> None:
         if self.strict:
@@ -155,6 +216,8 @@ class _SiteBuilder:
         self.pages += 1
 
     def build(self) -> None:
+        # GitHub Pages runs Jekyll on a site unless told not to (it would drop _-prefixed files).
+        (self.out / ".nojekyll").write_bytes(b"")
         self.renderer.copy_static()
         self.renderer.write_vendor_assets()
         total_runs = self.site.run_count
@@ -169,29 +232,85 @@ class _SiteBuilder:
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
     def experiment(self, exp: ExperimentData) -> None:
-        summaries = summarize(exp.history)
-        by_run = split_history(exp.history)
-        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
         children = children_of(exp)
+        keys = unit_keys(exp, self.build_key, children, artifacts=self.artifacts) if self.cache else None
+        sides = self._restore_runs(exp, keys) if keys else {}
+        pages_done = keys is not None and self._restore(keys.experiment, f"e/{exp.key}") is not None
+        pending = [run for run in exp.runs if run.info.run_id not in sides]
+        if pages_done and not pending:
+            self.report("Rendering pages", len(exp.runs) + 1, None)
+            return
+        # Summaries and series of the runs to render; the cached runs brought theirs along.
+        history = exp.history
+        if sides:
+            history = history[history["run_id"].isin([run.info.run_id for run in pending])]
+        summaries: dict[tuple[str, str], MetricSummary] = summarize(history)
+        for run_id, side in sides.items():
+            summaries.update(summaries_in(run_id, side["summaries"]))
+        by_run = split_history(history)
+        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
         names = {run.info.run_id: run_label(run) for run in exp.runs}
         histories: dict[str, dict] = {}
+        page_problems: list[Problem] = []
 
         def meanwhile() -> None:
             # This process's share while worker processes render the run pages (after them when serial).
-            self.experiment_pages(exp, summaries)
-            histories.update(compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS))
+            if not pages_done:
+                before = len(self.problems)
+                self.experiment_pages(exp, summaries)
+                histories.update(compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS))
+                page_problems.extend(self.problems[before:])
 
-        images = render_runs(
-            self, exp.runs,
+        self.report("Rendering pages", len(sides), None)
+        rendered = render_runs(
+            self, pending,
             lambda run: self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names),
-            workers=self.workers if self.workers is not None else default_workers(len(exp.runs)),
+            workers=self.workers if self.workers is not None else default_workers(len(pending)),
             progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
-
+        for side in rendered.values():
+            self.budget_hit = self.budget_hit or side["budget_hit"]
+        if keys is not None:
+            for run in pending:
+                run_id = run.info.run_id
+                self.cache.store(keys.runs[run_id], f"r/{exp.run_keys[run_id]}", self.out, rendered[run_id])
+        if pages_done:
+            return
         # After the run pages: the compare page shows the images their artifacts copied.
+        images = {run.info.run_id: (sides.get(run.info.run_id) or rendered[run.info.run_id])["images"]
+                  for run in exp.runs}
         compare = compare_context(exp, images)
         compare["data"]["histories"] = histories
+        pages_before = self.pages
         self.render("compare.html", f"e/{exp.key}/compare.html",
                     {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
+        if keys is not None:
+            self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
+                             {"pages": self.pages - pages_before + self._table_pages, "problems": problems_out(page_problems),
+                              "store_problems": [], "budget_hit": False})
+
+    def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
+        """A cached unit linked into the site, its problems and pages counted as if rendered."""
+        assert self.cache is not None
+        side = self.cache.restore(key, folder, self.out)
+        if side is None:
+            return None
+        for problem in problems_in(side["problems"]):
+            self.warn(problem.path, problem.message)
+        self.extra_store_problems.extend(problems_in(side["store_problems"]))
+        self.pages += side["pages"]
+        self.budget_hit = self.budget_hit or side["budget_hit"]
+        return side
+
+    def _restore_runs(self, exp: ExperimentData, keys: UnitKeys) -> dict[str, dict[str, Any]]:
+        sides = {}
+        for run in exp.runs:
+            run_id = run.info.run_id
+            side = self._restore(keys.runs[run_id], f"r/{exp.run_keys[run_id]}")
+            if side is not None:
+                sides[run_id] = side
+                # What a full build's copies would have taken from the site size budget.
+                self.budget.remaining -= side["bytes"]
+        return sides
 
     def experiment_pages(self, exp: ExperimentData, summaries: dict) -> None:
         """The experiment's runs table pages (the first with its charts), CSV and JSON exports."""
@@ -213,27 +332,45 @@ class _SiteBuilder:
                 "charts": slots.items if number == 1 else [],
             }
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
+        self._table_pages = len(pages)
         self.report("Rendering pages", 1, None)
 
     def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
-                 names) -> list[dict[str, str]]:
-        """Writes the run's page; returns its copied image artifacts (path, href) for the compare page."""
+                 names) -> dict[str, Any]:
+        """Writes the run's page; returns what the build keeps of it: the copied image artifacts (path,
+        href) for the compare page, and for the cache its warnings, copied bytes and metric summaries."""
         # Run pages get no static chart images (0.1 s each, thousands of pages): their metrics table
         # holds the numbers when JavaScript is off.
-        run_dir = f"r/{exp.run_keys[run.info.run_id]}"
+        run_id = run.info.run_id
+        run_dir = f"r/{exp.run_keys[run_id]}"
+        problems_before = len(self.problems)
+        store_before = len(getattr(exp.store, "problems", []))
         context = run_context(exp, run, summaries, children, names)
         slots = ChartSlots("chart", out_dir=None, image_dir=None, root="../../", warn=self.warn)
         if history_part:
             run_charts(run, history_part, slots, specs)
         tree = []
+        copied = 0
         if self.artifacts:
-            walker = RunArtifacts(exp.store, run.info.run_id, out_dir=self.out, run_dir=run_dir,
+            walker = RunArtifacts(exp.store, run_id, out_dir=self.out, run_dir=run_dir,
                                   budget=self.budget, warn=self.warn)
             tree = walker.walk()
+            copied = walker.copied_bytes
         context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": tree,
                         "artifacts_enabled": self.artifacts})
         self.render("run.html", f"{run_dir}/index.html", context)
-        return image_artifacts(tree)
+        problems = self.problems[problems_before:]
+        return {
+            "images": image_artifacts(tree), "pages": 1, "bytes": copied,
+            "problems": problems_out(problems),
+            "store_problems": problems_out(getattr(exp.store, "problems", [])[store_before:]),
+            "budget_hit": any("site size limit" in p.message for p in problems) or _size_limit_note(tree),
+            "summaries": summaries_out(summaries, run_id, set(run.data.metrics) | set(history_part or ())),
+        }
+
+
+def _size_limit_note(nodes: list) -> bool:
+    return any(node.note == "not copied (site size limit)" or _size_limit_note(node.children) for node in nodes)
 
 
 def _experiment_info(exp: ExperimentData) -> dict[str, Any]:

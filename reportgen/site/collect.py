@@ -96,7 +96,9 @@ def select_experiments(experiments: list[Experiment], patterns: Sequence[str]) -
 
 
 def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str], filter_string: str | None,
-           redactor: Redactor, progress: Any = None) -> SiteData:
+           redactor: Redactor, progress: Any = None, read_cache: Path | None = None) -> SiteData:
+    """The chosen experiments of every store with their runs and histories, redacted.
+    read_cache: a folder where stores that keep a read cache (supports_read_cache) keep it."""
     labels = [redactor.text(redact_uri(uri)) for uri in uris]
     chosen: list[tuple[int, Experiment]] = []
     for index, store in enumerate(stores):
@@ -117,7 +119,12 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         if not mine:
             continue
         # One call per store: the file store reads every metric file once for runs and histories.
-        all_runs, all_history = store.read_all([exp.experiment_id for exp in mine], filter_string=filter_string)
+        ids = [exp.experiment_id for exp in mine]
+        if read_cache is not None and getattr(store, "supports_read_cache", False):
+            all_runs, all_history = store.read_all(ids, filter_string=filter_string,
+                                                   cache_dir=read_cache / url_key(store.uri))
+        else:
+            all_runs, all_history = store.read_all(ids, filter_string=filter_string)
         by_experiment: dict[str, list[Run]] = {}
         for run in all_runs:
             by_experiment.setdefault(run.info.experiment_id, []).append(run)

@@ -50,6 +50,10 @@ class BuildConsole:
             f"{warnings} warning{'' if warnings == 1 else 's'} -> {result.output}",
             soft_wrap=True,
         )
+        if result.reused:
+            console.print(f"  {result.reused} run and experiment folders reused from the build cache", markup=False)
+        for note in result.notes:
+            console.print(f"  note: {note}", markup=False)
         for problem in result.problems[:5]:
             console.print(f"  warning: {problem}", markup=False)
         if warnings > 5:

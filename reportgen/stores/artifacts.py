@@ -6,6 +6,7 @@ and that root must itself lie inside an allowed folder (the store's). Remote art
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -225,12 +226,39 @@ def walk(
     return sorted(files, key=lambda f: f.path)
 
 
+def signature(root: Path, *, max_files: int = MAX_WALK_FILES) -> str:
+    """A digest of every entry under root (relative path, type, size, mtime), symlinks not followed:
+    it changes when an artifact is added, removed or rewritten. For the build cache."""
+    digest = hashlib.blake2b(digest_size=16)
+    stack, seen = [""], 0
+    while stack and seen <= max_files:
+        rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(root / rel) if rel else os.scandir(root), key=lambda e: e.name)
+        except OSError as exc:
+            digest.update(f"{rel}\0!{exc.errno}\0".encode("utf-8", "surrogatepass"))
+            continue
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            seen += 1
+            if stat.S_ISDIR(info.st_mode):
+                stack.append(child)
+            digest.update(f"{child}\0{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}\0"
+                          .encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
 def is_remote(uri: str) -> bool:
     return bool(uri) and local_artifact_dir(uri) is None
 
 
 __all__ = [
     "ArtifactRoot",
+    "signature",
     "MAX_WALK_FILES",
     "clean_relpath",
     "is_remote",

@@ -119,6 +119,22 @@ class Store(abc.ABC):
             return []
         return artifacts.walk(root.path, on_skip=self.problem, max_files=max_files)
 
+    def artifact_signature(self, run_id: str) -> str:
+        """A digest that changes when the run's artifacts change (paths, sizes and mtimes of local
+        files; the listing of remote ones), for the build cache. Records no problem."""
+        try:
+            root = self.artifact_root(run_id)
+        except UnsupportedError:
+            before = len(self.problems)
+            listing = self.walk_artifacts(run_id)
+            for item in self.problems[before:]:  # the build's own walk reports them, once
+                self._seen_problems.discard((item.path, item.message))
+            del self.problems[before:]
+            return "listing:" + "\n".join(f"{info.path}\0{info.file_size}" for info in listing)
+        if root.path is None:
+            return f"none:{root.reason}"
+        return f"{root.path}:{artifacts.signature(root.path)}"
+
     # -- derived ---------------------------------------------------------------------------------
     def read_all(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,

@@ -1,0 +1,106 @@
+"""Cache keys of a build's units: a digest per run (the run as read and redacted, its history points,
+its artifacts), and from those the key of each run folder and experiment folder. What a unit's pages
+show must all be in its key: a key that misses an input would reuse stale pages.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reportgen.model import Problem
+from reportgen.site.cache import Digest
+from reportgen.site.collect import ExperimentData
+from reportgen.site.pages import run_label
+from reportgen.site.summary import MetricSummary
+
+
+def history_digests(history: pd.DataFrame) -> dict[str, bytes]:
+    """run_id -> digest of its history rows in frame order (keys by name, so that a key appearing in
+    another run does not change this run's digest)."""
+    if history.empty:
+        return {}
+    run_codes, run_names = pd.factorize(history["run_id"], sort=False)
+    key_codes, key_names = pd.factorize(history["key"], sort=False)
+    steps = history["step"].to_numpy(dtype="int64")
+    stamps = history["timestamp"].to_numpy(dtype="int64")
+    values = history["value"].to_numpy(dtype="float64")
+    if len(run_codes) > 1 and (np.diff(run_codes) < 0).any():  # rows of a run not together: group them
+        order = np.argsort(run_codes, kind="stable")
+        run_codes, key_codes, steps, stamps, values = (a[order] for a in (run_codes, key_codes, steps, stamps, values))
+    bounds = np.flatnonzero(np.diff(run_codes)) + 1
+    starts = [0, *bounds.tolist()]
+    ends = [*bounds.tolist(), len(run_codes)]
+    names = [str(name) for name in key_names]
+    result = {}
+    for start, end in zip(starts, ends):
+        codes = key_codes[start:end]
+        present = np.unique(codes)
+        digest = hashlib.blake2b(digest_size=20)
+        digest.update("\0".join(names[c] for c in present.tolist()).encode("utf-8", "surrogatepass"))
+        for array in (np.searchsorted(present, codes).astype(np.int32), steps[start:end], stamps[start:end],
+                      values[start:end]):
+            digest.update(array.tobytes())
+        result[str(run_names[run_codes[start]])] = digest.digest()
+    return result
+
+
+@dataclass
+class UnitKeys:
+    runs: dict[str, str]  # run_id -> key of its folder r/<key>/
+    experiment: str  # key of the folder e/<key>/
+
+
+def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]], *,
+              artifacts: bool) -> UnitKeys:
+    """The cache keys of the experiment's run folders and of its own folder."""
+    histories = history_digests(exp.history)
+    exp_part = Digest("experiment", build_key, exp.key, exp.store_label,
+                      pickle.dumps(exp.experiment, protocol=5)).hex()
+    labels = {run.info.run_id: run_label(run) for run in exp.runs}
+    runs = {}
+    for run in exp.runs:
+        run_id = run.info.run_id
+        parent = run.parent_run_id
+        digest = Digest("run", exp_part, exp.run_keys[run_id], pickle.dumps(run, protocol=5),
+                        histories.get(run_id, b""))
+        if parent:
+            digest.add("parent", parent, exp.run_keys.get(parent, ""), labels.get(parent, ""))
+        for child in children.get(run_id, []):
+            child_id = child.info.run_id
+            digest.add("child", exp.run_keys.get(child_id, ""), labels.get(child_id, ""), child.info.status)
+        digest.add("artifacts", exp.store.artifact_signature(run_id) if artifacts else "off")
+        runs[run_id] = digest.hex()
+    experiment = Digest("experiment-pages", exp_part)
+    for run in exp.runs:
+        experiment.add(exp.run_keys[run.info.run_id], runs[run.info.run_id])
+    return UnitKeys(runs=runs, experiment=experiment.hex())
+
+
+# -- side data: what a unit's rendering told the build besides its files (JSON in the cache) ----------
+
+def problems_out(problems: list[Problem]) -> list[list[str]]:
+    return [[p.path, p.message, p.kind] for p in problems]
+
+
+def problems_in(rows: list[list[str]]) -> list[Problem]:
+    return [Problem(path=path, message=message, kind=kind) for path, message, kind in rows]
+
+
+def summaries_out(summaries: dict[tuple[str, str], MetricSummary], run_id: str, keys: Any) -> list[list[Any]]:
+    rows = []
+    for key in sorted(keys):
+        found = summaries.get((run_id, key))
+        if found is not None:
+            rows.append([key, found.last, found.min, found.max, found.best_step, found.count])
+    return rows
+
+
+def summaries_in(run_id: str, rows: list[list[Any]]) -> dict[tuple[str, str], MetricSummary]:
+    return {(run_id, key): MetricSummary(last=float(last), min=float(low), max=float(high), best_step=best,
+                                         count=int(count))
+            for key, last, low, high, best, count in rows}

@@ -1,0 +1,179 @@
+"""Incremental builds (issue 6): a build with a cache equals, byte for byte, a full build of the same store,
+after every kind of change; the cache only decides how much is rendered again."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from reportgen.cli import main
+from reportgen.tracking import TrackingClient
+from site_stores import build, demo_store
+
+pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")
+
+RUN_1, RUN_2, RUN_3 = (f"{i:032x}" for i in (1, 2, 3))
+
+
+def _digest(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def store(tmp_path):
+    return demo_store(tmp_path / "mlruns")
+
+
+def _same_as_full(tmp_path, store, out, **options):
+    """Builds the store in full (no cache) beside `out` and asserts both sites are identical."""
+    full = tmp_path / "full"
+    shutil.rmtree(full, ignore_errors=True)
+    build(store, full, **options)
+    expected, got = _digest(full), _digest(out)
+    assert sorted(got) == sorted(expected)
+    assert [name for name in expected if expected[name] != got[name]] == []
+
+
+def test_warm_rebuild_reuses_everything_and_equals_a_full_build(tmp_path, store):
+    cache = tmp_path / "cache"
+    first = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
+    assert first.reused == 0
+    assert (cache / "CACHEDIR.TAG").is_file() and (cache / "index.json").is_file()
+    second = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
+    # 6 runs of 'vision' + its folder + the empty experiment's folder
+    assert second.reused == 8
+    assert second.pages == first.pages
+    _same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
+
+
+@pytest.mark.parametrize("change", ["metric", "tag", "artifact", "delete", "new-run", "meta", "rename-experiment"])
+def test_rebuild_after_a_change_equals_a_full_build(tmp_path, store, change):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    client = TrackingClient(tracking_uri=str(store))
+    if change == "metric":
+        client.log_metric(RUN_2, "loss", 0.01, step=99, timestamp=1_700_000_999_000)
+    elif change == "tag":
+        client.set_tag(RUN_3, "reviewed", "yes")
+    elif change == "artifact":
+        (store / "1" / RUN_1 / "artifacts" / "notes.txt").write_text("hello\nagain\n")
+    elif change == "delete":
+        client.delete_run(RUN_2)
+    elif change == "new-run":
+        run = client.create_run("1", run_name="late", start_time=1_700_000_500_000)
+        client.log_param(run.info.run_id, "lr", "0.2")
+        client.log_metric(run.info.run_id, "loss", 0.5, step=0, timestamp=1_700_000_500_000)
+        client.log_metric(run.info.run_id, "loss", 0.4, step=1, timestamp=1_700_000_501_000)
+        client.set_terminated(run.info.run_id, end_time=1_700_000_502_000)
+    elif change == "meta":
+        client.set_terminated(RUN_3, status="FAILED", end_time=1_700_000_900_000)
+    elif change == "rename-experiment":
+        client.rename_experiment("1", "vision v2")
+    result = build(store, tmp_path / "site", cache_dir=cache)
+    _same_as_full(tmp_path, store, tmp_path / "site")
+    if change in ("metric", "tag", "artifact", "meta"):
+        # the changed run and the experiment's folder are rendered again; nothing else
+        assert result.reused == 6
+    if change == "rename-experiment":
+        assert result.reused == 1  # only the other experiment's folder: every run page names its experiment
+
+
+def test_a_changed_parent_renders_its_children_again(tmp_path, store):
+    """A child's page shows its parent's name: renaming the parent must not leave a stale link text."""
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    parent = f"{5:032x}"
+    TrackingClient(tracking_uri=str(store)).set_tag(parent, "mlflow.runName", "renamed-sweep")
+    result = build(store, tmp_path / "site", cache_dir=cache)
+    child_page = next((tmp_path / "site" / "r").glob(f"{6:032x}*/index.html")).read_text(encoding="utf-8")
+    assert "renamed-sweep" in child_page
+    assert result.reused == 5  # 4 untouched runs + the empty experiment
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_options_theme_and_code_are_part_of_the_key(tmp_path, store):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert build(store, tmp_path / "site", cache_dir=cache, max_points=50).reused == 0
+    theme = tmp_path / "theme" / "templates"
+    theme.mkdir(parents=True)
+    (theme / "_footer.html").write_text("<footer>custom footer</footer>\n")
+    assert build(store, tmp_path / "site", cache_dir=cache, max_points=50, theme=str(tmp_path / "theme")).reused == 0
+    _same_as_full(tmp_path, store, tmp_path / "site", max_points=50, theme=str(tmp_path / "theme"))
+
+
+def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
+    """Site and cache share files (hard links): a page changed in place must not come back."""
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    page = next((tmp_path / "site" / "r").glob("*/index.html"))
+    with open(page, "a", encoding="utf-8") as stream:
+        stream.write("<!-- edited -->")
+    result = build(store, tmp_path / "site", cache_dir=cache)
+    assert result.reused == 7
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+@pytest.mark.parametrize("damage", ["garbage-index", "missing-unit", "deleted-cache", "wrong-version"])
+def test_a_damaged_cache_costs_only_time(tmp_path, store, damage):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    if damage == "garbage-index":
+        (cache / "index.json").write_text("{not json")
+    elif damage == "missing-unit":
+        victim = next((cache / "units").iterdir())
+        shutil.rmtree(victim)
+    elif damage == "deleted-cache":
+        shutil.rmtree(cache)
+    elif damage == "wrong-version":
+        index = json.loads((cache / "index.json").read_text())
+        index["version"] = -1
+        (cache / "index.json").write_text(json.dumps(index))
+    result = build(store, tmp_path / "site", cache_dir=cache)
+    assert result.reused == (7 if damage == "missing-unit" else 0)
+    _same_as_full(tmp_path, store, tmp_path / "site")
+    if damage == "garbage-index":
+        assert any("cache index" in note for note in result.notes)
+
+
+def test_an_unwritable_cache_still_builds(tmp_path, store):
+    if os.geteuid() == 0:
+        cache = tmp_path / "file-not-folder"
+        cache.write_text("x")  # even root cannot make folders under a file
+    else:
+        cache = tmp_path / "ro"
+        cache.mkdir()
+        cache.chmod(0o500)
+    result = build(store, tmp_path / "site", cache_dir=cache / "inner")
+    assert result.reused == 0 and result.notes
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_stale_units_are_dropped(tmp_path, store):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    before = {p.name for p in (cache / "units").iterdir()}
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_1, "note", "changed")
+    build(store, tmp_path / "site", cache_dir=cache)
+    after = {p.name for p in (cache / "units").iterdir()}
+    assert len(after) == len(before) and len(after - before) == 2  # the run and its experiment, replaced
+
+
+def test_cli_uses_a_cache_by_default_and_not_with_no_cache(tmp_path, store, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(main, ["build", str(store), "-o", "site", "-q", "--no-artifacts"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / ".reportgen-cache" / "CACHEDIR.TAG").is_file()
+    assert (tmp_path / ".reportgen-cache" / ".gitignore").read_text().strip().endswith("*")
+    again = runner.invoke(main, ["build", str(store), "-o", "site", "--no-artifacts"])
+    assert again.exit_code == 0 and "reused from the build cache" in again.output
+    shutil.rmtree(tmp_path / ".reportgen-cache")
+    plain = runner.invoke(main, ["build", str(store), "-o", "site", "-q", "--no-cache"])
+    assert plain.exit_code == 0 and not (tmp_path / ".reportgen-cache").exists()
+    assert (tmp_path / "site" / ".nojekyll").is_file()
