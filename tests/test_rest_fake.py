@@ -359,6 +359,30 @@ def test_sampled_histories_use_the_interval_endpoint(server):
     assert not [r for r in server.requests if "get-history-bulk" in r["path"] and "interval" not in r["path"]]
 
 
+def test_sampled_histories_send_the_whole_step_range_or_do_without(server):
+    server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {"m": 1.0})}))
+    points = [{"run_id": RUN, "key": "m", "value": 1, "timestamp": 1, "step": s} for s in (0, 5, 9)]
+
+    def strict(request):  # a server whose steps are 32-bit: refuses the 64-bit bounds
+        if "start_step" in request["query"]:
+            return _json(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "start_step out of range"})
+        return _json(200, {"metrics": points})
+
+    server.route("GET", f"{API}/metrics/get-history-bulk-interval", _json(200, {"metrics": points}))
+    reader = store(server.url, max_points=3)
+    assert reader.metric_histories([RUN])["step"].tolist() == [0, 5, 9]
+    asked = [r["query"] for r in server.requests if r["path"].endswith("bulk-interval")]
+    assert [(q["start_step"], q["end_step"]) for q in asked] == [([str(-(2**63))], [str(2**63 - 1)])]
+
+    server.requests.clear()
+    server.route("GET", f"{API}/metrics/get-history-bulk-interval", strict)
+    reader = store(server.url, max_points=3)
+    assert reader.metric_histories([RUN])["step"].tolist() == [0, 5, 9]
+    assert reader.metric_histories([RUN])["step"].tolist() == [0, 5, 9]  # the range is not asked again
+    asked = [r["query"] for r in server.requests if r["path"].endswith("bulk-interval")]
+    assert ["start_step" in q for q in asked] == [True, False, False]
+
+
 def test_history_paging_loop_is_a_problem(server):
     server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {"m": 1.0})}))
     server.route("GET", f"{API}/metrics/get-history",

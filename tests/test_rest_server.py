@@ -134,6 +134,22 @@ def test_sampled_histories_keep_first_and_last(tracking, sqlite_server, tmp_path
     assert (merged["_merge"] == "both").all()
 
 
+def test_sampled_histories_with_the_step_range_equal_those_without(tracking, sqlite_server, tmp_path):
+    _, run_ids = log_workload(tracking, tmp_path)
+    with tracking.start_run(run_name="big-steps") as run:
+        for step in (-(2**62), -1, 0, 2**31, 2**40, 2**62):  # steps outside 32 bits too
+            tracking.log_metric("loss", float(step % 7), step=step)
+    run_ids.append(run.info.run_id)
+    ranged = open_store(sqlite_server.url)
+    plain = open_store(sqlite_server.url)
+    plain._histories.step_range = False  # as after a server refused the range
+    for points in (3, 10, 2500):
+        got = ranged.metric_histories(run_ids, max_points=points)
+        pd.testing.assert_frame_equal(got, plain.metric_histories(run_ids, max_points=points))
+    assert ranged._histories.step_range  # the real server took the 64-bit range
+    assert got[got["run_id"] == run.info.run_id]["step"].tolist() == [-(2**62), -1, 0, 2**31, 2**40, 2**62]
+
+
 def test_report_from_server_equals_report_from_its_sqlite(tracking, sqlite_server, tmp_path):
     from reportgen.site.build import build_site
 
