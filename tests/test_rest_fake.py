@@ -37,12 +37,15 @@ class FakeServer:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as MLflow's server
+
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 request = {
                     "method": self.command, "path": parts.path, "query": parse_qs(parts.query),
                     "headers": dict(self.headers), "body": self.rfile.read(length) if length else b"",
+                    "client": self.client_address,
                 }
                 fake.requests.append(request)
                 route = fake.routes.get((self.command, parts.path))
@@ -50,9 +53,19 @@ class FakeServer:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                if isinstance(body, bytes):
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.end_headers()  # a body made as it is sent (an iterator of chunks)
+                try:
+                    for chunk in body:
+                        self.wfile.write(chunk)
+                except OSError:
+                    pass  # the client stopped reading
+                finally:
+                    body.close()
 
             do_GET = do_POST = do_PUT = _serve
 
@@ -439,6 +452,63 @@ def test_download_writes_only_inside_the_destination(server, tmp_path):
     assert (dst / "sub/inner.txt").read_bytes() == b"sub/inner.txt"
 
 
+class _Chunks:
+    """`count` chunks of 64 KiB made as they are sent; `sent` counts them, `done` is set at the end."""
+
+    def __init__(self, count: int, byte: bytes = b"x") -> None:
+        self.count, self.byte, self.sent, self.done = count, byte, 0, threading.Event()
+
+    def reply(self, _request: dict) -> Reply:
+        return 200, {"Content-Length": str(self.count * 65536)}, self
+
+    def __iter__(self):
+        for _ in range(self.count):
+            self.sent += 1
+            yield self.byte * 65536
+
+    def close(self) -> None:
+        self.done.set()
+
+
+def test_artifact_download_is_streamed_and_stops_at_the_callers_cap(server):
+    big = _Chunks(16 * 1024)  # 1 GiB if it were all read
+    server.route("GET", "/get-artifact", big.reply)
+    reader = store(server.url)
+    with reader.open_artifact(RUN, "big.bin") as handle:
+        assert handle.read(1001) == b"x" * 1001  # what the site does: read up to its cap + 1
+    assert big.done.wait(30)
+    assert big.sent * 65536 < 64 * 2**20  # the transfer stopped (socket buffers took a little)
+    small = _Chunks(2, b"y")
+    server.route("GET", "/get-artifact", small.reply)
+    with reader.open_artifact(RUN, "small.bin") as handle:  # the session is still usable
+        assert handle.read() == b"y" * 131072
+
+
+def test_artifact_download_streams_to_disk_and_reuses_the_connection(server, tmp_path):
+    from reportgen.tracking import artifacts
+
+    server.route("GET", f"{API}/artifacts/list", _json(200, {"files": [{"path": "big.bin", "is_dir": False}]}))
+    reader = store(server.url)
+    for attempt in range(2):
+        body = _Chunks(80, bytes([65 + attempt]))  # 5 MiB
+        server.route("GET", "/get-artifact", body.reply)
+        out = tmp_path / str(attempt)
+        out.mkdir()
+        artifacts.download(reader, RUN, "big.bin", out)
+        assert (out / "big.bin").read_bytes() == bytes([65 + attempt]) * (80 * 65536)
+    clients = {r["client"] for r in server.requests if r["path"] == "/get-artifact"}
+    assert len(clients) == 1  # a body read to its end gives its connection back to the pool
+
+
+def test_get_artifact_errors_are_not_streamed(server):
+    server.route("GET", "/get-artifact", _json(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "gone"}))
+    with pytest.raises(ResourceDoesNotExist, match="No artifact 'a.txt'"):
+        store(server.url).open_artifact(RUN, "a.txt")
+    server.route("GET", "/get-artifact", _json(500, {"error_code": "INTERNAL_ERROR", "message": "disk on fire"}))
+    with pytest.raises(ServerError, match="disk on fire"):
+        store(server.url).open_artifact(RUN, "a.txt")
+
+
 # -- writer -------------------------------------------------------------------------------------
 def test_log_batch_splits_to_count_and_size_limits(server):
     from reportgen.tracking.client import TrackingClient
@@ -487,6 +557,20 @@ def test_artifact_upload_goes_through_the_proxy(server, tmp_path):
     http, _ = session(server.url)
     RestWriter(server.url, session=http).upload_artifacts(RUN, Path(tmp_path))
     assert puts == [b"data"]
+
+
+def test_artifact_upload_is_sent_from_disk_and_again_on_a_retry(server, tmp_path):
+    server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {})}))
+    answers = iter([(503, {}, b"busy"), (200, {}, b"{}")])
+    puts = []
+    server.route("PUT", f"/api/2.0/mlflow-artifacts/artifacts/1/{RUN}/artifacts/big.bin",
+                 lambda r: (puts.append(r), next(answers))[1])
+    data = bytes(range(256)) * 8192  # 2 MiB
+    (tmp_path / "big.bin").write_bytes(data)
+    http, _ = session(server.url)
+    RestWriter(server.url, session=http).upload_artifacts(RUN, Path(tmp_path))
+    assert [r["body"] == data for r in puts] == [True, True]
+    assert puts[-1]["headers"]["Content-Length"] == str(len(data))
 
 
 def test_credential_order_matches_mlflow(server):

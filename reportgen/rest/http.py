@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
 import os
 import random
@@ -16,7 +17,8 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import IO, Any, Callable, Mapping
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 from reportgen.errors import ReportgenError, ResourceDoesNotExist
@@ -66,9 +68,50 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    stream: "BodyStream | None" = None  # a 200 asked for with stream=True: the body, not read yet
 
     def json(self) -> Any:
         return parse_json(self.body)
+
+
+class BodyStream(io.RawIOBase):
+    """A response body read from the socket only as the caller reads it, so a large artifact is never
+    held whole and a caller that stops at its size cap stops the transfer. The connection goes back to
+    the session's pool when the body was read to its end, and is closed otherwise."""
+
+    def __init__(self, session: "HttpSession", target: tuple[str, str, int], conn: http.client.HTTPConnection,
+                 raw: http.client.HTTPResponse, where: str) -> None:
+        super().__init__()
+        self._session, self._target, self._conn, self._raw, self._where = session, target, conn, raw, where
+        self._finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            count = self._raw.readinto(buffer)
+        except (OSError, http.client.HTTPException) as exc:
+            self._finish(reusable=False)
+            reason = "timed out" if isinstance(exc, socket.timeout) else type(exc).__name__
+            raise ServerError(f"{self._where}: the download broke off ({reason})") from None
+        if count == 0 and len(buffer):
+            self._finish(reusable=not self._raw.will_close)
+        return count
+
+    def close(self) -> None:
+        self._finish(reusable=False)  # an unread rest of the body: the connection cannot be reused
+        super().close()
+
+    def _finish(self, *, reusable: bool) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if reusable:
+            self._session._release(self._target, self._conn)
+        else:
+            self._raw.close()  # the response holds its own handle on the socket
+            self._conn.close()
 
 
 def parse_json(body: bytes) -> Any:
@@ -156,17 +199,26 @@ class HttpSession:
         data = json.dumps(body, allow_nan=True).encode("utf-8")
         return self.request("POST", path, data=data, content_type="application/json").json()
 
+    def open(self, path: str, params: Mapping[str, Any] | None = None) -> IO[bytes]:
+        """GET `path` as a binary file object that reads the body as it arrives (close it)."""
+        response = self.request("GET", path, params=params, stream=True)
+        return io.BufferedReader(response.stream) if response.stream else io.BytesIO(response.body)
+
     def request(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, data: bytes | None = None,
-        content_type: str | None = None,
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, data: bytes | Path | None = None,
+        content_type: str | None = None, stream: bool = False,
     ) -> Response:
-        """One request with retries (429, 5xx, connection errors) and redirects; errors raise ServerError."""
+        """One request with retries (429, 5xx, connection errors) and redirects; errors raise ServerError.
+
+        data: bytes, or a local file sent from disk (read again on a retry). stream: a 200 answer's
+        body is left on the socket as response.stream (see BodyStream) instead of read into body.
+        """
         url = f"{self._scheme}://{self._netloc()}{self._prefix}{path}"
         if params:
             url += "?" + urlencode(params, doseq=True)
         origin = _origin(self._scheme, self._host, self._port)
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._with_retries(method, url, data, content_type, origin)
+            response = self._with_retries(method, url, data, content_type, origin, stream)
             if response.status not in REDIRECT_STATUSES:
                 return self._checked(response, method, path)
             location = response.headers.get("location")
@@ -189,7 +241,8 @@ class HttpSession:
         return f"{self._host}:{self._port}" if self._port else self._host
 
     def _with_retries(
-        self, method: str, url: str, data: bytes | None, content_type: str | None, origin: tuple[str, str, int]
+        self, method: str, url: str, data: bytes | Path | None, content_type: str | None,
+        origin: tuple[str, str, int], stream: bool = False,
     ) -> Response:
         parts = urlsplit(url)
         target = _origin(parts.scheme, parts.hostname or "", parts.port)
@@ -203,7 +256,7 @@ class HttpSession:
         attempt = 0
         while True:
             try:
-                response = self._send(target, method, selector or "/", data, headers)
+                response = self._send(target, method, selector or "/", data, headers, stream=stream)
             except (OSError, http.client.HTTPException) as exc:
                 if attempt >= self.max_retries:
                     reason = "timed out" if isinstance(exc, socket.timeout) else type(exc).__name__
@@ -228,19 +281,29 @@ class HttpSession:
         return min(BACKOFF_BASE * (2**attempt) * (1 + random.random() * 0.25), BACKOFF_CAP)
 
     def _send(
-        self, target: tuple[str, str, int], method: str, selector: str, data: bytes | None, headers: dict[str, str]
+        self, target: tuple[str, str, int], method: str, selector: str, data: bytes | Path | None,
+        headers: dict[str, str], *, stream: bool = False,
     ) -> Response:
         conn, reused = self._acquire(target)
         try:
-            conn.request(method, selector, body=data, headers=headers)
+            if isinstance(data, Path):  # sent from disk in blocks by http.client, never read whole
+                with open(data, "rb") as source:
+                    size = os.fstat(source.fileno()).st_size
+                    conn.request(method, selector, body=source, headers={**headers, "Content-Length": str(size)})
+            else:
+                conn.request(method, selector, body=data, headers=headers)
             raw = conn.getresponse()
+            if stream and raw.status == 200:
+                where = f"{self.display}: GET {urlsplit(selector).path}"
+                return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, b"",
+                                BodyStream(self, target, conn, raw, where))
             body = raw.read()
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
             conn.close()
             if not reused:
                 raise
             # A kept-alive connection the server closed meanwhile: one fresh try, not a retry.
-            return self._send(target, method, selector, data, headers)
+            return self._send(target, method, selector, data, headers, stream=stream)
         except BaseException:
             conn.close()
             raise

@@ -6,7 +6,6 @@ checked like a local one before it is used.
 """
 from __future__ import annotations
 
-import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Iterable, Sequence
 
@@ -206,10 +205,10 @@ class RestStore(Store):
         if not rel:
             raise InvalidParameterValue("An artifact path is required")
         try:
-            response = self.session.request("GET", "/get-artifact", params={"run_uuid": run_id, "path": rel})
+            # Streamed: a caller reading up to its size cap stops the transfer there.
+            return self.session.open("/get-artifact", {"run_uuid": run_id, "path": rel})
         except NotFound:
             raise ResourceDoesNotExist(f"No artifact {rel!r} in run {run_id}") from None
-        return io.BytesIO(response.body)
 
     def walk_artifacts(self, run_id: str, *, max_files: int = MAX_WALK_FILES) -> list[FileInfo]:
         """Every file of the run's artifact tree, through one artifacts/list call per folder."""

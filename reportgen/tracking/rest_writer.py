@@ -173,7 +173,7 @@ class RestWriter:
                 rel = source.relative_to(local_dir).as_posix()
                 content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
                 self.session.request("PUT", f"{ARTIFACTS_API}/{quote(f'{base}/{rel}', safe='/')}",
-                                     data=source.read_bytes(), content_type=content_type)
+                                     data=source, content_type=content_type)  # from disk, in blocks
 
     def _proxy_path(self, artifact_uri: str) -> str:
         parts = urlsplit(artifact_uri)
