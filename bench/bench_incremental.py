@@ -1,0 +1,99 @@
+"""The incremental-build benchmark of issue 6: on a copy of the 2000-run store B (bench/make_stores.py), a full
+build against a rebuild with the build cache after one run changed, in one run of this script, and a check
+that the incremental site equals a full build of the changed store byte for byte.
+
+    python bench/bench_incremental.py [--repeat 3] [--replace] [--json FILE]
+
+Each repetition changes a different run the way a training job would (a new metric point and a tag,
+through reportgen.tracking). By default every build writes a fresh output folder, as a CI job that restores
+only the cache does (and as bench_build.py measures); --replace rebuilds over the previous site instead,
+which adds the deletion of the old site (~2,000 folders) to both the full and the incremental build.
+The store copy and sites are written under bench/out/ (gitignored).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from make_stores import SHAPES, make_file_store  # noqa: E402
+from reportgen.site import build_site  # noqa: E402
+from reportgen.tracking import TrackingClient  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out" / "incremental"
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _timed_build(store: Path, out: Path, *, cache: Path | None, replace: bool) -> tuple[float, object]:
+    if not replace:
+        shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    result = build_site([str(store)], out, cache_dir=cache)
+    return time.perf_counter() - started, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="full builds and one-run changes (best of)")
+    parser.add_argument("--replace", action="store_true", help="rebuild over the previous site (adds its deletion)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+
+    store, cache = OUT / "B-mlruns", OUT / "cache"
+    shutil.rmtree(OUT, ignore_errors=True)
+    started = time.perf_counter()
+    make_file_store(store, SHAPES["B"])
+    print(f"store B written to {store} in {time.perf_counter() - started:.1f}s", flush=True)
+    client = TrackingClient(tracking_uri=str(store))
+    run_ids = sorted(run.info.run_id for exp in client.search_experiments()
+                     for run in client.search_runs([exp.experiment_id], max_results=50))
+
+    full = [_timed_build(store, OUT / "full", cache=None, replace=args.replace) for _ in range(args.repeat)]
+    cold = _timed_build(store, OUT / "site", cache=cache, replace=args.replace)
+    warm = _timed_build(store, OUT / "site", cache=cache, replace=args.replace)
+    changed = []
+    for n in range(args.repeat):
+        run_id = run_ids[n * 7 % len(run_ids)]
+        client.log_metric(run_id, "m0", 0.123 + n, step=1000 + n, timestamp=1_700_000_999_000 + n)
+        client.set_tag(run_id, "reviewed", f"round {n}")
+        changed.append(_timed_build(store, OUT / "site", cache=cache, replace=args.replace))
+
+    _, reference = _timed_build(store, OUT / "full", cache=None, replace=False)
+    identical = _digest(OUT / "full") == _digest(OUT / "site")
+
+    best_full = min(seconds for seconds, _ in full)
+    best_changed = min(seconds for seconds, _ in changed)
+    rows = [("full build (no cache)", best_full, full[0][1]), ("first build with cache", cold[0], cold[1]),
+            ("rebuild, nothing changed", warm[0], warm[1]), ("rebuild, one run changed", best_changed, changed[0][1])]
+    print(f"\n{'build':28} {'seconds':>8} {'read':>6} {'reused':>7} {'speed-up':>9}")
+    for label, seconds, result in rows:
+        print(f"{label:28} {seconds:8.2f} {result.timings.get('read', 0):6.2f} {result.reused:7d} "
+              f"{best_full / seconds:8.1f}x")
+    print(f"\nruns {reference.runs}, pages {reference.pages}, site {reference.size_bytes / 1e6:.1f} MB; "
+          f"one-run-changed builds: {', '.join(f'{s:.2f}' for s, _ in changed)} s; "
+          f"full builds: {', '.join(f'{s:.2f}' for s, _ in full)} s")
+    print(f"incremental site identical to a full build of the changed store: {'yes' if identical else 'NO'}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "full_s": [s for s, _ in full], "cold_s": cold[0], "warm_s": warm[0], "changed_s": [s for s, _ in changed],
+            "speedup": best_full / best_changed, "identical": identical, "replace": args.replace,
+        }, indent=2))
+    if not identical:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
