@@ -65,6 +65,18 @@ def number(value: object) -> str:
     return f"{number_:.6g}"
 
 
+def number_and_sort(value: float) -> tuple[str, str]:
+    """(shown text, sort value) of a float cell: number()'s text; the exact repr to sort finite values by."""
+    if value != value:
+        return "NaN", "NaN"
+    if value in (math.inf, -math.inf):
+        shown = "+inf" if value > 0 else "-inf"
+        return shown, shown
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value)), repr(value)
+    return f"{value:.6g}", repr(value)
+
+
 def size(num_bytes: int | None) -> str:
     if num_bytes is None:
         return ""

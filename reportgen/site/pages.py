@@ -1,15 +1,18 @@
 """Page contexts: plain dicts for each page kind (index, experiment, run, compare, problems), built from
-the gathered data. No HTML here: templates escape everything they print.
+the gathered data. No HTML here (templates escape everything they print), except the runs table's rows,
+which runs_rows writes ready-escaped.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
+
+from markupsafe import Markup
 
 from reportgen.model import Problem, Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData, SiteData
 from reportgen.site.markdown_html import render_markdown
+from reportgen.site.runs_rows import RowWriter
 from reportgen.site.summary import MetricSummary, best_run, direction
 
 NOTE_TAG = "mlflow.note.content"
@@ -39,8 +42,8 @@ def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
     if value is None:
         return {"text": "", "sort": "", "full": ""}
     if isinstance(value, float):
-        shown = fmt.number(value)
-        return {"text": shown, "sort": shown if not math.isfinite(value) else repr(value), "full": shown}
+        shown, sort = fmt.number_and_sort(value)
+        return {"text": shown, "sort": sort, "full": shown}
     text = str(value)
     return {"text": fmt.clip(text, limit), "sort": text[:MAX_CELL_CHARS], "full": fmt.clip(text, MAX_VALUE_CHARS)}
 
@@ -116,28 +119,14 @@ def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
             "metrics": key_metrics(exp), "tags": user_tags}
 
 
-def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for run, depth in run_tree(exp.runs):
-        info = run.info
-        rows.append({
-            "run_id": info.run_id,
-            "href": run_href(exp, info.run_id),
-            "name": run_label(run),
-            "depth": depth,
-            "parent": run.parent_run_id or "",
-            "status": info.status,
-            "start": fmt.timestamp(info.start_time),
-            "start_sort": str(info.start_time or 0),
-            "duration": fmt.duration(info.start_time, info.end_time),
-            "duration_sort": str((info.end_time - info.start_time) if info.start_time and info.end_time else ""),
-            "user": info.user_id,
-            "params": [value_cell(run.data.params.get(key), RUNS_TABLE_CELL_CHARS) for key in columns["params"]],
-            "metrics": [summary_cells(summaries.get((info.run_id, key)), run.data.metrics.get(key))
-                        for key in columns["metrics"]],
-            "tags": [value_cell(run.data.tags.get(key), RUNS_TABLE_CELL_CHARS) for key in columns["tags"]],
-        })
-    return rows
+def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any], *,
+                    root: str = "../../") -> list[Markup]:
+    """The runs table's body rows, parents before their children, as HTML (one `<tr>` each; see
+    runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root."""
+    writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
+                       full_limit=MAX_VALUE_CHARS)
+    return [writer.row(run, depth, run_href(exp, run.info.run_id), run_label(run), summaries)
+            for run, depth in run_tree(exp.runs)]
 
 
 def index_context(site: SiteData) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -18,8 +18,9 @@ def direction(key: str) -> str | None:
     return metric_direction(key)
 
 
-@dataclass(frozen=True)
-class MetricSummary:
+class MetricSummary(NamedTuple):
+    """A read-only record; a tuple, as the pages build one per run and metric (tens of thousands)."""
+
     last: float
     min: float
     max: float
@@ -30,13 +31,11 @@ class MetricSummary:
 def summarize(history: pd.DataFrame) -> dict[tuple[str, str], MetricSummary]:
     """(run_id, key) -> summary of every series in a metric_histories() frame."""
     frame = metric_summaries(history)
-    result: dict[tuple[str, str], MetricSummary] = {}
-    for row in frame.itertuples(index=False):
-        best_step = None if pd.isna(row.best_step) else int(row.best_step)
-        result[(str(row.run_id), str(row.key))] = MetricSummary(
-            last=float(row.last), min=float(row.min), max=float(row.max), best_step=best_step, count=int(row.count)
-        )
-    return result
+    best_steps = [None if step != step else int(step) for step in frame["best_step"].tolist()]
+    columns = (frame["last"].astype("float64").tolist(), frame["min"].astype("float64").tolist(),
+               frame["max"].astype("float64").tolist(), best_steps, frame["count"].astype("int64").tolist())
+    keys = zip(frame["run_id"].astype(str).tolist(), frame["key"].astype(str).tolist())
+    return dict(zip(keys, map(MetricSummary._make, zip(*columns))))
 
 
 def best_run(values: dict[str, float], key: str) -> str | None:

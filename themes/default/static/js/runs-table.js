@@ -3,7 +3,8 @@
  * Markup contract (rendered by the experiment template):
  *   <table class="rg-runs" data-table> with a header row of <th data-col="KEY" data-kind="attr|param|metric|tag"
  *   data-varies="true|false">; body rows <tr data-run-id="ID"> whose cells carry data-value="raw sortable value"
- *   (numbers sort as numbers; "NaN" sorts last, "+inf"/"-inf" as infinities; empty cells always last);
+ *   unless that is the cell's trimmed text, sorted by then (numbers sort as numbers; "NaN" sorts last,
+ *   "+inf"/"-inf" as infinities; empty cells always last); metric cells always carry it;
  *   the first cell holds <input type="checkbox" class="rg-pick" value="RUN_ID">. A nested run's row may carry
  *   data-parent="PARENT_RUN_ID": sorting then keeps it under its parent (siblings sorted among themselves).
  *   Controls, looked up in the nearest ancestor that holds them (else the whole page):
