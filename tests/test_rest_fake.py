@@ -396,6 +396,49 @@ def test_sampled_histories_send_the_whole_step_range_or_do_without(server):
     assert ["start_step" in q for q in asked] == [True, False, False]
 
 
+def _searchable_server(server, *, refuse_filters: bool = False) -> list[dict]:
+    """Experiment 1 with runs 1..4 (metric m = 0..3, param p = a|b); runs/search ignores filters (the
+    client must still apply them) or refuses them with a 400. Returns the runs/search bodies."""
+    bodies: list[dict] = []
+    runs = []
+    for i in range(4):
+        run = _run_json(str(i + 1) * 32, {"m": float(i)})
+        run["data"]["params"] = [{"key": "p", "value": "ab"[i % 2]}]
+        runs.append(run)
+
+    def search(request):
+        body = json.loads(request["body"])
+        bodies.append(body)
+        if refuse_filters and "filter" in body:
+            return _json(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "bad filter"})
+        return _json(200, {"runs": runs})
+
+    server.route("GET", f"{API}/experiments/get",
+                 _json(200, {"experiment": {"experiment_id": "1", "name": "e", "lifecycle_stage": "active"}}))
+    server.route("POST", f"{API}/runs/search", search)
+    return bodies
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_search_filters_in_mlflows_grammar_are_sent_others_stay_local(server, refuse):
+    bodies = _searchable_server(server, refuse_filters=refuse)
+    reader = store(server.url)
+    cases = {
+        "metrics.m >= 1 and params.p = 'a'": ["3" * 32],
+        "metrics.m < 1 OR params.p = 'b'": ["1" * 32, "2" * 32, "4" * 32],
+        "(metrics.m = 3)": ["4" * 32],
+        "params.p IN ('b')": ["2" * 32, "4" * 32],
+        "": ["1" * 32, "2" * 32, "3" * 32, "4" * 32],
+    }
+    sent = []
+    for text, expected in cases.items():
+        bodies.clear()
+        assert sorted(r.run_id for r in reader.search_run_objects(["1"], text)) == expected, text
+        sent.append([b.get("filter") for b in bodies])
+    first = ["metrics.m >= 1 AND params.p = 'a'", None] if refuse else ["metrics.m >= 1 AND params.p = 'a'"]
+    assert sent == [first, [None], [None], [None], [None]]
+
+
 def test_history_paging_loop_is_a_problem(server):
     server.route("GET", f"{API}/runs/get", _json(200, {"run": _run_json(RUN, {"m": 1.0})}))
     server.route("GET", f"{API}/metrics/get-history",

@@ -176,6 +176,39 @@ def _differing_files(left: Path, right: Path) -> list[str]:
     return sorted(rel for rel in left_files if not filecmp.cmp(left / rel, right / rel, shallow=False))
 
 
+SEARCH_FILTERS = [
+    "metrics.loss < 0.5", "metrics.odd > 1e300", "params.lr = '0.01'", "params.lr != '0.5'",
+    "tags.team = 'vision'", "tags.team ILIKE 'VIS%'", "attributes.run_name LIKE 'par%'", "run_name = 'child'",
+    "attributes.status = 'FINISHED' AND metrics.loss >= 0", "attributes.start_time > 0", "metrics.acc = 0.5",
+    # Ours only: OR, parentheses, IN on a param (evaluated locally).
+    "metrics.acc = 0.5 OR params.lr = '0.01'", "(tags.team = 'vision')", "params.seed IN ('7', '8')",
+]
+
+
+def test_search_filters_sent_to_the_server_give_the_local_results(tracking, sqlite_server, tmp_path):
+    experiment_id, run_ids = log_workload(tracking, tmp_path)
+    remote = open_store(sqlite_server.url)
+    local = open_store(f"sqlite:///{sqlite_server.db}")
+    sent: list[str | None] = []
+    post_json = remote.session.post_json
+
+    def spy(path, body):
+        if path.endswith("runs/search"):
+            sent.append(body.get("filter"))
+        return post_json(path, body)
+
+    remote.session.post_json = spy
+    for text in SEARCH_FILTERS:
+        sent.clear()
+        got = [r.run_id for r in remote.search_run_objects([experiment_id], text)]
+        assert got == [r.run_id for r in local.search_run_objects([experiment_id], text)], text
+        assert got, text  # every filter above matches a run of the workload
+        assert sent == ([None] if "OR" in text or "(" in text else [text]), text
+    run_id_filter = f"attributes.run_id IN ('{run_ids[1]}')"
+    assert [r.run_id for r in remote.search_run_objects([experiment_id], run_id_filter)] == [run_ids[1]]
+    local.close()
+
+
 def test_real_server_errors_are_one_line(sqlite_server):
     reader = open_store(sqlite_server.url)
     with pytest.raises(ResourceDoesNotExist) as caught:
