@@ -51,6 +51,8 @@ class Redactor:
     patterns: tuple[str, ...] = ()
     env_secrets: tuple[str, ...] = field(default_factory=tuple)
     count: int = 0
+    # Keys repeat across thousands of runs: each is judged once.
+    _secret_keys: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_options(cls, patterns: Iterable[str] = (), *, environ: Mapping[str, str] | None = None) -> "Redactor":
@@ -61,12 +63,22 @@ class Redactor:
         return cls(patterns=tuple(patterns), env_secrets=secrets)
 
     def is_secret_key(self, key: str) -> bool:
+        found = self._secret_keys.get(key)
+        if found is None:
+            found = self._secret_keys[key] = self._judge_key(key)
+        return found
+
+    def _judge_key(self, key: str) -> bool:
         if key in _SAFE_KEYS:
             return False
         if _is_secret_name(key):
             return True
         lowered = key.lower()
         return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in self.patterns)
+
+    def _may_hide(self, value: str) -> bool:
+        """Whether text() could change the value (a cheap test first: most values are numbers)."""
+        return "@" in value or any(secret in value for secret in self.env_secrets)
 
     def text(self, value: str) -> str:
         """A free-text value with userinfo and known secret values removed."""
@@ -79,6 +91,9 @@ class Redactor:
         return cleaned
 
     def mapping(self, values: Mapping[str, str]) -> dict[str, str]:
+        if not any(self.is_secret_key(key) or (isinstance(value, str) and self._may_hide(value))
+                   for key, value in values.items()):
+            return dict(values)
         result = {}
         for key, value in values.items():
             if self.is_secret_key(key):
@@ -89,6 +104,8 @@ class Redactor:
         return result
 
     def run(self, run: Run) -> Run:
+        if not self._touches(run):
+            return run
         info: RunInfo = replace(
             run.info, artifact_uri=self.text(run.info.artifact_uri), run_name=self.text(run.info.run_name)
         )
@@ -101,6 +118,14 @@ class Redactor:
             ),
         )
         return replace(run, info=info, data=data, inputs=inputs)
+
+    def _touches(self, run: Run) -> bool:
+        """Whether run() would change anything in the run."""
+        texts = [run.info.artifact_uri or "", run.info.run_name or "",
+                 *(item.dataset.source or "" for item in run.inputs.dataset_inputs)]
+        return (any(self._may_hide(text) for text in texts)
+                or any(self.is_secret_key(key) or (isinstance(v, str) and self._may_hide(v))
+                       for values in (run.data.params, run.data.tags) for key, v in values.items()))
 
     def experiment(self, experiment: Experiment) -> Experiment:
         return replace(
