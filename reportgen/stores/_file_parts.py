@@ -104,13 +104,15 @@ def run_info(meta_path: str, data: bytes | OSError | None, folder_name: str, exp
 
 
 class DatasetReader:
-    """Reads runs' dataset inputs; each experiment's datasets/<id>/meta.yaml is read once per call."""
+    """Reads runs' dataset inputs; each experiment's datasets/<id>/meta.yaml is read once per call.
 
-    def __init__(self, problem: Callable[[str, str], None]) -> None:
-        self._problem = problem
-        self._datasets: dict[str, Dataset | None] = {}
+    A bad dataset is reported again for every run that uses it (Store.problem keeps one), so the
+    problems of each run are complete on their own: the read cache keeps them per run."""
 
-    def inputs(self, run_folder: str) -> RunInputs:
+    def __init__(self) -> None:
+        self._datasets: dict[str, tuple[Dataset | None, tuple[str, str] | None]] = {}
+
+    def inputs(self, run_folder: str, problem: Callable[[str, str], None]) -> RunInputs:
         inputs_dir = join(run_folder, mlruns.INPUTS_DIR)
         try:
             entries = sorted(os.scandir(inputs_dir), key=lambda e: e.name)
@@ -122,11 +124,13 @@ class DatasetReader:
             try:
                 meta = read_meta(meta_path)
             except (OSError, mlruns.MetaError) as exc:
-                self._problem(meta_path, f"input skipped ({exc})")
+                problem(meta_path, f"input skipped ({exc})")
                 continue
             if meta.get("source_type") != "DATASET":
                 continue  # model inputs are not shown in run reports
-            dataset = self._dataset(os.path.dirname(run_folder), str(meta.get("source_id", "")))
+            dataset, bad = self._dataset(os.path.dirname(run_folder), str(meta.get("source_id", "")))
+            if bad is not None:
+                problem(*bad)
             if dataset is None:
                 continue
             tags = meta.get("tags") or {}
@@ -134,13 +138,14 @@ class DatasetReader:
             found.append(DatasetInput(dataset=dataset, tags=input_tags))
         return RunInputs(dataset_inputs=tuple(found))
 
-    def _dataset(self, experiment_folder: str, source_id: str) -> Dataset | None:
+    def _dataset(self, experiment_folder: str, source_id: str) -> tuple[Dataset | None, tuple[str, str] | None]:
         meta_path = join(experiment_folder, mlruns.DATASETS_DIR, source_id, mlruns.META_FILE)
         if meta_path in self._datasets:
             return self._datasets[meta_path]
         dataset = None
+        bad = None
         if not safe_key(source_id) or "/" in source_id:
-            self._problem(meta_path, "dataset input with an invalid id skipped")
+            bad = (meta_path, "dataset input with an invalid id skipped")
         else:
             try:
                 meta = read_meta(meta_path)
@@ -150,6 +155,6 @@ class DatasetReader:
                     schema=meta.get("schema"), profile=meta.get("profile"),
                 )
             except (OSError, mlruns.MetaError) as exc:
-                self._problem(meta_path, f"dataset skipped ({exc})")
-        self._datasets[meta_path] = dataset
-        return dataset
+                bad = (meta_path, f"dataset skipped ({exc})")
+        self._datasets[meta_path] = (dataset, bad)
+        return dataset, bad

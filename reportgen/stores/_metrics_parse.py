@@ -6,6 +6,7 @@ line by line with mlruns.parse_metric_line, so one bad line costs little and nev
 """
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from typing import Sequence
@@ -25,6 +26,8 @@ SMALL_BYTES = 16 << 10
 _COLUMNS = ["t", "v", "s", "d1", "d2"]
 # Only what Python's float() and MLflow write count as NaN; an empty field is "missing".
 _NA = {"t": [""], "v": ["nan", "NaN", "-nan", "+nan"], "s": [""], "d1": [""], "d2": [""]}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_NA3 = {c: _NA[c] for c in _COLUMNS[:3]}
 
 
 @dataclass
@@ -70,6 +73,9 @@ def _parse_lines(blob: bytes) -> tuple[list[int], list[float], list[int], int]:
         except ValueError:
             bad += 1
             continue
+        if not (_INT64_MIN <= t <= _INT64_MAX and _INT64_MIN <= s <= _INT64_MAX):
+            bad += 1  # no int64 column holds it (it used to end the whole read with an OverflowError)
+            continue
         ts.append(t)
         vs.append(v)
         ss.append(s)
@@ -83,15 +89,46 @@ def _line_counts(buf: bytes, sizes: list[int]) -> np.ndarray:
     return np.diff(np.searchsorted(newlines, ends), prepend=0).astype(np.int64)
 
 
+def _fast_plain(buf: bytes, lines: np.ndarray) -> ParsedMetrics | None:
+    """One read_csv of 3 columns, refusing any line that is not exactly 3 fields (what MLflow writes
+    today): ~40% cheaper than the 5-column pass, which reads two extra columns of NaN. None when
+    anything differs, and _fast takes over."""
+    if buf.count(b" ") != 2 * int(lines.sum()):
+        return None  # some line has more than 3 fields (one with fewer fails the int64 checks below)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(buf), sep=" ", header=None, names=_COLUMNS[:3], skip_blank_lines=False,
+            on_bad_lines="error", keep_default_na=False, na_values=_NA3, engine="c", low_memory=False,
+            quoting=csv.QUOTE_NONE, index_col=False,
+        )
+    except (ValueError, OverflowError, pd.errors.ParserError):
+        return None
+    # Types are inferred, not forced: a forced int64 accepts "5.0" or "1e3" and a forced float64 accepts
+    # "True", all of which the line-by-line reader refuses. index_col=False: no column turns into an index.
+    t, v, s = frame["t"], frame["v"], frame["s"]
+    if len(frame) != int(lines.sum()) or t.dtype != np.int64 or s.dtype != np.int64:
+        return None
+    if v.dtype not in (np.float64, np.int64):
+        return None  # an int64 column (all values whole) converts exactly as float() would
+    return ParsedMetrics(
+        counts=lines.astype(np.int64), bad_lines=np.zeros(len(lines), dtype=np.int64),
+        timestamp=t.to_numpy(), value=v.to_numpy(dtype=np.float64), step=s.to_numpy(),
+    )
+
+
 def _fast(blobs: list[bytes], lines: np.ndarray, buf: bytes | None = None) -> ParsedMetrics | None:
     """One read_csv over the joined blobs; None unless every line is a clean 2-, 3- or 5-field line."""
     buf = b"".join(blobs) if buf is None else buf
     if not buf:
         return _empty(len(blobs))
+    plain = _fast_plain(buf, lines)
+    if plain is not None:
+        return plain
     try:
         frame = pd.read_csv(
             io.BytesIO(buf), sep=" ", header=None, names=_COLUMNS, skip_blank_lines=False,
             on_bad_lines="skip", keep_default_na=False, na_values=_NA, engine="c", low_memory=False,
+            quoting=csv.QUOTE_NONE,  # '"1"' is not a number to the line-by-line reader either
         )
     except (ValueError, pd.errors.ParserError):
         return None

@@ -2,14 +2,14 @@
 
 Tolerant: a bad experiment, run, metric file or line is skipped with one problem naming the file.
 Files are read in batches (threads overlap the I/O) and metric files parsed many at a time in one
-vectorised pass (stores._metrics_parse). Nothing is cached across calls: the logging client reads
-through get_run after every write.
+vectorised pass (stores._metrics_parse). Nothing is cached across calls unless read_all is given a
+cache_dir (stores.file_cache); the logging client reads through get_run after every write.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,19 +22,24 @@ from reportgen.stores._metrics_parse import history_frame
 from reportgen.stores._file_parts import (
     DatasetReader, Skip, join, key_files, read_key_values, run_info, safe_key,
 )
-from reportgen.stores._io import read_many
+from reportgen.stores._io import gc_paused, read_many
 from reportgen.stores._meta import read_meta
 from reportgen.stores.artifacts import ArtifactRoot, local_artifact_dir, resolve_root
 from reportgen.stores.base import Store
 
 # (run folder, RunInfo) of one readable run
 _RunRef = tuple[str, RunInfo]
+# Where a problem met while reading goes: (index of the run in the refs, path, message).
+Report = Callable[[int, str, str], None]
 # Metric files are read and parsed this many bytes at a time: the raw text never all sits in memory.
 SLICE_BYTES = 8 << 20
 
 
 class FileStore(Store):
     """An mlruns/ folder. `artifact_roots` lists extra folders artifacts may live in (besides the store)."""
+
+    # read_all takes cache_dir= (a persistent read cache for incremental builds); other stores do not.
+    supports_read_cache = True
 
     def __init__(
         self, root: str | os.PathLike[str], *, uri: str | None = None, strict: bool = False,
@@ -49,6 +54,8 @@ class FileStore(Store):
         self.root = path
         self._root = str(path)
         self._allowed = [path, *(Path(r) for r in artifact_roots)]
+        # run_id -> (folder, RunInfo) of the runs the last read met: artifact_root() needs no new scan.
+        self._known: dict[str, _RunRef] = {}
 
     # -- experiments ---------------------------------------------------------------------------
     def _parents(self, view: ViewType) -> list[str]:
@@ -130,18 +137,25 @@ class FileStore(Store):
 
     def _infos(self, experiment_folders: list[str], view: ViewType) -> list[_RunRef]:
         folders = [run for exp in experiment_folders for run in self._run_folders(exp)]
-        metas = read_many([join(f, mlruns.META_FILE) for f in folders])
         found = []
-        for folder, data in zip(folders, metas):
-            try:
-                info = run_info(join(folder, mlruns.META_FILE), data, os.path.basename(folder),
-                                os.path.basename(os.path.dirname(folder)))
-            except Skip as skip:
-                self.problem(skip.path, skip.message)
-                continue
-            if view.admits(info.lifecycle_stage):
+        for folder, info in zip(folders, self._read_infos(folders, lambda i, p, m: self.problem(p, m))):
+            if info is not None and view.admits(info.lifecycle_stage):
                 found.append((folder, info))
         return found
+
+    @staticmethod
+    def _read_infos(folders: list[str], report: Report) -> list[RunInfo | None]:
+        """The RunInfo of each run folder, None (and a problem) for an unreadable one."""
+        metas = read_many([join(f, mlruns.META_FILE) for f in folders])
+        infos: list[RunInfo | None] = []
+        for index, (folder, data) in enumerate(zip(folders, metas)):
+            try:
+                infos.append(run_info(join(folder, mlruns.META_FILE), data, os.path.basename(folder),
+                                      os.path.basename(os.path.dirname(folder))))
+            except Skip as skip:
+                report(index, skip.path, skip.message)
+                infos.append(None)
+        return infos
 
     def _metric_files(self, refs: list[_RunRef], keys: list[str] | None = None) -> list[tuple[int, str, str]]:
         """(run index, key, path) of the runs' metric files, sorted by (run_id, key)."""
@@ -156,9 +170,11 @@ class FileStore(Store):
         files.sort(key=lambda f: (refs[f[0]][1].run_id, f[1]))
         return files
 
-    def _parse_files(self, files: list[tuple[int, str, str]]) -> mp.ParsedMetrics:
+    def _parse_files(self, files: list[tuple[int, str, str]], report: Report | None = None) -> mp.ParsedMetrics:
         """Read and parse metric files, a slice of about SLICE_BYTES at a time so that only the parsed
         numbers stay in memory; unreadable files count as empty, bad lines are reported."""
+        if report is None:
+            report = self._report
         parts = []
         start, take = 0, 64
         while start < len(files) or not parts:
@@ -166,23 +182,34 @@ class FileStore(Store):
             blobs = read_many([path for _, _, path in chunk])
             parts.append(mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs]))
             parsed = parts[-1]
-            for (_, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):
+            for (index, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):
                 if isinstance(blob, OSError):
-                    self.problem(path, f"cannot read metric file ({blob.strerror}); skipped")
+                    report(index, path, f"cannot read metric file ({blob.strerror}); skipped")
                 elif bad:
-                    self.problem(path, f"skipped {bad} bad metric line(s), kept {kept}")
+                    report(index, path, f"skipped {bad} bad metric line(s), kept {kept}")
                 elif kept == 0:
-                    self.problem(path, "metric file is empty; metric skipped")
+                    report(index, path, "metric file is empty; metric skipped")
             size = sum(len(b) for b in blobs if isinstance(b, bytes))
             start += len(chunk)
             take = max(16, int(SLICE_BYTES * len(chunk) / size)) if size else take * 2
         return mp.concat(parts)
 
+    def _report(self, index: int, path: str, message: str) -> None:
+        self.problem(path, message)
+
     def _build(self, refs: list[_RunRef], *, histories: bool = False) -> tuple[list[Run], pd.DataFrame | None]:
         """Runs with params, tags, inputs and latest metrics (and, when asked, the full history frame),
         every metric file read and parsed once."""
+        runs, files, parsed = self._build_parts(refs, self._report, self._report)
+        frame = _frame(files, parsed, [info.run_id for _, info in refs]) if histories else None
+        return runs, frame
+
+    def _build_parts(
+        self, refs: list[_RunRef], report_metrics: Report, report_inputs: Report
+    ) -> tuple[list[Run], list[tuple[int, str, str]], mp.ParsedMetrics]:
+        """The runs, their metric files in (run_id, key) order and the parsed points of those files."""
         files = self._metric_files(refs)
-        parsed = self._parse_files(files)
+        parsed = self._parse_files(files, report_metrics)
         latest: list[list[Metric]] = [[] for _ in refs]
         value, stamp, step = parsed.value, parsed.timestamp, parsed.step
         for (index, key, _), row in zip(files, mp.latest_rows(parsed)):
@@ -190,34 +217,52 @@ class FileStore(Store):
                 latest[index].append(Metric(key, float(value[row]), int(stamp[row]), int(step[row])))
         params = read_key_values([join(folder, mlruns.PARAMS_DIR) for folder, _ in refs])
         tags = read_key_values([join(folder, mlruns.TAGS_DIR) for folder, _ in refs])
-        datasets = DatasetReader(self.problem)
+        datasets = DatasetReader()
         runs = []
-        for (folder, info), run_params, run_tags, metrics in zip(refs, params, tags, latest):
+        for index, ((folder, info), run_params, run_tags, metrics) in enumerate(zip(refs, params, tags, latest)):
             if not info.run_name and run_tags.get("mlflow.runName"):
                 info = RunInfo(**{**info.__dict__, "run_name": run_tags["mlflow.runName"]})
             objs = tuple(sorted(metrics, key=lambda m: m.key))
             data = RunData(metrics={m.key: m.value for m in objs}, params=run_params, tags=run_tags, metric_objs=objs)
-            runs.append(Run(info=info, data=data, inputs=datasets.inputs(folder)))
-        frame = _frame(files, parsed, [info.run_id for _, info in refs]) if histories else None
-        return runs, frame
+            runs.append(Run(info=info, data=data, inputs=datasets.inputs(folder, lambda p, m: report_inputs(index, p, m))))
+        return runs, files, parsed
+
+    def _chosen_experiment_folders(self, experiment_ids: Sequence[str] | None) -> list[str]:
+        if experiment_ids is None:
+            return [folder for _, folder in self._experiments(ViewType.ACTIVE_ONLY)]
+        return [self._experiment_folder(e) for e in dict.fromkeys(str(e) for e in experiment_ids)]
 
     def _refs(self, experiment_ids: Sequence[str] | None, view: ViewType) -> list[_RunRef]:
-        if experiment_ids is None:
-            folders = [folder for _, folder in self._experiments(ViewType.ACTIVE_ONLY)]
-        else:
-            folders = [self._experiment_folder(e) for e in dict.fromkeys(str(e) for e in experiment_ids)]
-        return sorted(self._infos(folders, view), key=lambda ref: ref[1].run_id)
+        refs = sorted(self._infos(self._chosen_experiment_folders(experiment_ids), view), key=lambda ref: ref[1].run_id)
+        self._remember(refs)
+        return refs
+
+    def _remember(self, refs: list[_RunRef]) -> None:
+        self._known = {info.run_id: (folder, info) for folder, info in refs}
 
     def get_runs(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY
     ) -> list[Run]:
-        return self._build(self._refs(experiment_ids, ViewType.coerce(run_view_type)))[0]
+        with gc_paused():
+            return self._build(self._refs(experiment_ids, ViewType.coerce(run_view_type)))[0]
 
     def read_all(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,
-        filter_string: str | None = None, order_by: Sequence[str] | None = None,
+        filter_string: str | None = None, order_by: Sequence[str] | None = None, *,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> tuple[list[Run], pd.DataFrame]:
-        runs, frame = self._build(self._refs(experiment_ids, ViewType.coerce(run_view_type)), histories=True)
+        """Store.read_all; with cache_dir, only runs whose files changed since the last cached read
+        are parsed again (stores.file_cache), with the same result as a read without it."""
+        view = ViewType.coerce(run_view_type)
+        with gc_paused():
+            if cache_dir is None:
+                runs, frame = self._build(self._refs(experiment_ids, view), histories=True)
+            else:
+                from reportgen.stores.file_cache import cached_read
+
+                folders = self._chosen_experiment_folders(experiment_ids)
+                refs, runs, frame = cached_read(self, folders, view, Path(cache_dir))
+                self._remember(refs)
         assert frame is not None
         if filter_string or order_by:
             from reportgen.frames import search
@@ -301,11 +346,17 @@ class FileStore(Store):
 
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_root(self, run_id: str) -> ArtifactRoot:
-        folder = self._find_run_folder(run_id)
-        try:
-            info = run_info(join(folder, mlruns.META_FILE), None, run_id, os.path.basename(os.path.dirname(folder)))
-        except Skip as skip:
-            return ArtifactRoot(None, f"run unreadable ({skip.message})")
+        known = self._known.get(run_id)
+        # A run met by the last read answers from memory (the build asks once per run page), as long as
+        # its folder is still there; anything else is looked up afresh.
+        if known is not None and os.path.isdir(known[0]):
+            folder, info = known
+        else:
+            folder = self._find_run_folder(run_id)
+            try:
+                info = run_info(join(folder, mlruns.META_FILE), None, run_id, os.path.basename(os.path.dirname(folder)))
+            except Skip as skip:
+                return ArtifactRoot(None, f"run unreadable ({skip.message})")
         local = local_artifact_dir(info.artifact_uri)
         # A stale absolute URI (store rsynced from another machine) falls back to the run's folder.
         fallback = Path(folder, mlruns.ARTIFACTS_DIR) if (local is not None or not info.artifact_uri) else None

@@ -1,0 +1,315 @@
+"""A persistent read cache for the file store: a run folder whose files did not change since the last
+cached read is not read again (incremental builds). The result is the same as a read without it.
+
+Each run folder is signed by the names, sizes, mtimes, ctimes and inodes of the files the reader
+reads (meta.yaml, metrics/, params/, tags/, inputs/ and, for a run with inputs, the experiment's
+datasets/); an entry keeps what the reader made of the folder: its RunInfo (or that it was skipped),
+the Run, the parsed metric points of its files and the problems met, by phase, so that they are
+reported in the same order as by a full read. The cache is one pickle in the caller's folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tempfile
+import time
+import warnings
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from reportgen import __version__, mlruns
+from reportgen.model import Run, RunInfo, ViewType
+from reportgen.stores import _metrics_parse as mp
+from reportgen.stores._io import gc_paused
+
+if TYPE_CHECKING:
+    from reportgen.stores.file import FileStore
+
+# Bump when an entry's meaning changes; a cache of another version (or reportgen version) is ignored.
+CACHE_VERSION = 1
+CACHE_FILE = "file-store-read.pickle"
+# A folder changed this close to the scan may change again within the file system's timestamp
+# granularity without its signature changing ("racy" entries, as git calls them): kept, not trusted.
+RACY_NS = 2_000_000_000
+_KEY_DIRS = (mlruns.METRICS_DIR, mlruns.PARAMS_DIR, mlruns.TAGS_DIR)
+Problems = list[tuple[str, str]]
+
+
+class ReadCacheWarning(UserWarning):
+    """The read cache could not be written (the read itself is complete)."""
+
+
+@dataclass
+class Entry:
+    """What a read made of one run folder."""
+
+    signature: tuple[str, bytes] | None  # None: not trusted next time (racy or unsignable)
+    info: RunInfo | None  # None: the run was skipped (meta_problems say why)
+    meta_problems: Problems = field(default_factory=list)
+    run: Run | None = None  # None until a read admitted the run and built it
+    metric_problems: Problems = field(default_factory=list)
+    input_problems: Problems = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # metric files, in key order
+    counts: np.ndarray | None = None  # points per file
+    timestamp: np.ndarray | None = None
+    value: np.ndarray | None = None
+    step: np.ndarray | None = None
+
+
+# -- signatures ------------------------------------------------------------------------------------
+def _sign_tree(folder: str, prefix: str, names: list[str], stats: array) -> None:
+    """Regular files under folder, as stores._file_parts.key_files lists them (no symlinks followed)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        names.append(prefix + "\0unreadable")
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            _sign_tree(entry.path, prefix + entry.name + "/", names, stats)
+        elif entry.is_file(follow_symlinks=False):
+            st = entry.stat(follow_symlinks=False)
+            names.append(prefix + entry.name)
+            stats.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+
+
+def _sign_file(path: str, name: str, names: list[str], stats: array) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        names.append(name + "\0missing")
+        return
+    names.append(name)
+    stats.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+
+
+class Signer:
+    """Signs run folders; the datasets/ of each experiment are signed once, for the runs with inputs."""
+
+    def __init__(self) -> None:
+        self._datasets: dict[str, tuple[list[str], array]] = {}
+
+    def sign(self, run_folder: str) -> tuple[tuple[str, bytes] | None, int]:
+        """(signature, newest ctime in ns) of a run folder; signature None when it cannot be listed."""
+        names: list[str] = []
+        stats = array("q")
+        try:
+            listing = {e.name for e in os.scandir(run_folder)}
+        except OSError:
+            return None, 0
+        _sign_file(os.path.join(run_folder, mlruns.META_FILE), mlruns.META_FILE, names, stats)
+        for kind in _KEY_DIRS:
+            if kind in listing:
+                _sign_tree(os.path.join(run_folder, kind), kind + "/", names, stats)
+        if mlruns.INPUTS_DIR in listing:
+            self._sign_inputs(run_folder, names, stats)
+        return ("\0\0".join(names), stats.tobytes()), max(stats[2::4], default=0)
+
+    def _sign_inputs(self, run_folder: str, names: list[str], stats: array) -> None:
+        inputs = os.path.join(run_folder, mlruns.INPUTS_DIR)
+        try:
+            entries = sorted(e.name for e in os.scandir(inputs))
+        except OSError:
+            names.append("inputs\0unreadable")
+            return
+        for name in entries:
+            _sign_file(os.path.join(inputs, name, mlruns.META_FILE), f"inputs/{name}", names, stats)
+        experiment = os.path.dirname(run_folder)
+        if experiment not in self._datasets:
+            ds_names: list[str] = []
+            ds_stats = array("q")
+            datasets = os.path.join(experiment, mlruns.DATASETS_DIR)
+            try:
+                found = sorted(e.name for e in os.scandir(datasets))
+            except OSError:
+                found = []
+            for name in found:
+                _sign_file(os.path.join(datasets, name, mlruns.META_FILE), f"datasets/{name}", ds_names, ds_stats)
+            self._datasets[experiment] = (ds_names, ds_stats)
+        ds_names, ds_stats = self._datasets[experiment]
+        names.extend(ds_names)
+        stats.extend(ds_stats)
+
+
+# -- the cache file ------------------------------------------------------------------------------
+def _stamp(store_root: str) -> tuple:
+    return ("reportgen-file-read-cache", CACHE_VERSION, __version__, os.path.realpath(store_root))
+
+
+_ARRAYS = ("counts", "timestamp", "value", "step")
+
+
+def load(cache_dir: Path, store_root: str) -> dict[str, Entry]:
+    """The entries of the last cached read of this store; {} when there is no usable cache."""
+    try:
+        with open(cache_dir / CACHE_FILE, "rb") as handle, gc_paused():
+            # pickle is safe here only because the cache folder is the user's own (like a build
+            # folder): whoever can write it can already run code as the user.
+            stamp, entries, bounds, columns = pickle.load(handle)
+        if stamp != _stamp(store_root):
+            return {}
+        # Each entry's points are views into four long arrays: thousands of small arrays cost far
+        # more to pickle and unpickle.
+        counts, timestamp, value, step = columns
+        for entry, (f0, f1, r0, r1) in zip(entries.values(), bounds):
+            entry.counts, entry.timestamp = counts[f0:f1], timestamp[r0:r1]
+            entry.value, entry.step = value[r0:r1], step[r0:r1]
+        return entries
+    except Exception:  # noqa: BLE001 - missing, truncated, corrupt or foreign: read everything again
+        return {}
+
+
+def _packed(entries: dict[str, Entry]) -> tuple[dict[str, Entry], list[tuple[int, int, int, int]], list[np.ndarray]]:
+    bare: dict[str, Entry] = {}
+    bounds = []
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in _ARRAYS}
+    files = rows = 0
+    for name, entry in entries.items():
+        bare[name] = dataclasses.replace(entry, counts=None, timestamp=None, value=None, step=None)
+        n_files = 0 if entry.counts is None else len(entry.counts)
+        n_rows = 0 if entry.step is None else len(entry.step)
+        bounds.append((files, files + n_files, rows, rows + n_rows))
+        files, rows = files + n_files, rows + n_rows
+        for attr in _ARRAYS:
+            if getattr(entry, attr) is not None:
+                parts[attr].append(getattr(entry, attr))
+    dtypes = (np.int64, np.int64, np.float64, np.int64)
+    columns = [np.concatenate(parts[a]) if parts[a] else np.empty(0, d) for a, d in zip(_ARRAYS, dtypes)]
+    return bare, bounds, columns
+
+
+def save(cache_dir: Path, store_root: str, entries: dict[str, Entry]) -> None:
+    """Write the cache atomically (temp file, then os.replace); a failure is one warning, not an error."""
+    bare, bounds, columns = _packed(entries)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile("wb", dir=cache_dir, prefix=".read-", suffix=".tmp", delete=False)
+        try:
+            with handle:
+                pickle.dump((_stamp(store_root), bare, bounds, columns), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(handle.name, cache_dir / CACHE_FILE)
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+    except OSError as exc:
+        warnings.warn(f"{cache_dir}: read cache not written ({exc.strerror or exc}); the next read is a full one",
+                      ReadCacheWarning, stacklevel=4)
+
+
+def _inside(path: Path, folder: str) -> bool:
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+# -- the read ------------------------------------------------------------------------------------
+def cached_read(
+    store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path
+) -> tuple[list[tuple[str, RunInfo]], list[Run], pd.DataFrame]:
+    """(refs, runs, history frame) as FileStore._build(refs, histories=True) gives them, reading only
+    the run folders that changed since the last cached read in cache_dir."""
+    root = store._root
+    writable = not _inside(cache_dir, root)  # never write inside the store
+    old = load(cache_dir, root) if writable else {}
+    started_ns = time.time_ns()
+    folders = [run for exp in experiment_folders for run in store._run_folders(exp)]
+    names = [os.path.relpath(folder, root) for folder in folders]
+    signer = Signer()
+    entries: list[Entry] = []
+    fresh: list[int] = []
+    for index, (folder, name) in enumerate(zip(folders, names)):
+        signature, newest_ns = signer.sign(folder)
+        entry = old.get(name)
+        if entry is None or signature is None or entry.signature != signature:
+            # Signed before anything is read: a file that changes during the read changes the signature.
+            trusted = signature is not None and newest_ns < started_ns - RACY_NS
+            entry = Entry(signature=signature if trusted else None, info=None)
+            fresh.append(index)
+        entries.append(entry)
+    _read_infos(store, [folders[i] for i in fresh], [entries[i] for i in fresh])
+    refs = sorted(((f, e) for f, e in zip(folders, entries) if e.info is not None and view.admits(e.info.lifecycle_stage)),
+                  key=lambda fe: fe[1].info.run_id)  # type: ignore[union-attr]
+    built = _build(store, [(f, e) for f, e in refs if e.run is None])
+    # Problems in the order a full read meets them: meta.yaml files in folder order, then metric
+    # files and inputs in run id order.
+    for entry in entries:
+        for path, message in entry.meta_problems:
+            store.problem(path, message)
+    for _, entry in refs:
+        for path, message in entry.metric_problems:
+            store.problem(path, message)
+    for _, entry in refs:
+        for path, message in entry.input_problems:
+            store.problem(path, message)
+    frame = _frame([e for _, e in refs], [e.info.run_id for _, e in refs])  # type: ignore[union-attr]
+    if writable:
+        kept = dict(zip(names, entries))
+        # Runs of experiments this read did not look at stay while their experiment folder is there
+        # (a read of other experiments must not empty the cache); runs no longer there drop out.
+        scanned = {os.path.relpath(folder, root) for folder in experiment_folders}
+        alive: dict[str, bool] = {}
+        for name, entry in old.items():
+            experiment = os.path.dirname(name)
+            if name not in kept and experiment not in scanned:
+                if experiment not in alive:
+                    alive[experiment] = os.path.isdir(os.path.join(root, experiment))
+                if alive[experiment]:
+                    kept[name] = entry
+        if fresh or built or kept.keys() != old.keys():
+            save(cache_dir, root, kept)
+    return [(f, e.info) for f, e in refs], [e.run for _, e in refs], frame  # type: ignore[misc]
+
+
+def _read_infos(store: FileStore, folders: list[str], entries: list[Entry]) -> None:
+    infos = store._read_infos(folders, lambda i, path, message: entries[i].meta_problems.append((path, message)))
+    for entry, info in zip(entries, infos):
+        entry.info = info
+
+
+def _build(store: FileStore, todo: list[tuple[str, Entry]]) -> int:
+    """Build the runs of these entries (sorted by run id) and keep each one's points and problems."""
+    if not todo:
+        return 0
+    refs = [(folder, entry.info) for folder, entry in todo]
+    runs, files, parsed = store._build_parts(
+        refs,  # type: ignore[arg-type]
+        lambda i, path, message: todo[i][1].metric_problems.append((path, message)),
+        lambda i, path, message: todo[i][1].input_problems.append((path, message)),
+    )
+    file_runs = np.array([f[0] for f in files], dtype=np.int64)
+    file_bounds = np.searchsorted(file_runs, np.arange(len(todo) + 1))
+    row_bounds = np.concatenate([[0], np.cumsum(parsed.counts)])
+    for index, ((_, entry), run) in enumerate(zip(todo, runs)):
+        first, last = file_bounds[index], file_bounds[index + 1]
+        rows = slice(row_bounds[first], row_bounds[last])
+        entry.run = run
+        entry.keys = [key for _, key, _ in files[first:last]]
+        entry.counts = parsed.counts[first:last].copy()
+        entry.timestamp = parsed.timestamp[rows].copy()
+        entry.value = parsed.value[rows].copy()
+        entry.step = parsed.step[rows].copy()
+    return len(todo)
+
+
+def _frame(entries: list[Entry], run_ids: list[str]) -> pd.DataFrame:
+    """The history frame of these runs: the same input FileStore's _frame gets, in the same order."""
+    key_names = sorted({key for entry in entries for key in entry.keys})
+    key_code = {k: i for i, k in enumerate(key_names)}
+    file_runs = [index for index, entry in enumerate(entries) for _ in entry.keys]
+    file_keys = [key_code[key] for entry in entries for key in entry.keys]
+    with_files = [entry for entry in entries if entry.keys]
+
+    def joined(attr: str, dtype: type) -> np.ndarray:
+        parts = [getattr(entry, attr) for entry in with_files]
+        return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+    counts = joined("counts", np.int64)
+    run_codes = np.repeat(np.array(file_runs, dtype=np.int32), counts)
+    key_codes = np.repeat(np.array(file_keys, dtype=np.int32), counts)
+    return mp.history_frame(run_codes, key_codes, run_ids, key_names, joined("step", np.int64),
+                            joined("timestamp", np.int64), joined("value", np.float64))

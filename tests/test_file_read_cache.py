@@ -1,0 +1,246 @@
+"""FileStore.read_all(cache_dir=...): the same runs, frame and problems as a read without the cache,
+after every kind of change to a store, and only the changed runs read again."""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import warnings
+
+import pandas as pd
+import pytest
+
+from mlruns_builder import T0, experiment, run, write
+from reportgen import mlruns
+from reportgen.errors import ReportgenError
+from reportgen.model import RunInfo
+from reportgen.stores import file_cache
+from reportgen.stores.file import FileStore
+
+
+@pytest.fixture
+def trusted(monkeypatch):
+    """Files written by the test are seconds old at most: let the cache trust them (no racy margin)."""
+    monkeypatch.setattr(file_cache, "RACY_NS", 0)
+
+
+@pytest.fixture
+def parsed(monkeypatch):
+    """The run ids whose metric files and meta.yaml each read parses (reset by the test)."""
+    seen: dict[str, list[str]] = {"built": [], "metas": []}
+    build, infos = FileStore._build_parts, FileStore._read_infos
+
+    def build_parts(self, refs, *args):
+        seen["built"].extend(info.run_id for _, info in refs)
+        return build(self, refs, *args)
+
+    def read_infos(folders, report):
+        seen["metas"].extend(os.path.basename(f) for f in folders)
+        return infos(folders, report)
+
+    monkeypatch.setattr(FileStore, "_build_parts", build_parts)
+    monkeypatch.setattr(FileStore, "_read_infos", staticmethod(read_infos))
+    return seen
+
+
+def _points(n: int, scale: float = 1.0) -> list[tuple[int, float, int]]:
+    return [(T0 + i, scale * i, i) for i in range(n)]
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "mlruns"
+    experiment(root, "0", "Default")
+    exp = experiment(root, "7", "seven")
+    for index in range(1, 7):
+        run(exp, index, metrics={"loss": _points(5, index), f"m{index % 3}": _points(3)},
+            params={"lr": str(index / 10)}, tags={"team": "a" if index % 2 else "b"})
+    other = experiment(root, "8", "eight")
+    run(other, 20, metrics={"loss": _points(4)}, params={"lr": "9"})
+    write(other / f"{21:032x}" / "meta.yaml", "run_id: [broken\n")  # a run skipped with a problem
+    run(other, 22, metrics={"acc": _points(2)})
+    write(other / f"{22:032x}" / "metrics" / "acc", "1 2 3\nnot a line\n")  # a bad line
+    run(exp, 30, stage="deleted", metrics={"loss": _points(2)})
+    return root
+
+
+def _same(root, cache_dir, **kwargs):
+    """Read with and without the cache; assert everything is equal; return the cached store."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = FileStore(root)
+        runs, frame = plain.read_all(**kwargs)
+        cached = FileStore(root)
+        cached_runs, cached_frame = cached.read_all(cache_dir=cache_dir, **kwargs)
+    assert cached_runs == runs
+    assert [r.run_id for r in cached_runs] == [r.run_id for r in runs]
+    pd.testing.assert_frame_equal(cached_frame, frame, check_categorical=True, check_exact=True)
+    assert list(cached_frame.dtypes) == list(frame.dtypes)
+    assert list(cached_frame["key"].cat.categories) == list(frame["key"].cat.categories)
+    assert list(cached_frame["run_id"].cat.categories) == list(frame["run_id"].cat.categories)
+    assert cached.problems == plain.problems
+    return cached
+
+
+def _rewrite_meta(folder, **changes):
+    """Replace a run's meta.yaml the way MLflow does (a new file moved over the old one)."""
+    try:
+        meta = mlruns.load_meta((folder / "meta.yaml").read_text())
+    except mlruns.MetaError:
+        meta = {}
+    meta.update(changes)
+    temp = folder / "meta.yaml.tmp"
+    temp.write_text(mlruns.dump_meta(meta))
+    os.replace(temp, folder / "meta.yaml")
+
+
+def _rid(index: int) -> str:
+    return f"{index:032x}"
+
+
+CHANGES = {
+    "new run": lambda root: run(root / "7", 40, metrics={"loss": _points(3)}),
+    "deleted run folder": lambda root: shutil.rmtree(root / "7" / _rid(2)),
+    "run lifecycle deleted": lambda root: _rewrite_meta(root / "7" / _rid(3), lifecycle_stage="deleted",
+                                                        deleted_time=T0 + 9),
+    "run restored": lambda root: _rewrite_meta(root / "7" / _rid(30), lifecycle_stage="active", deleted_time=None),
+    "experiment moved to trash": lambda root: os.renames(root / "8", root / ".trash" / "8"),
+    "metric line appended": lambda root: open(root / "7" / _rid(4) / "metrics" / "loss", "a").write(f"{T0 + 9} 0.5 9\n"),
+    "bad metric line appended": lambda root: open(root / "7" / _rid(4) / "metrics" / "loss", "a").write("x y z\n"),
+    "new metric file": lambda root: write(root / "7" / _rid(5) / "metrics" / "val" / "acc", f"{T0} 0.25 0\n"),
+    "metric file emptied": lambda root: write(root / "7" / _rid(5) / "metrics" / "loss", ""),
+    "metric file removed": lambda root: os.remove(root / "7" / _rid(5) / "metrics" / "loss"),
+    "new param": lambda root: write(root / "7" / _rid(1) / "params" / "batch", "32"),
+    "new tag": lambda root: write(root / "7" / _rid(1) / "tags" / "mlflow.note.content", "# note"),
+    "tag changed": lambda root: write(root / "7" / _rid(1) / "tags" / "team", "a longer team name"),
+    "status and end time": lambda root: _rewrite_meta(root / "7" / _rid(6), status=4, end_time=T0 + 12345),
+    "run name": lambda root: _rewrite_meta(root / "7" / _rid(6), run_name="renamed"),
+    "meta.yaml broken": lambda root: write(root / "7" / _rid(6) / "meta.yaml", "{{{"),
+    "meta.yaml repaired": lambda root: _rewrite_meta(root / "8" / _rid(21), **mlruns.run_to_meta(RunInfo(
+        _rid(21), "8", "fixed", "u", "FINISHED", T0, T0 + 1, "", "active"))),
+    "experiment renamed": lambda root: write(root / "7" / "meta.yaml", (root / "7" / "meta.yaml").read_text()
+                                             .replace("name: seven", "name: seventy-seven")),
+    "experiment added": lambda root: run(experiment(root, "9", "nine"), 50, metrics={"loss": _points(2)}),
+    "dataset input": lambda root: (
+        write(root / "7" / "datasets" / "d1" / "meta.yaml", "digest: abc\nname: train\nsource_type: local\n"),
+        write(root / "7" / _rid(2) / "inputs" / "i1" / "meta.yaml", "source_type: DATASET\nsource_id: d1\n")),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_equal_to_a_plain_read_after_each_change(root, tmp_path, trusted, parsed, change):
+    cache = tmp_path / "cache" / "read"
+    _same(root, cache)
+    _same(root, cache, experiment_ids=["7", "8"])  # a second cached read: nothing changed
+    CHANGES[change](root)
+    parsed["built"].clear()
+    parsed["metas"].clear()
+    store = _same(root, cache)
+    _same(root, cache, experiment_ids=["7", "8"], run_view_type=3)
+    # Only what changed was read again (the plain read of _same parses everything, so count the
+    # cached read alone once more, now that the cache is up to date).
+    parsed["built"].clear()
+    parsed["metas"].clear()
+    store.read_all(cache_dir=cache)
+    assert parsed["built"] == [] and parsed["metas"] == []
+
+
+def test_only_changed_runs_are_read(root, tmp_path, trusted, parsed):
+    cache = tmp_path / "cache"
+    FileStore(root).read_all(cache_dir=cache)
+    open(root / "7" / _rid(4) / "metrics" / "loss", "a").write(f"{T0 + 9} 0.5 9\n")
+    write(root / "7" / _rid(1) / "tags" / "new", "x")
+    parsed["built"].clear()
+    parsed["metas"].clear()
+    FileStore(root).read_all(cache_dir=cache)
+    assert sorted(parsed["built"]) == [_rid(1), _rid(4)]
+    assert sorted(parsed["metas"]) == [_rid(1), _rid(4)]
+
+
+def test_recent_files_are_not_trusted(root, tmp_path, parsed):
+    """A folder written within the racy margin may change again unseen: it is read again next time."""
+    cache = tmp_path / "cache"
+    FileStore(root).read_all(cache_dir=cache)
+    parsed["built"].clear()
+    FileStore(root).read_all(cache_dir=cache)
+    assert len(parsed["built"]) == 8  # every active run of the store, all just written
+
+
+def test_filter_and_order_apply_after(root, tmp_path, trusted):
+    cache = tmp_path / "cache"
+    _same(root, cache, filter_string="metrics.loss > 1", order_by=["params.lr DESC"])
+    _same(root, cache, filter_string="tags.team = 'b'")
+
+
+def test_dropped_runs_leave_the_cache(root, tmp_path, trusted):
+    cache = tmp_path / "cache"
+    FileStore(root).read_all(cache_dir=cache)
+    shutil.rmtree(root / "7" / _rid(2))
+    FileStore(root).read_all(cache_dir=cache)
+    with open(cache / file_cache.CACHE_FILE, "rb") as handle:
+        entries = pickle.load(handle)[1]
+    assert os.path.join("7", _rid(2)) not in entries
+    assert os.path.join("7", _rid(1)) in entries
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other version", "other store"])
+def test_a_bad_cache_is_ignored_and_rewritten(root, tmp_path, trusted, parsed, monkeypatch, damage):
+    cache = tmp_path / "cache"
+    FileStore(root).read_all(cache_dir=cache)
+    path = cache / file_cache.CACHE_FILE
+    if damage == "garbage":
+        path.write_bytes(b"\x80\x05not a pickle at all")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "other version":
+        monkeypatch.setattr(file_cache, "CACHE_VERSION", file_cache.CACHE_VERSION + 1)
+    else:
+        shutil.copytree(root, tmp_path / "copy")
+        root = tmp_path / "copy"
+    parsed["built"].clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning, no error: a full read
+        _same(root, cache)
+    assert len(parsed["built"]) >= 8  # the cached read read everything again
+    parsed["built"].clear()
+    FileStore(root).read_all(cache_dir=cache)
+    assert parsed["built"] == []  # and rewrote the cache
+
+
+def test_unwritable_cache_dir_warns_once(root, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        store = FileStore(root)
+        runs, frame = store.read_all(cache_dir=blocker / "read")
+    assert [w.category for w in caught if w.category is file_cache.ReadCacheWarning] == [
+        file_cache.ReadCacheWarning]
+    assert len(runs) == 8 and len(frame) and len(store.problems) == 2
+    _same(root, blocker / "read")
+
+
+def test_never_written_inside_the_store(root, trusted):
+    inside = root / "cache"
+    _same(root, inside)
+    assert not inside.exists()
+
+
+def test_no_temp_files_left(root, tmp_path, trusted):
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        FileStore(root).read_all(cache_dir=cache)
+        CHANGES["new tag"](root)
+    assert sorted(p.name for p in cache.iterdir()) == [file_cache.CACHE_FILE]
+
+
+def test_strict_raises_the_same_first_problem(root, tmp_path, trusted):
+    cache = tmp_path / "cache"
+    with pytest.raises(ReportgenError) as plain:
+        FileStore(root, strict=True).read_all()
+    for _ in range(2):  # a cold cache, then a warm one
+        with pytest.raises(ReportgenError) as cached:
+            FileStore(root, strict=True).read_all(cache_dir=cache)
+        assert str(cached.value) == str(plain.value)
