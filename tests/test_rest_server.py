@@ -209,6 +209,31 @@ def test_search_filters_sent_to_the_server_give_the_local_results(tracking, sqli
     local.close()
 
 
+def test_dataset_inputs_logged_over_rest_read_back_everywhere(tracking, sqlite_server, tmp_path):
+    import mlflow
+
+    from reportgen.model import Dataset, DatasetInput, InputTag
+    from reportgen.tracking.rest_writer import writer_for
+
+    experiment_id, run_ids = log_workload(tracking, tmp_path)
+    train = DatasetInput(Dataset("train", "d1g3st", "local", '{"uri": "/data/train.csv"}', '{"cols": ["x"]}', None),
+                         (InputTag("mlflow.data.context", "training"),))
+    evaluation = DatasetInput(Dataset("eval", "e2", "local", '{"uri": "/data/eval.csv"}'), ())
+    writer_for(sqlite_server.url).log_inputs(run_ids[0], [train, evaluation])
+    theirs = mlflow.MlflowClient(tracking_uri=sqlite_server.url).get_run(run_ids[0]).inputs.dataset_inputs
+    assert sorted((d.dataset.name, d.dataset.digest, d.dataset.source, [(t.key, t.value) for t in d.tags])
+                  for d in theirs) == [("eval", "e2", '{"uri": "/data/eval.csv"}', []),
+                                       ("train", "d1g3st", '{"uri": "/data/train.csv"}', [("mlflow.data.context", "training")])]
+    remote = open_store(sqlite_server.url)
+    local = open_store(f"sqlite:///{sqlite_server.db}")
+    assert remote.get_run(run_ids[0]).inputs == local.get_run(run_ids[0]).inputs
+    assert {d.dataset.name for d in remote.get_run(run_ids[0]).inputs.dataset_inputs} == {"train", "eval"}
+    text = "datasets.name = 'train'"
+    assert [r.run_id for r in remote.search_run_objects([experiment_id], text)] == [run_ids[0]] == [
+        r.run_id for r in local.search_run_objects([experiment_id], text)]
+    local.close()
+
+
 def test_real_server_errors_are_one_line(sqlite_server):
     reader = open_store(sqlite_server.url)
     with pytest.raises(ResourceDoesNotExist) as caught:

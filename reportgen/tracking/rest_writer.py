@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from reportgen import validation
 from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceAlreadyExists, UnsupportedError
-from reportgen.model import LifecycleStage, RunInfo, RunStatus
+from reportgen.model import DatasetInput, LifecycleStage, RunInfo, RunStatus
 from reportgen.rest import entities
 from reportgen.rest.http import HttpSession, NotFound, ServerError
 
@@ -156,6 +156,19 @@ class RestWriter:
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._post("runs/delete-tag", {"run_id": run_id, "key": key})
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        """Dataset inputs of a run (runs/log-inputs); the server validates names, digests and sizes."""
+        items = []
+        for item in datasets:
+            dataset = {"name": item.dataset.name, "digest": item.dataset.digest,
+                       "source_type": item.dataset.source_type, "source": item.dataset.source}
+            for optional in ("schema", "profile"):
+                if getattr(item.dataset, optional) is not None:
+                    dataset[optional] = getattr(item.dataset, optional)
+            items.append({"dataset": dataset, "tags": [{"key": t.key, "value": t.value} for t in item.tags]})
+        if items:
+            self._post("runs/log-inputs", {"run_id": run_id, "datasets": items})
 
     # -- artifacts -------------------------------------------------------------------------------
     def artifact_uri(self, run_id: str) -> str:
