@@ -177,3 +177,16 @@ def test_cli_uses_a_cache_by_default_and_not_with_no_cache(tmp_path, store, monk
     plain = runner.invoke(main, ["build", str(store), "-o", "site", "-q", "--no-cache"])
     assert plain.exit_code == 0 and not (tmp_path / ".reportgen-cache").exists()
     assert (tmp_path / "site" / ".nojekyll").is_file()
+
+
+def test_two_sites_share_one_cache_without_evicting_each_other(tmp_path, store):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "all", cache_dir=cache)
+    build(store, tmp_path / "vision", cache_dir=cache, experiments=["vision"])
+    assert build(store, tmp_path / "all", cache_dir=cache).reused == 8
+    assert build(store, tmp_path / "vision", cache_dir=cache, experiments=["vision"]).reused == 7
+    shutil.rmtree(tmp_path / "vision")  # a site that is gone no longer holds units in the cache
+    build(store, tmp_path / "all", cache_dir=cache, max_points=40)
+    index = json.loads((cache / "index.json").read_text())
+    assert list(index["sites"]) == [str((tmp_path / "all").resolve())]
+    assert len(index["units"]) == 8 == len(list((cache / "units").iterdir()))

@@ -170,7 +170,7 @@ def _build(
     if cache is not None:
         if builder.budget_hit:
             cache.used.clear()  # see build_site: such units are not reusable
-        cache.save()
+        cache.save(target)
         timings["cache"] = time.perf_counter() - started - sum(timings.values())
     size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file() and not path.is_symlink())
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),

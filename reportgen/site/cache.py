@@ -106,6 +106,7 @@ class SiteCache:
 
     folder: Path
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"folder", "files", "side"}
+    sites: dict[str, list[str]] = field(default_factory=dict)  # output folder -> keys of its last build
     used: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     restored: int = 0
@@ -119,6 +120,8 @@ class SiteCache:
             loaded = json.loads(index.read_text(encoding="utf-8"))
             if loaded.get("version") == CACHE_VERSION and isinstance(loaded.get("units"), dict):
                 cache.entries = loaded["units"]
+                cache.sites = {site: keys for site, keys in loaded.get("sites", {}).items()
+                               if isinstance(keys, list)}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, AttributeError) as exc:  # a damaged index: start afresh
@@ -175,8 +178,13 @@ class SiteCache:
         self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
 
-    def save(self) -> None:
-        """Write the index of the units this build used; drop the others (the cache stays one site big)."""
+    def save(self, site: Path) -> None:
+        """Write the index: the units this build of `site` used, and those of other sites built with this
+        cache (while their folders exist); drop every other unit, so the cache stays as big as its sites."""
+        sites = {name: keys for name, keys in self.sites.items() if name != str(site) and Path(name).is_dir()}
+        sites[str(site)] = sorted(self.used)
+        kept = {key: self.used.get(key) or self.entries.get(key) for keys in sites.values() for key in keys}
+        kept = {key: entry for key, entry in kept.items() if entry is not None}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tag = self.folder / "CACHEDIR.TAG"
@@ -185,7 +193,7 @@ class SiteCache:
                 (self.folder / ".gitignore").write_text("# created by reportgen\n*\n", encoding="utf-8")
             handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.folder)
             # dumps, not dump: only the one-shot encoder is the C one (ten times faster here).
-            text = json.dumps({"version": CACHE_VERSION, "units": self.used}, separators=(",", ":"))
+            text = json.dumps({"version": CACHE_VERSION, "sites": sites, "units": kept}, separators=(",", ":"))
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text)
             os.replace(temp, self.folder / _INDEX)
@@ -194,7 +202,7 @@ class SiteCache:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror})")
             return
         try:
-            stale = [entry for entry in os.scandir(self.units) if entry.name not in self.used]
+            stale = [entry for entry in os.scandir(self.units) if entry.name not in kept]
         except OSError:
             stale = []
         for entry in stale:
