@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -96,11 +97,15 @@ def _fast_plain(buf: bytes, lines: np.ndarray) -> ParsedMetrics | None:
     if buf.count(b" ") != 2 * int(lines.sum()):
         return None  # some line has more than 3 fields (one with fewer fails the int64 checks below)
     try:
-        frame = pd.read_csv(
-            io.BytesIO(buf), sep=" ", header=None, names=_COLUMNS[:3], skip_blank_lines=False,
-            on_bad_lines="error", keep_default_na=False, na_values=_NA3, engine="c", low_memory=False,
-            quoting=csv.QUOTE_NONE, index_col=False,
-        )
+        with warnings.catch_warnings():
+            # index_col=False warns of a line with more fields (the count of spaces then says another
+            # line has fewer, which the int64 checks below refuse).
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.BytesIO(buf), sep=" ", header=None, names=_COLUMNS[:3], skip_blank_lines=False,
+                on_bad_lines="error", keep_default_na=False, na_values=_NA3, engine="c", low_memory=False,
+                quoting=csv.QUOTE_NONE, index_col=False,
+            )
     except (ValueError, OverflowError, pd.errors.ParserError):
         return None
     # Types are inferred, not forced: a forced int64 accepts "5.0" or "1e3" and a forced float64 accepts
