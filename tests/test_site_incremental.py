@@ -190,3 +190,37 @@ def test_two_sites_share_one_cache_without_evicting_each_other(tmp_path, store):
     index = json.loads((cache / "index.json").read_text())
     assert list(index["sites"]) == [str((tmp_path / "all").resolve())]
     assert len(index["units"]) == 8 == len(list((cache / "units").iterdir()))
+
+
+def test_warnings_of_cached_runs_are_still_listed(tmp_path, store):
+    """A skipped artifact is a warning of its run's page: a cached page brings its warning back."""
+    artifacts = store / "1" / RUN_1 / "artifacts"
+    os.symlink("/etc/passwd", artifacts / "passwd")
+    cache = tmp_path / "cache"
+    first = build(store, tmp_path / "site", cache_dir=cache)
+    second = build(store, tmp_path / "site", cache_dir=cache)
+    assert second.reused == 8
+    assert [str(p) for p in second.problems] == [str(p) for p in first.problems]
+    assert any("symlink" in p.message for p in second.problems)
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_a_site_size_limit_that_bites_turns_the_cache_off(tmp_path, store):
+    """Which copies fit under --max-site-size depends on what renders where: such a build is full."""
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache, max_site_size=100)
+    result = build(store, tmp_path / "site", cache_dir=cache, max_site_size=100)
+    assert result.budget_hit and result.reused == 0
+    _same_as_full(tmp_path, store, tmp_path / "site", max_site_size=100)
+    roomy = build(store, tmp_path / "site", cache_dir=cache)
+    assert not roomy.budget_hit and build(store, tmp_path / "site", cache_dir=cache).reused == 8
+
+
+def test_a_new_artifact_over_the_site_size_limit_gives_a_full_build(tmp_path, store):
+    cache = tmp_path / "cache"
+    assert not build(store, tmp_path / "site", cache_dir=cache, max_site_size=4000).budget_hit
+    (store / "1" / RUN_2 / "artifacts").mkdir(parents=True, exist_ok=True)
+    (store / "1" / RUN_2 / "artifacts" / "big.txt").write_text("x" * 5000)
+    result = build(store, tmp_path / "site", cache_dir=cache, max_site_size=4000)
+    assert result.budget_hit and result.reused == 0
+    _same_as_full(tmp_path, store, tmp_path / "site", max_site_size=4000)
