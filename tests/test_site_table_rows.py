@@ -58,6 +58,14 @@ def test_metric_cells_always_carry_their_sort_value():
                      '<td data-value="3.0" class="rg-num">3</td>', '<td data-value="NaN" class="rg-num">NaN</td>']
 
 
+@given(st.lists(st.none() | st.floats() | st.sampled_from([0.0, -0.0, 3.0, 1e15, -2e16, 1e-7, 123456789.0]))
+       | st.lists(st.none() | st.integers() | st.floats(), max_size=3))
+def test_metric_columns_are_formatted_as_single_cells(values):
+    table = writer()
+    assert table.float_cells(values, ' class="rg-num"') == [
+        table.cell(value, ' class="rg-num"', MAX_CELL_CHARS, numeric=True) for value in values]
+
+
 scalars = st.none() | st.text() | st.integers() | st.floats() | st.booleans()
 
 

@@ -125,8 +125,8 @@ def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any
     runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root."""
     writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
                        full_limit=MAX_VALUE_CHARS)
-    return [writer.row(run, depth, run_href(exp, run.info.run_id), run_label(run), summaries)
-            for run, depth in run_tree(exp.runs)]
+    return writer.rows([(run, depth, run_href(exp, run.info.run_id), run_label(run)) for run, depth in run_tree(exp.runs)],
+                       summaries)
 
 
 def index_context(site: SiteData) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 from markupsafe import Markup
 
 from reportgen.site import fmt
@@ -25,7 +26,8 @@ def _td(sort: str, content_html: str, content_text: str, attrs: str = "", *, alw
     return f'<td data-value="{escape(sort)}"{attrs}>{content_html}</td>'
 
 
-_NO_SUMMARY = ['<td data-value="" class="rg-num" hidden></td>'] * 3  # min, max, best step of a metric without history
+_HIDDEN_NUM = ' class="rg-num" hidden'
+_SIX_DIGITS = "{:.6g}".format
 
 
 class RowWriter:
@@ -42,10 +44,15 @@ class RowWriter:
         self.limit, self.cell_limit, self.full_limit = limit, cell_limit, full_limit
         self._cells: dict[tuple[str, str, int, bool], str] = {}
 
-    def row(self, run: Any, depth: int, href: str, name: str, summaries: dict) -> Markup:
-        """The `<tr>` of one run: pick box, attributes, params, metrics (the last value shown; min, max and
-        best step hidden), user tags. One cell a line: the filter, which searches a row's text, must not
-        match across two cells."""
+    def rows(self, items: Sequence[tuple[Any, int, str, str]], summaries: dict) -> list[Markup]:
+        """One `<tr>` per (run, depth, href, name), in that order; metric cells made column by column."""
+        metrics = self.metric_cells([item[0] for item in items], summaries)
+        return [self.row(run, depth, href, name, metric_html)
+                for (run, depth, href, name), metric_html in zip(items, metrics)]
+
+    def row(self, run: Any, depth: int, href: str, name: str, metric_html: str) -> Markup:
+        """The `<tr>` of one run: pick box, attributes, params, metrics, user tags. One cell a line: the
+        filter, which searches a row's text, must not match across two cells."""
         info, data = run.info, run.data
         run_id = escape(info.run_id)
         parent = run.parent_run_id
@@ -72,25 +79,45 @@ class RowWriter:
         params = data.params
         for key, attrs in zip(self.params, self.param_attrs):
             cells.append(self.cell(params.get(key), attrs, self.limit))
-        latest = data.metrics
-        for key in self.metrics:
-            summary = summaries.get((info.run_id, key))
-            last = latest.get(key)
-            if last is None and summary is not None:
-                last = summary.last
-            cells.append(self.cell(last, ' class="rg-num"', self.cell_limit, numeric=True))
-            if summary is None:
-                cells.extend(_NO_SUMMARY)
-                continue
-            cells.append(self.cell(summary.min, ' class="rg-num" hidden', self.cell_limit, numeric=True))
-            cells.append(self.cell(summary.max, ' class="rg-num" hidden', self.cell_limit, numeric=True))
-            best_step = "" if summary.best_step is None else summary.best_step
-            cells.append(f'<td data-value="{best_step}" class="rg-num" hidden>{best_step}</td>')
+        if metric_html:
+            cells.append(metric_html)
         tags = data.tags
         for key in self.tags:
             cells.append(self.cell(tags.get(key), "", self.limit))
         cells.append("</tr>")
         return Markup("\n".join(cells))
+
+    def metric_cells(self, runs: Sequence[Any], summaries: dict) -> list[str]:
+        """Per run, the cells of every metric: the last value (the run's latest, else its history's last),
+        then min, max and best step, hidden until their column is toggled on."""
+        columns: list[list[str]] = []
+        for key in self.metrics:
+            found = [summaries.get((run.info.run_id, key)) for run in runs]
+            latest = [run.data.metrics.get(key) for run in runs]
+            last = [value if value is not None or summary is None else summary.last
+                    for value, summary in zip(latest, found)]
+            columns.append(self.float_cells(last, ' class="rg-num"'))
+            columns.append(self.float_cells([s.min if s is not None else None for s in found], _HIDDEN_NUM))
+            columns.append(self.float_cells([s.max if s is not None else None for s in found], _HIDDEN_NUM))
+            steps = ["" if s is None or s.best_step is None else s.best_step for s in found]
+            columns.append([f'<td data-value="{step}"{_HIDDEN_NUM}>{step}</td>' for step in steps])
+        return ["\n".join(cells) for cells in zip(*columns)] if columns else [""] * len(runs)
+
+    def float_cells(self, values: list[Any], attrs: str) -> list[str]:
+        """Metric cells of a column, formatted with one map per column: fmt.number_and_sort of a
+        finite non-integer float is its 6-digit text and repr; other values go one by one."""
+        if not set(map(type, values)) <= {float, type(None)}:
+            return [self.cell(value, attrs, self.cell_limit, numeric=True) for value in values]
+        array = np.array(values, dtype="float64")  # None -> NaN, fixed below
+        with np.errstate(invalid="ignore"):
+            plain = np.isfinite(array) & ~((array == np.trunc(array)) & (np.abs(array) < 1e15))
+        floats = array.tolist()
+        shown = list(map(_SIX_DIGITS, floats))
+        sort = list(map(repr, floats))
+        for index in np.flatnonzero(~plain).tolist():
+            value = values[index]
+            shown[index], sort[index] = ("", "") if value is None else fmt.number_and_sort(value)
+        return [f'<td data-value="{key}"{attrs}>{text}</td>' for key, text in zip(sort, shown)]
 
     def cell(self, value: Any, attrs: str, limit: int, *, numeric: bool = False) -> str:
         """A value's cell as pages.value_cell shows it: a float's text and exact sort value; other values
@@ -105,7 +132,9 @@ class RowWriter:
         cached = self._cells.get((text, attrs, limit, numeric))
         if cached is not None:
             return cached
-        shown, full = fmt.clip(text, limit), fmt.clip(text, self.full_limit)
+        seen = fmt.visible(text)  # fmt.clip at both lengths, with one pass for invisible characters
+        shown = seen if len(seen) <= limit else seen[:limit] + "…"
+        full = seen if len(seen) <= self.full_limit else seen[:self.full_limit] + "…"
         if full == shown:
             cell = _td(text[:self.cell_limit], escape(shown), shown, attrs, always=numeric)
         else:
