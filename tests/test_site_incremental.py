@@ -224,3 +224,19 @@ def test_a_new_artifact_over_the_site_size_limit_gives_a_full_build(tmp_path, st
     result = build(store, tmp_path / "site", cache_dir=cache, max_site_size=4000)
     assert result.budget_hit and result.reused == 0
     _same_as_full(tmp_path, store, tmp_path / "site", max_site_size=4000)
+
+
+def test_static_images_of_unchanged_charts_come_from_the_cache(tmp_path, store, monkeypatch):
+    from reportgen.site.static_images import ImageMaker
+
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
+    assert any((cache / "images").glob("*.svg"))
+    drawn: list[int] = []
+    original = ImageMaker._draw_all
+    monkeypatch.setattr(ImageMaker, "_draw_all", lambda self, specs: drawn.append(len(specs)) or original(self, specs))
+    # A tag changes the runs table (the experiment's folder renders again) but none of its charts.
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_3, "reviewed", "yes")
+    result = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
+    assert result.reused == 6 and sum(drawn) == 0
+    _same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)

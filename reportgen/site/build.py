@@ -139,7 +139,7 @@ def _build(
     report("Reading stores", 0, None)
     opened = open_stores(uris, strict=strict)
     # Before the read: the image helper warms vl-convert up while this process reads the stores.
-    images = ImageMaker(helper=static_charts)
+    images = ImageMaker(helper=static_charts, cache_dir=cache.images if cache is not None else None)
     timings: dict[str, float] = {}
     try:
         site = gather(opened, uris, experiments=experiments, filter_string=filter_string, redactor=redactor,
@@ -170,7 +170,7 @@ def _build(
     if cache is not None:
         if builder.budget_hit:
             cache.used.clear()  # see build_site: such units are not reusable
-        cache.save(target)
+        cache.save(target, images.used)
         timings["cache"] = time.perf_counter() - started - sum(timings.values())
     size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file() and not path.is_symlink())
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),

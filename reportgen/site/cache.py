@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"
+_IMAGES = "images"
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This file is a cache directory tag created by reportgen: https://bford.info/cachedir/\n")
 # Libraries whose output ends up in the pages: a new version may render different bytes.
@@ -106,7 +107,8 @@ class SiteCache:
 
     folder: Path
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"folder", "files", "side"}
-    sites: dict[str, list[str]] = field(default_factory=dict)  # output folder -> keys of its last build
+    # output folder -> {"units": keys, "images": file names} of its last build
+    sites: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     used: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     restored: int = 0
@@ -120,8 +122,8 @@ class SiteCache:
             loaded = json.loads(index.read_text(encoding="utf-8"))
             if loaded.get("version") == CACHE_VERSION and isinstance(loaded.get("units"), dict):
                 cache.entries = loaded["units"]
-                cache.sites = {site: keys for site, keys in loaded.get("sites", {}).items()
-                               if isinstance(keys, list)}
+                cache.sites = {site: used for site, used in loaded.get("sites", {}).items()
+                               if isinstance(used, dict)}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, AttributeError) as exc:  # a damaged index: start afresh
@@ -178,13 +180,20 @@ class SiteCache:
         self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
 
-    def save(self, site: Path) -> None:
-        """Write the index: the units this build of `site` used, and those of other sites built with this
-        cache (while their folders exist); drop every other unit, so the cache stays as big as its sites."""
-        sites = {name: keys for name, keys in self.sites.items() if name != str(site) and Path(name).is_dir()}
-        sites[str(site)] = sorted(self.used)
-        kept = {key: self.used.get(key) or self.entries.get(key) for keys in sites.values() for key in keys}
+    @property
+    def images(self) -> Path:
+        return self.folder / _IMAGES
+
+    def save(self, site: Path, images: Iterable[str] = ()) -> None:
+        """Write the index: the units (and static images) this build of `site` used, and those of other
+        sites built with this cache (while their folders exist); drop every other unit and image, so the
+        cache stays as big as its sites."""
+        sites = {name: used for name, used in self.sites.items() if name != str(site) and Path(name).is_dir()}
+        sites[str(site)] = {"units": sorted(self.used), "images": sorted(images)}
+        kept = {key: self.used.get(key) or self.entries.get(key) for used in sites.values()
+                for key in used.get("units", [])}
         kept = {key: entry for key, entry in kept.items() if entry is not None}
+        kept_images = {name for used in sites.values() for name in used.get("images", [])}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tag = self.folder / "CACHEDIR.TAG"
@@ -201,9 +210,16 @@ class SiteCache:
             if not self.warnings:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror})")
             return
-        try:
-            stale = [entry for entry in os.scandir(self.units) if entry.name not in kept]
-        except OSError:
-            stale = []
-        for entry in stale:
-            shutil.rmtree(entry.path, ignore_errors=True)
+        for folder, keep in ((self.units, kept), (self.images, kept_images)):
+            try:
+                stale = [entry for entry in os.scandir(folder) if entry.name not in keep]
+            except OSError:
+                stale = []
+            for entry in stale:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(entry.path)
+                    except OSError:
+                        pass

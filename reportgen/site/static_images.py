@@ -8,9 +8,14 @@ fork, or if the helper dies, images are drawn in-process.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from importlib import metadata
+from pathlib import Path
 from typing import Sequence
 
 from reportgen.errors import ReportgenError
@@ -32,6 +37,32 @@ def _draw(spec: dict) -> bytes | str:
         return exc.message
 
 
+def _spec_key(spec: dict) -> str:
+    from reportgen.site.assets import VL_VERSION
+
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.blake2b(f"{_vl_convert_version()}\0{VL_VERSION}\0{text}".encode("utf-8", "surrogatepass"),
+                           digest_size=20).hexdigest()
+
+
+def _vl_convert_version() -> str:
+    try:
+        return metadata.version("vl-convert-python")
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _keep(path: Path, image: bytes) -> None:
+    """Write a cached image atomically; a cache that cannot be written only costs time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temp.write_bytes(image)
+        os.replace(temp, path)
+    except OSError:
+        pass
+
+
 def _warm_up() -> None:
     _draw(_WARM_UP_SPEC)
 
@@ -45,16 +76,39 @@ def _safe_to_fork() -> bool:
 
 
 class ImageMaker:
-    """Draws specs as SVG, in a forked helper process when `helper` (and fork exists), else here."""
+    """Draws specs as SVG, in a forked helper process when `helper` (and fork exists), else here.
+    cache_dir: images kept under a digest of their spec and vl-convert's version (incremental builds)."""
 
-    def __init__(self, *, helper: bool) -> None:
+    def __init__(self, *, helper: bool, cache_dir: Path | None = None) -> None:
         self.pool: ProcessPoolExecutor | None = None
+        self.cache_dir = cache_dir
+        self.used: set[str] = set()  # file names in cache_dir this build used (the rest may go)
         if helper and "fork" in multiprocessing.get_all_start_methods() and _safe_to_fork():
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
             self.pool.submit(_warm_up)
 
     def draw(self, specs: Sequence[dict]) -> list[bytes | str]:
         """One result per spec: SVG bytes or an error message."""
+        if self.cache_dir is None:
+            return self._draw_all(specs)
+        paths = [self.cache_dir / f"{_spec_key(spec)}.svg" for spec in specs]
+        self.used.update(path.name for path in paths)
+        results: list[bytes | str | None] = []
+        for path in paths:
+            try:
+                results.append(path.read_bytes())
+            except OSError:
+                results.append(None)
+        missing = [n for n, found in enumerate(results) if found is None]
+        for n, image in zip(missing, self._draw_all([specs[n] for n in missing])):
+            results[n] = image
+            if isinstance(image, bytes):
+                _keep(paths[n], image)
+        return [image if image is not None else "" for image in results]
+
+    def _draw_all(self, specs: Sequence[dict]) -> list[bytes | str]:
+        if not specs:
+            return []
         if self.pool is not None:
             timeout = HELPER_TIMEOUT_S + HELPER_TIMEOUT_PER_SPEC_S * len(specs)
             try:
