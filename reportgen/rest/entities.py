@@ -86,6 +86,9 @@ def _inputs(data: Mapping[str, Any] | None) -> RunInputs:
         )
         tags = tuple(InputTag(str(t["key"]), str(t.get("value") or "")) for t in item.get("tags") or ())
         found.append(DatasetInput(dataset, tags))
+    # The server's order is its database's (random uuids in MLflow's SQL schema): sorted, so that
+    # the same run reads the same every time.
+    found.sort(key=lambda d: (d.dataset.name, d.dataset.digest, d.dataset.source_type, d.dataset.source))
     return RunInputs(tuple(found))
 
 
