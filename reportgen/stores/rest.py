@@ -33,8 +33,10 @@ _VIEW = {ViewType.ACTIVE_ONLY: "ACTIVE_ONLY", ViewType.DELETED_ONLY: "DELETED_ON
 class RestStore(Store):
     """A tracking server as a read-only store.
 
-    max_points: when set, metric_histories returns about that many evenly spaced points per series
-    (first and last kept), through the server's sampled endpoint. history_mode "bulk" (default) reads
+    max_points: when set, metric_histories returns at most that many points per series, picked by the
+    server (get-history-bulk-interval: N equal buckets in (step, timestamp, value) order, the first row
+    of each and the last row kept; a shorter series comes back whole). A report built from samples
+    differs from the exact one (docs/tracking-servers.md). history_mode "bulk" (default) reads
     complete histories 100 runs a request (see rest.histories); "paged" uses metrics/get-history for
     every series (one request or more each).
     """
