@@ -8,6 +8,7 @@ cache_dir (stores.file_cache); the logging client reads through get_run after ev
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -172,26 +173,37 @@ class FileStore(Store):
 
     def _parse_files(self, files: list[tuple[int, str, str]], report: Report | None = None) -> mp.ParsedMetrics:
         """Read and parse metric files, a slice of about SLICE_BYTES at a time so that only the parsed
-        numbers stay in memory; unreadable files count as empty, bad lines are reported."""
+        numbers stay in memory; unreadable files count as empty, bad lines are reported.
+
+        The next slice is read while this one is parsed: pandas' tokenizer and the reads both release
+        the GIL, so the two overlap on two cores."""
         if report is None:
             report = self._report
+        if not files:
+            return mp.parse_metric_blobs([])
         parts = []
         start, take = 0, 64
-        while start < len(files) or not parts:
-            chunk = files[start : start + take]
-            blobs = read_many([path for _, _, path in chunk])
-            parts.append(mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs]))
-            parsed = parts[-1]
-            for (index, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):
-                if isinstance(blob, OSError):
-                    report(index, path, f"cannot read metric file ({blob.strerror}); skipped")
-                elif bad:
-                    report(index, path, f"skipped {bad} bad metric line(s), kept {kept}")
-                elif kept == 0:
-                    report(index, path, "metric file is empty; metric skipped")
-            size = sum(len(b) for b in blobs if isinstance(b, bytes))
-            start += len(chunk)
-            take = max(16, int(SLICE_BYTES * len(chunk) / size)) if size else take * 2
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            chunk = files[:take]
+            pending = ahead.submit(read_many, [path for _, _, path in chunk])
+            while chunk:
+                blobs = pending.result()
+                size = sum(len(b) for b in blobs if isinstance(b, bytes))
+                start += len(chunk)
+                take = max(16, int(SLICE_BYTES * len(chunk) / size)) if size else take * 2
+                following = files[start : start + take]
+                if following:
+                    pending = ahead.submit(read_many, [path for _, _, path in following])
+                parsed = mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs])
+                parts.append(parsed)
+                for (index, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):
+                    if isinstance(blob, OSError):
+                        report(index, path, f"cannot read metric file ({blob.strerror}); skipped")
+                    elif bad:
+                        report(index, path, f"skipped {bad} bad metric line(s), kept {kept}")
+                    elif kept == 0:
+                        report(index, path, "metric file is empty; metric skipped")
+                chunk = following
         return mp.concat(parts)
 
     def _report(self, index: int, path: str, message: str) -> None:
@@ -209,14 +221,17 @@ class FileStore(Store):
     ) -> tuple[list[Run], list[tuple[int, str, str]], mp.ParsedMetrics]:
         """The runs, their metric files in (run_id, key) order and the parsed points of those files."""
         files = self._metric_files(refs)
-        parsed = self._parse_files(files, report_metrics)
+        with ThreadPoolExecutor(max_workers=1) as aside:
+            # params and tags are read meanwhile (their reads overlap the parse of the metrics)
+            key_values = aside.submit(lambda: [read_key_values([join(folder, kind) for folder, _ in refs])
+                                               for kind in (mlruns.PARAMS_DIR, mlruns.TAGS_DIR)])
+            parsed = self._parse_files(files, report_metrics)
+            params, tags = key_values.result()
         latest: list[list[Metric]] = [[] for _ in refs]
         value, stamp, step = parsed.value, parsed.timestamp, parsed.step
         for (index, key, _), row in zip(files, mp.latest_rows(parsed)):
             if row >= 0:
                 latest[index].append(Metric(key, float(value[row]), int(stamp[row]), int(step[row])))
-        params = read_key_values([join(folder, mlruns.PARAMS_DIR) for folder, _ in refs])
-        tags = read_key_values([join(folder, mlruns.TAGS_DIR) for folder, _ in refs])
         datasets = DatasetReader()
         runs = []
         for index, ((folder, info), run_params, run_tags, metrics) in enumerate(zip(refs, params, tags, latest)):
