@@ -2,7 +2,9 @@
 template code and json.dumps they replace."""
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import math
 import re
@@ -10,7 +12,7 @@ import re
 import markupsafe
 from hypothesis import given, strategies as st
 
-from reportgen.site.exports import records_json
+from reportgen.site.exports import csv_cell, export_texts
 from reportgen.site.jsonblock import finite
 from reportgen.site.pages import MAX_CELL_CHARS, MAX_VALUE_CHARS, RUNS_TABLE_CELL_CHARS, value_cell
 from reportgen.site.runs_rows import RowWriter, escape
@@ -67,13 +69,18 @@ def test_metric_columns_are_formatted_as_single_cells(values):
 
 
 scalars = st.none() | st.text() | st.integers() | st.floats() | st.booleans()
+columns_of = {"text": st.none() | st.text(), "float": st.none() | st.floats(), "mixed": scalars}
 
 
-@given(st.lists(st.text(), min_size=1, max_size=6, unique=True).flatmap(
-    lambda header: st.tuples(st.just(header), st.lists(st.lists(scalars, min_size=len(header), max_size=len(header)),
-                                                       max_size=4))))
-def test_records_json_is_json_dumps_byte_for_byte(table):
+@given(st.lists(st.tuples(st.text(), st.sampled_from(sorted(columns_of))), min_size=1, max_size=6,
+                unique_by=lambda column: column[0]).flatmap(
+    lambda spec: st.tuples(st.just([name for name, _ in spec]),
+                           st.lists(st.tuples(*[columns_of[kind] for _, kind in spec]).map(list), max_size=4))))
+def test_exports_are_csv_cells_and_json_dumps_byte_for_byte(table):
     header, rows = table
+    expected_csv = io.StringIO()
+    writer = csv.writer(expected_csv, lineterminator="\n")
+    writer.writerows([[csv_cell(value) for value in row] for row in [header, *rows]])
     records = [dict(zip(header, row)) for row in rows]
-    assert records_json(header, rows) == json.dumps(finite(records), sort_keys=True, indent=1, ensure_ascii=False,
-                                                    allow_nan=False)
+    expected_json = json.dumps(finite(records), sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False)
+    assert export_texts(header, rows) == (expected_csv.getvalue(), expected_json)

@@ -50,29 +50,45 @@ def table_records(exp: Any, columns: dict[str, Any]) -> tuple[list[str], list[li
 def write_exports(folder: Path, exp: Any, columns: dict[str, Any]) -> None:
     header, rows = table_records(exp, columns)
     folder.mkdir(parents=True, exist_ok=True)
+    csv_text, json_text = export_texts(header, rows)
+    (folder / "runs.csv").write_text(csv_text, encoding="utf-8", newline="")
+    (folder / "runs.json").write_text(json_text + "\n", encoding="utf-8")
+
+
+def export_texts(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
+    """The table as CSV (csv_cell of each value) and as JSON, byte for byte what json.dumps(finite(records),
+    sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) gives for the records. json uses its C
+    encoder only without an indent, so values are encoded alone, a column at a time, and the layout is
+    written here."""
+    encoded = [_encode_column(column) for column in zip(*rows)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([csv_cell(name) for name in header])
-    # Column by column: one cell function per column kind instead of per value.
-    cells = [[csv_cell(value) for value in column] for column in zip(*rows)] if rows else []
-    writer.writerows(zip(*cells))
-    (folder / "runs.csv").write_text(buffer.getvalue(), encoding="utf-8", newline="")
-    (folder / "runs.json").write_text(records_json(header, rows) + "\n", encoding="utf-8")
-
-
-def records_json(header: list[str], rows: list[list[Any]]) -> str:
-    """The rows as a JSON list of objects, byte for byte what json.dumps(finite(records), sort_keys=True,
-    indent=1, ensure_ascii=False, allow_nan=False) gives: json only uses its C encoder without an indent,
-    so each value is encoded alone and the layout is written here."""
+    writer.writerows(zip(*[csv_cells for csv_cells, _ in encoded]))
     if not rows:
-        return "[]"
+        return buffer.getvalue(), "[]"
     order = sorted(range(len(header)), key=header.__getitem__)
-    keys = [f"\n  {encode_string(header[i])}: " for i in order]
-    records = []
-    for row in rows:
-        fields = [key + _json_value(row[i]) for key, i in zip(keys, order)]
-        records.append("\n {" + ",".join(fields) + "\n }")
-    return "[" + ",".join(records) + "\n]"
+    fields = [[f"\n  {encode_string(header[i])}: {value}" for value in encoded[i][1]] for i in order]
+    records = ["\n {" + ",".join(record) + "\n }" for record in zip(*fields)]
+    return buffer.getvalue(), "[" + ",".join(records) + "\n]"
+
+
+def _encode_column(column: tuple[Any, ...]) -> tuple[list[str], list[str]]:
+    """(CSV cells, JSON values) of a column; text and float columns in one pass each, others cell by cell."""
+    kinds = set(map(type, column))
+    if kinds <= {str, type(None)}:
+        return ([("'" + v if v.startswith(_FORMULA_START) else v) if v is not None else "" for v in column],
+                [encode_string(v) if v is not None else "null" for v in column])
+    if kinds <= {float, type(None)}:
+        texts = [repr(v) if v is not None else "" for v in column]
+        csv_cells, json_values = texts[:], [text or "null" for text in texts]
+        if "nan" in texts or "inf" in texts or "-inf" in texts:  # JSON has no token for these
+            for index, value in enumerate(column):
+                if value is not None and value - value != 0:
+                    csv_cells[index] = number(value)
+                    json_values[index] = encode_string(finite(value))
+        return csv_cells, json_values
+    return [csv_cell(value) for value in column], [_json_value(value) for value in column]
 
 
 def _json_value(value: Any) -> str:
