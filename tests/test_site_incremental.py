@@ -240,3 +240,12 @@ def test_static_images_of_unchanged_charts_come_from_the_cache(tmp_path, store, 
     result = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
     assert result.reused == 6 and sum(drawn) == 0
     _same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
+
+
+def test_forked_incremental_build_equals_a_serial_full_build(tmp_path, store):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache, workers=2)
+    TrackingClient(tracking_uri=str(store)).log_metric(RUN_1, "loss", 0.5, step=50, timestamp=1_700_000_050_000)
+    result = build(store, tmp_path / "site", cache_dir=cache, workers=2)
+    assert result.reused == 6
+    _same_as_full(tmp_path, store, tmp_path / "site", workers=1)

@@ -222,8 +222,26 @@ class _SiteBuilder:
         self.renderer.write_vendor_assets()
         total_runs = self.site.run_count
         self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
-        for exp in self.site.experiments:
-            self.experiment(exp)
+        plans = [self._plan(exp) for exp in self.site.experiments]
+        jobs = [(plan, run) for plan in plans for run in plan.pending]
+
+        def meanwhile() -> None:
+            # This process's share while worker processes render the run pages (after them when serial).
+            for plan in plans:
+                self._experiment_pages(plan)
+
+        # One set of workers for the run pages of every experiment: they fork once, and the experiment
+        # pages of this process overlap all of them.
+        rendered = render_runs(
+            self, jobs, lambda job: self._run_page(*job),
+            workers=self.workers if self.workers is not None else default_workers(len(jobs)),
+            progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
+        for (plan, run), side in zip(jobs, rendered):
+            plan.rendered[run.info.run_id] = side
+            self.budget.remaining -= side["bytes"]
+            self.budget_hit = self.budget_hit or side["budget_hit"]
+        for plan in plans:
+            self._finish(plan)
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
         # Last: every warning of the build is known by now (stores record artifact problems while we copy).
         # Sorted, so that the page does not depend on how run pages were shared between processes.
@@ -231,61 +249,62 @@ class _SiteBuilder:
         self.problems = sorted(found + self.problems, key=lambda p: (p.path, p.message))
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
-    def experiment(self, exp: ExperimentData) -> None:
+    def _plan(self, exp: ExperimentData) -> "_Plan":
+        """What of the experiment must be rendered (what the cache had is linked in already), and the
+        summaries and series the run pages to render need."""
         children = children_of(exp)
         keys = unit_keys(exp, self.build_key, children, artifacts=self.artifacts) if self.cache else None
         sides = self._restore_runs(exp, keys) if keys else {}
         pages_done = keys is not None and self._restore(keys.experiment, f"e/{exp.key}") is not None
         pending = [run for run in exp.runs if run.info.run_id not in sides]
+        plan = _Plan(exp=exp, keys=keys, sides=sides, pages_done=pages_done, pending=pending, children=children)
+        self.report("Rendering pages", len(sides) + (1 if pages_done else 0), None)
         if pages_done and not pending:
-            self.report("Rendering pages", len(exp.runs) + 1, None)
-            return
+            return plan
         # Summaries and series of the runs to render; the cached runs brought theirs along.
         history = exp.history
         if sides:
             history = history[history["run_id"].isin([run.info.run_id for run in pending])]
-        summaries: dict[tuple[str, str], MetricSummary] = summarize(history)
+        plan.summaries = summarize(history)
         for run_id, side in sides.items():
-            summaries.update(summaries_in(run_id, side["summaries"]))
-        by_run = split_history(history)
-        specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
-        names = {run.info.run_id: run_label(run) for run in exp.runs}
-        histories: dict[str, dict] = {}
-        page_problems: list[Problem] = []
+            plan.summaries.update(summaries_in(run_id, side["summaries"]))
+        plan.by_run = split_history(history)
+        plan.specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        plan.names = {run.info.run_id: run_label(run) for run in exp.runs}
+        return plan
 
-        def meanwhile() -> None:
-            # This process's share while worker processes render the run pages (after them when serial).
-            if not pages_done:
-                before = len(self.problems)
-                self.experiment_pages(exp, summaries)
-                histories.update(compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS))
-                page_problems.extend(self.problems[before:])
+    def _run_page(self, plan: "_Plan", run: Any) -> dict[str, Any]:
+        return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
+                             plan.children, plan.names)
 
-        self.report("Rendering pages", len(sides), None)
-        rendered = render_runs(
-            self, pending,
-            lambda run: self.run_page(exp, run, summaries, by_run.get(run.info.run_id), specs, children, names),
-            workers=self.workers if self.workers is not None else default_workers(len(pending)),
-            progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
-        for side in rendered.values():
-            self.budget_hit = self.budget_hit or side["budget_hit"]
-        if keys is not None:
-            for run in pending:
-                run_id = run.info.run_id
-                self.cache.store(keys.runs[run_id], f"r/{exp.run_keys[run_id]}", self.out, rendered[run_id])
-        if pages_done:
+    def _experiment_pages(self, plan: "_Plan") -> None:
+        if plan.pages_done:
             return
-        # After the run pages: the compare page shows the images their artifacts copied.
-        images = {run.info.run_id: (sides.get(run.info.run_id) or rendered[run.info.run_id])["images"]
+        before = len(self.problems)
+        self.experiment_pages(plan.exp, plan.summaries)
+        plan.histories = compare_histories(plan.exp, compare_order(plan.exp), max_points=COMPARE_MAX_POINTS)
+        plan.page_problems = self.problems[before:]
+        plan.table_pages = self._table_pages
+
+    def _finish(self, plan: "_Plan") -> None:
+        """After the run pages: the compare page (it shows the images their artifacts copied), and what
+        was rendered goes into the cache."""
+        exp, keys = plan.exp, plan.keys
+        if keys is not None:
+            for run in plan.pending:
+                run_id = run.info.run_id
+                self.cache.store(keys.runs[run_id], f"r/{exp.run_keys[run_id]}", self.out, plan.rendered[run_id])
+        if plan.pages_done:
+            return
+        images = {run.info.run_id: (plan.sides.get(run.info.run_id) or plan.rendered[run.info.run_id])["images"]
                   for run in exp.runs}
         compare = compare_context(exp, images)
-        compare["data"]["histories"] = histories
-        pages_before = self.pages
+        compare["data"]["histories"] = plan.histories
         self.render("compare.html", f"e/{exp.key}/compare.html",
                     {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
         if keys is not None:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
-                             {"pages": self.pages - pages_before + self._table_pages, "problems": problems_out(page_problems),
+                             {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
                               "store_problems": [], "budget_hit": False})
 
     def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
@@ -367,6 +386,26 @@ class _SiteBuilder:
             "budget_hit": any("site size limit" in p.message for p in problems) or _size_limit_note(tree),
             "summaries": summaries_out(summaries, run_id, set(run.data.metrics) | set(history_part or ())),
         }
+
+
+@dataclass
+class _Plan:
+    """One experiment's share of a build."""
+
+    exp: ExperimentData
+    keys: UnitKeys | None
+    sides: dict[str, dict[str, Any]]  # run_id -> side data of run pages linked from the cache
+    pages_done: bool  # the experiment's own folder came from the cache
+    pending: list[Any]  # runs whose pages are to be rendered
+    children: dict[str, list[Any]]
+    summaries: dict[tuple[str, str], MetricSummary] = field(default_factory=dict)
+    by_run: dict[str, dict] = field(default_factory=dict)
+    specs: RunHistorySpecs | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    histories: dict[str, dict] = field(default_factory=dict)
+    page_problems: list[Problem] = field(default_factory=list)
+    table_pages: int = 0
+    rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _size_limit_note(nodes: list) -> bool:

@@ -25,7 +25,7 @@ def default_workers(run_count: int) -> int:
 
 
 def _work(index: int) -> dict[str, Any]:
-    builder, runs, render_one, workers = _JOB["builder"], _JOB["runs"], _JOB["render_one"], _JOB["workers"]
+    builder, items, render_one, workers = _JOB["builder"], _JOB["items"], _JOB["render_one"], _JOB["workers"]
     builder.report = lambda *args, **kwargs: None  # the parent's progress bar is not ours to draw
     builder.problems = []
     builder.pages = 0
@@ -34,28 +34,26 @@ def _work(index: int) -> dict[str, Any]:
     builder.budget = replace(builder.budget, remaining=builder.budget.remaining // workers)
     stores = builder.site.stores
     before = [len(getattr(store, "problems", [])) for store in stores]
-    images = {}
-    for run in runs[index::workers]:
-        images[run.info.run_id] = render_one(run)
+    results = {position: render_one(items[position]) for position in range(index, len(items), workers)}
     store_problems = [p for store, n in zip(stores, before) for p in getattr(store, "problems", [])[n:]]
-    return {"images": images, "problems": builder.problems, "store_problems": store_problems,
+    return {"results": results, "problems": builder.problems, "store_problems": store_problems,
             "pages": builder.pages}
 
 
-def render_runs(builder: Any, runs: Sequence[Any], render_one: Callable[[Any], Any], *, workers: int,
-                progress: Callable[[int], None], meanwhile: Callable[[], None] | None = None) -> dict[str, Any]:
-    """run_id -> render_one(run) for every run, in `workers` forked processes (1: in this process).
+def render_runs(builder: Any, items: Sequence[Any], render_one: Callable[[Any], Any], *, workers: int,
+                progress: Callable[[int], None], meanwhile: Callable[[], None] | None = None) -> list[Any]:
+    """[render_one(item) for item in items] (run pages), in `workers` forked processes (1: in this one).
     Warnings and store problems of the workers are added to the builder and the stores.
     meanwhile: other work of this process, done while the workers render (after them when serial)."""
     if workers <= 1:
-        result = {}
-        for run in runs:
-            result[run.info.run_id] = render_one(run)
+        result = []
+        for item in items:
+            result.append(render_one(item))
             progress(1)
         if meanwhile is not None:
             meanwhile()
         return result
-    _JOB.update(builder=builder, runs=list(runs), render_one=render_one, workers=workers)
+    _JOB.update(builder=builder, items=list(items), render_one=render_one, workers=workers)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             # A fork pool starts every worker at the first submit: the parent's own work below runs
@@ -66,11 +64,11 @@ def render_runs(builder: Any, runs: Sequence[Any], render_one: Callable[[Any], A
             outcomes = list(pending)
     finally:
         _JOB.clear()
-    images: dict[str, Any] = {}
+    results: dict[int, Any] = {}
     for outcome in outcomes:
-        images.update(outcome["images"])
+        results.update(outcome["results"])
         builder.problems.extend(outcome["problems"])
         builder.pages += outcome["pages"]
         builder.extra_store_problems.extend(outcome["store_problems"])
-        progress(len(outcome["images"]))
-    return {run.info.run_id: images[run.info.run_id] for run in runs}
+        progress(len(outcome["results"]))
+    return [results[position] for position in range(len(items))]
