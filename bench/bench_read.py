@@ -9,6 +9,10 @@ part up to all runs: such figures are marked "extrapolated".
     python bench/make_stores.py
     python bench/bench_read.py [--stores A-file B-file A-sqlite B-sqlite] [--readers reportgen mlflow stdlib]
                                [--mlflow-sample N] [--repeat N]
+
+"reportgen-cached" (file stores only) is the incremental read of issue 6: on a copy of the store, one
+cached read fills the read cache, then one run is changed (a metric line appended, a tag added, its
+meta.yaml rewritten) and read_all(cache_dir=...) timed after each change; "seconds" is the slowest.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ STORES = {
     "A-sqlite": HERE / "stores" / "A.db",
     "B-sqlite": HERE / "stores" / "B.db",
 }
-READERS = ("reportgen", "mlflow", "stdlib")
+READERS = ("reportgen", "reportgen-cached", "mlflow", "stdlib")
 
 
 def _maxrss_mb() -> float:
@@ -47,6 +51,49 @@ def read_reportgen(path: Path, sample: int | None) -> dict:
     frame = runs_frame(runs)
     elapsed = time.perf_counter() - began
     return {"seconds": elapsed, "runs": len(frame), "points": len(histories), "problems": len(store.problems)}
+
+
+def read_reportgen_cached(path: Path, sample: int | None) -> dict:
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, str(HERE.parent))
+    from reportgen import open_store
+    from reportgen.stores import file_cache
+
+    if path.suffix == ".db":
+        raise SystemExit("reportgen-cached reads file stores only")
+    with tempfile.TemporaryDirectory() as scratch:
+        root, cache = Path(scratch, "mlruns"), Path(scratch, "cache")
+        shutil.copytree(path, root, symlinks=True)
+        time.sleep(file_cache.RACY_NS / 1e9 + 0.1)  # the copy's files are trusted from now on
+        began = time.perf_counter()
+        open_store(root).read_all(cache_dir=cache)
+        cold = time.perf_counter() - began
+        run = next(p for e in sorted(root.iterdir()) if e.name.isdigit() for p in sorted(e.iterdir())
+                   if len(p.name) == 32)
+        metric = next(p for p in sorted((run / "metrics").iterdir()) if p.is_file())
+
+        def rewrite_meta() -> None:
+            text = (run / "meta.yaml").read_text()
+            (run / "meta.yaml.new").write_text(text.replace("status: 3", "status: 4"))
+            os.replace(run / "meta.yaml.new", run / "meta.yaml")
+
+        changes = {
+            "metric line appended": lambda: metric.open("a").write("1800000000000 0.5 100\n"),
+            "tag added": lambda: (run / "tags" / "bench.new").write_text("x"),
+            "meta.yaml rewritten": rewrite_meta,
+            "nothing changed": lambda: None,
+        }
+        timings = {}
+        for name, change in changes.items():
+            change()
+            began = time.perf_counter()
+            store = open_store(root)
+            runs, histories = store.read_all(cache_dir=cache)
+            timings[name] = round(time.perf_counter() - began, 3)
+    return {"seconds": max(timings.values()), "cold_seconds": cold, "changes": timings, "runs": len(runs),
+            "points": len(histories), "problems": len(store.problems)}
 
 
 def read_mlflow(path: Path, sample: int | None) -> dict:
@@ -125,7 +172,8 @@ def read_stdlib(path: Path, sample: int | None) -> dict:
 
 
 def worker(reader: str, store: str, sample: int | None) -> None:
-    func = {"reportgen": read_reportgen, "mlflow": read_mlflow, "stdlib": read_stdlib}[reader]
+    func = {"reportgen": read_reportgen, "reportgen-cached": read_reportgen_cached, "mlflow": read_mlflow,
+            "stdlib": read_stdlib}[reader]
     result = func(STORES[store], sample)
     result["maxrss_mb"] = _maxrss_mb()
     print(json.dumps(result))
@@ -161,7 +209,7 @@ def main() -> None:
     if missing:
         sys.exit(f"missing stores {missing}: run python bench/make_stores.py first")
     results = []
-    print(f"{'store':9} {'reader':9} {'seconds':>9} {'peak MB':>8} {'runs':>6} {'points':>9}  vs reportgen")
+    print(f"{'store':9} {'reader':16} {'seconds':>9} {'peak MB':>8} {'runs':>6} {'points':>9}  vs reportgen")
     for store in args.stores:
         ours = None
         for reader in args.readers:
@@ -175,13 +223,16 @@ def main() -> None:
             best.update(store=store, reader=reader)
             results.append(best)
             if "error" in best:
-                print(f"{store:9} {reader:9} failed: {best['error']}")
+                print(f"{store:9} {reader:16} failed: {best['error']}")
                 continue
             if reader == "reportgen":
                 ours = best
             ratio = f"{best['seconds'] / ours['seconds']:.1f}x slower" if ours and reader != "reportgen" else ""
             mark = f" (extrapolated from {best['sampled_runs']} runs)" if best.get("extrapolated") else ""
-            print(f"{store:9} {reader:9} {best['seconds']:9.2f} {best['maxrss_mb']:8.0f} {best['runs']:6} "
+            if reader == "reportgen-cached":
+                ratio = ""
+                mark = f"cold {best['cold_seconds']:.2f} s; " + ", ".join(f"{k} {v:.2f} s" for k, v in best["changes"].items())
+            print(f"{store:9} {reader:16} {best['seconds']:9.2f} {best['maxrss_mb']:8.0f} {best['runs']:6} "
                   f"{best['points']:9}  {ratio}{mark}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

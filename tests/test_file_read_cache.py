@@ -245,3 +245,13 @@ def test_strict_raises_the_same_first_problem(root, tmp_path, trusted):
         with pytest.raises(ReportgenError) as cached:
             FileStore(root, strict=True).read_all(cache_dir=cache)
         assert str(cached.value) == str(plain.value)
+
+
+def test_points_out_of_order_and_ties(root, tmp_path, trusted):
+    """Steps logged out of order and equal (step, timestamp) pairs keep the plain read's row order."""
+    cache = tmp_path / "cache"
+    _same(root, cache)
+    with open(root / "7" / _rid(3) / "metrics" / "loss", "a") as handle:
+        handle.write(f"{T0} 7.0 1\n{T0} 8.0 1\n{T0 - 5} 9.0 0\n{T0 + 99} 1.0 100\n{T0 + 1} 6.0 -3\n")
+    _same(root, cache)
+    _same(root, cache)

@@ -313,15 +313,21 @@ def _build(store: FileStore, todo: list[tuple[str, Entry]]) -> None:
     file_runs = np.array([f[0] for f in files], dtype=np.int64)
     file_bounds = np.searchsorted(file_runs, np.arange(len(todo) + 1))
     row_bounds = np.concatenate([[0], np.cumsum(parsed.counts)])
+    # Each file's points sorted by (step, timestamp) now, stably, as history_frame would sort them:
+    # then the frame joined from the entries is already in order, and one run's new points out of
+    # order do not make every read sort the whole frame again.
+    order = mp.sort_within_files(parsed)
+    timestamp, value, step = (parsed.timestamp, parsed.value, parsed.step) if order is None else (
+        parsed.timestamp[order], parsed.value[order], parsed.step[order])
     for index, ((_, entry), run) in enumerate(zip(todo, runs)):
         first, last = file_bounds[index], file_bounds[index + 1]
         rows = slice(row_bounds[first], row_bounds[last])
         entry.run = run
         entry.keys = [key for _, key, _ in files[first:last]]
         entry.counts = parsed.counts[first:last].copy()
-        entry.timestamp = parsed.timestamp[rows].copy()
-        entry.value = parsed.value[rows].copy()
-        entry.step = parsed.step[rows].copy()
+        entry.timestamp = timestamp[rows].copy()
+        entry.value = value[rows].copy()
+        entry.step = step[rows].copy()
 
 
 def _frame(entries: list[Entry], run_ids: list[str]) -> pd.DataFrame:
