@@ -6,10 +6,12 @@ Data is inline, downsampled and JSON-safe (NaN and infinities become null, drawn
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import altair as alt
+from altair.utils.schemapi import debug_mode
 import numpy as np
 import pandas as pd
 
@@ -63,14 +65,30 @@ def register_altair_theme() -> None:
         return alt.theme.ThemeConfig(config=theme_config())  # type: ignore[typeddict-item]
 
 
+_Builder = TypeVar("_Builder", bound=Callable[..., dict])
+
+
+def _unvalidated(build: _Builder) -> _Builder:
+    """The chart function without Altair's schema validation, which checks every object it creates and
+    then the whole spec (~20 ms a chart, most of an experiment's charts). The specs have a fixed
+    structure: tests validate one of every kind against the Vega-Lite schema."""
+
+    @functools.wraps(build)
+    def unvalidated(*args: Any, **kwargs: Any) -> dict:
+        with debug_mode(False):
+            return build(*args, **kwargs)
+
+    return unvalidated  # type: ignore[return-value]
+
+
 def _finish(chart: alt.TopLevelMixin, meta: dict, data: Mapping[str, list], *, data_is_safe: bool = False) -> dict:
     """The spec dict, with each named placeholder dataset replaced by its inline rows.
 
-    Altair walks (and validates) everything it serialises; rows go in afterwards, which keeps a 2000-run
+    Altair walks everything it serialises; rows go in afterwards, which keeps a 2000-run
     chart in tens of milliseconds instead of seconds. data_is_safe: the rows are json_safe already
     (cleaned strings, finite numbers or None), so the deep walk over every point is skipped.
     """
-    spec = json_safe(chart.to_dict())
+    spec = json_safe(chart.to_dict(validate=False))
 
     def fill(node: Any) -> None:
         if isinstance(node, dict):
@@ -107,6 +125,7 @@ def _palette_for(ids: Sequence[str], colors: Sequence[str] | Mapping[str, str] |
     return list(colors) or None
 
 
+@_unvalidated
 def history_chart(
     history: pd.DataFrame,
     *,
@@ -122,7 +141,8 @@ def history_chart(
     """Metric history: one line per run (per run and key when the frame holds several keys).
 
     history: long frame with columns run_id, key, step, timestamp (ms), value. Data is columnar (one
-    object per series, flattened by Vega) so the page JS can filter series and smooth them.
+    object per series: steps x, values y, ms offsets dt from the series' earliest stamp t0; flattened by
+    Vega) so the page JS can filter series and smooth them.
     """
     if x not in X_AXES:
         raise ValueError(f"x must be one of {sorted(X_AXES)}, not {x!r}")
@@ -143,7 +163,6 @@ def history_chart(
     for lo, hi in zip(starts.tolist(), ends.tolist()):
         run_id, key = run_col[lo], key_col[lo]
         keep = lo + downsample_indices(values[lo:hi], budget)
-        ts = stamps[keep]
         start = int(stamps[lo:hi].min())
         label = clean_text(labels[run_id] if len(keys) <= 1 else f"{labels[run_id]} · {key}")
         # Already json_safe (cleaned strings, finite numbers or None): walking every point again in
@@ -151,8 +170,7 @@ def history_chart(
         series.append({
             "id": clean_text(str(run_id)), "k": clean_text(str(key)), "c": label,
             "x": steps[keep].tolist(),
-            "t": ts.tolist(),
-            "r": np.round((ts - start) / 1000.0, 3).tolist(),
+            "t0": start, "dt": (stamps[keep] - start).tolist(),
             "y": [v if math.isfinite(v) else None for v in values[keep].tolist()],
         })
         domain.append(label)
@@ -163,7 +181,12 @@ def history_chart(
     # Domain and range go in after serialising: Altair would validate thousands of labels one by one.
     scale = alt.Scale(type="ordinal")
     legend = alt.Legend(title="Run", symbolType="stroke") if len(series) <= LEGEND_LIMIT else None
-    base = alt.Chart(alt.NamedData(name="series"), title=title).transform_flatten(["x", "t", "r", "y"])
+    # Wall time (t) and relative time (r) are derived in Vega from one array of small offsets: writing
+    # three arrays per series made most of a run page's bytes and of its JSON encoding time.
+    # Size in the constructor: .properties() validates each property even with validation off.
+    base = (alt.Chart(alt.NamedData(name="series"), title=title, width="container", height=height)
+            .transform_flatten(["x", "dt", "y"])
+            .transform_calculate(t="datum.t0 + datum.dt").transform_calculate(r="datum.dt / 1000"))
     clamp = None
     if robust:
         # Clipped points still become SVG coordinates; 1e299 in pixels breaks the path, so values far
@@ -178,24 +201,25 @@ def history_chart(
                    point=alt.OverlayMarkDef(filled=True, size=24) if longest <= POINTS_UP_TO else False)
         .encode(
             x=alt.X(**X_AXES[x]),
-            y=alt.Y("yc" if robust and not log_y else "y", type="quantitative",
+            y=alt.Y(field="yc" if robust and not log_y else "y", type="quantitative",
                     title=keys[0] if len(keys) == 1 else "value",
                     # like TensorBoard: fit the values, not zero (an accuracy near 0.9 is not a flat line)
                     scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False, domain=list(robust))
                     if robust else alt.Scale(zero=False)),
-            color=alt.Color("c", type="nominal", title="Run", scale=scale, legend=legend),
-            tooltip=[alt.Tooltip("c", type="nominal", title="Run"),
-                     alt.Tooltip("k", type="nominal", title="Metric")],
+            color=alt.Color(field="c", type="nominal", title="Run", scale=scale, legend=legend),
+            tooltip=[alt.Tooltip(field="c", type="nominal", title="Run"),
+                     alt.Tooltip(field="k", type="nominal", title="Metric")],
         )
-        .properties(width="container", height=height)
     )
     meta = {"kind": "history", "x": x, "x_axes": X_AXES, "log_y": log_y, "series": len(series),
-            "rows": sum(len(s["x"]) for s in series), "keys": keys, "robust_y": list(robust) if robust else None, "clamp_y": clamp}
+            "rows": sum(len(s["x"]) for s in series), "keys": keys, "robust_y": list(robust) if robust else None,
+            "clamp_y": clamp}
     spec = _finish(chart, meta, {"series": series}, data_is_safe=True)
     spec["encoding"]["color"]["scale"] = json_safe({"domain": domain, **({"range": palette} if palette else {})})
     return spec
 
 
+@_unvalidated
 def scatter_chart(
     points: pd.DataFrame,
     *,
@@ -217,40 +241,41 @@ def scatter_chart(
     x_values = x_num.tolist() if x_num is not None else None
     y_values = y.tolist() if len(points) else []
     rows = []
+    # Rows are made JSON-safe here (json_safe walking thousands of row dicts cost more than the chart).
     for i in range(len(points)):
         raw_x = column["x"][i]
-        xv = x_values[i] if x_values is not None else ("" if pd.isna(raw_x) else str(raw_x))
+        xv = finite_or_none(x_values[i]) if x_values is not None else ("" if pd.isna(raw_x) else clean_text(str(raw_x)))
         group = column["group"][i] if "group" in column else None
+        href = safe_href(column["href"][i]) if "href" in column else None
         rows.append({
-            "run": str(column["run"][i]), "label": str(column["label"][i]), "x": finite_or_none(xv),
-            "y": finite_or_none(float(y_values[i])),
-            "href": safe_href(column["href"][i]) if "href" in column else None,
-            "g": str(group) if "group" in column and pd.notna(group) else None,
+            "run": clean_text(str(column["run"][i])), "label": clean_text(str(column["label"][i])), "x": xv,
+            "y": finite_or_none(float(y_values[i])), "href": clean_text(href) if href else None,
+            "g": clean_text(str(group)) if "group" in column and pd.notna(group) else None,
         })
     positive = x_num[np.isfinite(x_num) & (x_num > 0)] if x_num is not None else None
     log_x = bool(positive is not None and len(positive) == x_num.notna().sum() and len(positive) > 1
                  and positive.max() / positive.min() >= 100)  # learning rates span decades
     x_scale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
-    x_enc = (alt.X("x", type="quantitative", title=x_title, scale=x_scale)
-             if x_num is not None else alt.X("x", type="nominal", title=x_title, sort="ascending"))
+    x_enc = (alt.X(field="x", type="quantitative", title=x_title, scale=x_scale)
+             if x_num is not None else alt.X(field="x", type="nominal", title=x_title, sort="ascending"))
     has_group = "group" in points.columns
     chart = (
-        alt.Chart(alt.NamedData(name="points"), title=title or f"{y_title} vs {x_title}")
+        alt.Chart(alt.NamedData(name="points"), title=title or f"{y_title} vs {x_title}", width="container",
+                  height=height)
         .mark_point(filled=True, size=60, opacity=0.8)
         .encode(
             x=x_enc,
-            y=alt.Y("y", type="quantitative", title=y_title,
+            y=alt.Y(field="y", type="quantitative", title=y_title,
                     scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
-            tooltip=[alt.Tooltip("label", type="nominal", title="Run"),
-                     alt.Tooltip("x", type="quantitative" if x_num is not None else "nominal", title=x_title),
-                     alt.Tooltip("y", type="quantitative", title=y_title)],
-            href=alt.Href("href", type="nominal"),
-            **({"color": alt.Color("g", type="nominal", title="Group")} if has_group else {}),
+            tooltip=[alt.Tooltip(field="label", type="nominal", title="Run"),
+                     alt.Tooltip(field="x", type="quantitative" if x_num is not None else "nominal", title=x_title),
+                     alt.Tooltip(field="y", type="quantitative", title=y_title)],
+            href=alt.Href(field="href", type="nominal"),
+            **({"color": alt.Color(field="g", type="nominal", title="Group")} if has_group else {}),
         )
-        .properties(width="container", height=height)
     )
     return _finish(chart, {"kind": "scatter", "rows": len(rows), "x_numeric": x_num is not None, "log_x": log_x},
-                   {"points": rows})
+                   {"points": rows}, data_is_safe=True)
 
 
 def _normalise(column: pd.Series) -> tuple[list[float | None], list[tuple[float, str]]]:
@@ -279,6 +304,7 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+@_unvalidated
 def parallel_coordinates(
     frame: pd.DataFrame,
     dims: list[str],
@@ -296,48 +322,55 @@ def parallel_coordinates(
     # The coloured-by metric is also the last axis, so its value can be read off, not guessed from a hue.
     axes = list(dict.fromkeys([d for d in dims if d in frame.columns]
                               + ([color_by] if color_by in frame.columns else [])))
+    # Rows are made JSON-safe here, column by column (strings cleaned once per cell): json_safe walking
+    # 200 runs x 9 axes of row dicts cost more than the rest of the chart.
+    n_rows = len(frame)
+    labels = ([clean_text(label) for label in frame[label_col].astype(str).tolist()]
+              if label_col and label_col in frame.columns else [str(i) for i in range(n_rows)])
+    color_numeric = numeric(frame[color_by]) if color_by in frame.columns else None
+    colour_values = [clean_text(v) if isinstance(v, str) else v for v in map(finite_or_none, (
+        color_numeric.tolist() if color_numeric is not None
+        else frame[color_by].astype(str).tolist() if color_by in frame.columns else [None] * n_rows))]
+    present = [v for v in colour_values if v is not None]
+    stand_in = min(present) if present else 0
+    # Vega-Lite drops every point whose colour field is null, so the whole line would vanish: a run
+    # without the colour metric keeps a stand-in value, drawn grey (nc) and shown as "-" (cs).
+    colour_cells = [{"c": stand_in, "nc": True, "cs": "-"} if colour is None else
+                    {"c": colour, "nc": False, "cs": _fmt(colour) if isinstance(colour, float) else str(colour)}
+                    for colour in colour_values]
     lines, ticks, rules = [], [], []
     for n, dim in enumerate(axes):
         pos, dim_ticks = _normalise(frame[dim])
-        raw = frame[dim].tolist()
+        name = clean_text(str(dim))
+        raw = [None if pd.isna(value) else clean_text(str(value)) for value in frame[dim].tolist()]
         for i, p in enumerate(pos):
-            lines.append({"i": i, "d": dim, "di": n, "v": p, "raw": None if pd.isna(raw[i]) else str(raw[i])})
+            lines.append({"i": i, "d": name, "di": n, "v": finite_or_none(p), "raw": raw[i], "label": labels[i],
+                          **colour_cells[i]})
         ticks.extend({"d": dim, "di": n, "v": p, "txt": txt} for p, txt in dim_ticks)
         rules.append({"d": dim, "di": n, "v": 0, "v2": 1})
-    color_numeric = numeric(frame[color_by]) if color_by in frame.columns else None
-    colour_values = (color_numeric.tolist() if color_numeric is not None
-                     else frame[color_by].astype(str).tolist() if color_by in frame.columns else [None] * len(frame))
-    labels = frame[label_col].astype(str).tolist() if label_col and label_col in frame.columns else None
-    present = [v for v in map(finite_or_none, colour_values) if v is not None]
-    stand_in = min(present) if present else 0
-    for row in lines:
-        colour = finite_or_none(colour_values[row["i"]])
-        # Vega-Lite drops every point whose colour field is null, so the whole line would vanish: a run
-        # without the colour metric keeps a stand-in value, drawn grey (nc) and shown as "-" (cs).
-        row["c"], row["nc"] = (stand_in, True) if colour is None else (colour, False)
-        row["cs"] = "-" if colour is None else (_fmt(colour) if isinstance(colour, float) else str(colour))
-        row["label"] = labels[row["i"]] if labels else str(row["i"])
     # Axis order by the dim's index field: a sort array of names would be copied into a Vega expression.
-    x = alt.X("d", type="nominal", sort=alt.EncodingSortField(field="di", op="min"), title=None, axis=alt.Axis(labelAngle=0, domain=False, ticks=False,
-                                                                          labelLimit=160))
-    y = alt.Y("v", type="quantitative", axis=None, scale=alt.Scale(domain=[0, 1]))
-    colour = (alt.Color("c", type="quantitative", title=color_by, scale=alt.Scale(scheme="viridis"))
-              if color_numeric is not None else alt.Color("c", type="nominal", title=color_by))
+    x = alt.X(field="d", type="nominal", sort=alt.EncodingSortField(field="di", op="min"), title=None,
+              axis=alt.Axis(labelAngle=0, domain=False, ticks=False, labelLimit=160))
+    y = alt.Y(field="v", type="quantitative", axis=None, scale=alt.Scale(domain=[0, 1]))
+    colour = (alt.Color(field="c", type="quantitative", title=color_by, scale=alt.Scale(scheme="viridis"))
+              if color_numeric is not None else alt.Color(field="c", type="nominal", title=color_by))
     colour = alt.condition("datum.nc", alt.value("#999999"), colour)
     rule_layer = alt.Chart(alt.NamedData(name="rules")).mark_rule(opacity=0.5, color="#888").encode(x=x, y=y, y2="v2:Q")
     line_layer = alt.Chart(alt.NamedData(name="lines")).mark_line(
         opacity=0.6, strokeWidth=1.2, invalid="break-paths-filter-domains").encode(
-        x=x, y=y, color=colour, detail=alt.Detail("i", type="nominal"),
-        tooltip=[alt.Tooltip("label", type="nominal", title="Run"), alt.Tooltip("cs", type="nominal", title=color_by)],
+        x=x, y=y, color=colour, detail=alt.Detail(field="i", type="nominal"),
+        tooltip=[alt.Tooltip(field="label", type="nominal", title="Run"),
+                 alt.Tooltip(field="cs", type="nominal", title=color_by)],
     )
     tick_layer = alt.Chart(alt.NamedData(name="ticks")).mark_text(align="left", dx=4, fontSize=10).encode(
-        x=x, y=y, text=alt.Text("txt", type="nominal"))
-    chart = alt.layer(rule_layer, line_layer, tick_layer, title=title or f"Parameters against {color_by}").properties(
-        width="container", height=height)
+        x=x, y=y, text=alt.Text(field="txt", type="nominal"))
+    chart = alt.layer(rule_layer, line_layer, tick_layer, title=title or f"Parameters against {color_by}",
+                      width="container", height=height)
     return _finish(chart, {"kind": "parallel", "rows": len(lines), "dims": axes},
-                   {"rules": rules, "lines": lines, "ticks": ticks})
+                   {"rules": json_safe(rules), "lines": lines, "ticks": json_safe(ticks)}, data_is_safe=True)
 
 
+@_unvalidated
 def seed_band_chart(
     frame: pd.DataFrame,
     *,
@@ -359,14 +392,15 @@ def seed_band_chart(
             rows.append({"g": str(group), "x": finite_or_none(steps[i]), "m": finite_or_none(mean[i]),
                          "lo": finite_or_none(mean[i] - std[i]), "hi": finite_or_none(mean[i] + std[i])})
     base = alt.Chart(alt.NamedData(name="bands")).encode(
-        x=alt.X("x", type="quantitative", title=x_title),
-        color=alt.Color("g", type="nominal", title="Group"),
+        x=alt.X(field="x", type="quantitative", title=x_title),
+        color=alt.Color(field="g", type="nominal", title="Group"),
     )
     band = base.mark_area(opacity=0.2, invalid="break-paths-filter-domains").encode(
-        y=alt.Y("lo", type="quantitative", title=y_title), y2="hi")
+        y=alt.Y(field="lo", type="quantitative", title=y_title), y2="hi")
     line = base.mark_line(invalid="break-paths-filter-domains").encode(
-        y=alt.Y("m", type="quantitative", title=y_title),
-        tooltip=[alt.Tooltip("g", type="nominal", title="Group"), alt.Tooltip("x", type="quantitative", title=x_title),
-                 alt.Tooltip("m", type="quantitative", title="mean", format=".4g")])
-    chart = alt.layer(band, line, title=title).properties(width="container", height=height)
+        y=alt.Y(field="m", type="quantitative", title=y_title),
+        tooltip=[alt.Tooltip(field="g", type="nominal", title="Group"),
+                 alt.Tooltip(field="x", type="quantitative", title=x_title),
+                 alt.Tooltip(field="m", type="quantitative", title="mean", format=".4g")])
+    chart = alt.layer(band, line, title=title, width="container", height=height)
     return _finish(chart, {"kind": "seed_band", "rows": len(rows), "groups": len(groups)}, {"bands": rows})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from reportgen.errors import ReportgenError
 from reportgen.site import assets
 
 HOSTILE_KEY = 'loss.[val]"\u2028\u202e<x>'
-SYNTHETIC = {"x", "t", "r", "y", "ys", "yc", "c", "k", "id", "run", "label", "href", "g", "i", "d", "di", "v", "v2",
+SYNTHETIC = {"x", "t", "r", "t0", "dt", "y", "ys", "yc", "c", "k", "id", "run", "label", "href", "g", "i", "d", "di", "v", "v2",
              "raw", "txt", "m", "lo", "hi", "nc", "cs"}
 
 
@@ -34,7 +35,7 @@ def fields_of(spec) -> set[str]:
     def walk(node) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in ("field", "y2", "x2") and isinstance(value, str):
+                if key in ("field", "y2", "x2", "as") and isinstance(value, str):
                     found.add(value)
                 elif key == "flatten" and isinstance(value, list):
                     found.update(value)
@@ -120,7 +121,7 @@ def test_history_chart_ignores_far_outliers_in_its_y_range():
     assert spec["encoding"]["y"]["scale"] == {"zero": False, "domain": [lo, hi]}
     assert spec["encoding"]["y"]["field"] == "yc"  # y pinned near the range, so SVG paths stay parseable
     low, high = spec["usermeta"]["reportgen"]["clamp_y"]
-    assert spec["transform"][1] == {"calculate": f"isValid(datum.y) ? clamp(datum.y, {low!r}, {high!r}) : null",
+    assert spec["transform"][-1] == {"calculate": f"isValid(datum.y) ? clamp(datum.y, {low!r}, {high!r}) : null",
                                     "as": "yc"}
     assert -0.5 < lo < 0.1 and 2 < hi < 3.5  # the bulk of the values (0.01 .. 3) padded 5%, not 1e299
     assert 1e299 in spec["data"]["values"][0]["y"]  # the point is kept, only clipped
@@ -141,12 +142,35 @@ def test_history_chart_x_axes_and_log_scale():
     assert spec["encoding"]["x"]["field"] == "r"
     assert spec["encoding"]["y"]["scale"]["type"] == "log"
     assert set(spec["usermeta"]["reportgen"]["x_axes"]) == {"step", "timestamp", "relative"}
-    relative = spec["data"]["values"][1]["r"]
-    assert relative[0] == 0 and relative[1] == 1.0  # seconds since that run's first point
+    second = spec["data"]["values"][1]
+    assert second["t0"] == 5 and second["dt"][:2] == [0, 1000]  # ms since that run's first point
     wall = charts.history_chart(history(), title="t", run_labels={}, x="timestamp")
     assert wall["encoding"]["x"] == {"field": "t", "type": "temporal", "title": "Wall time"}
     with pytest.raises(ValueError):
         charts.history_chart(history(), title="t", run_labels={}, x="epoch")
+
+
+def _axis_labels(spec: dict) -> list[list[str]]:
+    svg = vl_convert.vegalite_to_svg(spec, vl_version=assets.VL_VERSION)
+    groups = re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg, re.S)
+    return [re.findall(r">([^<>]+)</text>", group) for group in groups]
+
+
+def test_history_chart_derives_wall_and_relative_time_in_vega():
+    """t (wall time) and r (seconds since the series' first point) come from the spec's transforms: its
+    axes read as those of a plain chart of the same points with absolute stamps and seconds."""
+    frame = history(n_runs=1)
+    frame["timestamp"] = 1_700_000_000_000 + 2_000 * frame["step"]
+    plain = {"data": {"values": [{"t": int(t), "r": (t - 1_700_000_000_000) / 1000, "y": y}
+                                 for t, y in zip(frame["timestamp"], frame["value"])]},
+             "mark": "line", "width": 400, "height": 240}
+    for x, field, kind in (("timestamp", "t", "temporal"), ("relative", "r", "quantitative")):
+        spec = charts.history_chart(frame, title="t", run_labels={}, x=x)
+        spec["width"] = 400
+        expected = _axis_labels({**plain, "encoding": {
+            "x": {"field": field, "type": kind}, "y": {"field": "y", "type": "quantitative", "scale": {"zero": False}}}})
+        assert len(expected) == 2 and all(len(labels) > 3 for labels in expected)
+        assert _axis_labels(spec) == expected, x
 
 
 def test_history_chart_several_keys_and_duplicate_names():
@@ -256,6 +280,42 @@ def test_seed_band_chart_layers_band_and_mean():
     assert fields_of(spec) <= SYNTHETIC
     strict_json(spec)
     compiles(spec)
+
+
+def _every_chart_kind() -> dict[str, dict]:
+    diverged = history(n_runs=3)
+    diverged.loc[50, "value"] = 1e299
+    band = pd.DataFrame({"step": [0, 1, 2] * 2, "mean": [1.0, 2.0, 3.0, 2.0, 1.0, 4.0], "std": [0.5] * 6,
+                         "group": ["g1"] * 3 + ["g2"] * 3})
+    params = pd.DataFrame({"lr": ["0.1", "0.01", "0.001"], "opt": ["adam", "sgd", "adam"], "acc": [0.5, math.nan, 0.9],
+                           "name": ["r1", "r2", "r3"]})
+    points = pd.DataFrame({"run": ["a", "b"], "x": ["0.1", "0.001"], "y": [1.0, 2.0], "label": ["A", "B"],
+                           "href": ["r/a/index.html", None], "group": ["g", None]})
+    return {
+        "history, points on short lines": charts.history_chart(history(n_steps=5), title="t", run_labels={}),
+        "history, clamped outliers and colours": charts.history_chart(
+            diverged, title="t", run_labels={}, x="timestamp", colors={"run0000": "#123456"}),
+        "history, log y": charts.history_chart(history(n_runs=30), title="t", run_labels={}, x="relative", log_y=True),
+        "history, empty": charts.history_chart(pd.DataFrame(columns=["run_id", "key", "step", "timestamp", "value"]),
+                                               title="t", run_labels={}),
+        "scatter, numeric and grouped": charts.scatter_chart(points, x_title="lr", y_title="loss", log_y=True),
+        "scatter, categorical": charts.scatter_chart(points.assign(x=["adam", "sgd"]), x_title="opt", y_title="loss"),
+        "parallel, numeric colour": charts.parallel_coordinates(params, ["lr", "opt"], "acc", label_col="name"),
+        "parallel, nominal colour": charts.parallel_coordinates(params, ["lr", "acc"], "opt"),
+        "seed band": charts.seed_band_chart(band),
+    }
+
+
+def test_every_chart_kind_is_valid_vega_lite():
+    """Chart functions skip Altair's validation for speed: the Vega-Lite schema still accepts each kind."""
+    from altair.utils.schemapi import validate_jsonschema
+    from altair.vegalite.v6.schema import load_schema
+
+    schema = load_schema()
+    for name, spec in _every_chart_kind().items():
+        assert validate_jsonschema(json.loads(strict_json(spec)), schema, raise_error=False) is None, name
+    broken = {**charts.history_chart(history(), title="t", run_labels={}), "mark": {"type": "lines"}}
+    assert validate_jsonschema(broken, schema, raise_error=False) is not None  # the check can fail
 
 
 def test_downsample_indices_keeps_gaps():

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
 from reportgen import charts
-from reportgen.site.chartslots import RunHistorySpecs, Series, _stable_ids, split_history
+from reportgen.site import chartslots
+from reportgen.site.chartslots import RunHistorySpecs, Series, _stable_ids, _top_runs, split_history
+from reportgen.site.summary import best_run
 from reportgen.site.jsonblock import json_text
 
 
@@ -34,6 +37,43 @@ def test_cached_specs_equal_direct_specs():
         expected = _direct(f"{seed:032x}", label, "val/loss", _series(n, seed), 50)
         assert json.loads(json_text(cached)) == json.loads(json_text(expected))
         assert json_text(cached) == json_text(expected)
+
+
+def test_numbers_json_is_what_json_writes(monkeypatch):
+    """Run-page series may be formatted by orjson (when installed): the bytes must not depend on it."""
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, 2**64, 20_000, dtype=np.uint64).view(np.float64)
+    edges = [0.0, -0.0, 1.0, 1e-5, 1.5e-5, 1e-4, 2.5e-7, 1e15, 1e16, 1e22, 5e-324, 1.7976931348623157e308, 10.00001]
+    arrays = [bits[np.isfinite(bits)].tolist(), edges, [None, 1.5, None], list(range(-5, 5)),
+              [1_700_000_000_000, 2**62], *(np.round(rng.normal(size=500) * scale, 6).tolist()
+                                            for scale in (1e-5, 1e-3, 1, 1e6, 1e17))]
+    for use_orjson in (True, False):
+        if not use_orjson:
+            monkeypatch.setattr(chartslots, "_orjson", None)
+        for array in arrays:
+            for i in range(0, len(array), 100):
+                chunk = array[i:i + 100]
+                assert chartslots._numbers_json(chunk) == json.dumps(chunk, separators=(",", ":")), chunk
+
+
+def test_top_runs_are_the_picks_of_repeated_best_run():
+    rng = np.random.default_rng(7)
+    values = rng.choice([0.1, 0.2, 0.3, math.nan, math.inf, -math.inf, -0.0, 0.0], size=300).tolist()
+    runs = [SimpleNamespace(info=SimpleNamespace(run_id=f"{(i * 7919) % 1000:04d}"),
+                            data=SimpleNamespace(metrics={} if i % 10 == 0 else {key: values[i] for key in
+                                                                                  ("val_loss", "accuracy", "foo")}))
+            for i in range(300)]
+    exp = SimpleNamespace(runs=runs)
+    for key in ("val_loss", "accuracy", "foo"):
+        for limit in (1, 30, 200, 300):
+            left = {run.info.run_id: run.data.metrics[key] for run in runs if key in run.data.metrics}
+            expected = []
+            while left and len(expected) < limit and (winner := best_run(left, key)) is not None:
+                expected.append(winner)
+                left.pop(winner)
+            expected += [run.info.run_id for run in runs
+                         if key in run.data.metrics and run.info.run_id not in expected][:limit - len(expected)]
+            assert _top_runs(exp, key, limit) == expected, (key, limit)
 
 
 def test_split_history_groups_and_orders():

@@ -19,7 +19,12 @@ from reportgen.model import Run
 from reportgen.site.collect import ExperimentData
 from reportgen.site.jsonblock import RawJSON, json_text
 from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
-from reportgen.site.summary import best_run
+from reportgen.site.summary import direction
+
+try:  # optional, only to format numbers faster (see _numbers_json)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
 
 if TYPE_CHECKING:
     from reportgen.site.static_images import ImageMaker
@@ -99,14 +104,13 @@ def _stable_ids(svg: bytes) -> bytes:
 
 
 def _top_runs(exp: ExperimentData, key: str, limit: int) -> list[str]:
-    values = {run.info.run_id: run.data.metrics[key] for run in exp.runs if key in run.data.metrics}
-    picked = []
-    while values and len(picked) < limit:
-        winner = best_run(values, key)
-        if winner is None:
-            break
-        picked.append(winner)
-        values.pop(winner)
+    """The `limit` best runs of a metric, in the order repeated best_run calls would pick them (one
+    sort, not one scan per pick: that was quadratic in the runs of big experiments)."""
+    way = direction(key)
+    logged = [(run.data.metrics[key], run.info.run_id) for run in exp.runs if key in run.data.metrics]
+    ranked = [] if way is None else sorted((value if way == "min" else -value, run_id) for value, run_id in logged
+                                           if isinstance(value, float) and math.isfinite(value))
+    picked = [run_id for _, run_id in ranked[:limit]]
     if len(picked) < limit:  # runs whose value is NaN or inf still have a history worth drawing
         rest = [run.info.run_id for run in exp.runs if key in run.data.metrics and run.info.run_id not in picked]
         picked.extend(rest[: limit - len(picked)])
@@ -118,7 +122,8 @@ def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int
     history = exp.history
     for key in key_metrics(exp)[:MAX_HISTORY_CHARTS]:
         run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
-        part = history[(history["key"] == key) & history["run_id"].isin(run_ids)]
+        of_key = history[history["key"] == key]  # isin over one key's rows, not the whole history
+        part = of_key[of_key["run_id"].isin(run_ids)]
         if part.empty or part.groupby("run_id").size().max() < 2:
             continue  # values logged once are in the table; a chart of single points says nothing
         shown = "" if len(run_ids) >= sum(1 for r in exp.runs if key in r.data.metrics) else f" (best {len(run_ids)} runs)"
@@ -210,9 +215,8 @@ class RunHistorySpecs:
         self.height = height
         self.templates: dict[tuple[str, bool], list[str]] = {}
         self.budget = max(charts.MIN_POINTS, min(max_points, charts.MAX_ROWS))
-        # Runs logged at the same cadence share their step and relative-time arrays, and the metrics of
-        # one run logged together share their timestamps: the JSON text of each distinct array is made
-        # once (keyed by its bytes), half of the run pages' chart encoding otherwise.
+        # Runs logged at the same cadence share their step and time-offset arrays: the JSON text of each
+        # distinct array is made once (keyed by its bytes), half of the run pages' chart encoding otherwise.
         self._numbers: dict[tuple[str, bytes], str] = {}
         self._texts: dict[str, str] = {}
 
@@ -260,18 +264,24 @@ class RunHistorySpecs:
         start = int(stamps.min()) if len(stamps) else 0
         if keep is not None:
             stamps, steps, values = stamps[keep], steps[keep], values[keep]
-        relative = np.round((stamps - start) / 1000.0, 3)
         if np.isfinite(values).all():
             ys = _numbers_json(values.tolist())
         else:
             ys = _numbers_json([v if math.isfinite(v) else None for v in values.tolist()])
-        return (f'{{"c":{self._text(label)},"id":{self._text(run_id)},"k":{self._text(key)},'
-                f'"r":{self._shared("r", relative)},"t":{self._shared("t", stamps)},'
-                f'"x":{self._shared("x", steps)},"y":{ys}}}')
+        return (f'{{"c":{self._text(label)},"dt":{self._shared("dt", stamps - start)},"id":{self._text(run_id)},'
+                f'"k":{self._text(key)},"t0":{start},"x":{self._shared("x", steps)},"y":{ys}}}')
 
 
 def _numbers_json(numbers: list) -> str:
-    # Numbers (and null) need no HTML escaping; allow_nan=False: a NaN token here would be a bug.
+    """JSON text of a list of finite numbers and None, byte for byte what json.dumps writes (no HTML
+    escaping needed). Formatting floats is most of a run page's charts; orjson, when installed, does it
+    ~20x faster. It writes exponents its own way ("1e16", "2.5e-7", "0.00001" for Python's "1e+16",
+    "2.5e-07", "1e-05"), so a text holding one of those is made by json instead."""
+    if _orjson is not None:
+        text = _orjson.dumps(numbers)
+        if b"e" not in text and b"0.0000" not in text:
+            return text.decode("ascii")
+    # allow_nan=False: a NaN token here would be a bug.
     return json.dumps(numbers, separators=(",", ":"), allow_nan=False)
 
 
