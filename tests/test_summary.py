@@ -282,6 +282,19 @@ def test_images_are_written_beside_and_linked_relatively(tmp_path, fmt, magic):
     assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", other.read_text())[0].startswith("../../ci/img/")
 
 
+@pytest.mark.parametrize("fmt", ["svg", "png"])
+def test_images_are_the_same_bytes_every_time(tmp_path, fmt):
+    """vl-convert numbers clip paths per process: a summary written twice must not differ (CI diffs)."""
+    root = _wide_store(tmp_path / "mlruns", 2, 3)
+    for name in ("one", "two"):
+        result = invoke(["summary", str(root), "-o", str(tmp_path / name / "summary.md"),
+                         "--images", str(tmp_path / name / "img"), "--image-format", fmt])
+        assert result.exit_code == 0, result.output
+    one = {p.name: p.read_bytes() for p in (tmp_path / "one" / "img").iterdir()}
+    two = {p.name: p.read_bytes() for p in (tmp_path / "two" / "img").iterdir()}
+    assert len(one) == 2 and one == two
+
+
 def test_default_store_is_the_tracking_uri(tmp_path):
     root = _wide_store(tmp_path / "mlruns", 1, 2)
     result = invoke(["summary"], env={"MLFLOW_TRACKING_URI": str(root)})

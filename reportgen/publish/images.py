@@ -21,6 +21,7 @@ def write_images(store, summary: Summary, folder: Path, *, link_base: Path, fmt:
     {"metric", "path" (relative to link_base, '/'-separated), "alt"}."""
     from reportgen.charts import history_chart
     from reportgen.site.assets import render_static
+    from reportgen.site.chartslots import _stable_ids as stable_svg_ids
 
     if fmt not in IMAGE_FORMATS:
         from reportgen.errors import BadInputError
@@ -43,6 +44,8 @@ def write_images(store, summary: Summary, folder: Path, *, link_base: Path, fmt:
         # The experiment's position keeps names unique; the slugs make the folder readable.
         name = f"{index:02d}-{_slug(exp.name)}-{_slug(key)}.{fmt}"
         target = folder / name
-        target.write_bytes(render_static(spec, fmt))
+        image = render_static(spec, fmt)
+        # vl-convert numbers clip paths per process: renumbered, the same summary gives the same bytes.
+        target.write_bytes(stable_svg_ids(image) if fmt == "svg" else image)
         link = Path(os.path.relpath(target.resolve(), link_base.resolve())).as_posix()
         exp.images.append({"metric": key, "path": link, "alt": f"{key} of the top runs of {exp.name}"})
