@@ -70,7 +70,7 @@ def code_digest(theme_folders: Iterable[Path]) -> str:
     versions of the libraries that format output."""
     import reportgen
 
-    digest = Digest("reportgen-code", CACHE_VERSION, sys.version_info[:2])
+    digest = Digest("reportgen-code", CACHE_VERSION, reportgen.__version__, sys.version_info[:2])
     _files_digest(digest, Path(reportgen.__file__).resolve().parent)
     for folder in theme_folders:
         digest.add("theme", folder.name)
