@@ -45,7 +45,9 @@ def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
         shown, sort = fmt.number_and_sort(value)
         return {"text": shown, "sort": sort, "full": shown}
     text = str(value)
-    return {"text": fmt.clip(text, limit), "sort": text[:MAX_CELL_CHARS], "full": fmt.clip(text, MAX_VALUE_CHARS)}
+    seen = fmt.visible(text)  # fmt.clip at both lengths, with one pass for invisible characters
+    return {"text": seen if len(seen) <= limit else seen[:limit] + "…", "sort": text[:MAX_CELL_CHARS],
+            "full": seen if len(seen) <= MAX_VALUE_CHARS else seen[:MAX_VALUE_CHARS] + "…"}
 
 
 def key_metrics(exp: ExperimentData) -> list[str]:
