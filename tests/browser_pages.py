@@ -96,7 +96,7 @@ EXPERIMENT = """{% extends "page.html" %}{% block body %}
 {% for col in columns %}<td data-value="{{ run.cells[col.key] }}">{{ run.cells[col.key] }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
 </section>
-{% for chart in charts %}{% include "_chart.html" %}{% endfor %}
+{% include "_charts.html" %}
 {% endblock %}"""
 
 COMPARE = """{% extends "page.html" %}{% block body %}

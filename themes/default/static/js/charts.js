@@ -1,6 +1,6 @@
 /* reportgen charts: draws every <figure class="rg-chart"> with vega-embed (SVG renderer), in theme colours.
  *
- * Markup (templates/_chart.html): <figure class="rg-chart" data-spec-id="ID"> holding a
+ * Markup (templates/_charts.html): <figure class="rg-chart" data-spec-id="ID"> holding a
  * <div class="rg-chart-view"> and <script type="application/json" id="ID"> with a Vega-Lite spec made by
  * reportgen.charts. Colours come from CSS variables on :root (--rg-fg, --rg-bg, --rg-grid,
  * --rg-chart-palette as a comma-separated list, optional --rg-chart-bg), read at render time, so light
