@@ -6,6 +6,7 @@ YAML 1.1) and hands anything it is not sure about to mlruns.load_meta.
 """
 from __future__ import annotations
 
+import functools
 import re
 import time
 from pathlib import Path
@@ -39,12 +40,18 @@ RETRY_DELAY_S = 0.05
 
 
 def _scalar(text: str) -> Any:
-    if text == "" or text == "null" or text == "~":
-        return None
     if text == "[]":
         return []
     if text == "{}":
         return {}
+    return _immutable_scalar(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _immutable_scalar(text: str) -> Any:
+    """Most values repeat across a store's meta.yaml files (status, stage, user, source fields)."""
+    if text == "" or text == "null" or text == "~":
+        return None
     if _INT.match(text):
         return int(text)
     if _DIGIT_WORD.match(text) and not text.isdigit() and text[:2].lower() not in ("0x", "0b"):

@@ -16,6 +16,7 @@ import tempfile
 import time
 import warnings
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ import pandas as pd
 from reportgen import __version__, mlruns
 from reportgen.model import Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
-from reportgen.stores._io import gc_paused
+from reportgen.stores._io import gc_paused, map_slices
 
 if TYPE_CHECKING:
     from reportgen.stores.file import FileStore
@@ -65,17 +66,20 @@ class Entry:
 
 # -- signatures ------------------------------------------------------------------------------------
 def _sign_tree(folder: str, prefix: str, names: list[str], stats: array) -> None:
-    """Regular files under folder, as stores._file_parts.key_files lists them (no symlinks followed)."""
+    """Regular files under folder, as stores._file_parts.key_files lists them (no symlinks followed).
+
+    names gets the folder ("metrics/", ending in "/", which no file name holds), then its files."""
     try:
         entries = list(os.scandir(folder))
     except OSError:
         names.append(prefix + "\0unreadable")
         return
+    names.append(prefix)
     append, extend = names.append, stats.extend  # the hot loop of a cached read: one pass per file
     for entry in entries:
         if entry.is_file(follow_symlinks=False):
             st = entry.stat(follow_symlinks=False)
-            append(prefix + entry.name)
+            append(entry.name)
             extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         elif entry.is_dir(follow_symlinks=False):
             _sign_tree(entry.path, prefix + entry.name + "/", names, stats)
@@ -239,20 +243,22 @@ def cached_read(
     the run folders that changed since the last cached read in cache_dir."""
     root = store._root
     writable = not _inside(cache_dir, root)  # never write inside the store
-    old = load(cache_dir, root) if writable else {}
     started_ns = time.time_ns()
     folders = [run for exp in experiment_folders for run in store._run_folders(exp)]
     # Run folders are joined onto the root string (os.path.relpath costs 50 us each).
     cut = len(os.path.join(root, ""))
     names = [folder[cut:] for folder in folders]
-    signer = Signer()
+    with ThreadPoolExecutor(max_workers=1) as aside:
+        # The cache unpickles while the folders are signed (stat calls release the GIL).
+        loading = aside.submit(load, cache_dir, root) if writable else None
+        signer = Signer()
+        signed = map_slices(signer.sign, folders)  # before anything is read: a file that
+        old = loading.result() if loading is not None else {}  # changes during the read is seen next time
     entries: list[Entry] = []
     fresh: list[int] = []
-    for index, (folder, name) in enumerate(zip(folders, names)):
-        signature, newest_ns = signer.sign(folder)
+    for index, (name, (signature, newest_ns)) in enumerate(zip(names, signed)):
         entry = old.get(name)
         if entry is None or signature is None or entry.signature != signature:
-            # Signed before anything is read: a file that changes during the read changes the signature.
             trusted = signature is not None and newest_ns < started_ns - RACY_NS
             entry = Entry(signature=signature if trusted else None, info=None)
             fresh.append(index)
