@@ -120,7 +120,8 @@ def _top_runs(exp: ExperimentData, key: str, limit: int) -> list[str]:
 def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> None:
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
     history = exp.history
-    for key in key_metrics(exp)[:MAX_HISTORY_CHARTS]:
+    keys = key_metrics(exp)
+    for key in keys[:MAX_HISTORY_CHARTS]:
         run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
         of_key = history[history["key"] == key]  # isin over one key's rows, not the whole history
         part = of_key[of_key["run_id"].isin(run_ids)]
@@ -129,12 +130,11 @@ def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int
         shown = "" if len(run_ids) >= sum(1 for r in exp.runs if key in r.data.metrics) else f" (best {len(run_ids)} runs)"
         slots.add(key + shown, lambda part=part, key=key, shown=shown: charts.history_chart(
             part, title=key + shown, run_labels=labels, max_points=max_points))
-    _param_charts(exp, slots)
-    _seed_chart(exp, slots, max_points=max_points)
+    _param_charts(exp, slots, keys)
+    _seed_chart(exp, slots, keys, max_points=max_points)
 
 
-def _param_charts(exp: ExperimentData, slots: ChartSlots) -> None:
-    keys = key_metrics(exp)
+def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str]) -> None:
     varying, _ = varying_params(exp.runs)
     if not keys or not varying:
         return
@@ -179,9 +179,8 @@ def seed_groups(runs: Sequence[Run]) -> tuple[str | None, dict[str, list[Run]]]:
     return seed, {label: members for label, members in sorted(groups.items()) if len(members) >= 2}
 
 
-def _seed_chart(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> None:
+def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], *, max_points: int) -> None:
     seed, groups = seed_groups(exp.runs)
-    keys = key_metrics(exp)
     if not groups or not keys:
         return
     metric = keys[0]
