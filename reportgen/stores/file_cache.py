@@ -175,7 +175,7 @@ def _load_shard(path: Path, store_root: str) -> dict[str, Entry]:
             # pickle is safe here only because the cache folder is the user's own (like a build
             # folder): whoever can write it can already run code as the user.
             stamp, entries, bounds, columns = pickle.load(handle)
-        if stamp != _stamp(store_root):
+        if stamp != _stamp(store_root) or not all(isinstance(e, Entry) for e in entries.values()):
             return {}
         # Each entry's points are views into four long arrays: thousands of small arrays cost far
         # more to pickle and unpickle.
