@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from reportgen import charts
-from reportgen.site import chartslots
-from reportgen.site.chartslots import RunHistorySpecs, Series, _stable_ids, _top_runs, split_history
+from reportgen.site import runspecs
+from reportgen.site.chartslots import _HistoryRows, _stable_ids, _top_runs
+from reportgen.site.runspecs import RunHistorySpecs, Series, split_history
 from reportgen.site.summary import best_run
 from reportgen.site.jsonblock import json_text
 
@@ -49,11 +50,23 @@ def test_numbers_json_is_what_json_writes(monkeypatch):
                                             for scale in (1e-5, 1e-3, 1, 1e6, 1e17))]
     for use_orjson in (True, False):
         if not use_orjson:
-            monkeypatch.setattr(chartslots, "_orjson", None)
+            monkeypatch.setattr(runspecs, "_orjson", None)
         for array in arrays:
             for i in range(0, len(array), 100):
                 chunk = array[i:i + 100]
-                assert chartslots._numbers_json(chunk) == json.dumps(chunk, separators=(",", ":")), chunk
+                assert runspecs._numbers_json(chunk) == json.dumps(chunk, separators=(",", ":")), chunk
+
+
+def test_history_rows_are_what_a_mask_selects():
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"run_id": rng.choice(["a", "b", "c", "d"], 400), "key": rng.choice(["x", "y", "z"], 400),
+                          "step": np.arange(400), "timestamp": np.arange(400), "value": rng.normal(size=400)})
+    for history in (frame, frame.astype({"run_id": "category", "key": "category"})):
+        rows = _HistoryRows(history)
+        for key, run_ids in (("x", ["a", "c"]), ("z", ["d", "missing"]), ("y", []), ("absent", ["a"])):
+            expected = history[(history["key"] == key) & history["run_id"].isin(run_ids)]
+            picked = rows.of(key, run_ids)
+            assert picked.equals(expected) and list(picked.index) == list(expected.index), (key, run_ids)
 
 
 def test_top_runs_are_the_picks_of_repeated_best_run():
