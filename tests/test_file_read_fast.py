@@ -96,3 +96,20 @@ def test_artifact_root_answers_from_the_last_read(store_root, monkeypatch):
     shutil.rmtree(root / "7" / f"{1:032x}")
     with pytest.raises(ResourceDoesNotExist):  # a folder gone since the read is looked up, as before
         store.artifact_root(f"{1:032x}")
+
+
+def test_artifact_root_memory_sees_a_swapped_folder(store_root, tmp_path):
+    root, _ = store_root
+    run_id = f"{1:032x}"
+    store = FileStore(root)
+    store.read_all()
+    artifacts = root / "7" / run_id / "artifacts"
+    first = store.artifact_root(run_id)
+    assert first.path == artifacts.resolve() and store.artifact_root(run_id) == first
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(artifacts)
+    artifacts.symlink_to(outside)  # swapped for a symlink after the first answer
+    swapped = store.artifact_root(run_id)
+    assert swapped.path is None and "symlink" in swapped.reason
+    assert swapped == FileStore(root).artifact_root(run_id)

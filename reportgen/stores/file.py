@@ -57,6 +57,7 @@ class FileStore(Store):
         self._allowed = [path, *(Path(r) for r in artifact_roots)]
         # run_id -> (folder, RunInfo) of the runs the last read met: artifact_root() needs no new scan.
         self._known: dict[str, _RunRef] = {}
+        self._roots: dict[str, tuple[ArtifactRoot, tuple[int, int, int] | None]] = {}  # resolved from _known
 
     # -- experiments ---------------------------------------------------------------------------
     def _parents(self, view: ViewType) -> list[str]:
@@ -258,6 +259,7 @@ class FileStore(Store):
 
     def _remember(self, refs: list[_RunRef]) -> None:
         self._known = {info.run_id: (folder, info) for folder, info in refs}
+        self._roots = {}
 
     def get_runs(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY
@@ -366,20 +368,42 @@ class FileStore(Store):
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_root(self, run_id: str) -> ArtifactRoot:
         known = self._known.get(run_id)
-        # A run met by the last read answers from memory (the build asks once per run page), as long as
-        # its folder is still there; anything else is looked up afresh.
-        if known is not None and os.path.isdir(known[0]):
-            folder, info = known
-        else:
+        # A run met by the last read answers from memory (the build asks several times per run), as
+        # long as its folder is still there; anything else is looked up afresh.
+        if known is None or not os.path.isdir(known[0]):
+            return self._artifact_root(run_id, None)
+        resolved = self._roots.get(run_id)
+        if resolved is not None and _lstat_key(resolved[0].path) == resolved[1]:
+            return resolved[0]
+        root = self._artifact_root(run_id, known)
+        if root.path is not None:
+            # Kept while the resolved folder is the same one (same device, inode and type, or still
+            # missing): a folder replaced, moved or swapped for a symlink anywhere on its path since
+            # is resolved again.
+            self._roots[run_id] = (root, _lstat_key(root.path))
+        return root
+
+    def _artifact_root(self, run_id: str, known: _RunRef | None) -> ArtifactRoot:
+        if known is None:
             folder = self._find_run_folder(run_id)
             try:
                 info = run_info(join(folder, mlruns.META_FILE), None, run_id, os.path.basename(os.path.dirname(folder)))
             except Skip as skip:
                 return ArtifactRoot(None, f"run unreadable ({skip.message})")
+        else:
+            folder, info = known
         local = local_artifact_dir(info.artifact_uri)
         # A stale absolute URI (store rsynced from another machine) falls back to the run's folder.
         fallback = Path(folder, mlruns.ARTIFACTS_DIR) if (local is not None or not info.artifact_uri) else None
         return resolve_root(info.artifact_uri, fallback=fallback, allowed=self._allowed, base=self.root.parent)
+
+
+def _lstat_key(path: Path | None) -> tuple[int, int, int] | None:
+    try:
+        st = os.lstat(path)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return None
+    return st.st_dev, st.st_ino, st.st_mode
 
 
 def _frame(files: list[tuple[int, str, str]], parsed: mp.ParsedMetrics, run_ids: list[str]) -> pd.DataFrame:
