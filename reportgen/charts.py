@@ -70,7 +70,7 @@ _Builder = TypeVar("_Builder", bound=Callable[..., dict])
 
 def _unvalidated(build: _Builder) -> _Builder:
     """The chart function without Altair's schema validation, which checks every object it creates and
-    then the whole spec (~20 ms a chart, most of an experiment's charts). The specs have a fixed
+    then the whole spec (about half the time of an experiment's charts). The specs have a fixed
     structure: tests validate one of every kind against the Vega-Lite schema."""
 
     @functools.wraps(build)
