@@ -1,15 +1,20 @@
 """Pieces of the file store reader that work on one folder kind: key/value folders (params, tags),
-dataset inputs, and run meta.yaml checks. Paths are plain strings: pathlib costs too much per file
-when a store has 100k of them.
+dataset inputs, run meta.yaml checks, and the history frame of parsed metric files. Paths are plain
+strings: pathlib costs too much per file when a store has 100k of them.
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Callable
+
+import numpy as np
+import pandas as pd
 
 from reportgen import mlruns
 from reportgen.model import Dataset, DatasetInput, InputTag, RunInfo, RunInputs
 from reportgen.stores._io import read_many
+from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._meta import parse_meta, read_meta
 
 join = os.path.join
@@ -158,3 +163,22 @@ class DatasetReader:
                 bad = (meta_path, f"dataset skipped ({exc})")
         self._datasets[meta_path] = (dataset, bad)
         return dataset, bad
+
+
+def lstat_key(path: Path | None) -> tuple[int, int, int] | None:
+    """(device, inode, type) of a path itself (a symlink is not followed); None when it is missing."""
+    try:
+        st = os.lstat(path)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return None
+    return st.st_dev, st.st_ino, st.st_mode
+
+
+def history_of(files: list[tuple[int, str, str]], parsed: mp.ParsedMetrics, run_ids: list[str]) -> pd.DataFrame:
+    """The long history frame of parsed files (files in (run_id, key) order, run_ids sorted)."""
+    key_names = sorted({key for _, key, _ in files})
+    key_code = {k: i for i, k in enumerate(key_names)}
+    counts = parsed.counts
+    run_codes = np.repeat(np.array([f[0] for f in files], dtype=np.int32), counts)
+    key_codes = np.repeat(np.array([key_code[f[1]] for f in files], dtype=np.int32), counts)
+    return mp.history_frame(run_codes, key_codes, run_ids, key_names, parsed.step, parsed.timestamp, parsed.value)

@@ -19,9 +19,8 @@ from reportgen import mlruns
 from reportgen.errors import ResourceDoesNotExist, StoreError
 from reportgen.model import Experiment, Metric, Run, RunData, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
-from reportgen.stores._metrics_parse import history_frame
 from reportgen.stores._file_parts import (
-    DatasetReader, Skip, join, key_files, read_key_values, run_info, safe_key,
+    DatasetReader, Skip, history_of, join, key_files, lstat_key, read_key_values, run_info, safe_key,
 )
 from reportgen.stores._io import gc_paused, read_many
 from reportgen.stores._meta import read_meta
@@ -214,7 +213,7 @@ class FileStore(Store):
         """Runs with params, tags, inputs and latest metrics (and, when asked, the full history frame),
         every metric file read and parsed once."""
         runs, files, parsed = self._build_parts(refs, self._report, self._report)
-        frame = _frame(files, parsed, [info.run_id for _, info in refs]) if histories else None
+        frame = history_of(files, parsed, [info.run_id for _, info in refs]) if histories else None
         return runs, frame
 
     def _build_parts(
@@ -244,7 +243,8 @@ class FileStore(Store):
                 info = RunInfo(**{**info.__dict__, "run_name": run_tags["mlflow.runName"]})
             objs = tuple(sorted(metrics, key=lambda m: m.key))
             data = RunData(metrics={m.key: m.value for m in objs}, params=run_params, tags=run_tags, metric_objs=objs)
-            runs.append(Run(info=info, data=data, inputs=datasets.inputs(folder, lambda p, m: report_inputs(index, p, m))))
+            inputs = datasets.inputs(folder, lambda path, message: report_inputs(index, path, message))
+            runs.append(Run(info=info, data=data, inputs=inputs))
         return runs, files, parsed
 
     def _chosen_experiment_folders(self, experiment_ids: Sequence[str] | None) -> list[str]:
@@ -355,7 +355,7 @@ class FileStore(Store):
             # The folder name is the run id; meta.yaml is not needed to read the metrics.
             refs = [(known[r], RunInfo(r, "", "", "", "RUNNING", None, None, "")) for r in wanted]
         files = self._metric_files(refs, None if keys is None else sorted(set(keys)))
-        return _frame(files, self._parse_files(files), [info.run_id for _, info in refs])
+        return history_of(files, self._parse_files(files), [info.run_id for _, info in refs])
 
     @staticmethod
     def _experiment_folders_in(parent: str) -> list[str]:
@@ -373,14 +373,14 @@ class FileStore(Store):
         if known is None or not os.path.isdir(known[0]):
             return self._artifact_root(run_id, None)
         resolved = self._roots.get(run_id)
-        if resolved is not None and _lstat_key(resolved[0].path) == resolved[1]:
+        if resolved is not None and lstat_key(resolved[0].path) == resolved[1]:
             return resolved[0]
         root = self._artifact_root(run_id, known)
         if root.path is not None:
             # Kept while the resolved folder is the same one (same device, inode and type, or still
             # missing): a folder replaced, moved or swapped for a symlink anywhere on its path since
             # is resolved again.
-            self._roots[run_id] = (root, _lstat_key(root.path))
+            self._roots[run_id] = (root, lstat_key(root.path))
         return root
 
     def _artifact_root(self, run_id: str, known: _RunRef | None) -> ArtifactRoot:
@@ -396,21 +396,3 @@ class FileStore(Store):
         # A stale absolute URI (store rsynced from another machine) falls back to the run's folder.
         fallback = Path(folder, mlruns.ARTIFACTS_DIR) if (local is not None or not info.artifact_uri) else None
         return resolve_root(info.artifact_uri, fallback=fallback, allowed=self._allowed, base=self.root.parent)
-
-
-def _lstat_key(path: Path | None) -> tuple[int, int, int] | None:
-    try:
-        st = os.lstat(path)  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        return None
-    return st.st_dev, st.st_ino, st.st_mode
-
-
-def _frame(files: list[tuple[int, str, str]], parsed: mp.ParsedMetrics, run_ids: list[str]) -> pd.DataFrame:
-    """The long history frame of parsed files (files in (run_id, key) order, run_ids sorted)."""
-    key_names = sorted({key for _, key, _ in files})
-    key_code = {k: i for i, k in enumerate(key_names)}
-    counts = parsed.counts
-    run_codes = np.repeat(np.array([f[0] for f in files], dtype=np.int32), counts)
-    key_codes = np.repeat(np.array([key_code[f[1]] for f in files], dtype=np.int32), counts)
-    return history_frame(run_codes, key_codes, run_ids, key_names, parsed.step, parsed.timestamp, parsed.value)

@@ -265,8 +265,8 @@ def cached_read(
             fresh.append(index)
         entries.append(entry)
     _read_infos(store, [folders[i] for i in fresh], [entries[i] for i in fresh])
-    refs = sorted(((f, e) for f, e in zip(folders, entries) if e.info is not None and view.admits(e.info.lifecycle_stage)),
-                  key=lambda fe: fe[1].info.run_id)  # type: ignore[union-attr]
+    admitted = [(f, e) for f, e in zip(folders, entries) if e.info is not None and view.admits(e.info.lifecycle_stage)]
+    refs = sorted(admitted, key=lambda fe: fe[1].info.run_id)  # type: ignore[union-attr]
     todo = [(f, e) for f, e in refs if e.run is None]
     _build(store, todo)
     # Problems in the order a full read meets them: meta.yaml files in folder order, then metric
