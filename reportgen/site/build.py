@@ -351,6 +351,10 @@ class _SiteBuilder:
                 "charts": slots.items if number == 1 else [],
             }
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
+        if len(pages) > 1:  # every row, for the table script to sort and filter across the pages
+            from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
+            (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE), encoding="utf-8",
+                                                        newline="\n")
         self._table_pages = len(pages)
         self.report("Rendering pages", 1, None)
 

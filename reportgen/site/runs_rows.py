@@ -10,6 +10,10 @@ import numpy as np
 from markupsafe import Markup
 
 from reportgen.site import fmt
+from reportgen.site.jsonblock import json_text
+
+# Beside the pages of a runs table split over several pages; the name the experiment template gives the table.
+ROWS_SCRIPT = "runs-rows.js"
 
 
 def escape(text: str) -> str:
@@ -24,6 +28,13 @@ def _td(sort: str, content_html: str, content_text: str, attrs: str = "", *, alw
     if not always and sort == content_text and sort == sort.strip():
         return f"<td{attrs}>{content_html}</td>"
     return f'<td data-value="{escape(sort)}"{attrs}>{content_html}</td>'
+
+
+def rows_script(rows: Sequence[str], *, page_size: int) -> str:
+    """Every row of a table split over pages, as a script that hands them to the table script
+    (reportgenRunsRows), which loads it on the first sort or filter: file:// pages cannot fetch a file but
+    can add a script. JSON strings with <, >, &, U+2028/2029 escaped: no row can end or change the script."""
+    return f"reportgenRunsRows({json_text({'pageSize': page_size, 'rows': list(rows)})});\n"
 
 
 _HIDDEN_NUM = ' class="rg-num" hidden'

@@ -13,6 +13,8 @@
  *   goes to compare.html?runs=ID1,ID2 relative to the page (a link's own href, or data-href, replaces
  *   compare.html). It is enabled once two runs are ticked; an element .rg-pick-count, if present, shows
  *   how many are ticked.
+ * A table split over pages names, in data-rows-src, a script holding every row of it (see makeView): sort,
+ * filter and the pager then work on all the rows, and ticks stay on every page.
  * Extras beyond the contract: header cells sort on click or Enter (aria-sort tells which way); a header
  * checkbox .rg-pick-all, if present, ticks every visible row.
  */
@@ -68,7 +70,185 @@
     return rows;
   }
 
-  function setupSort(table, headers) {
+  // Rows of a table split over several static pages: the <table data-rows-src="SCRIPT"> names a script that
+  // calls reportgenRunsRows({pageSize: N, rows: ["<tr ...>", ...]}) with every row of the experiment. It is
+  // added on the first sort, filter or page change (file:// pages cannot fetch, but can add a script); from
+  // then on the table holds the rows that pass the filter, in the current order, pageSize at a time, with
+  // this script's pager in place of the static one. A row keeps its element (and its tick) once made.
+  var delivered = null;
+  window.reportgenRunsRows = function (data) { delivered = data; };
+
+  function loadRows(src, done, failed) {
+    var script = document.createElement("script");
+    script.src = src;
+    // The script's load event follows its run at once: what it delivered is these rows.
+    script.onload = function () {
+      var data = delivered;
+      delivered = null;
+      script.remove();
+      if (data && Array.isArray(data.rows)) { done(data); } else { failed(); }
+    };
+    script.onerror = function () { script.remove(); failed(); };
+    document.head.appendChild(script);
+  }
+
+  function makeView(table, scope) {
+    var body = table.tBodies[0];
+    var src = table.getAttribute("data-rows-src");
+    var view = { table: table, all: null, page: 0, pageSize: 250, split: !!(src && body), waiting: [], adopted: [], pagers: [] };
+    // Every row in the current order (the page's own rows until the whole table is loaded).
+    view.rows = function () { return view.all || bodyRows(table); };
+    // then(whole): whole is true once every row is here, false when they could not be loaded.
+    view.ensure = function (then) {
+      if (view.all || !view.split) { then(!!view.all); return; }
+      view.waiting.push(then);
+      if (view.waiting.length > 1) { return; }
+      var finish = function (whole) {
+        var waiting = view.waiting;
+        view.waiting = [];
+        waiting.forEach(function (callback) { callback(whole); });
+        if (whole) { table.setAttribute("data-all-rows", "true"); }
+      };
+      loadRows(src, function (data) {
+        var mine = {};
+        bodyRows(table).forEach(function (row) { mine[row.getAttribute("data-run-id")] = row; });
+        var template = document.createElement("template");
+        template.innerHTML = data.rows.join("");
+        view.all = Array.prototype.filter.call(template.content.children, function (row) {
+          return row.tagName === "TR" && row.hasAttribute("data-run-id");
+        }).map(function (row) { return mine[row.getAttribute("data-run-id")] || row; });
+        if (data.pageSize > 0) { view.pageSize = data.pageSize; }
+        view.adopted.forEach(function (callback) { callback(); });
+        view.show();
+        finish(true);
+      }, function () {
+        view.split = false;
+        console.warn("reportgen: " + src + " did not load; sorting and filtering this page's runs only");
+        finish(false);
+      });
+    };
+    // Puts the current page of the rows that pass the filter into the table.
+    view.show = function () {
+      if (!view.all) { return; }
+      var shown = view.all.filter(function (row) { return !row.hidden; });
+      var pages = Math.max(1, Math.ceil(shown.length / view.pageSize));
+      view.page = Math.max(0, Math.min(view.page, pages - 1));
+      var fragment = document.createDocumentFragment();
+      shown.slice(view.page * view.pageSize, (view.page + 1) * view.pageSize).forEach(function (row) {
+        fragment.appendChild(row);
+      });
+      body.textContent = "";
+      body.appendChild(fragment);
+      drawPagers(view, scope, pages, shown.length);
+    };
+    if (view.split) { catchPagerLinks(view, scope); }
+    return view;
+  }
+
+  function staticPagers(scope) {
+    return Array.prototype.filter.call(scope.querySelectorAll("nav.rg-pager"), function (nav) {
+      return !nav.classList.contains("rg-js-pager");
+    });
+  }
+
+  // A static page link shows that page here, so the ticks on this page stay; it still navigates when the
+  // rows cannot be loaded, or when it is opened in another tab.
+  function catchPagerLinks(view, scope) {
+    staticPagers(scope).forEach(function (nav) {
+      nav.addEventListener("click", function (event) {
+        var link = event.target.closest ? event.target.closest("a[href]") : null;
+        if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) { return; }
+        var number = parseInt(link.textContent, 10);
+        if (!(number >= 1)) { return; }
+        event.preventDefault();
+        view.ensure(function (whole) {
+          if (!whole) { window.location.href = link.href; return; }
+          view.page = number - 1;
+          view.show();
+        });
+      });
+    });
+  }
+
+  function drawPagers(view, scope, pages, shown) {
+    if (!view.pagers.length) {
+      // This pager takes the static one's place (a theme without one gets it above the table).
+      var places = staticPagers(scope);
+      (places.length ? places : [null]).forEach(function (nav) {
+        var mine = document.createElement("nav");
+        mine.className = "rg-pager rg-js-pager";
+        mine.setAttribute("aria-label", "Pages of runs");
+        mine.addEventListener("click", function (event) {
+          var button = event.target.closest ? event.target.closest("button[data-page]") : null;
+          if (!button) { return; }
+          view.page = parseInt(button.getAttribute("data-page"), 10) - 1;
+          view.show();
+          if (mine !== view.pagers[0]) { view.pagers[0].scrollIntoView(); }
+        });
+        if (nav) { nav.replaceWith(mine); } else { view.table.parentNode.insertBefore(mine, view.table); }
+        view.pagers.push(mine);
+      });
+    }
+    var total = view.all.length;
+    view.pagers.forEach(function (nav) {
+      nav.textContent = "Page ";
+      for (var n = 1; n <= pages; n += 1) {
+        var item;
+        if (n === view.page + 1) {
+          item = document.createElement("strong");
+          item.setAttribute("aria-current", "page");
+        } else {
+          item = document.createElement("button");
+          item.type = "button";
+          item.className = "rg-page-button";
+          item.setAttribute("data-page", String(n));
+        }
+        item.textContent = String(n);
+        nav.appendChild(item);
+        nav.appendChild(document.createTextNode(" "));
+      }
+      nav.appendChild(document.createTextNode("of " + pages + " (" + (shown === total ? total + " runs)" :
+        shown + " of " + total + " runs match)")));
+    });
+  }
+
+  // Rows in the order of column `index`, nested runs under their parent (siblings sorted among themselves).
+  function sortedRows(rows, index, ascending) {
+    var keyed = rows.map(function (row, position) { return [sortKey(cellValue(row, index)), position, row]; });
+    keyed.sort(function (a, b) {
+      // Empty cells stay last in both directions; ties keep their previous order (stable).
+      var emptyA = a[0][0] === 3, emptyB = b[0][0] === 3;
+      if (emptyA !== emptyB) { return emptyA ? 1 : -1; }
+      var c = compareKeys(a[0], b[0]);
+      return (ascending ? c : -c) || a[1] - b[1];
+    });
+    var present = {};
+    rows.forEach(function (row) { present[row.getAttribute("data-run-id")] = true; });
+    var children = {};
+    var roots = [];
+    keyed.forEach(function (k) {
+      var parent = k[2].getAttribute("data-parent");
+      if (parent && present[parent] && parent !== k[2].getAttribute("data-run-id")) {
+        (children[parent] = children[parent] || []).push(k[2]);
+      } else {
+        roots.push(k[2]);
+      }
+    });
+    var ordered = [];
+    var placed = {};
+    var place = function (row) {
+      var id = row.getAttribute("data-run-id");
+      if (placed[id]) { return; }  // a parent cycle in the data must not loop
+      placed[id] = true;
+      ordered.push(row);
+      (children[id] || []).forEach(place);
+    };
+    roots.forEach(place);
+    rows.forEach(function (row) { if (!placed[row.getAttribute("data-run-id")]) { ordered.push(row); } });
+    return ordered;
+  }
+
+  function setupSort(table, headers, view) {
     headers.forEach(function (th) {
       if (!th.hasAttribute("data-col")) { return; }
       th.tabIndex = 0;
@@ -80,41 +260,19 @@
         var index = th.cellIndex;
         headers.forEach(function (other) { if (other.hasAttribute("aria-sort")) { other.setAttribute("aria-sort", "none"); } });
         th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-        Array.prototype.forEach.call(table.tBodies, function (body) {
-          var rows = Array.prototype.filter.call(body.rows, function (r) { return r.hasAttribute("data-run-id"); });
-          var keyed = rows.map(function (row, position) { return [sortKey(cellValue(row, index)), position, row]; });
-          keyed.sort(function (a, b) {
-            // Empty cells stay last in both directions; ties keep their previous order (stable).
-            var emptyA = a[0][0] === 3, emptyB = b[0][0] === 3;
-            if (emptyA !== emptyB) { return emptyA ? 1 : -1; }
-            var c = compareKeys(a[0], b[0]);
-            return (ascending ? c : -c) || a[1] - b[1];
+        view.ensure(function (whole) {
+          if (whole) {
+            view.all = sortedRows(view.all, index, ascending);
+            view.page = 0;
+            view.show();
+            return;
+          }
+          Array.prototype.forEach.call(table.tBodies, function (body) {
+            var rows = Array.prototype.filter.call(body.rows, function (r) { return r.hasAttribute("data-run-id"); });
+            var fragment = document.createDocumentFragment();
+            sortedRows(rows, index, ascending).forEach(function (row) { fragment.appendChild(row); });
+            body.appendChild(fragment);
           });
-          // Nested runs stay under their parent: siblings are sorted among themselves, depth first.
-          var present = {};
-          rows.forEach(function (row) { present[row.getAttribute("data-run-id")] = true; });
-          var children = {};
-          var roots = [];
-          keyed.forEach(function (k) {
-            var parent = k[2].getAttribute("data-parent");
-            if (parent && present[parent] && parent !== k[2].getAttribute("data-run-id")) {
-              (children[parent] = children[parent] || []).push(k[2]);
-            } else {
-              roots.push(k[2]);
-            }
-          });
-          var fragment = document.createDocumentFragment();
-          var placed = {};
-          var place = function (row) {
-            var id = row.getAttribute("data-run-id");
-            if (placed[id]) { return; }  // a parent cycle in the data must not loop
-            placed[id] = true;
-            fragment.appendChild(row);
-            (children[id] || []).forEach(place);
-          };
-          roots.forEach(place);
-          rows.forEach(function (row) { if (!placed[row.getAttribute("data-run-id")]) { fragment.appendChild(row); } });
-          body.appendChild(fragment);
         });
       };
       th.addEventListener("click", function (event) {
@@ -127,21 +285,24 @@
     });
   }
 
-  function setupFilter(table, scope) {
+  function setupFilter(table, scope, view) {
     var box = scope.querySelector("input.rg-filter");
     if (!box) { return; }
-    var rows = bodyRows(table);
-    var texts = null;
+    var texts = new WeakMap();
     var apply = function () {
-      if (texts === null) { texts = rows.map(function (row) { return row.textContent.toLowerCase(); }); }
-      var terms = box.value.toLowerCase().split(/\s+/).filter(Boolean);
-      var shown = 0;
-      rows.forEach(function (row, i) {
-        var match = terms.every(function (term) { return texts[i].indexOf(term) !== -1; });
-        row.hidden = !match;
-        if (match) { shown += 1; }
+      view.ensure(function (whole) {
+        var terms = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+        var shown = 0;
+        view.rows().forEach(function (row) {
+          var text = texts.get(row);
+          if (text === undefined) { text = row.textContent.toLowerCase(); texts.set(row, text); }
+          var match = terms.every(function (term) { return text.indexOf(term) !== -1; });
+          row.hidden = !match;
+          if (match) { shown += 1; }
+        });
+        table.setAttribute("data-shown-rows", String(shown));
+        if (whole) { view.page = 0; view.show(); }
       });
-      table.setAttribute("data-shown-rows", String(shown));
     };
     box.addEventListener("input", apply);
     if (box.value) { apply(); }
@@ -149,14 +310,14 @@
     window.addEventListener("pageshow", function () { if (box.value) { apply(); } });
   }
 
-  function setColumnHidden(table, index, hidden) {
-    Array.prototype.forEach.call(table.rows, function (row) {
+  function setColumnHidden(rows, index, hidden) {
+    rows.forEach(function (row) {
       var cell = row.cells[index];
       if (cell) { cell.hidden = hidden; }
     });
   }
 
-  function setupColumns(table, headers, scope) {
+  function setupColumns(table, headers, scope, view) {
     var box = scope.querySelector(".rg-column-toggles");
     var onlyVarying = scope.querySelector("input.rg-only-varying");
     var columns = headers.filter(function (th) { return th.hasAttribute("data-col"); }).map(function (th) {
@@ -164,10 +325,13 @@
     });
     var refresh = function () {
       var varyingOnly = !!(onlyVarying && onlyVarying.checked);
+      // Header rows and every run's row, shown or not, so a row brought in later has the same columns.
+      var rows = Array.prototype.filter.call(table.rows, function (row) { return !row.hasAttribute("data-run-id"); })
+        .concat(view.rows());
       columns.forEach(function (col) {
         var constant = col.kind === "param" && col.th.getAttribute("data-varies") === "false";
         var hidden = !col.wanted || (varyingOnly && constant);
-        setColumnHidden(table, col.index, hidden);
+        setColumnHidden(rows, col.index, hidden);
         if (col.toggle) { col.toggle.checked = col.wanted; col.toggle.disabled = varyingOnly && constant; }
       });
     };
@@ -196,17 +360,23 @@
       });
     }
     if (onlyVarying) { onlyVarying.addEventListener("change", refresh); }
+    view.adopted.push(refresh);
     refresh();
   }
 
-  function setupCompare(table, scope) {
+  function setupCompare(table, scope, view) {
     var button = scope.querySelector(".rg-compare");
     var counter = scope.querySelector(".rg-pick-count");
     var pickAll = scope.querySelector("input.rg-pick-all");
     var base = button ? (button.getAttribute("data-href") || button.getAttribute("href") || "compare.html") : "compare.html";
     base = base.split("?")[0].split("#")[0];
-    var picked = function () {
-      return Array.prototype.map.call(table.querySelectorAll("input.rg-pick:checked"), function (box) { return box.value; });
+    var picked = function () {  // in the table's order, on every page
+      var ids = [];
+      view.rows().forEach(function (row) {
+        var box = row.querySelector("input.rg-pick");
+        if (box && box.checked) { ids.push(box.value); }
+      });
+      return ids;
     };
     var target = function (ids) { return base + "?runs=" + ids.map(encodeURIComponent).join(","); };
     var update = function () {
@@ -247,10 +417,11 @@
     Array.prototype.forEach.call(document.querySelectorAll("table.rg-runs[data-table]"), function (table) {
       var headers = headerCells(table);
       var scope = scopeOf(table);
-      setupSort(table, headers);
-      setupFilter(table, scope);
-      setupColumns(table, headers, scope);
-      setupCompare(table, scope);
+      var view = makeView(table, scope);
+      setupSort(table, headers, view);
+      setupFilter(table, scope, view);
+      setupColumns(table, headers, scope, view);
+      setupCompare(table, scope, view);
       table.setAttribute("data-ready", "true");
       table.setAttribute("data-ready-ms", String(Math.round(performance.now())));
     });
