@@ -223,7 +223,9 @@ class SqlSchemaStore(Store):
             dataset = Dataset(name=name, digest=digest, source_type=source_type or "", source=source or "",
                               schema=schema, profile=profile)
             found.setdefault(run_id, []).append(DatasetInput(dataset, tuple(input_tags.get(input_uuid, ()))))
-        return {run_id: RunInputs(tuple(inputs)) for run_id, inputs in found.items()}
+        # input_uuid is random: sorted by what the dataset is, a run's inputs read the same from the
+        # database and from its server (stores/rest.py sorts the same way).
+        return {run_id: RunInputs(tuple(sorted(inputs, key=_dataset_order))) for run_id, inputs in found.items()}
 
     def get_runs(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY
@@ -337,3 +339,6 @@ class SqlSchemaStore(Store):
             return ArtifactRoot(None, "no local folder is allowed for artifacts of this store")
         return resolve_root(rows[0][0] or "", fallback=None, allowed=self._allowed, base=self._artifact_base)
 
+
+def _dataset_order(item: DatasetInput) -> tuple[str, str, str, str]:
+    return (item.dataset.name, item.dataset.digest, item.dataset.source_type, item.dataset.source)
