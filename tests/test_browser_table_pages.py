@@ -199,3 +199,17 @@ def test_static_pages_without_javascript(browser, big_site):
         probe.assert_clean()
     finally:
         context.close()
+
+
+def test_tick_all_ticks_the_shown_page_of_the_whole_table(page, big_site):
+    page.goto((big_site / "index.html").as_uri())
+    page.wait_for_selector(READY, state="attached")
+    page.fill("input.rg-filter", "run-")  # every run but the one with a hostile name
+    page.wait_for_selector(ALL, state="attached")
+    page.check("input.rg-pick-all")
+    assert page.inner_text(".rg-pick-count") == str(ROWS_PER_PAGE)
+    page.click("nav.rg-js-pager >> nth=1 >> button[data-page='3']")  # the pager below the table
+    assert not page.is_checked("input.rg-pick-all")
+    page.check("input.rg-pick-all")
+    assert page.inner_text(".rg-pick-count") == str(ROWS_PER_PAGE + RUNS - 1 - 2 * ROWS_PER_PAGE)
+    assert "599 of 600 runs match" in page.inner_text("nav.rg-js-pager >> nth=0")

@@ -95,7 +95,7 @@
   function makeView(table, scope) {
     var body = table.tBodies[0];
     var src = table.getAttribute("data-rows-src");
-    var view = { table: table, all: null, page: 0, pageSize: 250, split: !!(src && body), waiting: [], adopted: [], pagers: [] };
+    var view = { table: table, all: null, page: 0, pageSize: 250, split: !!(src && body), waiting: [], adopted: [], shown: [], pagers: [] };
     // Every row in the current order (the page's own rows until the whole table is loaded).
     view.rows = function () { return view.all || bodyRows(table); };
     // then(whole): whole is true once every row is here, false when they could not be loaded.
@@ -140,6 +140,7 @@
       body.textContent = "";
       body.appendChild(fragment);
       drawPagers(view, scope, pages, shown.length);
+      view.shown.forEach(function (callback) { callback(); });
     };
     if (view.split) { catchPagerLinks(view, scope); }
     return view;
@@ -395,6 +396,7 @@
       if (event.target.classList && event.target.classList.contains("rg-pick")) { update(); }
     });
     if (pickAll) {
+      view.shown.push(function () { pickAll.checked = false; });  // another page's rows are not all ticked
       pickAll.addEventListener("change", function () {
         bodyRows(table).forEach(function (row) {
           var box = row.querySelector("input.rg-pick");
