@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -81,3 +81,19 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+class Inline:
+    """A ThreadPoolExecutor's submit/result run at once in the caller's thread: for work too small to
+    be worth a thread."""
+
+    def __enter__(self) -> "Inline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, func: Callable[..., T], *args: object) -> "Future[T]":
+        future: Future[T] = Future()
+        future.set_result(func(*args))
+        return future

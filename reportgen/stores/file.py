@@ -22,7 +22,7 @@ from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._file_parts import (
     DatasetReader, Skip, history_of, join, key_files, lstat_key, read_key_values, run_info, safe_key,
 )
-from reportgen.stores._io import gc_paused, read_many
+from reportgen.stores._io import Inline, gc_paused, read_many
 from reportgen.stores._meta import read_meta
 from reportgen.stores.artifacts import ArtifactRoot, local_artifact_dir, resolve_root
 from reportgen.stores.base import Store
@@ -183,7 +183,8 @@ class FileStore(Store):
             return mp.parse_metric_blobs([])
         parts = []
         start, take = 0, 64
-        with ThreadPoolExecutor(max_workers=1) as ahead:
+        # One slice (get_run, a metric history) needs no thread: starting one costs more than it saves.
+        with ThreadPoolExecutor(max_workers=1) if len(files) > take else Inline() as ahead:
             chunk = files[:take]
             pending = ahead.submit(read_many, [path for _, _, path in chunk])
             while chunk:
@@ -221,7 +222,7 @@ class FileStore(Store):
     ) -> tuple[list[Run], list[tuple[int, str, str]], mp.ParsedMetrics]:
         """The runs, their metric files in (run_id, key) order and the parsed points of those files."""
         files = self._metric_files(refs)
-        with ThreadPoolExecutor(max_workers=1) as aside:
+        with ThreadPoolExecutor(max_workers=1) if len(refs) > 1 else Inline() as aside:
             # params and tags are read meanwhile (their reads overlap the parse of the metrics)
             key_values = aside.submit(lambda: [read_key_values([join(folder, kind) for folder, _ in refs])
                                                for kind in (mlruns.PARAMS_DIR, mlruns.TAGS_DIR)])
