@@ -213,3 +213,27 @@ def test_tick_all_ticks_the_shown_page_of_the_whole_table(page, big_site):
     page.check("input.rg-pick-all")
     assert page.inner_text(".rg-pick-count") == str(ROWS_PER_PAGE + RUNS - 1 - 2 * ROWS_PER_PAGE)
     assert "599 of 600 runs match" in page.inner_text("nav.rg-js-pager >> nth=0")
+
+
+def test_without_the_rows_script_the_page_sorts_its_own_rows_and_links_still_go(page, big_site, tmp_path):
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(big_site.parents[1], site)
+    (site / "e" / "1" / ROWS_SCRIPT).unlink()
+    warnings = []
+    page.on("console", lambda msg: msg.type == "warning" and warnings.append(msg.text))
+    page.on("pageerror", lambda exc: warnings.append(f"pageerror: {exc}"))
+    page.goto((site / "e" / "1" / "index.html").as_uri())
+    page.wait_for_selector(READY, state="attached")
+    before = set(table_ids(page))
+    page.click("th[data-col='metric:score']")
+    page.click("th[data-col='metric:score']")
+    best = max(before, key=lambda run_id: score(int(run_id, 16)))  # the first page's best, after the failed load
+    page.wait_for_selector(f"table.rg-runs tbody tr[data-run-id='{best}']:first-child", state="attached")
+    assert set(table_ids(page)) == before  # this page's rows, sorted
+    roots = [float(v) for i, v in zip(table_ids(page), column(page, "metric:score")) if i not in (f"{3:032x}", f"{4:032x}")]
+    assert roots == sorted(roots, reverse=True)
+    assert [w for w in warnings if ROWS_SCRIPT in w] and not [w for w in warnings if w.startswith("pageerror")]
+    page.click("nav.rg-pager >> nth=0 >> a:text-is('2')")
+    page.wait_for_url("**/runs-2.html")
