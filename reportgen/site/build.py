@@ -32,6 +32,7 @@ from reportgen.site.pages_run import children_of, compare_context, compare_order
 from reportgen.site.parallel import default_workers, render_runs
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
+from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
 from reportgen.site.summary import MetricSummary, summarize
 from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme
@@ -352,7 +353,6 @@ class _SiteBuilder:
             }
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
         if len(pages) > 1:  # every row, for the table script to sort and filter across the pages
-            from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
             (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE), encoding="utf-8",
                                                         newline="\n")
         self._table_pages = len(pages)
