@@ -291,16 +291,17 @@ def _in_order(group: np.ndarray, step: np.ndarray, timestamp: np.ndarray, block:
 
 def history_frame(
     run_codes: np.ndarray, key_codes: np.ndarray, run_names: Sequence[str], key_names: Sequence[str],
-    step: np.ndarray, timestamp: np.ndarray, value: np.ndarray,
+    step: np.ndarray, timestamp: np.ndarray, value: np.ndarray, *, presorted: bool = False,
 ) -> pd.DataFrame:
     """The long history frame, sorted by run_id, key, step, timestamp.
 
     run_names and key_names must be sorted; codes index into them. run_id and key are categoricals.
+    presorted: the caller guarantees that order already (the read cache keeps its points sorted).
     """
     run_codes = run_codes.astype(np.int32, copy=False)
     key_codes = key_codes.astype(np.int32, copy=False)
-    group = run_codes.astype(np.int64) * max(len(key_names), 1) + key_codes
-    if not _in_order(group, step, timestamp):
+    group = None if presorted else run_codes.astype(np.int64) * max(len(key_names), 1) + key_codes
+    if group is not None and not _in_order(group, step, timestamp):
         order = np.lexsort((timestamp, step, group))
         run_codes, key_codes = run_codes[order], key_codes[order]
         step, timestamp, value = step[order], timestamp[order], value[order]
