@@ -3,6 +3,7 @@ target, then swap it in. Reads like a table of contents; the steps live in the s
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +174,7 @@ def _build(
             cache.used.clear()  # see build_site: such units are not reusable
         cache.save(target, images.used)
         timings["cache"] = time.perf_counter() - started - sum(timings.values())
-    size = sum(path.stat().st_size for path in target.rglob("*") if path.is_file() and not path.is_symlink())
+    size = _tree_size(target)
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),
                        size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems,
                        timings=timings, budget_hit=builder.budget_hit,
@@ -390,6 +391,19 @@ class _SiteBuilder:
             "budget_hit": any("site size limit" in p.message for p in problems) or _size_limit_note(tree),
             "summaries": summaries_out(summaries, run_id, set(run.data.metrics) | set(history_part or ())),
         }
+
+
+def _tree_size(folder: Path) -> int:
+    """Bytes of the regular files under folder (os.scandir: Path.rglob + stat cost 0.2 s a big site)."""
+    total, stack = 0, [str(folder)]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
 
 
 @dataclass

@@ -26,26 +26,32 @@ def history_digests(history: pd.DataFrame) -> dict[str, bytes]:
         return {}
     run_codes, run_names = pd.factorize(history["run_id"], sort=False)
     key_codes, key_names = pd.factorize(history["key"], sort=False)
-    steps = history["step"].to_numpy(dtype="int64")
-    stamps = history["timestamp"].to_numpy(dtype="int64")
-    values = history["value"].to_numpy(dtype="float64")
+    steps = np.ascontiguousarray(history["step"].to_numpy(dtype="int64"))
+    stamps = np.ascontiguousarray(history["timestamp"].to_numpy(dtype="int64"))
+    values = np.ascontiguousarray(history["value"].to_numpy(dtype="float64"))
     if len(run_codes) > 1 and (np.diff(run_codes) < 0).any():  # rows of a run not together: group them
         order = np.argsort(run_codes, kind="stable")
         run_codes, key_codes, steps, stamps, values = (a[order] for a in (run_codes, key_codes, steps, stamps, values))
-    bounds = np.flatnonzero(np.diff(run_codes)) + 1
-    starts = [0, *bounds.tolist()]
-    ends = [*bounds.tolist(), len(run_codes)]
+    # Stretches of one run and one key (a metric file's rows): each run's digest names its stretches'
+    # keys and lengths, then takes the points' bytes.
+    changes = np.flatnonzero((np.diff(run_codes) != 0) | (np.diff(key_codes) != 0)) + 1
+    starts = np.concatenate(([0], changes)).tolist()
+    ends = [*starts[1:], len(run_codes)]
+    stretch_runs, stretch_keys = run_codes[starts].tolist(), key_codes[starts].tolist()
     names = [str(name) for name in key_names]
     result = {}
-    for start, end in zip(starts, ends):
-        codes = key_codes[start:end]
-        present = np.unique(codes)
-        digest = hashlib.blake2b(digest_size=20)
-        digest.update("\0".join(names[c] for c in present.tolist()).encode("utf-8", "surrogatepass"))
-        for array in (np.searchsorted(present, codes).astype(np.int32), steps[start:end], stamps[start:end],
-                      values[start:end]):
-            digest.update(array.tobytes())
-        result[str(run_names[run_codes[start]])] = digest.digest()
+    n = 0
+    while n < len(starts):
+        run = stretch_runs[n]
+        first = n
+        while n < len(starts) and stretch_runs[n] == run:
+            n += 1
+        lo, hi = starts[first], ends[n - 1]
+        layout = "\0".join(f"{names[stretch_keys[i]]}\0{ends[i] - starts[i]}" for i in range(first, n))
+        digest = hashlib.blake2b(layout.encode("utf-8", "surrogatepass"), digest_size=20)
+        for array in (steps, stamps, values):
+            digest.update(memoryview(array[lo:hi]))  # contiguous slices: hashed in place, not copied
+        result[str(run_names[run])] = digest.digest()
     return result
 
 
