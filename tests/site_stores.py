@@ -2,6 +2,7 @@
 (tests/mlruns_builder), the build call, and page-level safety assertions."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -41,6 +42,12 @@ def demo_store(root: Path) -> Path:
     mb.write(artifacts / "model.bin", b"\x00\x01\x02" * 100)
     mb.experiment(root, "2", "empty")
     return root
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under folder (two sites are the same site when equal)."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def build(store: Path, out: Path, **options) -> object:

@@ -2,7 +2,6 @@
 after every kind of change; the cache only decides how much is rendered again."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,16 +11,11 @@ from click.testing import CliRunner
 
 from reportgen.cli import main
 from reportgen.tracking import TrackingClient
-from site_stores import build, demo_store
+from site_stores import build, demo_store, tree_digest
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")
 
 RUN_1, RUN_2, RUN_3 = (f"{i:032x}" for i in (1, 2, 3))
-
-
-def _digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ def _same_as_full(tmp_path, store, out, **options):
     full = tmp_path / "full"
     shutil.rmtree(full, ignore_errors=True)
     build(store, full, **options)
-    expected, got = _digest(full), _digest(out)
+    expected, got = tree_digest(full), tree_digest(out)
     assert sorted(got) == sorted(expected)
     assert [name for name in expected if expected[name] != got[name]] == []
 

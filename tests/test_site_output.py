@@ -2,20 +2,14 @@
 byte-identical rebuilds."""
 from __future__ import annotations
 
-import hashlib
 
 import pytest
 
 from reportgen.errors import ReportgenError
 from reportgen.site.output import MARKER_FILE
-from site_stores import build, demo_store
+from site_stores import build, demo_store, tree_digest
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # skipped items are asserted on
-
-
-def _digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
@@ -26,7 +20,7 @@ def store(tmp_path):
 def test_rebuild_is_byte_identical(tmp_path, store):
     build(store, tmp_path / "one", static_charts=True)
     build(store, tmp_path / "two", static_charts=True)
-    one, two = _digest(tmp_path / "one"), _digest(tmp_path / "two")
+    one, two = tree_digest(tmp_path / "one"), tree_digest(tmp_path / "two")
     assert one == two
     assert any(name.endswith(".svg") for name in one), "static chart images are part of the comparison"
 
@@ -61,7 +55,7 @@ def test_output_inside_or_around_the_store_is_refused(tmp_path, store):
 def test_failed_build_keeps_the_old_report(tmp_path, store, monkeypatch):
     target = tmp_path / "site"
     build(store, target)
-    before = _digest(target)
+    before = tree_digest(target)
     from reportgen.site import build as build_module
 
     def broken(*args, **kwargs):
@@ -70,7 +64,7 @@ def test_failed_build_keeps_the_old_report(tmp_path, store, monkeypatch):
     monkeypatch.setattr(build_module, "run_context", broken)
     with pytest.raises(ReportgenError, match="boom"):
         build(store, target)
-    assert _digest(target) == before
+    assert tree_digest(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mlruns", "site"]
 
 
@@ -86,6 +80,6 @@ def test_run_pages_from_worker_processes_are_identical(tmp_path, store):
     os.symlink("/etc/hostname", symlinked)  # a store problem met inside a worker must reach the problems page
     serial = build(store, tmp_path / "serial", workers=1)
     forked = build(store, tmp_path / "forked", workers=3)
-    assert _digest(tmp_path / "serial") == _digest(tmp_path / "forked")
+    assert tree_digest(tmp_path / "serial") == tree_digest(tmp_path / "forked")
     assert serial.pages == forked.pages and [str(p) for p in serial.problems] == [str(p) for p in forked.problems]
     assert any("link.txt" in str(p) for p in forked.problems)

@@ -12,7 +12,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterable
+from typing import IO, Callable, Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from reportgen.errors import InvalidParameterValue, ResourceDoesNotExist
@@ -199,6 +199,28 @@ def open_file(root: Path, path: str) -> IO[bytes]:
         raise
 
 
+def _entries(root: Path, on_error: Callable[[str, OSError], None]) -> Iterator[tuple[str, os.stat_result]]:
+    """(path relative to root, lstat) of everything under root, depth first, names sorted; folders are
+    entered, symlinks never. on_error(relative folder, error) for a folder that cannot be listed."""
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(root / rel) if rel else os.scandir(root), key=lambda e: e.name)
+        except OSError as exc:
+            on_error(rel, exc)
+            continue
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                stack.append(child)
+            yield child, info
+
+
 def walk(
     root: Path, *, on_skip: Callable[[str, str], None], max_files: int = MAX_WALK_FILES
 ) -> list[FileInfo]:
@@ -207,33 +229,20 @@ def walk(
     Symlinks, FIFOs, devices and sockets are skipped and reported through on_skip(path, reason);
     directory symlinks are never entered, so loops cannot happen.
     """
-    files: list[FileInfo] = []
-    stack = [""]
-    while stack:
-        rel = stack.pop()
-        try:
-            entries = sorted(os.scandir(root / rel) if rel else os.scandir(root), key=lambda e: e.name)
-        except FileNotFoundError:
-            continue  # no artifacts yet (or a folder deleted while walking)
-        except OSError as exc:
+    def unlisted(rel: str, exc: OSError) -> None:
+        if not isinstance(exc, FileNotFoundError):  # missing: no artifacts yet (or deleted meanwhile)
             on_skip(str(root / rel), f"cannot list artifact folder: {exc.strerror}")
-            continue
-        for entry in entries:
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                stack.append(child)
-            elif stat.S_ISREG(info.st_mode):
-                if len(files) >= max_files:
-                    on_skip(str(root), f"more than {max_files} artifact files; the rest are left out")
-                    return sorted(files, key=lambda f: f.path)
-                files.append(FileInfo(child, False, info.st_size))
-            else:
-                kind = "symlink" if stat.S_ISLNK(info.st_mode) else "special file"
-                on_skip(str(root / child), f"artifact {kind} skipped (not followed or opened)")
+
+    files: list[FileInfo] = []
+    for child, info in _entries(root, unlisted):
+        if stat.S_ISREG(info.st_mode):
+            if len(files) >= max_files:
+                on_skip(str(root), f"more than {max_files} artifact files; the rest are left out")
+                break
+            files.append(FileInfo(child, False, info.st_size))
+        elif not stat.S_ISDIR(info.st_mode):
+            kind = "symlink" if stat.S_ISLNK(info.st_mode) else "special file"
+            on_skip(str(root / child), f"artifact {kind} skipped (not followed or opened)")
     return sorted(files, key=lambda f: f.path)
 
 
@@ -241,25 +250,15 @@ def signature(root: Path, *, max_files: int = MAX_WALK_FILES) -> str:
     """A digest of every entry under root (relative path, type, size, mtime), symlinks not followed:
     it changes when an artifact is added, removed or rewritten. For the build cache."""
     digest = hashlib.blake2b(digest_size=16)
-    stack, seen = [""], 0
-    while stack and seen <= max_files:
-        rel = stack.pop()
-        try:
-            entries = sorted(os.scandir(root / rel) if rel else os.scandir(root), key=lambda e: e.name)
-        except OSError as exc:
-            digest.update(f"{rel}\0!{exc.errno}\0".encode("utf-8", "surrogatepass"))
-            continue
-        for entry in entries:
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            seen += 1
-            if stat.S_ISDIR(info.st_mode):
-                stack.append(child)
-            digest.update(f"{child}\0{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}\0"
-                          .encode("utf-8", "surrogatepass"))
+
+    def unlisted(rel: str, exc: OSError) -> None:
+        digest.update(f"{rel}\0!{exc.errno}\0".encode("utf-8", "surrogatepass"))
+
+    for seen, (child, info) in enumerate(_entries(root, unlisted)):
+        if seen > max_files:
+            break
+        digest.update(f"{child}\0{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}\0"
+                      .encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
