@@ -135,6 +135,7 @@ def test_a_damaged_cache_costs_only_time(tmp_path, store, damage):
         assert any("cache index" in note for note in result.notes)
 
 
+@pytest.mark.filterwarnings("ignore::reportgen.stores.file_cache.ReadCacheWarning")
 def test_an_unwritable_cache_still_builds(tmp_path, store):
     if os.geteuid() == 0:
         cache = tmp_path / "file-not-folder"
