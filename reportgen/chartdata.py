@@ -75,23 +75,30 @@ def unique_labels(ids: Sequence[str], labels: Mapping[str, str]) -> dict[str, st
 def downsample_indices(values: np.ndarray, budget: int) -> np.ndarray:
     """Indices to keep: first, last, and per bucket the min, the max and the first non-finite point.
 
-    Extremes survive (a loss spike stays visible) and a NaN keeps its gap; order is preserved.
+    Extremes survive (a loss spike stays visible) and a NaN keeps its gap; order is preserved. Buckets
+    are np.array_split's; within one, the first of equal extremes wins (np.argmin's choice). Computed for
+    all buckets at once: a Python loop over buckets cost ~2 ms a series, most of a long-history build.
     """
     n = len(values)
     if n <= budget:
         return np.arange(n)
+    values = np.asarray(values, dtype=float)
     buckets = max(1, (budget - 2) // 3)
-    keep = {0, n - 1}
+    size, extra = divmod(n, buckets)
+    starts = np.arange(buckets) * size + np.minimum(np.arange(buckets), extra)
+    positions = np.arange(n)
     finite = np.isfinite(values)
-    for chunk in np.array_split(np.arange(n), buckets):
-        mask = finite[chunk]
-        if mask.any():
-            sub = chunk[mask]
-            keep.add(int(sub[np.argmin(values[sub])]))
-            keep.add(int(sub[np.argmax(values[sub])]))
-        if not mask.all():
-            keep.add(int(chunk[~mask][0]))
-    return np.array(sorted(keep))
+    has_finite = np.add.reduceat(finite.astype(np.int64), starts) > 0
+    keep = [np.array([0, n - 1])]
+    for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
+        candidates = np.where(finite, values, fill)
+        extreme = reduce.reduceat(candidates, starts)
+        per_row = np.repeat(extreme, np.diff(np.append(starts, n)))
+        first = np.minimum.reduceat(np.where(finite & (candidates == per_row), positions, n), starts)
+        keep.append(first[has_finite])
+    first_gap = np.minimum.reduceat(np.where(finite, n, positions), starts)
+    keep.append(first_gap[first_gap < n])
+    return np.unique(np.concatenate(keep))
 
 
 def numeric(column: pd.Series) -> pd.Series | None:
