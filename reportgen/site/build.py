@@ -234,13 +234,15 @@ class _SiteBuilder:
 
         # One set of workers for the run pages of every experiment: they fork once, and the experiment
         # pages of this process overlap all of them.
+        remaining = self.budget.remaining
         rendered = render_runs(
             self, jobs, lambda job: self._run_page(*job),
             workers=self.workers if self.workers is not None else default_workers(len(jobs)),
             progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
+        # Copies made in worker processes count here too (in this process they already did).
+        self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
         for (plan, run), side in zip(jobs, rendered):
             plan.rendered[run.info.run_id] = side
-            self.budget.remaining -= side["bytes"]
             self.budget_hit = self.budget_hit or side["budget_hit"]
         for plan in plans:
             self._finish(plan)
