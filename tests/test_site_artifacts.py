@@ -119,3 +119,21 @@ def test_hostile_artifact_names_are_listed_safely(tmp_path):
     names = [a.get_text() for a in page.select(".rg-file-line a")]
     assert "<b onclick=x>bold.txt" in names and "[U+202E]gnp.exe" in names
     assert page.select_one(".rg-file-line b") is None
+
+
+def test_site_size_limit_holds_across_experiments_with_workers(tmp_path):
+    """Copies made by forked workers count against --max-site-size for every experiment, not per experiment."""
+    import mlruns_builder as mb
+    from site_stores import build as build_site_of
+
+    root = tmp_path / "mlruns"
+    for exp_id in ("1", "2"):
+        exp = mb.experiment(root, exp_id, f"exp{exp_id}")
+        for index in (1, 2):
+            number = int(exp_id) * 10 + index
+            mb.run(exp, number, name=f"r{number}")
+            mb.write(exp / f"{number:032x}" / "artifacts" / "blob.txt", "x" * 2000)
+    result = build_site_of(root, tmp_path / "site", max_site_size=5000, workers=2)
+    copied = sum(p.stat().st_size for p in (tmp_path / "site" / "r").rglob("files/*"))
+    assert 0 < copied <= 5000
+    assert result.budget_hit
