@@ -16,7 +16,7 @@ from typing import Sequence
 
 from reportgen.aggregate import Directions, constant_params, metric_direction, varying_params
 from reportgen.errors import BadInputError, ReportgenError
-from reportgen.model import Experiment, Run, RunStatus
+from reportgen.model import Experiment, Run
 from reportgen.publish.baseline import RunSpec, find_run_anywhere, resolve_run
 from reportgen.publish.text import Delta, delta
 
@@ -163,7 +163,7 @@ def _baseline_for(spec: RunSpec | None, runs: Sequence[Run], primary: str | None
         return None, "no baseline here: none of the chosen metrics is logged"
     try:
         found = resolve_run(spec, runs, metric=primary, directions=directions)
-    except BadInputError as exc:  # `best` by a metric of unknown direction: this experiment has no baseline
+    except BadInputError:  # `best` by a metric of unknown direction: this experiment has no baseline
         return None, f"no baseline here: {spec.text} needs a metric whose direction is known"
     return (found, None) if found is not None else (None, f"no baseline here: {spec.text} matches no finished run")
 

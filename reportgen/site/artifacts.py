@@ -185,3 +185,8 @@ def _folders_first(node: ArtifactNode) -> None:
 
 def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def size_limit_reached(nodes: list[ArtifactNode]) -> bool:
+    """Whether some file of the tree was not copied because the site size limit was reached."""
+    return any(node.note == "not copied (site size limit)" or size_limit_reached(node.children) for node in nodes)

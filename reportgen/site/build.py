@@ -3,7 +3,6 @@ target, then swap it in. Reads like a table of contents; the steps live in the s
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,25 +13,22 @@ from reportgen import __version__
 from reportgen.errors import ReportgenError
 from reportgen.model import Problem
 from reportgen.site import output
-from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts
+from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts, size_limit_reached
 from reportgen.site.cache import Digest, SiteCache, code_digest
-from reportgen.site.chartslots import (
-    ChartSlots, RunHistorySpecs, compare_histories, experiment_charts, run_charts, split_history,
-)
+from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts, run_charts
 from reportgen.site.collect import ExperimentData, SiteData, default_store_uris, gather, open_stores, store_root
 from reportgen.site.exports import write_exports
 from reportgen.site.incremental import (
     UnitKeys, problems_in, problems_out, summaries_in, summaries_out, unit_keys,
 )
-from reportgen.site.markdown_html import render_markdown
 from reportgen.site.pages import (
-    ROWS_PER_PAGE, SYSTEM_TAG_PREFIX, exp_href, experiment_columns, experiment_rows, index_context,
-    problems_context, run_label, value_cell,
+    ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, index_context, problems_context, run_label,
 )
 from reportgen.site.pages_run import children_of, compare_context, compare_order, run_context
 from reportgen.site.parallel import default_workers, render_runs
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
+from reportgen.site.runspecs import RunHistorySpecs, split_history
 from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
 from reportgen.site.summary import MetricSummary, summarize
 from reportgen.site.static_images import ImageMaker
@@ -174,7 +170,7 @@ def _build(
             cache.used.clear()  # see build_site: such units are not reusable
         cache.save(target, images.used)
         timings["cache"] = time.perf_counter() - started - sum(timings.values())
-    size = _tree_size(target)
+    size = output.tree_size(target)
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),
                        size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems,
                        timings=timings, budget_hit=builder.budget_hit,
@@ -350,7 +346,7 @@ class _SiteBuilder:
                       for n in range(len(pages))]
         for number, page_rows in enumerate(pages, start=1):
             context = {
-                "page_title": exp.experiment.name, "experiment": _experiment_info(exp), "columns": columns,
+                "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": columns,
                 "rows": page_rows, "page_number": number, "page_links": page_links, "total_runs": len(rows),
                 "charts": slots.items if number == 1 else [],
             }
@@ -390,22 +386,9 @@ class _SiteBuilder:
             "images": image_artifacts(tree), "pages": 1, "bytes": copied,
             "problems": problems_out(problems),
             "store_problems": problems_out(getattr(exp.store, "problems", [])[store_before:]),
-            "budget_hit": any("site size limit" in p.message for p in problems) or _size_limit_note(tree),
+            "budget_hit": any("site size limit" in p.message for p in problems) or size_limit_reached(tree),
             "summaries": summaries_out(summaries, run_id, set(run.data.metrics) | set(history_part or ())),
         }
-
-
-def _tree_size(folder: Path) -> int:
-    """Bytes of the regular files under folder (os.scandir: Path.rglob + stat cost 0.2 s a big site)."""
-    total, stack = 0, [str(folder)]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-    return total
 
 
 @dataclass
@@ -426,17 +409,3 @@ class _Plan:
     page_problems: list[Problem] = field(default_factory=list)
     table_pages: int = 0
     rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _size_limit_note(nodes: list) -> bool:
-    return any(node.note == "not copied (site size limit)" or _size_limit_note(node.children) for node in nodes)
-
-
-def _experiment_info(exp: ExperimentData) -> dict[str, Any]:
-    description = exp.experiment.description
-    return {
-        "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),
-        "store": exp.store_label, "description": render_markdown(description) if description else None,
-        "tags": [{"key": k, **value_cell(v)} for k, v in sorted(exp.experiment.tags.items())
-                 if not k.startswith(SYSTEM_TAG_PREFIX)],
-    }

@@ -15,7 +15,7 @@ from reportgen import charts
 from reportgen.model import Run
 from reportgen.site.collect import ExperimentData
 from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
-from reportgen.site.runspecs import RunHistorySpecs, Series, split_history  # noqa: F401 - build imports them here
+from reportgen.site.runspecs import RunHistorySpecs, Series
 from reportgen.site.summary import direction
 
 if TYPE_CHECKING:

@@ -158,3 +158,14 @@ def index_context(site: SiteData) -> dict[str, Any]:
 def problems_context(problems: Sequence[Problem]) -> dict[str, Any]:
     rows = [{"path": fmt.clip(p.path, 500), "message": fmt.clip(p.message, 2000), "kind": p.kind} for p in problems]
     return {"problems": rows}
+
+
+def experiment_info(exp: ExperimentData) -> dict[str, Any]:
+    """The experiment's heading on its table pages: name, id, link, store, description, user tags."""
+    description = exp.experiment.description
+    return {
+        "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),
+        "store": exp.store_label, "description": render_markdown(description) if description else None,
+        "tags": [{"key": k, **value_cell(v)} for k, v in sorted(exp.experiment.tags.items())
+                 if not k.startswith(SYSTEM_TAG_PREFIX)],
+    }
