@@ -200,7 +200,6 @@ class _SiteBuilder:
         self.workers = workers
         self.images = images
         self.cache: SiteCache | None = None
-        self._table_pages = 0
         self.build_key = ""
         self.budget_hit = False
 
@@ -281,10 +280,9 @@ class _SiteBuilder:
         if plan.pages_done:
             return
         before = len(self.problems)
-        self.experiment_pages(plan.exp, plan.summaries)
+        plan.table_pages = self.experiment_pages(plan.exp, plan.summaries)
         plan.histories = compare_histories(plan.exp, compare_order(plan.exp), max_points=COMPARE_MAX_POINTS)
         plan.page_problems = self.problems[before:]
-        plan.table_pages = self._table_pages
 
     def _finish(self, plan: "_Plan") -> None:
         """After the run pages: the compare page (it shows the images their artifacts copied), and what
@@ -331,8 +329,9 @@ class _SiteBuilder:
                 self.budget.remaining -= side["bytes"]
         return sides
 
-    def experiment_pages(self, exp: ExperimentData, summaries: dict) -> None:
-        """The experiment's runs table pages (the first with its charts), CSV and JSON exports."""
+    def experiment_pages(self, exp: ExperimentData, summaries: dict) -> int:
+        """The experiment's runs table pages (the first with its charts), CSV and JSON exports; how many
+        table pages it wrote."""
         columns = experiment_columns(exp)
         rows = experiment_rows(exp, summaries, columns)
         base = f"e/{exp.key}"
@@ -354,8 +353,8 @@ class _SiteBuilder:
         if len(pages) > 1:  # every row, for the table script to sort and filter across the pages
             (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE), encoding="utf-8",
                                                         newline="\n")
-        self._table_pages = len(pages)
         self.report("Rendering pages", 1, None)
+        return len(pages)
 
     def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
                  names) -> dict[str, Any]:
