@@ -113,6 +113,29 @@ def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
     _same_as_full(tmp_path, store, tmp_path / "site")
 
 
+def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monkeypatch):
+    """The links are made on a thread while pages render: a failure there (a full disk, the cache
+    removed meanwhile) still gives the whole site, rendered, and says so."""
+    from reportgen.site.cache import SiteCache
+
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    real_link = SiteCache.link
+    calls = []
+
+    def failing_link(self, key, staging):
+        calls.append(key)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_link(self, key, staging)
+
+    monkeypatch.setattr(SiteCache, "link", failing_link)
+    result = build(store, tmp_path / "site", cache_dir=cache)
+    assert len(calls) == 3 and result.reused == 0
+    assert any("could not be linked (No space left on device)" in note for note in result.notes)
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
 @pytest.mark.parametrize("damage", ["garbage-index", "missing-unit", "deleted-cache", "wrong-version"])
 def test_a_damaged_cache_costs_only_time(tmp_path, store, damage):
     cache = tmp_path / "cache"

@@ -67,3 +67,28 @@ def test_csv_cells_are_formula_safe():
         assert csv_cell(start + "1").startswith("'")
     assert csv_cell(-1.5) == "-1.5" and csv_cell(math.nan) == "NaN" and csv_cell(None) == ""
     assert csv_cell("plain") == "plain"
+
+
+def test_redactor_returns_a_run_unchanged_exactly_when_nothing_is_hidden():
+    """run() skips runs with nothing to hide (a cheap test over thousands of runs): the test must agree
+    with scrubbing every field, whichever field holds the secret."""
+    from test_aggregate import make_run
+
+    redactor = Redactor.from_options(["*_email"], environ={"MLFLOW_TRACKING_TOKEN": "tok-123456"})
+    cases = {
+        "clean": ({"lr": "0.1"}, {"note": "fine"}),
+        "secret param key": ({"api_key": "x"}, {}),
+        "secret tag key": ({}, {"hf_token": "x"}),
+        "pattern key": ({"user_email": "a"}, {}),
+        "userinfo in a tag": ({}, {"src": "https://bob:pw@host/x"}),
+        "env secret in a param": ({"cmd": "run --t tok-123456"}, {}),
+        "at sign without userinfo": ({"who": "me@home"}, {}),
+    }
+    for name, (params, tags) in cases.items():
+        run = make_run(1, params=params)
+        run.data.tags.update(tags)
+        redacted = redactor.run(run)
+        scrubbed = (redactor.mapping(run.data.params), redactor.mapping(run.data.tags))
+        changed = scrubbed != (run.data.params, run.data.tags)
+        assert (redacted is not run) == (changed or name == "at sign without userinfo"), name
+        assert (redacted.data.params, redacted.data.tags) == scrubbed, name

@@ -14,7 +14,7 @@ from reportgen.errors import ReportgenError
 from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts, size_limit_reached
-from reportgen.site.cache import Digest, SiteCache, code_digest
+from reportgen.site.cache import Digest, Linker, SiteCache, code_digest
 from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts, run_charts
 from reportgen.site.collect import ExperimentData, SiteData, default_store_uris, gather, open_stores, store_root
 from reportgen.site.exports import write_exports
@@ -40,6 +40,10 @@ DEFAULT_MAX_SITE_SIZE = 1024 * 1024 * 1024
 DEFAULT_MAX_POINTS = 500
 RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget
 COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
+
+
+class _LinkFailed(Exception):
+    """Cached units could not be linked into the site (the disk filled up, the cache went away)."""
 
 
 @dataclass
@@ -100,7 +104,12 @@ def build_site(
     if cache_dir is None:
         return _build(stores, output_dir, cache=None, **options)
     cache = SiteCache.open(cache_dir)
-    result = _build(stores, output_dir, cache=cache, **options)
+    try:
+        result = _build(stores, output_dir, cache=cache, **options)
+    except _LinkFailed as failed:
+        fresh = SiteCache(cache.folder)
+        fresh.warnings.append(f"{cache.folder}: cached pages could not be linked ({failed}); rendered instead")
+        return _build(stores, output_dir, cache=fresh, **options)
     if result.budget_hit and cache.restored:
         # Copies under a site size limit depend on which runs render in which process: only a build
         # that renders every run gives the bytes of a full build.
@@ -151,9 +160,11 @@ def _build(
                                    images=images)
             if cache is not None:
                 builder.cache = cache
+                # Redaction rules are in the key: runs may be keyed by what was read, before redaction.
                 builder.build_key = Digest(
                     code_digest(theme_.folders), title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size,
-                    max_site_size, strict, static_charts).hex()
+                    max_site_size, strict, static_charts, "redact", *redactor.patterns, "env",
+                    *redactor.env_secrets).hex()
             builder.build()
         except BaseException:
             output.discard(staging)
@@ -200,6 +211,7 @@ class _SiteBuilder:
         self.workers = workers
         self.images = images
         self.cache: SiteCache | None = None
+        self.linker: Linker | None = None
         self.build_key = ""
         self.budget_hit = False
 
@@ -219,21 +231,32 @@ class _SiteBuilder:
         self.renderer.write_vendor_assets()
         total_runs = self.site.run_count
         self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
+        if self.cache is not None:
+            self.linker = Linker(self.cache, self.out)
         plans = [self._plan(exp) for exp in self.site.experiments]
         jobs = [(plan, run) for plan in plans for run in plan.pending]
+        workers = self.workers if self.workers is not None else default_workers(len(jobs))
 
         def meanwhile() -> None:
             # This process's share while worker processes render the run pages (after them when serial).
+            # Cached folders are linked on a thread meanwhile: started after the workers forked.
+            self._start_links()
             for plan in plans:
                 self._experiment_pages(plan)
 
         # One set of workers for the run pages of every experiment: they fork once, and the experiment
         # pages of this process overlap all of them.
         remaining = self.budget.remaining
+        if workers <= 1:
+            self._start_links()
         rendered = render_runs(
-            self, jobs, lambda job: self._run_page(*job),
-            workers=self.workers if self.workers is not None else default_workers(len(jobs)),
+            self, jobs, lambda job: self._run_page(*job), workers=workers,
             progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
+        if self.linker is not None:
+            try:
+                self.linker.finish()
+            except OSError as exc:
+                raise _LinkFailed(exc.strerror or str(exc)) from exc
         # Copies made in worker processes count here too (in this process they already did).
         self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
         for (plan, run), side in zip(jobs, rendered):
@@ -305,12 +328,18 @@ class _SiteBuilder:
                              {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
                               "store_problems": [], "budget_hit": False})
 
+    def _start_links(self) -> None:
+        if self.linker is not None:
+            self.linker.start()
+
     def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
-        """A cached unit linked into the site, its problems and pages counted as if rendered."""
-        assert self.cache is not None
-        side = self.cache.restore(key, folder, self.out)
+        """A cached unit for the site (linked in by the linker), its problems and pages counted as if
+        rendered."""
+        assert self.cache is not None and self.linker is not None
+        side = self.cache.claim(key, folder)
         if side is None:
             return None
+        self.linker.add(key)
         for problem in problems_in(side["problems"]):
             self.warn(problem.path, problem.message)
         self.extra_store_problems.extend(problems_in(side["store_problems"]))

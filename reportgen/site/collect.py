@@ -9,8 +9,9 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -50,8 +51,16 @@ class ExperimentData:
     experiment: Experiment
     key: str  # folder name under e/
     runs: list[Run]
-    history: pd.DataFrame
+    # The metric points of the runs, or a function making them: an incremental build whose pages of the
+    # experiment all come from the cache never takes its share of the store's frame.
+    source: pd.DataFrame | Callable[[], pd.DataFrame]
     run_keys: dict[str, str] = field(default_factory=dict)  # run_id -> folder name under r/
+
+    @property
+    def history(self) -> pd.DataFrame:
+        if callable(self.source):
+            self.source = self.source()
+        return self.source
 
 
 @dataclass
@@ -131,14 +140,12 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         for experiment in mine:
             runs = sorted(by_experiment.get(experiment.experiment_id, []),
                           key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
-            ids = {run.info.run_id for run in runs}
-            history = (all_history if len(mine) == 1 else all_history[all_history["run_id"].isin(ids)]) if runs \
-                else _empty_history()
             runs = [redactor.run(run) for run in runs]
             exp_key = url_key(experiment.experiment_id) if len(stores) == 1 \
                 else f"{index}-{url_key(experiment.experiment_id)}"
             data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
-                                  key=exp_key, runs=runs, history=history.reset_index(drop=True))
+                                  key=exp_key, runs=runs,
+                                  source=partial(_history_of, all_history, runs, whole=len(mine) == 1))
             for run in runs:
                 key = url_key(run.info.run_id)
                 if key in used_run_keys:
@@ -149,6 +156,16 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
             if progress is not None:
                 progress()
     return SiteData(stores=stores, store_labels=labels, experiments=result)
+
+
+def _history_of(all_history: pd.DataFrame, runs: list[Run], *, whole: bool) -> pd.DataFrame:
+    """The rows of these runs in the store's history frame (whole: they are all of its runs)."""
+    if not runs:
+        return _empty_history()
+    if whole:
+        return all_history.reset_index(drop=True)
+    part = all_history[all_history["run_id"].isin({run.info.run_id for run in runs})]
+    return part.reset_index(drop=True)
 
 
 def _empty_history() -> pd.DataFrame:

@@ -63,8 +63,22 @@ class UnitKeys:
 
 def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]], *,
               artifacts: bool) -> UnitKeys:
-    """The cache keys of the experiment's run folders and of its own folder."""
-    histories = history_digests(exp.history)
+    """The cache keys of the experiment's run folders and of its own folder.
+
+    A run the store can vouch for (`read_digest`: its folder is signed as unchanged since a read that
+    built the same Run and history) is keyed by that digest; build_key carries the redaction rules
+    applied since. Any other run is keyed by its pickled Run and its history rows."""
+    read_digest = getattr(exp.store, "read_digest", None)
+    vouched = {}
+    if read_digest is not None:
+        for run in exp.runs:
+            found = read_digest(run.info.run_id)
+            if found is not None:
+                vouched[run.info.run_id] = found
+    history = exp.history
+    if vouched and not history.empty:
+        history = history[~history["run_id"].isin(list(vouched))]
+    histories = history_digests(history)
     exp_part = Digest("experiment", build_key, exp.key, exp.store_label,
                       pickle.dumps(exp.experiment, protocol=5)).hex()
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
@@ -72,8 +86,11 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
     for run in exp.runs:
         run_id = run.info.run_id
         parent = run.parent_run_id
-        digest = Digest("run", exp_part, exp.run_keys[run_id], pickle.dumps(run, protocol=5),
-                        histories.get(run_id, b""))
+        if run_id in vouched:
+            digest = Digest("run", exp_part, exp.run_keys[run_id], "read", vouched[run_id])
+        else:
+            digest = Digest("run", exp_part, exp.run_keys[run_id], pickle.dumps(run, protocol=5),
+                            histories.get(run_id, b""))
         if parent:
             digest.add("parent", parent, exp.run_keys.get(parent, ""), labels.get(parent, ""))
         for child in children.get(run_id, []):
