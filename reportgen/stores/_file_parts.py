@@ -1,10 +1,11 @@
 """Pieces of the file store reader that work on one folder kind: key/value folders (params, tags),
-dataset inputs, run meta.yaml checks, and the history frame of parsed metric files. Paths are plain
-strings: pathlib costs too much per file when a store has 100k of them.
+dataset inputs, run meta.yaml checks, the usual artifacts/ folder and the history frame of parsed
+metric files. Paths are plain strings: pathlib costs too much per file when a store has 100k of them.
 """
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +17,7 @@ from reportgen.model import Dataset, DatasetInput, InputTag, RunInfo, RunInputs
 from reportgen.stores._io import read_many
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._meta import parse_meta, read_meta
+from reportgen.stores.artifacts import real_root
 
 join = os.path.join
 
@@ -163,6 +165,57 @@ class DatasetReader:
                 bad = (meta_path, f"dataset skipped ({exc})")
         self._datasets[meta_path] = (dataset, bad)
         return dataset, bad
+
+
+class UsualArtifactRoots:
+    """The artifact root of a run whose artifacts are where MLflow puts them, <store>/<exp>/<run>/artifacts
+    (artifact_uri empty, that folder as a path, or a plain file: URI of it), in three lstat calls.
+
+    Equal to what resolve_root answers for it: when the experiment, run and artifacts folders under the
+    store's real path are all directories and none a symlink, that path is already real. Anything else
+    (a symlink, a missing folder, a URI elsewhere, a trashed run) is None: resolve_root decides."""
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+        self._prefixes: set[str] | None = None  # the texts before /<exp>/<run>/artifacts in a usual URI
+        self._experiments: dict[str, str | None] = {}  # experiment folder -> its path under the real root
+
+    def _experiment(self, folder: str) -> str | None:
+        if self._prefixes is None:
+            real = str(real_root(self._root))  # resolved once per process, as resolve_root does
+            self._prefixes = set()
+            # A root that a file: URI would escape, or that urlsplit reads otherwise, is left to
+            # resolve_root: the URI is compared as text here.
+            for text in {os.path.abspath(self._root), real}:
+                if not any(c in text for c in "%?#:\\") and not text.startswith("//"):
+                    text = text.rstrip(os.sep)
+                    self._prefixes.update((text, "file://" + text, "file:" + text))
+            self._real = real.rstrip(os.sep)
+        parent, name = os.path.split(folder)
+        # Under .trash/ (its URIs name the folder it was moved from), or not an experiment folder.
+        usual = parent == self._root and mlruns.is_experiment_id(name)
+        self._experiments[folder] = f"{self._real}{os.sep}{name}" if usual else None
+        return self._experiments[folder]
+
+    def root(self, folder: str, artifact_uri: str) -> Path | None:
+        """The real path of this run folder's artifacts/, or None when resolve_root must decide."""
+        parent, run = os.path.split(folder)
+        experiment = self._experiments[parent] if parent in self._experiments else self._experiment(parent)
+        if experiment is None:
+            return None
+        path = f"{experiment}{os.sep}{run}{os.sep}{mlruns.ARTIFACTS_DIR}"
+        if artifact_uri:
+            suffix = path[len(self._real):]
+            if not artifact_uri.endswith(suffix) or artifact_uri[:-len(suffix)] not in self._prefixes:  # type: ignore[operator]
+                return None
+        # Each level a directory, none a symlink: then the path is its own real path.
+        for part in (experiment, f"{experiment}{os.sep}{run}", path):
+            try:
+                if not stat.S_ISDIR(os.lstat(part).st_mode):
+                    return None
+            except OSError:
+                return None
+        return Path(path)
 
 
 def lstat_key(path: Path | None) -> tuple[int, int, int] | None:

@@ -77,7 +77,7 @@ def local_artifact_dir(uri: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _real_root(path: str) -> Path:
+def real_root(path: str) -> Path:
     """The real path of an allowed root: a store's folder does not move during a read or a build, and
     resolving it for each of thousands of runs cost more than the rest of resolve_root."""
     return Path(os.path.realpath(path))
@@ -92,7 +92,7 @@ def resolve_root(
     when that exists. A relative path is taken relative to `base` (the folder MLflow ran in is
     unknown; the store's folder is the best guess).
     """
-    allowed_real = [_real_root(str(a)) for a in allowed]
+    allowed_real = [real_root(str(a)) for a in allowed]
     scheme = scheme_of(artifact_uri) if artifact_uri else "file"
     candidates: list[Path] = []
     local = local_artifact_dir(artifact_uri)

@@ -20,7 +20,8 @@ from reportgen.errors import ResourceDoesNotExist, StoreError
 from reportgen.model import Experiment, Metric, Run, RunData, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._file_parts import (
-    DatasetReader, Skip, history_of, join, key_files, lstat_key, read_key_values, run_info, safe_key,
+    DatasetReader, Skip, UsualArtifactRoots, history_of, join, key_files, lstat_key, read_key_values,
+    run_info, safe_key,
 )
 from reportgen.stores._io import Inline, gc_paused, read_many
 from reportgen.stores._meta import read_meta
@@ -57,6 +58,7 @@ class FileStore(Store):
         # run_id -> (folder, RunInfo) of the runs the last read met: artifact_root() needs no new scan.
         self._known: dict[str, _RunRef] = {}
         self._roots: dict[str, tuple[ArtifactRoot, tuple[int, int, int] | None]] = {}  # resolved from _known
+        self._usual_roots = UsualArtifactRoots(self._root)
 
     # -- experiments ---------------------------------------------------------------------------
     def _parents(self, view: ViewType) -> list[str]:
@@ -369,6 +371,9 @@ class FileStore(Store):
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_root(self, run_id: str) -> ArtifactRoot:
         known = self._known.get(run_id)
+        usual = None if known is None else self._usual_roots.root(known[0], known[1].artifact_uri)
+        if usual is not None:  # the common case, checked in a few lstat calls
+            return ArtifactRoot(usual)
         # A run met by the last read answers from memory (the build asks several times per run), as
         # long as its folder is still there; anything else is looked up afresh.
         if known is None or not os.path.isdir(known[0]):
@@ -377,11 +382,8 @@ class FileStore(Store):
         if resolved is not None and lstat_key(resolved[0].path) == resolved[1]:
             return resolved[0]
         root = self._artifact_root(run_id, known)
-        if root.path is not None:
-            # Kept while the resolved folder is the same one (same device, inode and type, or still
-            # missing): a folder replaced, moved or swapped for a symlink anywhere on its path since
-            # is resolved again.
-            self._roots[run_id] = (root, lstat_key(root.path))
+        if root.path is not None:  # kept while the folder is the same (device, inode, type, or missing):
+            self._roots[run_id] = (root, lstat_key(root.path))  # replaced or swapped, it is resolved again
         return root
 
     def _artifact_root(self, run_id: str, known: _RunRef | None) -> ArtifactRoot:
