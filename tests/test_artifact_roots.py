@@ -10,7 +10,7 @@ import pytest
 
 from mlruns_builder import experiment, run
 from reportgen.model import ViewType
-from reportgen.stores import file as file_module
+from reportgen.stores import _file_parts
 from reportgen.stores.file import FileStore
 
 
@@ -29,7 +29,7 @@ def _no_resolve(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("resolve_root called for a usual run")
 
-    monkeypatch.setattr(file_module, "resolve_root", refuse)
+    monkeypatch.setattr(_file_parts, "resolve_root", refuse)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from reportgen.model import Dataset, DatasetInput, InputTag, RunInfo, RunInputs
 from reportgen.stores._io import read_many
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._meta import parse_meta, read_meta
-from reportgen.stores.artifacts import real_root
+from reportgen.stores.artifacts import ArtifactRoot, local_artifact_dir, real_root, resolve_root
 
 join = os.path.join
 
@@ -165,6 +165,14 @@ class DatasetReader:
                 bad = (meta_path, f"dataset skipped ({exc})")
         self._datasets[meta_path] = (dataset, bad)
         return dataset, bad
+
+
+def run_artifact_root(folder: str, artifact_uri: str, allowed: list[Path], base: Path) -> ArtifactRoot:
+    """resolve_root for a run folder: a stale absolute URI (a store rsynced from another machine) falls
+    back to the run's own artifacts/."""
+    local = local_artifact_dir(artifact_uri)
+    fallback = Path(folder, mlruns.ARTIFACTS_DIR) if (local is not None or not artifact_uri) else None
+    return resolve_root(artifact_uri, fallback=fallback, allowed=allowed, base=base)
 
 
 class UsualArtifactRoots:

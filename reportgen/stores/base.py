@@ -135,6 +135,15 @@ class Store(abc.ABC):
             return f"none:{root.reason}"
         return f"{root.path}:{artifacts.signature(root.path)}"
 
+    def read_digest(self, run_id: str) -> bytes | None:
+        """A digest of what the last read read for this run, or None when the store cannot tell.
+
+        Equal digests (same store, same reportgen version) mean the reader built an identical Run and
+        identical history rows for it: a build may reuse what it made of the run without hashing it
+        again. The file store gives one after a read_all(cache_dir=...) for each run whose files are
+        trusted by the read cache; None for an unknown run, a racy one, or after any other read."""
+        return None
+
     # -- derived ---------------------------------------------------------------------------------
     def read_all(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,

@@ -21,11 +21,11 @@ from reportgen.model import Experiment, Metric, Run, RunData, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._file_parts import (
     DatasetReader, Skip, UsualArtifactRoots, history_of, join, key_files, lstat_key, read_key_values,
-    run_info, safe_key,
+    run_artifact_root, run_info, safe_key,
 )
 from reportgen.stores._io import Inline, gc_paused, read_many
 from reportgen.stores._meta import read_meta
-from reportgen.stores.artifacts import ArtifactRoot, local_artifact_dir, resolve_root
+from reportgen.stores.artifacts import ArtifactRoot
 from reportgen.stores.base import Store
 
 # (run folder, RunInfo) of one readable run
@@ -59,6 +59,7 @@ class FileStore(Store):
         self._known: dict[str, _RunRef] = {}
         self._roots: dict[str, tuple[ArtifactRoot, tuple[int, int, int] | None]] = {}  # resolved from _known
         self._usual_roots = UsualArtifactRoots(self._root)
+        self._digests: dict[str, bytes] = {}  # run_id -> read digest, from the last cached read
 
     # -- experiments ---------------------------------------------------------------------------
     def _parents(self, view: ViewType) -> list[str]:
@@ -260,9 +261,14 @@ class FileStore(Store):
         self._remember(refs)
         return refs
 
-    def _remember(self, refs: list[_RunRef]) -> None:
+    def _remember(self, refs: list[_RunRef], digests: dict[str, bytes] | None = None) -> None:
         self._known = {info.run_id: (folder, info) for folder, info in refs}
         self._roots = {}
+        self._digests = digests or {}
+
+    def read_digest(self, run_id: str) -> bytes | None:
+        """Store.read_digest: the digest of the run folder's read-cache signature (file_cache)."""
+        return self._digests.get(run_id)
 
     def get_runs(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY
@@ -285,8 +291,8 @@ class FileStore(Store):
                 from reportgen.stores.file_cache import cached_read
 
                 folders = self._chosen_experiment_folders(experiment_ids)
-                refs, runs, frame = cached_read(self, folders, view, Path(cache_dir))
-                self._remember(refs)
+                refs, runs, frame, digests = cached_read(self, folders, view, Path(cache_dir))
+                self._remember(refs, digests)
         assert frame is not None
         if filter_string or order_by:
             from reportgen.frames import search
@@ -395,7 +401,4 @@ class FileStore(Store):
                 return ArtifactRoot(None, f"run unreadable ({skip.message})")
         else:
             folder, info = known
-        local = local_artifact_dir(info.artifact_uri)
-        # A stale absolute URI (store rsynced from another machine) falls back to the run's folder.
-        fallback = Path(folder, mlruns.ARTIFACTS_DIR) if (local is not None or not info.artifact_uri) else None
-        return resolve_root(info.artifact_uri, fallback=fallback, allowed=self._allowed, base=self.root.parent)
+        return run_artifact_root(folder, info.artifact_uri, self._allowed, self.root.parent)

@@ -10,6 +10,7 @@ reported in the same order as by a full read. The cache is 16 pickles in the cal
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import pickle
 import tempfile
@@ -235,9 +236,10 @@ def _inside(path: Path, folder: str) -> bool:
 # -- the read ------------------------------------------------------------------------------------
 def cached_read(
     store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path
-) -> tuple[list[tuple[str, RunInfo]], list[Run], pd.DataFrame]:
+) -> tuple[list[tuple[str, RunInfo]], list[Run], pd.DataFrame, dict[str, bytes]]:
     """(refs, runs, history frame) as FileStore._build(refs, histories=True) gives them, reading only
-    the run folders that changed since the last cached read in cache_dir."""
+    the run folders that changed since the last cached read in cache_dir; and the read digest of each
+    run whose signature is trusted (FileStore.read_digest)."""
     root = store._root
     writable = not _inside(cache_dir, root)  # never write inside the store
     started_ns = time.time_ns()
@@ -278,6 +280,7 @@ def cached_read(
         for path, message in entry.input_problems:
             store.problem(path, message)
     frame = _frame([e for _, e in refs], [e.info.run_id for _, e in refs])  # type: ignore[union-attr]
+    digests = _digests(root, [(f[cut:], e) for f, e in refs])
     if writable:
         kept = dict(zip(names, entries))
         # Runs of experiments this read did not look at stay while their experiment folder is there
@@ -295,7 +298,27 @@ def cached_read(
         dirty |= {shard_of(name) for name in old.keys() - kept.keys()}
         if dirty:
             save(cache_dir, root, kept, dirty)
-    return [(f, e.info) for f, e in refs], [e.run for _, e in refs], frame  # type: ignore[misc]
+    return [(f, e.info) for f, e in refs], [e.run for _, e in refs], frame, digests  # type: ignore[misc]
+
+
+def _digests(root: str, named: list[tuple[str, Entry]]) -> dict[str, bytes]:
+    """run_id -> digest of its folder's signature, for the entries whose signature is trusted.
+
+    The run's folder name relative to the store is in it: besides the folder's files, the reader takes
+    the experiment id from it (and the run id, checked against meta.yaml). The experiment's datasets
+    are in the signature of a run with inputs. So equal digests mean an equal Run and history rows."""
+    base = hashlib.blake2b(repr(_stamp(root)).encode("utf-8", "surrogatepass"), digest_size=20)
+    digests = {}
+    for name, entry in named:
+        if entry.signature is not None:
+            digest = base.copy()
+            names, stats = entry.signature
+            text = names.encode("utf-8", "surrogatepass")
+            digest.update(f"{name}\0{len(text)}\0".encode("utf-8", "surrogatepass"))
+            digest.update(text)
+            digest.update(stats)
+            digests[entry.info.run_id] = digest.digest()  # type: ignore[union-attr]
+    return digests
 
 
 def _read_infos(store: FileStore, folders: list[str], entries: list[Entry]) -> None:
