@@ -101,6 +101,48 @@ def test_options_theme_and_code_are_part_of_the_key(tmp_path, store):
     _same_as_full(tmp_path, store, tmp_path / "site", max_points=50, theme=str(tmp_path / "theme"))
 
 
+@pytest.fixture
+def settled(monkeypatch):
+    """Files written a moment ago count as settled: the read cache then vouches for every run (a real
+    store's runs were mostly written seconds or days before the build)."""
+    from reportgen.stores import file_cache
+
+    monkeypatch.setattr(file_cache, "RACY_NS", 0)
+
+
+def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_path, store, settled, monkeypatch):
+    from reportgen.site import incremental
+
+    hashed = []
+    real = incremental.history_digests
+    monkeypatch.setattr(incremental, "history_digests", lambda frame: hashed.append(len(frame)) or real(frame))
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    TrackingClient(tracking_uri=str(store)).log_metric(RUN_2, "loss", 0.01, step=99, timestamp=1_700_000_999_000)
+    hashed.clear()
+    result = build(store, tmp_path / "site", cache_dir=cache)
+    assert result.reused == 6 and set(hashed) == {0}  # every run keyed by its read digest, changed or not
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+@pytest.mark.parametrize("change", ["--redact", "secret in the environment"])
+def test_redaction_rules_are_part_of_the_key(tmp_path, store, settled, monkeypatch, change):
+    """Runs are keyed by what was read, before redaction: new rules must render them again."""
+    cache = tmp_path / "cache"
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_1, "note", "reach me with tok-9876543")
+    build(store, tmp_path / "site", cache_dir=cache)
+    options = {}
+    if change == "--redact":
+        options["redact"] = ["optimizer"]
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-9876543")
+    result = build(store, tmp_path / "site", cache_dir=cache, **options)
+    assert result.reused == 0
+    page = (tmp_path / "site" / "r" / RUN_1 / "index.html").read_text(encoding="utf-8")
+    assert ("adam" not in page) if change == "--redact" else ("tok-9876543" not in page)
+    _same_as_full(tmp_path, store, tmp_path / "site", **options)
+
+
 def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
     """Site and cache share files (hard links): a page changed in place must not come back."""
     cache = tmp_path / "cache"
