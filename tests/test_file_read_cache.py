@@ -14,6 +14,7 @@ from reportgen import mlruns
 from reportgen.errors import ReportgenError
 from reportgen.model import RunInfo
 from reportgen.stores import file_cache
+from reportgen.stores._read_sign import Signer
 from reportgen.stores.file import FileStore
 
 
@@ -60,6 +61,9 @@ def root(tmp_path):
     run(other, 22, metrics={"acc": _points(2)})
     write(other / f"{22:032x}" / "metrics" / "acc", "1 2 3\nnot a line\n")  # a bad line
     run(exp, 30, stage="deleted", metrics={"loss": _points(2)})
+    write(exp / _rid(3) / "metrics" / "val" / "f1", f"{T0} 0.5 0\n")  # a key with a "/"
+    os.rename(exp / _rid(6) / "metrics", exp / _rid(6) / "metrics-real")  # the reader follows it
+    os.symlink("metrics-real", exp / _rid(6) / "metrics")
     return root
 
 
@@ -120,6 +124,15 @@ CHANGES = {
     "experiment renamed": lambda root: write(root / "7" / "meta.yaml", (root / "7" / "meta.yaml").read_text()
                                              .replace("name: seven", "name: seventy-seven")),
     "experiment added": lambda root: run(experiment(root, "9", "nine"), 50, metrics={"loss": _points(2)}),
+    "nested metric appended": lambda root: open(root / "7" / _rid(3) / "metrics" / "val" / "f1", "a").write(
+        f"{T0 + 1} 0.75 1\n"),
+    "metric file swapped for a symlink": lambda root: (os.remove(root / "7" / _rid(4) / "metrics" / "loss"),
+                                                       os.symlink("../params/lr", root / "7" / _rid(4) / "metrics" / "loss")),
+    "symlinked metrics folder appended": lambda root: open(root / "7" / _rid(6) / "metrics-real" / "loss", "a").write(
+        f"{T0 + 9} 0.5 9\n"),
+    "tags folder created": lambda root: write(root / "8" / _rid(20) / "tags" / "first", "x"),
+    "param replaced": lambda root: (write(root / "7" / _rid(2) / "params" / "lr.tmp", "0.7"),
+                                    os.replace(root / "7" / _rid(2) / "params" / "lr.tmp", root / "7" / _rid(2) / "params" / "lr")),
     "dataset input": lambda root: (
         write(root / "7" / "datasets" / "d1" / "meta.yaml", "digest: abc\nname: train\nsource_type: local\n"),
         write(root / "7" / _rid(2) / "inputs" / "i1" / "meta.yaml", "source_type: DATASET\nsource_id: d1\n")),
@@ -255,3 +268,26 @@ def test_points_out_of_order_and_ties(root, tmp_path, trusted):
         handle.write(f"{T0} 7.0 1\n{T0} 8.0 1\n{T0 - 5} 9.0 0\n{T0 + 99} 1.0 100\n{T0 + 1} 6.0 -3\n")
     _same(root, cache)
     _same(root, cache)
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_check_finds_what_a_new_signature_would(root, change):
+    """Checking a folder against its last signature (no listing) gives exactly its signature now."""
+    folders = [str(f) for exp in ("7", "8") for f in sorted((root / exp).iterdir()) if f.name != "meta.yaml"]
+    before = {folder: Signer().sign(folder) for folder in folders if os.path.isdir(folder)}
+    CHANGES[change](root)
+    for folder, signed in before.items():
+        if os.path.isdir(folder):
+            assert Signer().check(folder, signed) == Signer().sign(folder)
+
+
+def test_a_parameter_edited_in_place_is_not_seen(root, tmp_path, trusted):
+    """Documented (stores._read_sign): parameter files are signed by name; MLflow never rewrites one."""
+    cache = tmp_path / "cache"
+    FileStore(root).read_all(cache_dir=cache)
+    with open(root / "7" / _rid(1) / "params" / "lr", "r+") as handle:
+        handle.write("9.9")  # same file, same size, same folder
+    runs = {r.run_id: r for r in FileStore(root).read_all(cache_dir=cache)[0]}
+    assert runs[_rid(1)].data.params["lr"] == "0.1"
+    shutil.rmtree(cache)  # the documented remedy
+    assert _same(root, cache).get_run(_rid(1)).data.params["lr"] == "9.9"

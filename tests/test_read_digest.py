@@ -2,6 +2,7 @@
 and with nothing else, and equal digests always come with an equal Run and equal history rows."""
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 
@@ -51,7 +52,11 @@ CHANGES = {
     "metric file added": (1, lambda root: write(root / "4" / _rid(1) / "metrics" / "new", f"{T0} 1 0\n")),
     "tag": (2, lambda root: write(root / "4" / _rid(2) / "tags" / "team", "b")),
     "tag added": (2, lambda root: write(root / "4" / _rid(2) / "tags" / "other", "x")),
-    "param rewritten": (4, lambda root: write(root / "4" / _rid(4) / "params" / "lr", "0.9")),
+    # MLflow never rewrites a parameter: one replaced (a new file moved over it) is seen, one edited in
+    # place is not (stores._read_sign; tests/test_file_read_cache.py)
+    "param replaced": (4, lambda root: (write(root / "4" / _rid(4) / "params" / "lr.tmp", "0.9"),
+                                        os.replace(root / "4" / _rid(4) / "params" / "lr.tmp",
+                                                   root / "4" / _rid(4) / "params" / "lr"))),
     "param added": (4, lambda root: write(root / "4" / _rid(4) / "params" / "wd", "0")),
     "meta.yaml": (4, lambda root: write(root / "4" / _rid(4) / "meta.yaml", (root / "4" / _rid(4) / "meta.yaml")
                                         .read_text().replace("status: 3", "status: 1"))),

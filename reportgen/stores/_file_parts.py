@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -14,12 +16,16 @@ import pandas as pd
 
 from reportgen import mlruns
 from reportgen.model import Dataset, DatasetInput, InputTag, RunInfo, RunInputs
-from reportgen.stores._io import read_many
+from reportgen.stores._io import Inline, read_many
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._meta import parse_meta, read_meta
 from reportgen.stores.artifacts import ArtifactRoot, local_artifact_dir, real_root, resolve_root
 
 join = os.path.join
+# Where a problem met while reading goes: (index of the run in the refs, path, message).
+Report = Callable[[int, str, str], None]
+# Metric files are read and parsed this many bytes at a time: the raw text never all sits in memory.
+SLICE_BYTES = 8 << 20
 
 
 class Skip(Exception):
@@ -53,7 +59,8 @@ def _shown(name: str) -> str:
 def key_files(folder: str) -> list[tuple[str, str]]:
     """(key, path) of every regular file under folder; a key with '/' is a subfolder path.
 
-    A key is text (undecodable bytes replaced); the path is what the file system needs to open it."""
+    A key is text (undecodable bytes replaced); the path is what the file system needs to open it.
+    Keys are interned: runs share their keys, and the read cache pickles (and unpickles) each once."""
     found: list[tuple[str, str]] = []
     stack: list[tuple[str, str]] = [("", folder)]
     while stack:
@@ -66,7 +73,7 @@ def key_files(folder: str) -> list[tuple[str, str]]:
             if entry.is_dir(follow_symlinks=False):
                 stack.append((prefix + _shown(entry.name) + "/", entry.path))
             elif entry.is_file(follow_symlinks=False):
-                found.append((prefix + _shown(entry.name), entry.path))
+                found.append((sys.intern(prefix + _shown(entry.name)), entry.path))
     return found
 
 
@@ -85,6 +92,41 @@ def read_key_values(folders: list[str]) -> list[dict[str, str]]:
                 values[key] = decode(blob)
         result.append(dict(sorted(values.items())))
     return result
+
+
+def parse_metric_files(files: list[tuple[int, str, str]], report: Report) -> mp.ParsedMetrics:
+    """Read and parse metric files, a slice of about SLICE_BYTES at a time so that only the parsed
+    numbers stay in memory; unreadable files count as empty, bad lines are reported.
+
+    The next slice is read while this one is parsed: pandas' tokenizer and the reads both release
+    the GIL, so the two overlap on two cores."""
+    if not files:
+        return mp.parse_metric_blobs([])
+    parts = []
+    start, take = 0, 64
+    # One slice (get_run, a metric history) needs no thread: starting one costs more than it saves.
+    with ThreadPoolExecutor(max_workers=1) if len(files) > take else Inline() as ahead:
+        chunk = files[:take]
+        pending = ahead.submit(read_many, [path for _, _, path in chunk])
+        while chunk:
+            blobs = pending.result()
+            size = sum(len(b) for b in blobs if isinstance(b, bytes))
+            start += len(chunk)
+            take = max(16, int(SLICE_BYTES * len(chunk) / size)) if size else take * 2
+            following = files[start : start + take]
+            if following:
+                pending = ahead.submit(read_many, [path for _, _, path in following])
+            parsed = mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs])
+            parts.append(parsed)
+            for (index, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):
+                if isinstance(blob, OSError):
+                    report(index, path, f"cannot read metric file ({blob.strerror}); skipped")
+                elif bad:
+                    report(index, path, f"skipped {bad} bad metric line(s), kept {kept}")
+                elif kept == 0:
+                    report(index, path, "metric file is empty; metric skipped")
+            chunk = following
+    return mp.concat(parts)
 
 
 def run_info(meta_path: str, data: bytes | OSError | None, folder_name: str, experiment_id: str) -> RunInfo:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,20 +20,19 @@ from reportgen.errors import ResourceDoesNotExist, StoreError
 from reportgen.model import Experiment, Metric, Run, RunData, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._file_parts import (
-    DatasetReader, Skip, UsualArtifactRoots, history_of, join, key_files, lstat_key, read_key_values,
-    run_artifact_root, run_info, safe_key,
+    DatasetReader, Report, Skip, UsualArtifactRoots, history_of, join, key_files, lstat_key, parse_metric_files,
+    read_key_values, run_artifact_root, run_info, safe_key,
 )
 from reportgen.stores._io import Inline, gc_paused, read_many
 from reportgen.stores._meta import read_meta
 from reportgen.stores.artifacts import ArtifactRoot
 from reportgen.stores.base import Store
 
+if TYPE_CHECKING:
+    from reportgen.stores.file_cache import ReadDigests
+
 # (run folder, RunInfo) of one readable run
 _RunRef = tuple[str, RunInfo]
-# Where a problem met while reading goes: (index of the run in the refs, path, message).
-Report = Callable[[int, str, str], None]
-# Metric files are read and parsed this many bytes at a time: the raw text never all sits in memory.
-SLICE_BYTES = 8 << 20
 
 
 class FileStore(Store):
@@ -59,7 +58,7 @@ class FileStore(Store):
         self._known: dict[str, _RunRef] = {}
         self._roots: dict[str, tuple[ArtifactRoot, tuple[int, int, int] | None]] = {}  # resolved from _known
         self._usual_roots = UsualArtifactRoots(self._root)
-        self._digests: dict[str, bytes] = {}  # run_id -> read digest, from the last cached read
+        self._digests: ReadDigests | None = None  # those of the last read, when it was a cached one
 
     # -- experiments ---------------------------------------------------------------------------
     def _parents(self, view: ViewType) -> list[str]:
@@ -175,40 +174,7 @@ class FileStore(Store):
         return files
 
     def _parse_files(self, files: list[tuple[int, str, str]], report: Report | None = None) -> mp.ParsedMetrics:
-        """Read and parse metric files, a slice of about SLICE_BYTES at a time so that only the parsed
-        numbers stay in memory; unreadable files count as empty, bad lines are reported.
-
-        The next slice is read while this one is parsed: pandas' tokenizer and the reads both release
-        the GIL, so the two overlap on two cores."""
-        if report is None:
-            report = self._report
-        if not files:
-            return mp.parse_metric_blobs([])
-        parts = []
-        start, take = 0, 64
-        # One slice (get_run, a metric history) needs no thread: starting one costs more than it saves.
-        with ThreadPoolExecutor(max_workers=1) if len(files) > take else Inline() as ahead:
-            chunk = files[:take]
-            pending = ahead.submit(read_many, [path for _, _, path in chunk])
-            while chunk:
-                blobs = pending.result()
-                size = sum(len(b) for b in blobs if isinstance(b, bytes))
-                start += len(chunk)
-                take = max(16, int(SLICE_BYTES * len(chunk) / size)) if size else take * 2
-                following = files[start : start + take]
-                if following:
-                    pending = ahead.submit(read_many, [path for _, _, path in following])
-                parsed = mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs])
-                parts.append(parsed)
-                for (index, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):
-                    if isinstance(blob, OSError):
-                        report(index, path, f"cannot read metric file ({blob.strerror}); skipped")
-                    elif bad:
-                        report(index, path, f"skipped {bad} bad metric line(s), kept {kept}")
-                    elif kept == 0:
-                        report(index, path, "metric file is empty; metric skipped")
-                chunk = following
-        return mp.concat(parts)
+        return parse_metric_files(files, self._report if report is None else report)
 
     def _report(self, index: int, path: str, message: str) -> None:
         self.problem(path, message)
@@ -261,14 +227,14 @@ class FileStore(Store):
         self._remember(refs)
         return refs
 
-    def _remember(self, refs: list[_RunRef], digests: dict[str, bytes] | None = None) -> None:
+    def _remember(self, refs: list[_RunRef], digests: ReadDigests | None = None) -> None:
         self._known = {info.run_id: (folder, info) for folder, info in refs}
         self._roots = {}
-        self._digests = digests or {}
+        self._digests = digests
 
     def read_digest(self, run_id: str) -> bytes | None:
         """Store.read_digest: the digest of the run folder's read-cache signature (file_cache)."""
-        return self._digests.get(run_id)
+        return None if self._digests is None else self._digests.get(run_id)
 
     def get_runs(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY

@@ -1,11 +1,11 @@
 """A persistent read cache for the file store: a run folder whose files did not change since the last
 cached read is not read again (incremental builds). The result is the same as a read without it.
 
-Each run folder is signed by the names, sizes, mtimes, ctimes and inodes of the files the reader
-reads (meta.yaml, metrics/, params/, tags/, inputs/ and, for a run with inputs, the experiment's
-datasets/); an entry keeps what the reader made of the folder: its RunInfo (or that it was skipped),
-the Run, the parsed metric points of its files and the problems met, by phase, so that they are
-reported in the same order as by a full read. The cache is 16 pickles in the caller's folder.
+Each run folder is signed by the names and stats of what the reader reads (stores._read_sign says
+which, and why parameter files are signed by name); an entry keeps what the reader made of the folder:
+its RunInfo (or that it was skipped), the Run, the parsed metric points of its files and the problems
+met, by phase, so that they are reported in the same order as by a full read. The cache is 16 files
+in the caller's folder, each two pickles: the signatures of its entries, then the entries.
 """
 from __future__ import annotations
 
@@ -16,31 +16,30 @@ import pickle
 import tempfile
 import time
 import warnings
-from array import array
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pandas as pd
 
-from reportgen import __version__, mlruns
+from reportgen import __version__
 from reportgen.model import Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._io import gc_paused
+from reportgen.stores._read_sign import Signature, Signer
 
 if TYPE_CHECKING:
     from reportgen.stores.file import FileStore
 
 # Bump when an entry's meaning changes; a cache of another version (or reportgen version) is ignored.
-CACHE_VERSION = 2  # 2: points kept sorted per file
+CACHE_VERSION = 3  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each shard
 CACHE_PREFIX = "file-store-read-"
 SHARDS = "0123456789abcdef"
 # A folder changed this close to the scan may change again within the file system's timestamp
 # granularity without its signature changing ("racy" entries, as git calls them): kept, not trusted.
 RACY_NS = 2_000_000_000
-_KEY_DIRS = (mlruns.METRICS_DIR, mlruns.PARAMS_DIR, mlruns.TAGS_DIR)
 Problems = list[tuple[str, str]]
 
 
@@ -52,7 +51,7 @@ class ReadCacheWarning(UserWarning):
 class Entry:
     """What a read made of one run folder."""
 
-    signature: tuple[str, bytes] | None  # None: not trusted next time (changed too recently)
+    signature: Signature | None  # None: not trusted next time (changed too recently)
     info: RunInfo | None  # None: the run was skipped (meta_problems say why)
     meta_problems: Problems = field(default_factory=list)
     run: Run | None = None  # None until a read admitted the run and built it
@@ -63,82 +62,6 @@ class Entry:
     timestamp: np.ndarray | None = None
     value: np.ndarray | None = None
     step: np.ndarray | None = None
-
-
-# -- signatures ------------------------------------------------------------------------------------
-def _sign_tree(folder: str, prefix: str, names: list[str], stats: array) -> None:
-    """Regular files under folder, as stores._file_parts.key_files lists them (no symlinks followed).
-
-    names gets the folder ("metrics/", ending in "/", which no file name holds), then its files."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError as exc:
-        names.append(f"{prefix}\0{exc.errno}")  # missing or unreadable: the reader sees no files
-        return
-    names.append(prefix)
-    append, extend = names.append, stats.extend  # the hot loop of a cached read: one pass per file
-    for entry in entries:
-        if entry.is_file(follow_symlinks=False):
-            st = entry.stat(follow_symlinks=False)
-            append(entry.name)
-            extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-        elif entry.is_dir(follow_symlinks=False):
-            _sign_tree(entry.path, prefix + entry.name + "/", names, stats)
-
-
-def _sign_file(path: str, name: str, names: list[str], stats: array) -> None:
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        names.append(f"{name}\0{exc.errno}")  # the reader's problem names the error
-        return
-    names.append(name)
-    stats.extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-
-
-class Signer:
-    """Signs run folders; the datasets/ of each experiment are signed once, for the runs with inputs."""
-
-    def __init__(self) -> None:
-        self._datasets: dict[str, tuple[list[str], array]] = {}
-
-    def sign(self, run_folder: str) -> tuple[tuple[str, bytes], int]:
-        """(signature, newest ctime in ns) of a run folder. Its folders are listed directly (a missing
-        one fails cheaply), not looked up in a listing of the run folder: one scandir less per run."""
-        names: list[str] = []
-        stats = array("q")
-        _sign_file(os.path.join(run_folder, mlruns.META_FILE), mlruns.META_FILE, names, stats)
-        for kind in _KEY_DIRS:
-            _sign_tree(os.path.join(run_folder, kind), kind + "/", names, stats)
-        self._sign_inputs(run_folder, names, stats)
-        return ("\0\0".join(names), stats.tobytes()), max(stats[2::4], default=0)
-
-    def _sign_inputs(self, run_folder: str, names: list[str], stats: array) -> None:
-        inputs = os.path.join(run_folder, mlruns.INPUTS_DIR)
-        try:
-            entries = sorted(e.name for e in os.scandir(inputs))
-        except FileNotFoundError:
-            return  # most runs have no inputs
-        except OSError as exc:
-            names.append(f"inputs\0{exc.errno}")
-            return
-        for name in entries:
-            _sign_file(os.path.join(inputs, name, mlruns.META_FILE), f"inputs/{name}", names, stats)
-        experiment = os.path.dirname(run_folder)
-        if experiment not in self._datasets:
-            ds_names: list[str] = []
-            ds_stats = array("q")
-            datasets = os.path.join(experiment, mlruns.DATASETS_DIR)
-            try:
-                found = sorted(e.name for e in os.scandir(datasets))
-            except OSError:
-                found = []
-            for name in found:
-                _sign_file(os.path.join(datasets, name, mlruns.META_FILE), f"datasets/{name}", ds_names, ds_stats)
-            self._datasets[experiment] = (ds_names, ds_stats)
-        ds_names, ds_stats = self._datasets[experiment]
-        names.extend(ds_names)
-        stats.extend(ds_stats)
 
 
 # -- the cache file ------------------------------------------------------------------------------
@@ -159,31 +82,86 @@ def shard_path(cache_dir: Path, shard: str) -> Path:
     return cache_dir / f"{CACHE_PREFIX}{shard}.pickle"
 
 
+class CacheFiles:
+    """The shards of a cache folder, read in steps: every entry's signature (a small first pickle in
+    each shard), then the rest of each file into memory (meanwhile, the folders are checked), then
+    the entries unpickled from it."""
+
+    def __init__(self, cache_dir: Path, store_root: str) -> None:
+        self._cache_dir = cache_dir
+        self._stamp = _stamp(store_root)
+        self._open: list[tuple[BinaryIO, dict[str, Signature | None]]] = []
+        self._read: list[tuple[bytes, dict[str, Signature | None]]] = []
+
+    def signatures(self) -> dict[str, Signature | None]:
+        """name -> signature of the entries of every usable shard (None: not trusted)."""
+        found: dict[str, Signature | None] = {}
+        for shard in SHARDS:
+            try:
+                handle = open(shard_path(self._cache_dir, shard), "rb")
+            except OSError:
+                continue
+            try:
+                # pickle is safe here only because the cache folder is the user's own (like a build
+                # folder): whoever can write it can already run code as the user.
+                stamp, signatures = pickle.load(handle)
+                if stamp != self._stamp or not isinstance(signatures, dict) or not all(
+                        s is None or type(s) is Signature for s in signatures.values()):
+                    raise ValueError("another store or version")
+            except Exception:  # noqa: BLE001 - truncated, corrupt or foreign: read those runs again
+                handle.close()
+                continue
+            self._open.append((handle, signatures))
+            found.update(signatures)
+        return found
+
+    def read(self) -> None:
+        """The rest of each shard, as bytes: reading releases the GIL, unpickling would hold it."""
+        for handle, signatures in self._open:
+            with handle:
+                try:
+                    self._read.append((handle.read(), signatures))
+                except OSError:
+                    pass
+        self._open = []
+
+    def entries(self) -> dict[str, Entry]:
+        """The entries of the shards read; a shard that fails holds none."""
+        entries: dict[str, Entry] = {}
+        with gc_paused():
+            for data, signatures in self._read:
+                try:
+                    entries.update(_entries(data, signatures))
+                except Exception:  # noqa: BLE001 - as above
+                    pass
+        self._read = []
+        return entries
+
+    def close(self) -> None:
+        for handle, _ in self._open:
+            handle.close()
+
+
 def load(cache_dir: Path, store_root: str) -> dict[str, Entry]:
     """The entries of the last cached read of this store; a missing or unusable shard holds none."""
-    entries: dict[str, Entry] = {}
-    for shard in SHARDS:
-        entries.update(_load_shard(shard_path(cache_dir, shard), store_root))
-    return entries
+    files = CacheFiles(cache_dir, store_root)
+    files.signatures()
+    files.read()
+    return files.entries()
 
 
-def _load_shard(path: Path, store_root: str) -> dict[str, Entry]:
-    try:
-        with open(path, "rb") as handle, gc_paused():
-            # pickle is safe here only because the cache folder is the user's own (like a build
-            # folder): whoever can write it can already run code as the user.
-            stamp, entries, bounds, columns = pickle.load(handle)
-        if stamp != _stamp(store_root) or not all(isinstance(e, Entry) for e in entries.values()):
-            return {}
-        # Each entry's points are views into four long arrays: thousands of small arrays cost far
-        # more to pickle and unpickle.
-        counts, timestamp, value, step = columns
-        for entry, (f0, f1, r0, r1) in zip(entries.values(), bounds):
-            entry.counts, entry.timestamp = counts[f0:f1], timestamp[r0:r1]
-            entry.value, entry.step = value[r0:r1], step[r0:r1]
-        return entries
-    except Exception:  # noqa: BLE001 - missing, truncated, corrupt or foreign: read everything again
+def _entries(data: bytes, signatures: dict[str, Signature | None]) -> dict[str, Entry]:
+    entries, bounds, columns = pickle.loads(data)
+    if entries.keys() != signatures.keys() or not all(isinstance(e, Entry) for e in entries.values()):
         return {}
+    # Each entry's points are views into four long arrays: thousands of small arrays cost far more
+    # to pickle and unpickle.
+    counts, timestamp, value, step = columns
+    for (name, entry), (f0, f1, r0, r1) in zip(entries.items(), bounds):
+        entry.signature = signatures[name]
+        entry.counts, entry.timestamp = counts[f0:f1], timestamp[r0:r1]
+        entry.value, entry.step = value[r0:r1], step[r0:r1]
+    return entries
 
 
 def _packed(entries: dict[str, Entry]) -> tuple[dict[str, Entry], list[tuple[int, int, int, int]], list[np.ndarray]]:
@@ -192,7 +170,7 @@ def _packed(entries: dict[str, Entry]) -> tuple[dict[str, Entry], list[tuple[int
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _ARRAYS}
     files = rows = 0
     for name, entry in entries.items():
-        bare[name] = dataclasses.replace(entry, counts=None, timestamp=None, value=None, step=None)
+        bare[name] = dataclasses.replace(entry, signature=None, counts=None, timestamp=None, value=None, step=None)
         n_files = 0 if entry.counts is None else len(entry.counts)
         n_rows = 0 if entry.step is None else len(entry.step)
         bounds.append((files, files + n_files, rows, rows + n_rows))
@@ -217,8 +195,10 @@ def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: se
         for shard, part in sorted(by_shard.items()):
             handle = tempfile.NamedTemporaryFile("wb", dir=cache_dir, prefix=".read-", suffix=".tmp", delete=False)
             try:
-                with handle:
-                    pickle.dump((_stamp(store_root), *_packed(part)), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                with handle:  # the signatures first: a read checks the folders while the rest loads
+                    signatures = {name: entry.signature for name, entry in part.items()}
+                    pickle.dump((_stamp(store_root), signatures), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump(_packed(part), handle, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(handle.name, shard_path(cache_dir, shard))
             except BaseException:
                 os.unlink(handle.name)
@@ -236,7 +216,7 @@ def _inside(path: Path, folder: str) -> bool:
 # -- the read ------------------------------------------------------------------------------------
 def cached_read(
     store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path
-) -> tuple[list[tuple[str, RunInfo]], list[Run], pd.DataFrame, dict[str, bytes]]:
+) -> tuple[list[tuple[str, RunInfo]], list[Run], pd.DataFrame, ReadDigests]:
     """(refs, runs, history frame) as FileStore._build(refs, histories=True) gives them, reading only
     the run folders that changed since the last cached read in cache_dir; and the read digest of each
     run whose signature is trusted (FileStore.read_digest)."""
@@ -247,19 +227,27 @@ def cached_read(
     # Run folders are joined onto the root string (os.path.relpath costs 50 us each).
     cut = len(os.path.join(root, ""))
     names = [folder[cut:] for folder in folders]
-    with ThreadPoolExecutor(max_workers=1) as aside:
-        # The cache unpickles while the folders are signed (stat calls release the GIL).
-        loading = aside.submit(load, cache_dir, root) if writable else None
-        signer = Signer()
-        # One thread signs: two contend for the GIL between their stat calls and lose (measured).
-        signed = [signer.sign(folder) for folder in folders]  # before anything is read: a file that
-        old = loading.result() if loading is not None else {}  # changes during the read is seen next time
+    files = CacheFiles(cache_dir, root)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as aside:
+            # The cache files are read while the folders are checked (reads and stat calls release
+            # the GIL), each folder against its last signature, before anything is read: a file that
+            # changes during the read is seen next time. One thread checks: two contend for the GIL.
+            before = aside.submit(files.signatures).result() if writable else {}
+            reading = aside.submit(files.read)
+            signer = Signer()
+            signed = [signer.sign(folder) if before.get(name) is None else signer.check(folder, before[name])
+                      for name, folder in zip(names, folders)]
+            reading.result()
+    finally:
+        files.close()
+    old = files.entries()
     entries: list[Entry] = []
     fresh: list[int] = []
-    for index, (name, (signature, newest_ns)) in enumerate(zip(names, signed)):
+    for index, (name, signature) in enumerate(zip(names, signed)):
         entry = old.get(name)
         if entry is None or entry.signature != signature:
-            trusted = newest_ns < started_ns - RACY_NS
+            trusted = signature.newest_ns() < started_ns - RACY_NS
             entry = Entry(signature=signature if trusted else None, info=None)
             fresh.append(index)
         entries.append(entry)
@@ -280,7 +268,7 @@ def cached_read(
         for path, message in entry.input_problems:
             store.problem(path, message)
     frame = _frame([e for _, e in refs], [e.info.run_id for _, e in refs])  # type: ignore[union-attr]
-    digests = _digests(root, [(f[cut:], e) for f, e in refs])
+    digests = ReadDigests(root, [(f[cut:], e) for f, e in refs])
     if writable:
         kept = dict(zip(names, entries))
         # Runs of experiments this read did not look at stay while their experiment folder is there
@@ -301,24 +289,33 @@ def cached_read(
     return [(f, e.info) for f, e in refs], [e.run for _, e in refs], frame, digests  # type: ignore[misc]
 
 
-def _digests(root: str, named: list[tuple[str, Entry]]) -> dict[str, bytes]:
-    """run_id -> digest of its folder's signature, for the entries whose signature is trusted.
+class ReadDigests:
+    """run_id -> read digest of the runs of a cached read whose signature is trusted, computed when
+    asked: a digest of the signature, the run's folder name under the store and the cache's stamp.
 
-    The run's folder name relative to the store is in it: besides the folder's files, the reader takes
-    the experiment id from it (and the run id, checked against meta.yaml). The experiment's datasets
-    are in the signature of a run with inputs. So equal digests mean an equal Run and history rows."""
-    base = hashlib.blake2b(repr(_stamp(root)).encode("utf-8", "surrogatepass"), digest_size=20)
-    digests = {}
-    for name, entry in named:
-        if entry.signature is not None:
-            digest = base.copy()
-            names, stats = entry.signature
-            text = names.encode("utf-8", "surrogatepass")
-            digest.update(f"{name}\0{len(text)}\0".encode("utf-8", "surrogatepass"))
-            digest.update(text)
-            digest.update(stats)
-            digests[entry.info.run_id] = digest.digest()  # type: ignore[union-attr]
-    return digests
+    The folder name is in it because the reader takes the experiment id from it (and the run id,
+    checked against meta.yaml); the experiment's datasets are in the signature of a run with inputs.
+    So equal digests mean an equal Run and equal history rows."""
+
+    def __init__(self, root: str, named: list[tuple[str, Entry]]) -> None:
+        self._root = root
+        self._signed = {e.info.run_id: (name, e.signature) for name, e in named  # type: ignore[union-attr]
+                        if e.signature is not None}
+        self._base: hashlib._Hash | None = None
+
+    def get(self, run_id: str) -> bytes | None:
+        found = self._signed.get(run_id)
+        if found is None:
+            return None
+        if self._base is None:
+            self._base = hashlib.blake2b(repr(_stamp(self._root)).encode("utf-8", "surrogatepass"), digest_size=20)
+        name, signature = found
+        digest = self._base.copy()
+        for part in (name, *signature):
+            data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
+            digest.update(b"%d\0" % len(data))
+            digest.update(data)
+        return digest.digest()
 
 
 def _read_infos(store: FileStore, folders: list[str], entries: list[Entry]) -> None:
