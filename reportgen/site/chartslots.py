@@ -14,6 +14,7 @@ import pandas as pd
 from reportgen import charts
 from reportgen.model import Run
 from reportgen.site.collect import ExperimentData
+from reportgen.site.jsonblock import JSONReady
 from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
 from reportgen.site.runspecs import RunHistorySpecs, Series
 from reportgen.site.summary import direction
@@ -53,6 +54,8 @@ class ChartSlots:
         except Exception as exc:  # noqa: BLE001 - one odd series must not cost the whole report
             self.warn(f"chart {title!r}", f"not drawn: {type(exc).__name__}: {exc}")
             return
+        if type(spec) is dict:  # reportgen.charts makes its specs JSON-safe: no NaN nor infinity in them
+            spec = JSONReady(spec)
         chart_id = f"{self.prefix}-{len(self.items) + 1}"
         item = {"id": chart_id, "title": title, "spec": spec, "fallback": None}
         if self.out_dir is not None and self.image_dir is not None and self.images < self.max_images:

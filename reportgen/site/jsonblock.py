@@ -9,7 +9,13 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 from markupsafe import Markup
+
+try:  # optional: encodes the big blocks (chart specs, compare data) ~10x faster than json
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
 
 _ESCAPES = {
     ord("<"): "\\u003c",
@@ -45,10 +51,20 @@ class RawJSON(str):
     """JSON text already made by json_text (for example filled into a cached template); passed through."""
 
 
+class JSONReady(dict):
+    """A dict that is JSON already at every depth: no NaN or infinity (the chart specs of reportgen.charts,
+    the compare page's data). json_text encodes it with orjson when it can, which would write a NaN as
+    null where json_text writes "NaN"; whatever orjson refuses (numpy scalars, huge ints) goes to json."""
+
+
 def json_text(obj: Any) -> str:
     """Deterministic JSON (sorted keys, compact) with the HTML-unsafe characters escaped."""
     if isinstance(obj, RawJSON):
         return str(obj)
+    if isinstance(obj, JSONReady):
+        fast = _orjson_text(obj)
+        if fast is not None:
+            return fast.translate(_ESCAPES)
     try:
         # Most page data is JSON-ready already; walking it in Python costs more than encoding it twice.
         text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -60,3 +76,68 @@ def json_text(obj: Any) -> str:
 def json_script(obj: Any) -> Markup:
     """The JSON text of obj, safe to place between `<script type="application/json">` tags."""
     return Markup(json_text(obj))
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+# orjson writes every float as Python's repr does except where repr uses an exponent: small numbers
+# ("0.00001", "1e-7" for repr's "1e-05", "1e-07"; older versions also "1e16" for "1e+16"). Those tokens
+# are rewritten; the rest must match, which this probe checks once.
+_ORJSON_FLOATS_MATCH = _orjson is not None and _orjson.dumps(
+    [100.0, 1e15, 0.0001, -0.0, 123.456, 0.1, 2.5e-4]) == b"[100.0,1000000000000000.0,0.0001,-0.0,123.456,0.1,0.00025]"
+_NUMBER_BYTES = frozenset(b"0123456789+-.eE")
+
+
+def _orjson_text(obj: JSONReady) -> str | None:
+    """What json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) writes, made by
+    orjson; None when orjson is missing or refuses the object."""
+    if not _ORJSON_FLOATS_MATCH:
+        return None
+    try:
+        raw = _orjson.dumps(obj, default=_refuse, option=_orjson.OPT_SORT_KEYS | _orjson.OPT_PASSTHROUGH_DATACLASS
+                            | _orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:  # orjson.JSONEncodeError too: surrogates, ints beyond 64 bits, nesting over 254
+        return None
+    return _python_floats(raw).decode("utf-8")
+
+
+def _python_floats(raw: bytes) -> bytes:
+    """orjson's text with each float token that holds an exponent or starts 0.0000 written as repr writes it.
+    Tokens are found with numpy (a regex over megabytes of JSON costs more than json itself): an e after a
+    digit, or 0.0000, outside strings (after an even number of unescaped quotes)."""
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    exponent = np.flatnonzero(((codes[1:] | 0x20) == ord("e")) & ((codes[:-1] - ord("0")) < 10)) + 1
+    zeros, at = [], raw.find(b"0.0000")
+    while at >= 0:
+        zeros.append(at)
+        at = raw.find(b"0.0000", at + 6)
+    if not len(exponent) and not zeros:
+        return raw
+    quotes = np.flatnonzero(codes == ord('"'))
+    after_backslash = quotes[(quotes > 0) & (codes[quotes - 1] == ord("\\"))].tolist()
+    if after_backslash:  # a quote after an odd run of backslashes is escaped: it is inside a string
+        quotes = np.setdiff1d(quotes, [q for q in after_backslash if _escaped(raw, q)])
+    candidates = np.union1d(exponent, np.array(zeros, dtype=np.int64))
+    outside = candidates[np.searchsorted(quotes, candidates) % 2 == 0].tolist()
+    pieces, done = [], 0
+    for at in outside:
+        if at < done:
+            continue  # the token of an earlier candidate
+        start, end = at, at
+        while start > 0 and raw[start - 1] in _NUMBER_BYTES:
+            start -= 1
+        while end < len(raw) and raw[end] in _NUMBER_BYTES:
+            end += 1
+        pieces += [raw[done:start], repr(float(raw[start:end])).encode("ascii")]
+        done = end
+    pieces.append(raw[done:])
+    return b"".join(pieces)
+
+
+def _escaped(raw: bytes, at: int) -> bool:
+    run = 0
+    while at - run > 0 and raw[at - run - 1] == ord("\\"):
+        run += 1
+    return run % 2 == 1

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from reportgen.model import Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData
+from reportgen.site.jsonblock import JSONReady, finite
 from reportgen.site.markdown_html import render_markdown
 from reportgen.site.pages import (
     MAX_VALUE_CHARS, NOTE_TAG, SYSTEM_TAG_PREFIX, key_metrics, run_href, run_label, summary_cells, value_cell,
@@ -141,20 +142,28 @@ def compare_data(exp: ExperimentData, first: Sequence[Run], images: dict[str, li
     artifacts, at most 12). "histories" is added by the build."""
     firsts = {run.info.run_id for run in first}
     ordered = list(first) + [run for run in exp.runs if run.info.run_id not in firsts]
-    return {
+    # JSON-ready (metrics NaN and infinities as json_text writes them), so the page's 2 MB of JSON is
+    # made by orjson.
+    return JSONReady({
         "experiment": exp.experiment.name,
         "runs": [
             {"run_id": run.info.run_id, "name": run_label(run), "url": "../../" + run_href(exp, run.info.run_id),
              "status": run.info.status,
              "params": {k: v[:MAX_VALUE_CHARS] for k, v in run.data.params.items()},
-             "metrics": dict(run.data.metrics),
+             "metrics": _finite_metrics(run.data.metrics),
              "tags": {k: v[:MAX_VALUE_CHARS] for k, v in run.data.tags.items()
                       if not k.startswith(SYSTEM_TAG_PREFIX)},
              "images": [{"path": image["path"], "url": "../../" + image["href"]}
                         for image in images.get(run.info.run_id, [])]}
             for run in ordered
         ],
-    }
+    })
+
+
+def _finite_metrics(metrics: dict[str, float]) -> dict[str, Any]:
+    if all(type(value) is float and value - value == 0 for value in metrics.values()):
+        return dict(metrics)
+    return finite(metrics)
 
 
 def compare_context(exp: ExperimentData, images: dict[str, list[dict[str, str]]]) -> dict[str, Any]:

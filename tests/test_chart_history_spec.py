@@ -1,0 +1,105 @@
+"""charts.history_chart writes its Vega-Lite dict directly: it must be the dict Altair gives for the chart it
+used to build (the reference below is that Altair code), for every shape of input."""
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+from altair.utils.schemapi import debug_mode
+
+from reportgen import charts
+
+HOSTILE = 'loss.[val]"\u2028\u202e<x>\x00'
+
+
+def altair_history_spec(spec: dict, *, title: str, x: str, log_y: bool, height: int) -> dict:
+    """The spec charts.history_chart made with Altair (its code before the direct dict), for the series,
+    labels, palette and meta that `spec` holds."""
+    meta = spec["usermeta"]["reportgen"]
+    series = spec["data"]["values"]
+    keys, robust, clamp = meta["keys"], meta["robust_y"], meta["clamp_y"]
+    longest = max((len(one["x"]) for one in series), default=0)
+    legend = alt.Legend(title="Run", symbolType="stroke") if len(series) <= charts.LEGEND_LIMIT else None
+    with debug_mode(False):
+        base = (alt.Chart(alt.NamedData(name="series"), title=title, width="container", height=height)
+                .transform_flatten(["x", "dt", "y"])
+                .transform_calculate(t="datum.t0 + datum.dt").transform_calculate(r="datum.dt / 1000"))
+        if robust:
+            base = base.transform_calculate(
+                yc=f"isValid(datum.y) ? clamp(datum.y, {clamp[0]!r}, {clamp[1]!r}) : null")
+        chart = (
+            base
+            .mark_line(invalid="break-paths-filter-domains", strokeWidth=1.5, clip=True,
+                       point=alt.OverlayMarkDef(filled=True, size=24) if longest <= charts.POINTS_UP_TO else False)
+            .encode(
+                x=alt.X(**charts.X_AXES[x]),
+                y=alt.Y(field="yc" if robust and not log_y else "y", type="quantitative",
+                        title=keys[0] if len(keys) == 1 else "value",
+                        scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False, domain=list(robust))
+                        if robust else alt.Scale(zero=False)),
+                color=alt.Color(field="c", type="nominal", title="Run", scale=alt.Scale(type="ordinal"),
+                                legend=legend),
+                tooltip=[alt.Tooltip(field="c", type="nominal", title="Run"),
+                         alt.Tooltip(field="k", type="nominal", title="Metric")],
+            )
+        )
+        meta_in = {**meta, "robust_y": robust and tuple(robust)}
+        reference = charts._finish(chart, meta_in, {"series": series}, data_is_safe=True)
+    reference["encoding"]["color"]["scale"] = charts.json_safe(spec["encoding"]["color"]["scale"])
+    return reference
+
+
+def frame(n_runs: int, n_steps: int, *, keys=("loss",), outlier: bool = False, nan_every: int = 0,
+          seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in range(n_runs):
+        for key in keys:
+            for s in range(n_steps):
+                value = float(rng.normal(1.0 / (s + 1), 0.1))
+                if outlier and r == 0 and s == n_steps // 2:
+                    value = 1e299
+                if nan_every and s % nan_every == 3:
+                    value = math.nan
+                rows.append({"run_id": f"run{r:04d}", "key": key, "step": s, "timestamp": 1_000 * s + 7 * r,
+                             "value": value})
+    return pd.DataFrame(rows, columns=["run_id", "key", "step", "timestamp", "value"])
+
+
+CASES = [
+    # (frame, keyword arguments)
+    (frame(3, 100), {}),
+    (frame(3, 100, outlier=True), {}),  # robust y range and the clamp transform
+    (frame(3, 100, outlier=True), {"log_y": True}),
+    (frame(2, 10), {"x": "timestamp"}),  # short: point marks
+    (frame(2, 60, nan_every=5), {"x": "relative", "height": 180}),
+    (frame(25, 30, outlier=True), {}),  # more series than a legend shows
+    (frame(2, 50, keys=("loss", HOSTILE)), {}),  # several keys: y title "value"
+    (frame(3, 50, keys=(HOSTILE,)), {"colors": {"run0001": "#ff0000"}}),
+    (frame(2, 50), {"colors": ["#111111", "#222222"]}),
+    (frame(0, 0), {}),
+]
+
+
+@pytest.mark.parametrize("history, options", CASES)
+@pytest.mark.parametrize("title", ["loss", HOSTILE])
+def test_history_chart_is_the_spec_altair_makes(history, options, title):
+    spec = charts.history_chart(history, title=title, run_labels={"run0000": "first \u202e"}, **options)
+    reference = altair_history_spec(spec, title=title, x=options.get("x", "step"), log_y=options.get("log_y", False),
+                                    height=options.get("height", 240))
+    assert spec == reference
+
+
+def test_the_cases_cover_every_branch_of_the_spec():
+    specs = [charts.history_chart(history, title="t", run_labels={}, **options) for history, options in CASES]
+    assert {spec["encoding"]["y"]["field"] for spec in specs} == {"y", "yc"}
+    assert {str(spec["encoding"]["y"]["scale"].get("type")) for spec in specs} == {"log", "None"}
+    assert any("domain" in spec["encoding"]["y"]["scale"] for spec in specs)
+    assert {spec["mark"]["point"] is False for spec in specs} == {True, False}
+    assert {spec["encoding"]["color"]["legend"] is None for spec in specs} == {True, False}
+    assert {spec["encoding"]["x"]["field"] for spec in specs} == {"x", "t", "r"}
+    assert {"range" in spec["encoding"]["color"]["scale"] for spec in specs} == {True, False}
+    assert {spec["encoding"]["y"]["title"] for spec in specs} >= {"value", "loss"}
