@@ -64,6 +64,7 @@ def root(tmp_path):
     write(exp / _rid(3) / "metrics" / "val" / "f1", f"{T0} 0.5 0\n")  # a key with a "/"
     os.rename(exp / _rid(6) / "metrics", exp / _rid(6) / "metrics-real")  # the reader follows it
     os.symlink("metrics-real", exp / _rid(6) / "metrics")
+    os.symlink(tmp_path / "tags-elsewhere", other / _rid(22) / "tags")  # dangling, so far
     return root
 
 
@@ -131,6 +132,8 @@ CHANGES = {
     "symlinked metrics folder appended": lambda root: open(root / "7" / _rid(6) / "metrics-real" / "loss", "a").write(
         f"{T0 + 9} 0.5 9\n"),
     "tags folder created": lambda root: write(root / "8" / _rid(20) / "tags" / "first", "x"),
+    "dangling tags symlink resolved": lambda root: write(root.parent / "tags-elsewhere" / "first", "x"),
+    "meta.yaml removed": lambda root: os.remove(root / "7" / _rid(5) / "meta.yaml"),
     "param replaced": lambda root: (write(root / "7" / _rid(2) / "params" / "lr.tmp", "0.7"),
                                     os.replace(root / "7" / _rid(2) / "params" / "lr.tmp", root / "7" / _rid(2) / "params" / "lr")),
     "dataset input": lambda root: (
@@ -211,7 +214,7 @@ def test_a_bad_cache_is_ignored_and_rewritten(root, tmp_path, trusted, parsed, m
     elif damage == "other version":
         monkeypatch.setattr(file_cache, "CACHE_VERSION", file_cache.CACHE_VERSION + 1)
     else:
-        shutil.copytree(root, tmp_path / "copy")
+        shutil.copytree(root, tmp_path / "copy", symlinks=True)
         root = tmp_path / "copy"
     parsed["built"].clear()
     with warnings.catch_warnings():

@@ -1,12 +1,12 @@
 """Signatures of run folders for the file store's read cache (stores.file_cache): the names and stats
 (size, mtime, ctime, inode) of what the reader reads, and a cheaper check of a folder signed before.
 
-A signature lists meta.yaml, the folders metrics/, params/, tags/ (and their subfolders) with their own
-stats, and the regular files in them, as stores._file_parts.key_files lists them (no symlink followed
-below the run's own folders); then its inputs/<name>/meta.yaml and, for a run with inputs, the
-experiment's datasets/<name>/meta.yaml. A folder's stats change whenever a name is added, removed or
-renamed in it: so a folder signed before is checked by stat-ing the paths it listed, without listing
-its folders again, and signed afresh only when a stat differs.
+A signature lists the run folder itself, its meta.yaml, the folders metrics/, params/, tags/ (and their
+subfolders) with their own stats, and the regular files in them, as stores._file_parts.key_files lists
+them (no symlink followed below the run's own folders); then its inputs/<name>/meta.yaml and, for a run
+with inputs, the experiment's datasets/<name>/meta.yaml. A folder's stats change whenever a name is
+added, removed or renamed in it: so a folder signed before is checked by stat-ing the paths it listed
+(no folder listed, no inputs/ looked for unless it was there), and signed afresh when a stat differs.
 
 Files under params/ are signed by name only (their folder's stats still count): MLflow never rewrites
 a parameter (logging another value for a key fails), so a parameter file changes only through its
@@ -15,6 +15,7 @@ over with cp) is not seen until something else in the run changes: remove the ca
 """
 from __future__ import annotations
 
+import errno
 import os
 from array import array
 from typing import NamedTuple
@@ -24,6 +25,9 @@ from reportgen import mlruns
 _KEY_DIRS = (mlruns.METRICS_DIR, mlruns.PARAMS_DIR, mlruns.TAGS_DIR)
 _NAME_ONLY = mlruns.PARAMS_DIR + "/"
 _SEP = "\0\0"
+_RUN = "./"  # the run folder itself
+# What a check takes as still missing when the run folder's stats did not change (nothing appeared).
+_ABSENT = frozenset(f"{name}\0{errno.ENOENT}" for name in (mlruns.META_FILE, *(k + "/" for k in _KEY_DIRS)))
 # The run folder is opened once and its files stat-ed relative to it (shorter lookups); O_PATH needs
 # no read permission on the folder, as a stat by path needs none.
 _DIR_FD = os.stat in os.supports_dir_fd and os.stat in os.supports_follow_symlinks
@@ -58,7 +62,7 @@ def _sign_tree(folder: str, rel: str, found: tuple[list[str], array, list[str], 
         st = os.lstat(folder + os.sep)
         entries = list(os.scandir(folder))
     except OSError as exc:
-        missing.append(f"{rel}\0{exc.errno}")  # missing or unreadable: the reader sees no files
+        missing.append(_missing(folder, rel, exc))  # missing or unreadable: the reader sees no files
         return
     stated.append(rel)
     _add(st, stats)
@@ -76,33 +80,44 @@ def _sign_tree(folder: str, rel: str, found: tuple[list[str], array, list[str], 
             _sign_tree(entry.path, rel + entry.name + "/", found)
 
 
+def _missing(path: str, rel: str, exc: OSError) -> str:
+    """"rel\0errno" of what could not be stat-ed or listed; "\0link" added for a dangling symlink
+    (its target may appear without the folder holding it changing)."""
+    dangling = exc.errno == errno.ENOENT and os.path.lexists(path.rstrip(os.sep))
+    return f"{rel}\0{exc.errno}" + ("\0link" if dangling else "")
+
+
 def _sign_file(path: str, name: str, names: list[str], stats: array, missing: list[str]) -> None:
     try:
         st = os.stat(path)
     except OSError as exc:
-        missing.append(f"{name}\0{exc.errno}")  # the reader's problem names the error
+        missing.append(_missing(path, name, exc))  # the reader's problem names the error
         return
     names.append(name)
     _add(st, stats)
 
 
 def _stats(run_folder: str, rels: list[str]) -> bytes | None:
-    """The stats of these paths under the run folder (the first, meta.yaml, followed if a symlink;
-    the others not, unless they end in "/"), None when one is gone."""
+    """The stats of these paths under the run folder, None when one is gone. The run folder ("./")
+    and meta.yaml come first and are followed if symlinks, as the reader follows them; the others
+    are not, unless their path ends in "/"."""
     stats = array("q")
     extend, stat = stats.extend, os.stat
+    head = 2 if rels[1:2] == [mlruns.META_FILE] else 1
     try:
         if not _DIR_FD:
             prefix = run_folder + os.sep
-            _add(stat(prefix + rels[0]), stats)
-            for rel in rels[1:]:
+            for rel in rels[:head]:
+                _add(stat(prefix + rel), stats)
+            for rel in rels[head:]:
                 st = stat(prefix + rel, follow_symlinks=False)
                 extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
             return stats.tobytes()
         fd = os.open(run_folder, _DIR_FLAGS)
         try:
-            _add(stat(rels[0], dir_fd=fd), stats)
-            for rel in rels[1:]:  # the hot loop of a cached read: one stat per file
+            for rel in rels[:head]:
+                _add(stat(rel, dir_fd=fd), stats)
+            for rel in rels[head:]:  # the hot loop of a cached read: one stat per file
                 st = stat(rel, dir_fd=fd, follow_symlinks=False)
                 extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         finally:
@@ -125,6 +140,8 @@ class Signer:
         stats = array("q")
         named: list[str] = []
         missing: list[str] = []
+        # The run folder's own stats first: they change when a folder or meta.yaml appears in it.
+        _sign_file(run_folder + os.sep, _RUN, stated, stats, missing)
         _sign_file(os.path.join(run_folder, mlruns.META_FILE), mlruns.META_FILE, stated, stats, missing)
         for kind in _KEY_DIRS:
             _sign_tree(os.path.join(run_folder, kind), kind + "/", (stated, stats, named, missing))
@@ -135,11 +152,13 @@ class Signer:
         """The folder's signature now, given the one it had: the paths signed by their stats then are
         stat-ed again (their folders included, so a name added or removed shows), and only a folder
         whose stats differ is signed afresh (listed again)."""
-        if signed.missing or not signed.stated.startswith(mlruns.META_FILE + _SEP):
-            return self.sign(run_folder)  # something was missing or unreadable: signed afresh
-        if _stats(run_folder, signed.stated.split(_SEP)) != signed.stats:
+        if signed.missing and not _ABSENT.issuperset(signed.missing.split(_SEP)):
+            return self.sign(run_folder)  # something was unreadable: signed afresh
+        if not signed.stated.startswith(_RUN) or _stats(run_folder, signed.stated.split(_SEP)) != signed.stats:
             return self.sign(run_folder)
-        inputs, input_stats = self._sign_inputs(run_folder)  # not checked: signed again (few runs have any)
+        if not signed.inputs:
+            return signed  # no inputs/ then, so none now: the run folder's stats are the same
+        inputs, input_stats = self._sign_inputs(run_folder)  # signed again: few runs have any
         if inputs == signed.inputs and input_stats == signed.input_stats:
             return signed
         return signed._replace(inputs=inputs, input_stats=input_stats)
@@ -152,8 +171,8 @@ class Signer:
         except FileNotFoundError:
             return "", b""  # most runs have no inputs
         except OSError as exc:
-            return f"inputs\0{exc.errno}", b""
-        names: list[str] = []
+            return f"inputs/\0{exc.errno}", b""
+        names = ["inputs/"]  # there, even if empty
         stats = array("q")
         for name in entries:  # an unreadable one is "inputs/<name>\0errno", without stats
             _sign_file(os.path.join(inputs, name, mlruns.META_FILE), f"inputs/{name}", names, stats, names)
