@@ -309,3 +309,19 @@ def test_forked_incremental_build_equals_a_serial_full_build(tmp_path, store):
     result = build(store, tmp_path / "site", cache_dir=cache, workers=2)
     assert result.reused == 6
     _same_as_full(tmp_path, store, tmp_path / "site", workers=1)
+
+
+def test_experiment_pages_shared_with_a_forked_process_are_the_same(tmp_path, store, monkeypatch):
+    """A rebuild that renders few runs gives a big experiment's exports, later table pages and compare
+    data to a forked process: the same bytes, pages and warnings as rendering them here."""
+    from reportgen.site import build as build_module
+
+    here = build(store, tmp_path / "here", workers=1, static_charts=True)
+    monkeypatch.setattr(build_module, "FORK_PAGES_FROM_RUNS", 1)
+    forked = []
+    real = build_module.start_forked
+    monkeypatch.setattr(build_module, "start_forked", lambda *args: forked.append(1) or real(*args))
+    shared = build(store, tmp_path / "shared", workers=1, static_charts=True)
+    assert len(forked) == 1  # the 'vision' experiment (the empty one has no runs)
+    assert (shared.pages, shared.problems) == (here.pages, here.problems)
+    assert tree_digest(tmp_path / "shared") == tree_digest(tmp_path / "here")

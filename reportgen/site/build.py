@@ -25,7 +25,7 @@ from reportgen.site.pages import (
     ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, index_context, problems_context, run_label,
 )
 from reportgen.site.pages_run import children_of, compare_context, compare_order, run_context
-from reportgen.site.parallel import default_workers, render_runs
+from reportgen.site.parallel import default_workers, render_runs, start_forked
 from reportgen.site.redact import Redactor
 from reportgen.site.render import Renderer
 from reportgen.site.runspecs import RunHistorySpecs, split_history
@@ -40,6 +40,8 @@ DEFAULT_MAX_SITE_SIZE = 1024 * 1024 * 1024
 DEFAULT_MAX_POINTS = 500
 RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget
 COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
+# An experiment's pages are shared with a forked process from this many runs (below, a fork costs more).
+FORK_PAGES_FROM_RUNS = 300
 
 
 class _LinkFailed(Exception):
@@ -242,7 +244,7 @@ class _SiteBuilder:
             # Cached folders are linked on a thread meanwhile: started after the workers forked.
             self._start_links()
             for plan in plans:
-                self._experiment_pages(plan)
+                self._experiment_pages(plan, alone=workers <= 1)
 
         # One set of workers for the run pages of every experiment: they fork once, and the experiment
         # pages of this process overlap all of them.
@@ -299,12 +301,14 @@ class _SiteBuilder:
         return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
                              plan.children, plan.names)
 
-    def _experiment_pages(self, plan: "_Plan") -> None:
+    def _experiment_pages(self, plan: "_Plan", *, alone: bool) -> None:
+        """alone: no worker process renders run pages meanwhile; a big experiment's pages take a second
+        process (an incremental build that renders a few runs again)."""
         if plan.pages_done:
             return
         before = len(self.problems)
-        plan.table_pages = self.experiment_pages(plan.exp, plan.summaries)
-        plan.histories = compare_histories(plan.exp, compare_order(plan.exp), max_points=COMPARE_MAX_POINTS)
+        fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
+        plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork)
         plan.page_problems = self.problems[before:]
 
     def _finish(self, plan: "_Plan") -> None:
@@ -358,32 +362,45 @@ class _SiteBuilder:
                 self.budget.remaining -= side["bytes"]
         return sides
 
-    def experiment_pages(self, exp: ExperimentData, summaries: dict) -> int:
+    def experiment_pages(self, exp: ExperimentData, summaries: dict, *, fork: bool = False) -> tuple[int, dict]:
         """The experiment's runs table pages (the first with its charts), CSV and JSON exports; how many
-        table pages it wrote."""
+        table pages it wrote and the compare page's history specs.
+
+        fork: a child process writes the exports, the table pages after the first and the compare specs
+        while this one draws the charts (their images come from this process's helper)."""
         columns = experiment_columns(exp)
         rows = experiment_rows(exp, summaries, columns)
         base = f"e/{exp.key}"
-        write_exports(self.out / base, exp, columns)
+        pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
+        page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
+                      for n in range(len(pages))]
+
+        def table_page(number: int, charts: list[dict[str, Any]]) -> None:
+            context = {
+                "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": columns,
+                "rows": pages[number - 1], "page_number": number, "page_links": page_links,
+                "total_runs": len(rows), "charts": charts,
+            }
+            self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
+
+        def rest() -> dict:
+            write_exports(self.out / base, exp, columns)
+            for number in range(2, len(pages) + 1):
+                table_page(number, [])
+            if len(pages) > 1:  # every row, for the table script to sort and filter across the pages
+                (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE),
+                                                            encoding="utf-8", newline="\n")
+            return compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
+
+        waiting = start_forked(self, rest) if fork else None
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points)
         slots.render_images(self.images)
-        pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
-        page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
-                      for n in range(len(pages))]
-        for number, page_rows in enumerate(pages, start=1):
-            context = {
-                "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": columns,
-                "rows": page_rows, "page_number": number, "page_links": page_links, "total_runs": len(rows),
-                "charts": slots.items if number == 1 else [],
-            }
-            self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
-        if len(pages) > 1:  # every row, for the table script to sort and filter across the pages
-            (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE), encoding="utf-8",
-                                                        newline="\n")
+        table_page(1, slots.items)
+        histories = waiting() if waiting is not None else rest()
         self.report("Rendering pages", 1, None)
-        return len(pages)
+        return len(pages), histories
 
     def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
                  names) -> dict[str, Any]:

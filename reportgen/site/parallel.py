@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
@@ -16,6 +17,7 @@ MAX_WORKERS = 4
 
 # Set in the parent just before forking; the workers read it instead of receiving pickled data.
 _JOB: dict[str, Any] = {}
+_SIDE_JOBS: dict[int, tuple[Any, Callable[[], Any]]] = {}
 
 
 def default_workers(run_count: int) -> int:
@@ -72,3 +74,45 @@ def render_runs(builder: Any, items: Sequence[Any], render_one: Callable[[Any], 
         builder.extra_store_problems.extend(outcome["store_problems"])
         progress(len(outcome["results"]))
     return [results[position] for position in range(len(items))]
+
+
+def _side_work(token: int) -> dict[str, Any]:
+    builder, job = _SIDE_JOBS[token]
+    builder.report = lambda *args, **kwargs: None
+    builder.problems = []
+    builder.pages = 0
+    stores = builder.site.stores
+    before = [len(getattr(store, "problems", [])) for store in stores]
+    result = job()
+    store_problems = [p for store, n in zip(stores, before) for p in getattr(store, "problems", [])[n:]]
+    return {"result": result, "problems": builder.problems, "store_problems": store_problems,
+            "pages": builder.pages}
+
+
+def start_forked(builder: Any, job: Callable[[], Any]) -> Callable[[], Any] | None:
+    """Start job() (pages written, a picklable result) in a forked process beside this one. Returns a
+    function that waits for its result and adds the child's warnings, pages and store problems to the
+    builder; None where fork does not exist. If the child dies, job() runs in this process instead."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    token = id(job)
+    _SIDE_JOBS[token] = (builder, job)
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_side_work, token)  # forks here: the child has its copy of the job
+    finally:
+        del _SIDE_JOBS[token]
+
+    def wait() -> Any:
+        try:
+            outcome = future.result()
+        except BrokenProcessPool:
+            return job()
+        finally:
+            pool.shutdown()
+        builder.problems.extend(outcome["problems"])
+        builder.pages += outcome["pages"]
+        builder.extra_store_problems.extend(outcome["store_problems"])
+        return outcome["result"]
+
+    return wait
