@@ -18,6 +18,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -275,9 +276,9 @@ def cached_read(
         # (a read of other experiments must not empty the cache); runs no longer there drop out.
         scanned = {folder[cut:] for folder in experiment_folders}
         alive: dict[str, bool] = {}
-        for name, entry in old.items():
-            experiment = os.path.dirname(name)
-            if name not in kept and experiment not in scanned:
+        for name in old.keys() - kept.keys():
+            entry, experiment = old[name], os.path.dirname(name)
+            if experiment not in scanned:
                 if experiment not in alive:
                     alive[experiment] = os.path.isdir(os.path.join(root, experiment))
                 if alive[experiment]:
@@ -356,10 +357,10 @@ def _build(store: FileStore, todo: list[tuple[str, Entry]]) -> None:
 
 def _frame(entries: list[Entry], run_ids: list[str]) -> pd.DataFrame:
     """The history frame of these runs: the same input FileStore's _frame gets, in the same order."""
-    key_names = sorted({key for entry in entries for key in entry.keys})
+    # Whole lists at a time (set union, map, repeat): 20k files in Python loops cost 10 ms.
+    keys = list(chain.from_iterable(entry.keys for entry in entries))
+    key_names = sorted(set(keys))
     key_code = {k: i for i, k in enumerate(key_names)}
-    file_runs = [index for index, entry in enumerate(entries) for _ in entry.keys]
-    file_keys = [key_code[key] for entry in entries for key in entry.keys]
     with_files = [entry for entry in entries if entry.keys]
 
     def joined(attr: str, dtype: type) -> np.ndarray:
@@ -367,8 +368,9 @@ def _frame(entries: list[Entry], run_ids: list[str]) -> pd.DataFrame:
         return np.concatenate(parts) if parts else np.empty(0, dtype)
 
     counts = joined("counts", np.int64)
-    run_codes = np.repeat(np.array(file_runs, dtype=np.int32), counts)
-    key_codes = np.repeat(np.array(file_keys, dtype=np.int32), counts)
+    file_runs = np.repeat(np.arange(len(entries), dtype=np.int32), [len(entry.keys) for entry in entries])
+    run_codes = np.repeat(file_runs, counts)
+    key_codes = np.repeat(np.fromiter(map(key_code.__getitem__, keys), np.int32, len(keys)), counts)
     # Entries keep each file's points sorted, files in key order, runs in run id order: sorted already.
     return mp.history_frame(run_codes, key_codes, run_ids, key_names, joined("step", np.int64),
                             joined("timestamp", np.int64), joined("value", np.float64), presorted=True)
