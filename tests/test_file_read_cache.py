@@ -14,6 +14,7 @@ from reportgen import mlruns
 from reportgen.errors import ReportgenError
 from reportgen.model import RunInfo
 from reportgen.stores import file_cache
+from reportgen.stores import _read_sign
 from reportgen.stores._read_sign import Signer
 from reportgen.stores.file import FileStore
 
@@ -273,9 +274,12 @@ def test_points_out_of_order_and_ties(root, tmp_path, trusted):
     _same(root, cache)
 
 
+@pytest.mark.parametrize("dir_fd", [True, False])
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_a_check_finds_what_a_new_signature_would(root, change):
-    """Checking a folder against its last signature (no listing) gives exactly its signature now."""
+def test_a_check_finds_what_a_new_signature_would(root, change, dir_fd, monkeypatch):
+    """Checking a folder against its last signature (no listing) gives exactly its signature now,
+    with stat calls relative to the opened run folder or (where os.stat takes no dir_fd) by path."""
+    monkeypatch.setattr(_read_sign, "_DIR_FD", dir_fd and _read_sign._DIR_FD)
     folders = [str(f) for exp in ("7", "8") for f in sorted((root / exp).iterdir()) if f.name != "meta.yaml"]
     before = {folder: Signer().sign(folder) for folder in folders if os.path.isdir(folder)}
     CHANGES[change](root)
