@@ -35,6 +35,8 @@ _INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\
 
 def clean_text(text: str) -> str:
     """A string safe to show in a chart: no line separators, control or bidi characters hidden in it."""
+    if text.isprintable():  # every character the patterns replace is unprintable (Cc, Cf, Zl, Zp, Cn)
+        return text
     text = _LINE_BREAKS.sub(" ", text)
     return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
 
@@ -99,6 +101,17 @@ def downsample_indices(values: np.ndarray, budget: int) -> np.ndarray:
     first_gap = np.minimum.reduceat(np.where(finite, n, positions), starts)
     keep.append(first_gap[first_gap < n])
     return np.unique(np.concatenate(keep))
+
+
+def sort_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes that order the column's rows as sort_values orders them (a categorical by its
+    categories, other columns by value, missing values last), and the value of each code."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, names = column.cat.codes.to_numpy(), list(column.cat.categories)
+    else:
+        codes, uniques = pd.factorize(column, sort=True)
+        names = list(uniques)
+    return np.where(codes < 0, len(names), codes).astype(np.int64), names + [math.nan]
 
 
 def numeric(column: pd.Series) -> pd.Series | None:

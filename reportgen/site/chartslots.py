@@ -143,6 +143,13 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, Sequence[Any]]:
     return codes, list(names)
 
 
+def _most_points(part: pd.DataFrame) -> int:
+    """The most rows one run has in the frame (groupby("run_id").size().max(), without a groupby)."""
+    codes, _ = _codes(part["run_id"])
+    codes = codes[codes >= 0]
+    return int(np.bincount(codes).max()) if len(codes) else 0
+
+
 def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> None:
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
     keys = key_metrics(exp)
@@ -150,7 +157,7 @@ def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int
     for key in keys[:MAX_HISTORY_CHARTS]:
         run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
         part = rows.of(key, run_ids)
-        if part.empty or part.groupby("run_id").size().max() < 2:
+        if part.empty or _most_points(part) < 2:
             continue  # values logged once are in the table; a chart of single points says nothing
         shown = "" if len(run_ids) >= sum(1 for r in exp.runs if key in r.data.metrics) else f" (best {len(run_ids)} runs)"
         slots.add(key + shown, lambda part=part, key=key, shown=shown: charts.history_chart(
@@ -244,11 +251,15 @@ def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_po
     else the first COMPARE_HISTORY_RUNS of the page's order); the page script filters series."""
     ids = list(ordered_ids)[:COMPARE_HISTORY_RUNS]
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
-    part = exp.history[exp.history["run_id"].isin(ids)]
+    run_codes, run_names = _codes(exp.history["run_id"])
+    wanted = np.zeros(len(run_names) + 1, dtype=bool)  # the last slot: code -1, never wanted
+    chosen = set(ids)
+    wanted[[i for i, name in enumerate(run_names) if name in chosen]] = True
+    rows = _HistoryRows(exp.history.take(np.flatnonzero(wanted[run_codes])))
     specs = {}
-    for key in sorted(part["key"].unique())[:MAX_HISTORY_CHARTS]:
-        series = part[part["key"] == key]
-        if series.groupby("run_id").size().max() < 2:
+    for key in sorted(key for key, found in rows.key_rows.items() if len(found))[:MAX_HISTORY_CHARTS]:
+        series = rows.of(key, ids)
+        if _most_points(series) < 2:
             continue
-        specs[str(key)] = charts.history_chart(series, title=str(key), run_labels=labels, max_points=max_points)
+        specs[key] = charts.history_chart(series, title=key, run_labels=labels, max_points=max_points)
     return specs

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen.site.fmt import number
-from reportgen.site.jsonblock import finite
+from reportgen.site.jsonblock import finite, float_reprs
 
 # ensure_ascii=False's string encoder (the C one when available), as json.dumps uses it.
 encode_string = json.encoder.encode_basestring
@@ -80,7 +80,11 @@ def _encode_column(column: tuple[Any, ...]) -> tuple[list[str], list[str]]:
         return ([("'" + v if v.startswith(_FORMULA_START) else v) if v is not None else "" for v in column],
                 [encode_string(v) if v is not None else "null" for v in column])
     if kinds <= {float, type(None)}:
-        texts = [repr(v) if v is not None else "" for v in column]
+        if type(None) in kinds:
+            reprs = iter(float_reprs([v for v in column if v is not None]))
+            texts = [next(reprs) if v is not None else "" for v in column]
+        else:
+            texts = float_reprs(list(column))
         csv_cells, json_values = texts[:], [text or "null" for text in texts]
         if "nan" in texts or "inf" in texts or "-inf" in texts:  # JSON has no token for these
             for index, value in enumerate(column):

@@ -78,6 +78,18 @@ def json_script(obj: Any) -> Markup:
     return Markup(json_text(obj))
 
 
+def float_reprs(values: list[float]) -> list[str]:
+    """[repr(v) for v in values] for a list of floats (exactly float: no numpy scalar), ~10x faster: orjson
+    writes them all, and the tokens where it differs from repr (exponents, 0.0000, NaN) are redone."""
+    if not _ORJSON_FLOATS_MATCH or not values or not set(map(type, values)) <= {float}:
+        return list(map(repr, values))
+    tokens = _orjson.dumps(values).decode("ascii")[1:-1].split(",")
+    for index, token in enumerate(tokens):
+        if "e" in token or "0.0000" in token or token == "null":
+            tokens[index] = repr(values[index])
+    return tokens
+
+
 def _refuse(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 

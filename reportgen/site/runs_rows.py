@@ -10,7 +10,13 @@ from typing import Any, Sequence
 import numpy as np
 from markupsafe import Markup
 
+try:  # optional: writes the rows script 5x faster
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
 from reportgen.site import fmt
+from reportgen.site.jsonblock import float_reprs
 
 # Beside the pages of a runs table split over several pages; the name the experiment template gives the table.
 ROWS_SCRIPT = "runs-rows.js"
@@ -36,7 +42,15 @@ def rows_script(rows: Sequence[str], *, page_size: int) -> str:
     can add a script. Rows are JSON strings, which no row can leave; "</" and U+2028/2029 are escaped too,
     so no "</script" nor a line break of old parsers appears. (jsonblock's escaping of every <, > and &
     would add 40% to the file, and its str.translate costs a second per 1000 rows.)"""
-    text = json.dumps({"pageSize": page_size, "rows": list(rows)}, ensure_ascii=False, separators=(",", ":"))
+    data = {"pageSize": page_size, "rows": list(rows)}
+    try:  # orjson writes strings as json.dumps(ensure_ascii=False) does, 5x faster; not lone surrogates
+        raw = _orjson.dumps(data) if _orjson is not None else None
+    except TypeError:
+        raw = None
+    if raw is not None:
+        raw = raw.replace(b"</", b"<\\/").replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        return f"reportgenRunsRows({raw.decode('utf-8')});\n"
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return f"reportgenRunsRows({text});\n"
 
@@ -60,15 +74,25 @@ class RowWriter:
         self._cells: dict[tuple[str, str, int, bool], str] = {}
 
     def rows(self, items: Sequence[tuple[Any, int, str, str]], summaries: dict) -> list[Markup]:
-        """One `<tr>` per (run, depth, href, name), in that order; metric cells made column by column."""
-        metrics = self.metric_cells([item[0] for item in items], summaries)
-        return [self.row(run, depth, href, name, metric_html)
-                for (run, depth, href, name), metric_html in zip(items, metrics)]
+        """One `<tr>` per (run, depth, href, name), in that order; param, metric and tag cells made column
+        by column (a column's values repeat: each is written once)."""
+        runs = [item[0] for item in items]
+        metrics = self.metric_cells(runs, summaries)
+        params = [self.text_cells([run.data.params.get(key) for run in runs], attrs)
+                  for key, attrs in zip(self.params, self.param_attrs)]
+        tags = [self.text_cells([run.data.tags.get(key) for run in runs], "") for key in self.tags]
+        none: list[tuple[str, ...]] = [()] * len(runs)
+        rows = []
+        for item, param_cells, metric_html, tag_cells in zip(items, zip(*params) if params else none, metrics,
+                                                             zip(*tags) if tags else none):
+            rows.append(self.row(*item, metric_html, param_cells=param_cells, tag_cells=tag_cells))
+        return rows
 
-    def row(self, run: Any, depth: int, href: str, name: str, metric_html: str) -> Markup:
+    def row(self, run: Any, depth: int, href: str, name: str, metric_html: str, *,
+            param_cells: Sequence[str] | None = None, tag_cells: Sequence[str] | None = None) -> Markup:
         """The `<tr>` of one run: pick box, attributes, params, metrics, user tags. One cell a line: the
         filter, which searches a row's text, must not match across two cells."""
-        info, data = run.info, run.data
+        info = run.info
         run_id = escape(info.run_id)
         parent = run.parent_run_id
         shown_name = fmt.visible(name)
@@ -91,16 +115,37 @@ class RowWriter:
             _td(str(elapsed), escape(duration), duration, ' class="rg-nowrap"'),
             _td(info.user_id, escape(user), user, " hidden"),
         ]
-        params = data.params
-        for key, attrs in zip(self.params, self.param_attrs):
-            cells.append(self.cell(params.get(key), attrs, self.limit))
+        if param_cells is None:
+            param_cells = [self.cell(run.data.params.get(key), attrs, self.limit)
+                           for key, attrs in zip(self.params, self.param_attrs)]
+        cells.extend(param_cells)
         if metric_html:
             cells.append(metric_html)
-        tags = data.tags
-        for key in self.tags:
-            cells.append(self.cell(tags.get(key), "", self.limit))
+        if tag_cells is None:
+            tag_cells = [self.cell(run.data.tags.get(key), "", self.limit) for key in self.tags]
+        cells.extend(tag_cells)
         cells.append("</tr>")
         return Markup("\n".join(cells))
+
+    def text_cells(self, values: list[Any], attrs: str) -> list[str]:
+        """The cells of a param or tag column, as cell() writes them: each distinct text once, and a short
+        printable text without edge spaces (most values) straight away: it is its own shown, full and
+        sort text, and fmt.visible changes only unprintable characters."""
+        short = min(self.limit, self.cell_limit, self.full_limit)
+        made: dict[Any, str] = {}
+        cells = []
+        for value in values:
+            text = type(value) is str
+            cell = made.get(value) if text or value is None else None
+            if cell is None:
+                if text and len(value) <= short and value.isprintable() and value == value.strip():
+                    cell = f"<td{attrs}>{escape(value)}</td>"
+                else:
+                    cell = self.cell(value, attrs, self.limit)
+                if text or value is None:
+                    made[value] = cell
+            cells.append(cell)
+        return cells
 
     def metric_cells(self, runs: Sequence[Any], summaries: dict) -> list[str]:
         """Per run, the cells of every metric: the last value (the run's latest, else its history's last),
@@ -128,7 +173,7 @@ class RowWriter:
             plain = np.isfinite(array) & ~((array == np.trunc(array)) & (np.abs(array) < 1e15))
         floats = array.tolist()
         shown = list(map(_SIX_DIGITS, floats))
-        sort = list(map(repr, floats))
+        sort = float_reprs(floats)
         for index in np.flatnonzero(~plain).tolist():
             value = values[index]
             shown[index], sort[index] = ("", "") if value is None else fmt.number_and_sort(value)

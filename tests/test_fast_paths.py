@@ -1,0 +1,66 @@
+"""Shortcuts that must give what the general code gives: the runs table's column-wise text cells, the
+orjson-made float reprs, and the printable-text shortcut of clean_text and of the table's cells."""
+from __future__ import annotations
+
+import json
+import math
+import random
+import struct
+
+from hypothesis import given, settings, strategies as st
+from markupsafe import Markup
+
+from reportgen import chartdata
+from reportgen.chartdata import clean_text
+from reportgen.site import fmt
+from reportgen.site.jsonblock import float_reprs
+from reportgen.site.pages import MAX_CELL_CHARS, MAX_VALUE_CHARS, RUNS_TABLE_CELL_CHARS
+from reportgen.site.runs_rows import RowWriter, rows_script
+
+EVERY_CHAR = [chr(code) for code in range(0x110000)]
+
+
+def writer() -> RowWriter:
+    columns = {"params": ["p"], "varying": {"p"}, "metrics": [], "tags": []}
+    return RowWriter(columns, root="../../", limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
+                     full_limit=MAX_VALUE_CHARS)
+
+
+def test_what_visible_and_clean_text_change_is_unprintable():
+    # Both return printable text unchanged without running their patterns.
+    assert [c for c in EVERY_CHAR if fmt.visible(c) != c and c.isprintable()] == []
+    replaced = [c for c in EVERY_CHAR if chartdata._LINE_BREAKS.match(c) or chartdata._INVISIBLE.match(c)]
+    assert len(replaced) > 60 and not any(c.isprintable() for c in replaced)
+    assert clean_text("a\u2028b\u202e") == "a b[U+202E]"
+
+
+TEXTS = st.one_of(st.text(max_size=80), st.sampled_from(
+    [" lead", "trail ", "a&b<c>\"d'", "x" * 60, "x" * 61, "y" * 250, "\u202eevil", "tab\there", "", "é" * 61]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.none(), TEXTS, st.floats(), st.integers()), max_size=30))
+def test_text_cells_are_the_cells_cell_writes(values):
+    table = writer()
+    for attrs in ("", ' class="rg-const"'):
+        expected = [writer().cell(value, attrs, RUNS_TABLE_CELL_CHARS) for value in values]
+        assert table.text_cells(values, attrs) == expected
+
+
+def test_float_reprs_are_repr():
+    rng = random.Random(7)
+    values = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(20_000)]
+    values += [rng.uniform(-1, 1) * 10.0 ** rng.randint(-12, 22) for _ in range(20_000)]
+    values += [0.0, -0.0, 1e-5, 1e-7, 1e16, 5e-324, math.nan, math.inf, -math.inf, 100.0]
+    assert float_reprs(values) == list(map(repr, values))
+    assert float_reprs([]) == []
+    assert float_reprs([1.5, True]) == ["1.5", "True"]  # not all floats: repr one by one
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text() | st.sampled_from(["</script><!--", "a\u2028b\u2029", '"\\', "↳ <td>x</td>", "\x00\x1f"]),
+                max_size=8))
+def test_rows_script_is_what_json_writes(rows):
+    text = json.dumps({"pageSize": 250, "rows": rows}, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    assert rows_script([Markup(row) for row in rows], page_size=250) == f"reportgenRunsRows({text});\n"
