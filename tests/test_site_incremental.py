@@ -314,7 +314,7 @@ def test_forked_incremental_build_equals_a_serial_full_build(tmp_path, store):
 def test_experiment_pages_shared_with_a_forked_process_are_the_same(tmp_path, store, monkeypatch):
     """A rebuild that renders few runs gives a big experiment's exports, later table pages and compare
     data to a forked process: the same bytes, pages and warnings as rendering them here."""
-    from reportgen.site import build as build_module
+    from reportgen.site import builder as build_module
 
     here = build(store, tmp_path / "here", workers=1, static_charts=True)
     monkeypatch.setattr(build_module, "FORK_PAGES_FROM_RUNS", 1)

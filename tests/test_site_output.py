@@ -56,7 +56,7 @@ def test_failed_build_keeps_the_old_report(tmp_path, store, monkeypatch):
     target = tmp_path / "site"
     build(store, target)
     before = tree_digest(target)
-    from reportgen.site import build as build_module
+    from reportgen.site import builder as build_module
 
     def broken(*args, **kwargs):
         raise ReportgenError("boom")

@@ -1,0 +1,317 @@
+"""The builder of one site: plans each experiment against the build cache, renders run pages (in worker
+processes for big builds), experiment pages, the compare, index and problems pages into a staging folder.
+`build.build_site` gathers the data and swaps the folder in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from reportgen import __version__
+from reportgen.errors import ReportgenError
+from reportgen.model import Problem
+from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts, size_limit_reached
+from reportgen.site.cache import Linker, SiteCache
+from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts, run_charts
+from reportgen.site.collect import ExperimentData, SiteData
+from reportgen.site.exports import write_exports
+from reportgen.site.incremental import (
+    UnitKeys, problems_in, problems_out, summaries_in, summaries_out, unit_keys,
+)
+from reportgen.site.pages import (
+    ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, index_context, problems_context, run_label,
+)
+from reportgen.site.pages_run import children_of, compare_context, compare_order, run_context
+from reportgen.site.parallel import default_workers, render_runs, start_forked
+from reportgen.site.render import Renderer
+from reportgen.site.runspecs import RunHistorySpecs, split_history
+from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
+from reportgen.site.summary import MetricSummary, summarize
+from reportgen.site.static_images import ImageMaker
+from reportgen.site.theme import Theme
+
+RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget
+COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
+# An experiment's pages are shared with a forked process from this many runs (below, a fork costs more).
+FORK_PAGES_FROM_RUNS = 300
+
+
+class Progress:
+    """Calls the optional progress callback: (phase, advance, total)."""
+
+    def __init__(self, callback: Callable[[str, int, int | None], None] | None) -> None:
+        self.callback = callback
+
+    def __call__(self, phase: str, advance: int = 1, total: int | None = None) -> None:
+        if self.callback is not None:
+            self.callback(phase, advance, total)
+
+
+class LinkFailed(Exception):
+    """Cached units could not be linked into the site (the disk filled up, the cache went away)."""
+
+
+class SiteBuilder:
+    """Renders every page of one site into `out`; collects the build's own warnings."""
+
+    def __init__(self, site: SiteData, out: Path, theme: Theme, *, title: str, max_points: int,
+                 artifacts: bool, budget: Budget, strict: bool, static_charts: bool, report: Progress,
+                 workers: int | None = None, images: ImageMaker | None = None) -> None:
+        self.site = site
+        self.out = out
+        self.theme = theme
+        self.renderer = Renderer(theme, out, site_title=title, generator=f"reportgen {__version__}")
+        self.max_points = max_points
+        self.artifacts = artifacts
+        self.budget = budget
+        self.strict = strict
+        self.static_charts = static_charts
+        self.report = report
+        self.problems: list[Problem] = []  # the build's own; the stores' are added at the end
+        self.extra_store_problems: list[Problem] = []  # what the stores' copies in worker processes met
+        self.pages = 0
+        self.workers = workers
+        self.images = images
+        self.cache: SiteCache | None = None
+        self.linker: Linker | None = None
+        self.build_key = ""
+        self.budget_hit = False
+
+    def warn(self, path: str, message: str) -> None:
+        if self.strict:
+            raise ReportgenError(f"{path}: {message}")
+        self.problems.append(Problem(path=path, message=message))
+
+    def render(self, template: str, path: str, context: dict[str, Any]) -> None:
+        self.renderer.page(template, path, context)
+        self.pages += 1
+
+    def build(self) -> None:
+        # GitHub Pages runs Jekyll on a site unless told not to (it would drop _-prefixed files).
+        (self.out / ".nojekyll").write_bytes(b"")
+        self.renderer.copy_static()
+        self.renderer.write_vendor_assets()
+        total_runs = self.site.run_count
+        self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
+        if self.cache is not None:
+            self.linker = Linker(self.cache, self.out)
+        plans = [self._plan(exp) for exp in self.site.experiments]
+        jobs = [(plan, run) for plan in plans for run in plan.pending]
+        workers = self.workers if self.workers is not None else default_workers(len(jobs))
+
+        def meanwhile() -> None:
+            # This process's share while worker processes render the run pages (after them when serial).
+            # Cached folders are linked on a thread meanwhile: started after the workers forked.
+            self._start_links()
+            for plan in plans:
+                self._experiment_pages(plan, alone=workers <= 1)
+
+        # One set of workers for the run pages of every experiment: they fork once, and the experiment
+        # pages of this process overlap all of them.
+        remaining = self.budget.remaining
+        if workers <= 1:
+            self._start_links()
+        rendered = render_runs(
+            self, jobs, lambda job: self._run_page(*job), workers=workers,
+            progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
+        if self.linker is not None:
+            try:
+                self.linker.finish()
+            except OSError as exc:
+                raise LinkFailed(exc.strerror or str(exc)) from exc
+        # Copies made in worker processes count here too (in this process they already did).
+        self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
+        for (plan, run), side in zip(jobs, rendered):
+            plan.rendered[run.info.run_id] = side
+            self.budget_hit = self.budget_hit or side["budget_hit"]
+        for plan in plans:
+            self._finish(plan)
+        self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
+        # Last: every warning of the build is known by now (stores record artifact problems while we copy).
+        # Sorted, so that the page does not depend on how run pages were shared between processes.
+        found = [p for store in self.site.stores for p in getattr(store, "problems", [])] + self.extra_store_problems
+        self.problems = sorted(found + self.problems, key=lambda p: (p.path, p.message))
+        self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
+
+    def _plan(self, exp: ExperimentData) -> "Plan":
+        """What of the experiment must be rendered (what the cache had is linked in already), and the
+        summaries and series the run pages to render need."""
+        children = children_of(exp)
+        keys = unit_keys(exp, self.build_key, children, artifacts=self.artifacts) if self.cache else None
+        sides = self._restore_runs(exp, keys) if keys else {}
+        pages_done = keys is not None and self._restore(keys.experiment, f"e/{exp.key}") is not None
+        pending = [run for run in exp.runs if run.info.run_id not in sides]
+        plan = Plan(exp=exp, keys=keys, sides=sides, pages_done=pages_done, pending=pending, children=children)
+        self.report("Rendering pages", len(sides) + (1 if pages_done else 0), None)
+        if pages_done and not pending:
+            return plan
+        # Summaries and series of the runs to render; the cached runs brought theirs along.
+        history = exp.history
+        if sides:
+            history = history[history["run_id"].isin([run.info.run_id for run in pending])]
+        plan.summaries = summarize(history)
+        for run_id, side in sides.items():
+            plan.summaries.update(summaries_in(run_id, side["summaries"]))
+        plan.by_run = split_history(history)
+        plan.specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        plan.names = {run.info.run_id: run_label(run) for run in exp.runs}
+        return plan
+
+    def _run_page(self, plan: "Plan", run: Any) -> dict[str, Any]:
+        return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
+                             plan.children, plan.names)
+
+    def _experiment_pages(self, plan: "Plan", *, alone: bool) -> None:
+        """alone: no worker process renders run pages meanwhile; a big experiment's pages take a second
+        process (an incremental build that renders a few runs again)."""
+        if plan.pages_done:
+            return
+        before = len(self.problems)
+        fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
+        plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork)
+        plan.page_problems = self.problems[before:]
+
+    def _finish(self, plan: "Plan") -> None:
+        """After the run pages: the compare page (it shows the images their artifacts copied), and what
+        was rendered goes into the cache."""
+        exp, keys = plan.exp, plan.keys
+        if keys is not None:
+            for run in plan.pending:
+                run_id = run.info.run_id
+                self.cache.store(keys.runs[run_id], f"r/{exp.run_keys[run_id]}", self.out, plan.rendered[run_id])
+        if plan.pages_done:
+            return
+        images = {run.info.run_id: (plan.sides.get(run.info.run_id) or plan.rendered[run.info.run_id])["images"]
+                  for run in exp.runs}
+        compare = compare_context(exp, images)
+        compare["data"]["histories"] = plan.histories
+        self.render("compare.html", f"e/{exp.key}/compare.html",
+                    {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
+        if keys is not None:
+            self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
+                             {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
+                              "store_problems": [], "budget_hit": False})
+
+    def _start_links(self) -> None:
+        if self.linker is not None:
+            self.linker.start()
+
+    def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
+        """A cached unit for the site (linked in by the linker), its problems and pages counted as if
+        rendered."""
+        assert self.cache is not None and self.linker is not None
+        side = self.cache.claim(key, folder)
+        if side is None:
+            return None
+        self.linker.add(key)
+        for problem in problems_in(side["problems"]):
+            self.warn(problem.path, problem.message)
+        self.extra_store_problems.extend(problems_in(side["store_problems"]))
+        self.pages += side["pages"]
+        self.budget_hit = self.budget_hit or side["budget_hit"]
+        return side
+
+    def _restore_runs(self, exp: ExperimentData, keys: UnitKeys) -> dict[str, dict[str, Any]]:
+        sides = {}
+        for run in exp.runs:
+            run_id = run.info.run_id
+            side = self._restore(keys.runs[run_id], f"r/{exp.run_keys[run_id]}")
+            if side is not None:
+                sides[run_id] = side
+                # What a full build's copies would have taken from the site size budget.
+                self.budget.remaining -= side["bytes"]
+        return sides
+
+    def experiment_pages(self, exp: ExperimentData, summaries: dict, *, fork: bool = False) -> tuple[int, dict]:
+        """The experiment's runs table pages (the first with its charts), CSV and JSON exports; how many
+        table pages it wrote and the compare page's history specs.
+
+        fork: a child process writes the exports, the table pages after the first and the compare specs
+        while this one draws the charts (their images come from this process's helper)."""
+        columns = experiment_columns(exp)
+        rows = experiment_rows(exp, summaries, columns)
+        base = f"e/{exp.key}"
+        pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
+        page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
+                      for n in range(len(pages))]
+
+        def table_page(number: int, charts: list[dict[str, Any]]) -> None:
+            context = {
+                "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": columns,
+                "rows": pages[number - 1], "page_number": number, "page_links": page_links,
+                "total_runs": len(rows), "charts": charts,
+            }
+            self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
+
+        def rest() -> dict:
+            write_exports(self.out / base, exp, columns)
+            for number in range(2, len(pages) + 1):
+                table_page(number, [])
+            if len(pages) > 1:  # every row, for the table script to sort and filter across the pages
+                (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE),
+                                                            encoding="utf-8", newline="\n")
+            return compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
+
+        waiting = start_forked(self, rest) if fork else None
+        slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
+                           root="../../", warn=self.warn)
+        experiment_charts(exp, slots, max_points=self.max_points)
+        slots.render_images(self.images)
+        table_page(1, slots.items)
+        histories = waiting() if waiting is not None else rest()
+        self.report("Rendering pages", 1, None)
+        return len(pages), histories
+
+    def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
+                 names) -> dict[str, Any]:
+        """Writes the run's page; returns what the build keeps of it: the copied image artifacts (path,
+        href) for the compare page, and for the cache its warnings, copied bytes and metric summaries."""
+        # Run pages get no static chart images (0.1 s each, thousands of pages): their metrics table
+        # holds the numbers when JavaScript is off.
+        run_id = run.info.run_id
+        run_dir = f"r/{exp.run_keys[run_id]}"
+        problems_before = len(self.problems)
+        store_before = len(getattr(exp.store, "problems", []))
+        context = run_context(exp, run, summaries, children, names)
+        slots = ChartSlots("chart", out_dir=None, image_dir=None, root="../../", warn=self.warn)
+        if history_part:
+            run_charts(run, history_part, slots, specs)
+        tree = []
+        copied = 0
+        if self.artifacts:
+            walker = RunArtifacts(exp.store, run_id, out_dir=self.out, run_dir=run_dir,
+                                  budget=self.budget, warn=self.warn)
+            tree = walker.walk()
+            copied = walker.copied_bytes
+        context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": tree,
+                        "artifacts_enabled": self.artifacts})
+        self.render("run.html", f"{run_dir}/index.html", context)
+        problems = self.problems[problems_before:]
+        return {
+            "images": image_artifacts(tree), "pages": 1, "bytes": copied,
+            "problems": problems_out(problems),
+            "store_problems": problems_out(getattr(exp.store, "problems", [])[store_before:]),
+            "budget_hit": any("site size limit" in p.message for p in problems) or size_limit_reached(tree),
+            "summaries": summaries_out(summaries, run_id, set(run.data.metrics) | set(history_part or ())),
+        }
+
+
+@dataclass
+class Plan:
+    """One experiment's share of a build."""
+
+    exp: ExperimentData
+    keys: UnitKeys | None
+    sides: dict[str, dict[str, Any]]  # run_id -> side data of run pages linked from the cache
+    pages_done: bool  # the experiment's own folder came from the cache
+    pending: list[Any]  # runs whose pages are to be rendered
+    children: dict[str, list[Any]]
+    summaries: dict[tuple[str, str], MetricSummary] = field(default_factory=dict)
+    by_run: dict[str, dict] = field(default_factory=dict)
+    specs: RunHistorySpecs | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    histories: dict[str, dict] = field(default_factory=dict)
+    page_problems: list[Problem] = field(default_factory=list)
+    table_pages: int = 0
+    rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
