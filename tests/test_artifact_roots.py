@@ -46,11 +46,14 @@ def root(tmp_path):
 def test_usual_runs_answer_without_resolve_root(root, monkeypatch):
     store = FileStore(root)
     runs, _ = store.read_all()
-    expected = {r.info.run_id: FileStore(root).artifact_root(r.info.run_id) for r in runs}
+    fresh = FileStore(root)
+    expected = {r.info.run_id: (fresh.artifact_root(r.info.run_id), fresh.artifact_signature(r.info.run_id))
+                for r in runs}
     _no_resolve(monkeypatch)
-    for run_id, answer in expected.items():
+    for run_id, (answer, signature) in expected.items():
         assert answer.path == root.resolve() / "3" / run_id / "artifacts"
         assert store.artifact_root(run_id) == answer
+        assert store.artifact_signature(run_id) == signature
     assert "model.txt" in [f.path for f in store.walk_artifacts(f"{1:032x}")]
 
 

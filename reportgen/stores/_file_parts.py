@@ -247,7 +247,7 @@ class UsualArtifactRoots:
         self._experiments[folder] = f"{self._real}{os.sep}{name}" if usual else None
         return self._experiments[folder]
 
-    def root(self, folder: str, artifact_uri: str) -> Path | None:
+    def root(self, folder: str, artifact_uri: str) -> str | None:
         """The real path of this run folder's artifacts/, or None when resolve_root must decide."""
         parent, run = os.path.split(folder)
         experiment = self._experiments[parent] if parent in self._experiments else self._experiment(parent)
@@ -265,7 +265,7 @@ class UsualArtifactRoots:
                     return None
             except OSError:
                 return None
-        return Path(path)
+        return path
 
 
 def lstat_key(path: Path | None) -> tuple[int, int, int] | None:

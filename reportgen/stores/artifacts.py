@@ -199,14 +199,14 @@ def open_file(root: Path, path: str) -> IO[bytes]:
         raise
 
 
-def _entries(root: Path, on_error: Callable[[str, OSError], None]) -> Iterator[tuple[str, os.stat_result]]:
+def _entries(root: Path | str, on_error: Callable[[str, OSError], None]) -> Iterator[tuple[str, os.stat_result]]:
     """(path relative to root, lstat) of everything under root, depth first, names sorted; folders are
     entered, symlinks never. on_error(relative folder, error) for a folder that cannot be listed."""
     stack = [""]
     while stack:
         rel = stack.pop()
         try:
-            entries = sorted(os.scandir(root / rel) if rel else os.scandir(root), key=lambda e: e.name)
+            entries = sorted(os.scandir(os.path.join(root, rel)) if rel else os.scandir(root), key=lambda e: e.name)
         except OSError as exc:
             on_error(rel, exc)
             continue
@@ -246,7 +246,7 @@ def walk(
     return sorted(files, key=lambda f: f.path)
 
 
-def signature(root: Path, *, max_files: int = MAX_WALK_FILES) -> str:
+def signature(root: Path | str, *, max_files: int = MAX_WALK_FILES) -> str:
     """A digest of every entry under root (relative path, type, size, mtime), symlinks not followed:
     it changes when an artifact is added, removed or rewritten. For the build cache."""
     digest = hashlib.blake2b(digest_size=16)

@@ -26,6 +26,7 @@ from reportgen.stores._file_parts import (
 from reportgen.stores._io import Inline, gc_paused, read_many
 from reportgen.stores._meta import read_meta
 from reportgen.stores.artifacts import ArtifactRoot
+from reportgen.stores.artifacts import signature as artifact_signature
 from reportgen.stores.base import Store
 
 if TYPE_CHECKING:
@@ -345,7 +346,7 @@ class FileStore(Store):
         known = self._known.get(run_id)
         usual = None if known is None else self._usual_roots.root(known[0], known[1].artifact_uri)
         if usual is not None:  # the common case, checked in a few lstat calls
-            return ArtifactRoot(usual)
+            return ArtifactRoot(Path(usual))
         # A run met by the last read answers from memory (the build asks several times per run), as
         # long as its folder is still there; anything else is looked up afresh.
         if known is None or not os.path.isdir(known[0]):
@@ -357,6 +358,13 @@ class FileStore(Store):
         if root.path is not None:  # kept while the folder is the same (device, inode, type, or missing):
             self._roots[run_id] = (root, lstat_key(root.path))  # replaced or swapped, it is resolved again
         return root
+
+    def artifact_signature(self, run_id: str) -> str:
+        known = self._known.get(run_id)
+        usual = None if known is None else self._usual_roots.root(known[0], known[1].artifact_uri)
+        if usual is not None:  # as Store.artifact_signature makes it, without a Path (a build asks for all)
+            return f"{usual}:{artifact_signature(usual)}"
+        return super().artifact_signature(run_id)
 
     def _artifact_root(self, run_id: str, known: _RunRef | None) -> ArtifactRoot:
         if known is None:
