@@ -154,3 +154,29 @@ def robust_range(values: np.ndarray, *, factor: float = 100.0) -> tuple[float, f
     lo, hi = float(inside.min()), float(inside.max())
     pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 1.0
     return lo - pad, hi + pad
+
+
+def normalise_axis(column: pd.Series) -> tuple[list[float | None], list[tuple[float, str]]]:
+    """Positions in [0, 1] for one axis, plus (position, label) ticks to print on it."""
+    numbers = numeric(column)
+    if numbers is not None:
+        finite = numbers[np.isfinite(numbers)]
+        if len(finite) and finite.min() > 0 and finite.max() / finite.min() >= 100:
+            # Learning rates and other positive values spanning decades read better on a log axis.
+            pos, ticks = normalise_axis(np.log10(numbers.where(numbers > 0)))
+            return pos, [(p, short_number(10 ** float(t))) for p, t in ticks]
+        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
+        span = hi - lo
+        pos = [None if not math.isfinite(v) else (0.5 if span == 0 else (v - lo) / span) for v in numbers]
+        ticks = [(0.5, short_number(lo))] if span == 0 else [(0.0, short_number(lo)), (1.0, short_number(hi))]
+        return pos, ticks if len(finite) else []
+    text = column.where(column.notna(), None)
+    cats = sorted({str(v) for v in text if v is not None})
+    place = {c: (0.5 if len(cats) == 1 else i / (len(cats) - 1)) for i, c in enumerate(cats)}
+    pos = [None if v is None else place[str(v)] for v in text]
+    step = max(1, len(cats) // 10)  # at most ~10 category labels per axis
+    return pos, [(place[c], c[:24]) for c in cats[::step]]
+
+
+def short_number(value: float) -> str:
+    return f"{value:.4g}"

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from reportgen.chartdata import (
-    clean_text, downsample_indices, finite_or_none, json_safe, numeric, robust_range, safe_href, sort_codes,
-    unique_labels,
+    clean_text, downsample_indices, finite_or_none, json_safe, normalise_axis, numeric, robust_range, safe_href,
+    short_number, sort_codes, unique_labels,
 )
 
 __all__ = ["history_chart", "scatter_chart", "parallel_coordinates", "seed_band_chart", "theme_config",
@@ -295,32 +295,6 @@ def scatter_chart(
                    {"points": rows}, data_is_safe=True)
 
 
-def _normalise(column: pd.Series) -> tuple[list[float | None], list[tuple[float, str]]]:
-    """Positions in [0, 1] for one axis, plus (position, label) ticks to print on it."""
-    numbers = numeric(column)
-    if numbers is not None:
-        finite = numbers[np.isfinite(numbers)]
-        if len(finite) and finite.min() > 0 and finite.max() / finite.min() >= 100:
-            # Learning rates and other positive values spanning decades read better on a log axis.
-            pos, ticks = _normalise(np.log10(numbers.where(numbers > 0)))
-            return pos, [(p, _fmt(10 ** float(t))) for p, t in ticks]
-        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
-        span = hi - lo
-        pos = [None if not math.isfinite(v) else (0.5 if span == 0 else (v - lo) / span) for v in numbers]
-        ticks = [(0.5, _fmt(lo))] if span == 0 else [(0.0, _fmt(lo)), (1.0, _fmt(hi))]
-        return pos, ticks if len(finite) else []
-    text = column.where(column.notna(), None)
-    cats = sorted({str(v) for v in text if v is not None})
-    place = {c: (0.5 if len(cats) == 1 else i / (len(cats) - 1)) for i, c in enumerate(cats)}
-    pos = [None if v is None else place[str(v)] for v in text]
-    step = max(1, len(cats) // 10)  # at most ~10 category labels per axis
-    return pos, [(place[c], c[:24]) for c in cats[::step]]
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
-
-
 @_unvalidated
 def parallel_coordinates(
     frame: pd.DataFrame,
@@ -353,11 +327,11 @@ def parallel_coordinates(
     # Vega-Lite drops every point whose colour field is null, so the whole line would vanish: a run
     # without the colour metric keeps a stand-in value, drawn grey (nc) and shown as "-" (cs).
     colour_cells = [{"c": stand_in, "nc": True, "cs": "-"} if colour is None else
-                    {"c": colour, "nc": False, "cs": _fmt(colour) if isinstance(colour, float) else str(colour)}
+                    {"c": colour, "nc": False, "cs": short_number(colour) if isinstance(colour, float) else str(colour)}
                     for colour in colour_values]
     lines, ticks, rules = [], [], []
     for n, dim in enumerate(axes):
-        pos, dim_ticks = _normalise(frame[dim])
+        pos, dim_ticks = normalise_axis(frame[dim])
         name = clean_text(str(dim))
         raw = [None if pd.isna(value) else clean_text(str(value)) for value in frame[dim].tolist()]
         for i, p in enumerate(pos):

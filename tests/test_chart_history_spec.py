@@ -103,3 +103,18 @@ def test_the_cases_cover_every_branch_of_the_spec():
     assert {spec["encoding"]["x"]["field"] for spec in specs} == {"x", "t", "r"}
     assert {"range" in spec["encoding"]["color"]["scale"] for spec in specs} == {True, False}
     assert {spec["encoding"]["y"]["title"] for spec in specs} >= {"value", "loss"}
+
+
+def test_series_follow_the_order_sort_values_gives_categorical_columns():
+    # The stores' frames are categorical: pandas sorts those by category order, not by text.
+    plain = frame(4, 12, keys=("b", "a"), seed=3).sample(frac=1.0, random_state=1)
+    runs = ["run0002", "run0000", "run0003", "run0001"]
+    categorical = plain.assign(run_id=pd.Categorical(plain["run_id"], categories=runs),
+                               key=pd.Categorical(plain["key"], categories=["b", "a"]))
+    spec = charts.history_chart(categorical, title="t", run_labels={})
+    ordered = categorical.sort_values(["run_id", "key", "step", "timestamp"], kind="stable")
+    expected = list(dict.fromkeys(zip(ordered["run_id"].astype(str), ordered["key"].astype(str))))
+    assert [(one["id"], one["k"]) for one in spec["data"]["values"]] == expected
+    first = ordered[(ordered["run_id"] == "run0002") & (ordered["key"] == "b")]
+    assert spec["data"]["values"][0]["x"] == first["step"].tolist()
+    assert spec["data"]["values"][0]["y"] == first["value"].tolist()

@@ -47,6 +47,7 @@ class ChartSlots:
         self.items: list[dict[str, Any]] = []
         self.images = 0
         self.pending: list[dict[str, Any]] = []  # items whose static image is still to be made
+        self._drawing: Callable[[], list[bytes | str]] | None = None  # images started, not written yet
 
     def add(self, title: str, build: Callable[[], dict]) -> None:
         try:
@@ -65,12 +66,27 @@ class ChartSlots:
 
     def render_images(self, maker: "ImageMaker | None" = None) -> None:
         """Writes the pending static images (0.1-0.4 s each in vl-convert) and sets their items' fallback."""
+        self.start_images(maker)
+        self.finish_images()
+
+    def start_images(self, maker: "ImageMaker | None" = None) -> None:
+        """Starts drawing the pending static images (in the maker's helper process, if it has one) so that
+        other work overlaps them; finish_images writes them. The items' specs must not change meanwhile."""
+        if not self.pending:
+            return
+        from reportgen.site.static_images import ImageMaker
+
+        self._drawing = (maker or ImageMaker(helper=False)).start([item["spec"] for item in self.pending])
+
+    def finish_images(self) -> None:
+        """Waits for the images start_images began, writes them and sets their items' fallback."""
         if not self.pending:
             return
         assert self.out_dir is not None and self.image_dir is not None
-        from reportgen.site.static_images import ImageMaker
-
-        results = (maker or ImageMaker(helper=False)).draw([item["spec"] for item in self.pending])
+        if self._drawing is None:
+            self.start_images()
+        assert self._drawing is not None
+        results, self._drawing = self._drawing(), None
         for item, image in zip(self.pending, results):
             if isinstance(image, str):
                 self.warn(f"chart {item['title']!r}", f"no static image: {image}")
