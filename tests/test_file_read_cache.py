@@ -128,15 +128,17 @@ CHANGES = {
     "experiment added": lambda root: run(experiment(root, "9", "nine"), 50, metrics={"loss": _points(2)}),
     "nested metric appended": lambda root: open(root / "7" / _rid(3) / "metrics" / "val" / "f1", "a").write(
         f"{T0 + 1} 0.75 1\n"),
-    "metric file swapped for a symlink": lambda root: (os.remove(root / "7" / _rid(4) / "metrics" / "loss"),
-                                                       os.symlink("../params/lr", root / "7" / _rid(4) / "metrics" / "loss")),
+    "metric file swapped for a symlink": lambda root: (
+        os.remove(root / "7" / _rid(4) / "metrics" / "loss"),
+        os.symlink("../params/lr", root / "7" / _rid(4) / "metrics" / "loss")),
     "symlinked metrics folder appended": lambda root: open(root / "7" / _rid(6) / "metrics-real" / "loss", "a").write(
         f"{T0 + 9} 0.5 9\n"),
     "tags folder created": lambda root: write(root / "8" / _rid(20) / "tags" / "first", "x"),
     "dangling tags symlink resolved": lambda root: write(root.parent / "tags-elsewhere" / "first", "x"),
     "meta.yaml removed": lambda root: os.remove(root / "7" / _rid(5) / "meta.yaml"),
-    "param replaced": lambda root: (write(root / "7" / _rid(2) / "params" / "lr.tmp", "0.7"),
-                                    os.replace(root / "7" / _rid(2) / "params" / "lr.tmp", root / "7" / _rid(2) / "params" / "lr")),
+    "param replaced": lambda root: (
+        write(root / "7" / _rid(2) / "params" / "lr.tmp", "0.7"),
+        os.replace(root / "7" / _rid(2) / "params" / "lr.tmp", root / "7" / _rid(2) / "params" / "lr")),
     "dataset input": lambda root: (
         write(root / "7" / "datasets" / "d1" / "meta.yaml", "digest: abc\nname: train\nsource_type: local\n"),
         write(root / "7" / _rid(2) / "inputs" / "i1" / "meta.yaml", "source_type: DATASET\nsource_id: d1\n")),

@@ -256,7 +256,8 @@ class UsualArtifactRoots:
         path = f"{experiment}{os.sep}{run}{os.sep}{mlruns.ARTIFACTS_DIR}"
         if artifact_uri:
             suffix = path[len(self._real):]
-            if not artifact_uri.endswith(suffix) or artifact_uri[:-len(suffix)] not in self._prefixes:  # type: ignore[operator]
+            prefixes: set[str] = self._prefixes  # type: ignore[assignment]  # set by _experiment()
+            if not artifact_uri.endswith(suffix) or artifact_uri[:-len(suffix)] not in prefixes:
                 return None
         # Each level a directory, none a symlink: then the path is its own real path.
         for part in (experiment, f"{experiment}{os.sep}{run}", path):

@@ -37,11 +37,11 @@ _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
 class Signature(NamedTuple):
     """What a run folder looked like to the reader. Paths are relative to it, joined by "\\0\\0"."""
 
-    stated: str  # meta.yaml, then folders (ending in "/") and files, signed by their stats
+    stated: str  # "./" (the run folder), meta.yaml, folders (ending in "/") and files, signed by their stats
     stats: bytes  # (size, mtime_ns, ctime_ns, inode) of each, as int64
     named: str  # files signed by their name only (under params/)
     missing: str  # "path\0errno" of what could not be stat-ed or listed (the reader reports it)
-    inputs: str  # inputs/<name> and datasets/<name> (or "inputs\0errno")
+    inputs: str  # "inputs/" when there, inputs/<name> and datasets/<name>; "" when there is none
     input_stats: bytes  # of their meta.yaml
 
     def newest_ns(self) -> int:
@@ -81,8 +81,8 @@ def _sign_tree(folder: str, rel: str, found: tuple[list[str], array, list[str], 
 
 
 def _missing(path: str, rel: str, exc: OSError) -> str:
-    """"rel\0errno" of what could not be stat-ed or listed; "\0link" added for a dangling symlink
-    (its target may appear without the folder holding it changing)."""
+    """What could not be stat-ed or listed, as "rel<NUL>errno"; "<NUL>link" is added for a dangling
+    symlink (its target may appear without the folder holding it changing)."""
     dangling = exc.errno == errno.ENOENT and os.path.lexists(path.rstrip(os.sep))
     return f"{rel}\0{exc.errno}" + ("\0link" if dangling else "")
 
