@@ -1,4 +1,5 @@
-"""Chart specs: pure functions from pandas frames to Vega-Lite dicts (built with Altair), no I/O.
+"""Chart specs: pure functions from pandas frames to Vega-Lite dicts (built with Altair, or written out in
+reportgen.chartspecs for the hot kinds), no I/O.
 
 Metric and param keys never become Vega field names ('.' and '[' mean nesting there): every spec uses
 fixed synthetic fields and carries real names only as data values, titles, legends and tooltips.
@@ -19,6 +20,7 @@ from reportgen.chartdata import (
     clean_text, downsample_indices, finite_or_none, json_safe, normalise_axis, numeric, robust_range, safe_href,
     short_number, sort_codes, unique_labels,
 )
+from reportgen.chartspecs import history_spec, parallel_spec
 
 __all__ = ["history_chart", "scatter_chart", "parallel_coordinates", "seed_band_chart", "theme_config",
            "register_altair_theme", "clean_text", "downsample_indices", "unique_labels", "X_AXES"]
@@ -194,7 +196,7 @@ def history_chart(
     meta = {"kind": "history", "x": x, "x_axes": X_AXES, "log_y": log_y, "series": len(series),
             "rows": sum(len(s["x"]) for s in series), "keys": keys, "robust_y": list(robust) if robust else None,
             "clamp_y": clamp}
-    spec = _history_spec(title=title, height=height, x=x, log_y=log_y, robust=robust, clamp=clamp,
+    spec = history_spec(title=title, height=height, x_axis=X_AXES[x], log_y=log_y, robust=robust, clamp=clamp,
                          y_title=keys[0] if len(keys) == 1 else "value", legend=len(series) <= LEGEND_LIMIT,
                          points=longest <= POINTS_UP_TO)
     # The series are json_safe already (cleaned strings, finite numbers or None), and so are the labels.
@@ -203,37 +205,6 @@ def history_chart(
     spec["usermeta"] = {"reportgen": json_safe(meta)}
     spec["encoding"]["color"]["scale"] = {"domain": domain, **({"range": json_safe(palette)} if palette else {})}
     return spec
-
-
-def _history_spec(*, title: str, height: int, x: str, log_y: bool, robust: tuple[float, float] | None,
-                  clamp: list[float] | None, y_title: str, legend: bool, points: bool) -> dict:
-    """The history chart's Vega-Lite spec without data: the dict Altair's to_dict gives for the chart
-    (tests build it with Altair and compare), written out because Altair took most of an experiment's
-    chart time. Wall time (t) and relative time (r) are derived in Vega from one array of small offsets:
-    writing three arrays per series made most of a run page's bytes and of its JSON encoding time."""
-    transform: list[dict] = [{"flatten": ["x", "dt", "y"]}, {"calculate": "datum.t0 + datum.dt", "as": "t"},
-                             {"calculate": "datum.dt / 1000", "as": "r"}]
-    if clamp is not None:
-        transform.append({"calculate": f"isValid(datum.y) ? clamp(datum.y, {clamp[0]!r}, {clamp[1]!r}) : null",
-                          "as": "yc"})
-    # like TensorBoard: fit the values, not zero (an accuracy near 0.9 is not a flat line)
-    y_scale = {"type": "log"} if log_y else {"zero": False, "domain": list(robust)} if robust else {"zero": False}
-    return json_safe({
-        "title": title, "width": "container", "height": height, "transform": transform,
-        # a metric logged a few times (or once) is invisible as a bare line: mark its points
-        "mark": {"type": "line", "invalid": "break-paths-filter-domains", "strokeWidth": 1.5, "clip": True,
-                 "point": {"filled": True, "size": 24} if points else False},
-        "encoding": {
-            "x": dict(X_AXES[x]),
-            "y": {"field": "yc" if robust and not log_y else "y", "type": "quantitative", "title": y_title,
-                  "scale": y_scale},
-            # The scale's domain (and range) go in with the data.
-            "color": {"field": "c", "type": "nominal", "title": "Run",
-                      "legend": {"title": "Run", "symbolType": "stroke"} if legend else None},
-            "tooltip": [{"field": "c", "type": "nominal", "title": "Run"},
-                        {"field": "k", "type": "nominal", "title": "Metric"}],
-        },
-    })
 
 
 @_unvalidated
@@ -295,7 +266,6 @@ def scatter_chart(
                    {"points": rows}, data_is_safe=True)
 
 
-@_unvalidated
 def parallel_coordinates(
     frame: pd.DataFrame,
     dims: list[str],
@@ -339,26 +309,13 @@ def parallel_coordinates(
                           **colour_cells[i]})
         ticks.extend({"d": dim, "di": n, "v": p, "txt": txt} for p, txt in dim_ticks)
         rules.append({"d": dim, "di": n, "v": 0, "v2": 1})
-    # Axis order by the dim's index field: a sort array of names would be copied into a Vega expression.
-    x = alt.X(field="d", type="nominal", sort=alt.EncodingSortField(field="di", op="min"), title=None,
-              axis=alt.Axis(labelAngle=0, domain=False, ticks=False, labelLimit=160))
-    y = alt.Y(field="v", type="quantitative", axis=None, scale=alt.Scale(domain=[0, 1]))
-    colour = (alt.Color(field="c", type="quantitative", title=color_by, scale=alt.Scale(scheme="viridis"))
-              if color_numeric is not None else alt.Color(field="c", type="nominal", title=color_by))
-    colour = alt.condition("datum.nc", alt.value("#999999"), colour)
-    rule_layer = alt.Chart(alt.NamedData(name="rules")).mark_rule(opacity=0.5, color="#888").encode(x=x, y=y, y2="v2:Q")
-    line_layer = alt.Chart(alt.NamedData(name="lines")).mark_line(
-        opacity=0.6, strokeWidth=1.2, invalid="break-paths-filter-domains").encode(
-        x=x, y=y, color=colour, detail=alt.Detail(field="i", type="nominal"),
-        tooltip=[alt.Tooltip(field="label", type="nominal", title="Run"),
-                 alt.Tooltip(field="cs", type="nominal", title=color_by)],
-    )
-    tick_layer = alt.Chart(alt.NamedData(name="ticks")).mark_text(align="left", dx=4, fontSize=10).encode(
-        x=x, y=y, text=alt.Text(field="txt", type="nominal"))
-    chart = alt.layer(rule_layer, line_layer, tick_layer, title=title or f"Parameters against {color_by}",
-                      width="container", height=height)
-    return _finish(chart, {"kind": "parallel", "rows": len(lines), "dims": axes},
-                   {"rules": json_safe(rules), "lines": lines, "ticks": json_safe(ticks)}, data_is_safe=True)
+    spec = parallel_spec(title=title or f"Parameters against {color_by}", height=height, color_by=color_by,
+                          numeric_colour=color_numeric is not None)
+    for layer, rows in zip(spec["layer"], (json_safe(rules), lines, json_safe(ticks))):
+        layer["data"] = {"values": rows}
+    spec["config"] = theme_config()
+    spec["usermeta"] = {"reportgen": json_safe({"kind": "parallel", "rows": len(lines), "dims": axes})}
+    return spec
 
 
 @_unvalidated

@@ -118,3 +118,41 @@ def test_series_follow_the_order_sort_values_gives_categorical_columns():
     first = ordered[(ordered["run_id"] == "run0002") & (ordered["key"] == "b")]
     assert spec["data"]["values"][0]["x"] == first["step"].tolist()
     assert spec["data"]["values"][0]["y"] == first["value"].tolist()
+
+
+def altair_parallel_spec(spec: dict, *, title: str, color_by: str, height: int) -> dict:
+    """The spec charts.parallel_coordinates made with Altair (its code before the direct dict)."""
+    numeric_colour = spec["layer"][1]["encoding"]["color"]["type"] == "quantitative"
+    with debug_mode(False):
+        x = alt.X(field="d", type="nominal", sort=alt.EncodingSortField(field="di", op="min"), title=None,
+                  axis=alt.Axis(labelAngle=0, domain=False, ticks=False, labelLimit=160))
+        y = alt.Y(field="v", type="quantitative", axis=None, scale=alt.Scale(domain=[0, 1]))
+        colour = (alt.Color(field="c", type="quantitative", title=color_by, scale=alt.Scale(scheme="viridis"))
+                  if numeric_colour else alt.Color(field="c", type="nominal", title=color_by))
+        colour = alt.condition("datum.nc", alt.value("#999999"), colour)
+        rule_layer = alt.Chart(alt.NamedData(name="rules")).mark_rule(opacity=0.5, color="#888").encode(
+            x=x, y=y, y2="v2:Q")
+        line_layer = alt.Chart(alt.NamedData(name="lines")).mark_line(
+            opacity=0.6, strokeWidth=1.2, invalid="break-paths-filter-domains").encode(
+            x=x, y=y, color=colour, detail=alt.Detail(field="i", type="nominal"),
+            tooltip=[alt.Tooltip(field="label", type="nominal", title="Run"),
+                     alt.Tooltip(field="cs", type="nominal", title=color_by)])
+        tick_layer = alt.Chart(alt.NamedData(name="ticks")).mark_text(align="left", dx=4, fontSize=10).encode(
+            x=x, y=y, text=alt.Text(field="txt", type="nominal"))
+        chart = alt.layer(rule_layer, line_layer, tick_layer, title=title or f"Parameters against {color_by}",
+                          width="container", height=height)
+        data = {name: layer["data"]["values"] for name, layer in zip(("rules", "lines", "ticks"), spec["layer"])}
+        return charts._finish(chart, spec["usermeta"]["reportgen"], data, data_is_safe=True)
+
+
+PARALLEL_FRAME = pd.DataFrame({"lr": ["0.1", "0.01", "0.001", None], "opt": ["adam", "sgd", "adam", "sgd"],
+                               HOSTILE: [1, 2, 3, 4], "acc": [0.5, 0.7, math.nan, 0.9],
+                               "name": ["r1", "r2", "r3", HOSTILE]})
+
+
+@pytest.mark.parametrize("dims, color_by", [(["lr", "opt"], "acc"), (["lr", HOSTILE], "opt"),
+                                            ([HOSTILE], HOSTILE), (["lr", "missing"], "missing")])
+@pytest.mark.parametrize("title, height", [(None, 300), (HOSTILE, 200)])
+def test_parallel_coordinates_is_the_spec_altair_makes(dims, color_by, title, height):
+    spec = charts.parallel_coordinates(PARALLEL_FRAME, dims, color_by, title=title, label_col="name", height=height)
+    assert spec == altair_parallel_spec(spec, title=title, color_by=color_by, height=height)
