@@ -100,31 +100,24 @@ def _sign_file(path: str, name: str, names: list[str], stats: array, missing: li
 def _stats(run_folder: str, rels: list[str]) -> bytes | None:
     """The stats of these paths under the run folder, None when one is gone. The run folder ("./")
     and meta.yaml come first and are followed if symlinks, as the reader follows them; the others
-    are not, unless their path ends in "/"."""
-    stats = array("q")
-    extend, stat = stats.extend, os.stat
+    are not, unless their path ends in "/". The hot loop of a cached read, hence the comprehensions."""
+    stat = os.stat
     head = 2 if rels[1:2] == [mlruns.META_FILE] else 1
     try:
-        if not _DIR_FD:
+        if _DIR_FD:
+            fd = os.open(run_folder, _DIR_FLAGS)
+            try:
+                found = [stat(rel, dir_fd=fd) for rel in rels[:head]]
+                found += [stat(rel, dir_fd=fd, follow_symlinks=False) for rel in rels[head:]]
+            finally:
+                os.close(fd)
+        else:
             prefix = run_folder + os.sep
-            for rel in rels[:head]:
-                _add(stat(prefix + rel), stats)
-            for rel in rels[head:]:
-                st = stat(prefix + rel, follow_symlinks=False)
-                extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-            return stats.tobytes()
-        fd = os.open(run_folder, _DIR_FLAGS)
-        try:
-            for rel in rels[:head]:
-                _add(stat(rel, dir_fd=fd), stats)
-            for rel in rels[head:]:  # the hot loop of a cached read: one stat per file
-                st = stat(rel, dir_fd=fd, follow_symlinks=False)
-                extend((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-        finally:
-            os.close(fd)
+            found = [stat(prefix + rel) for rel in rels[:head]]
+            found += [stat(prefix + rel, follow_symlinks=False) for rel in rels[head:]]
     except OSError:
         return None
-    return stats.tobytes()
+    return array("q", [n for st in found for n in (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]).tobytes()
 
 
 class Signer:
