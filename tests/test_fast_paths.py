@@ -52,6 +52,8 @@ def test_float_reprs_are_repr():
     values = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(20_000)]
     values += [rng.uniform(-1, 1) * 10.0 ** rng.randint(-12, 22) for _ in range(20_000)]
     values += [0.0, -0.0, 1e-5, 1e-7, 1e16, 5e-324, math.nan, math.inf, -math.inf, 100.0]
+    for edge in (1e-4, 1e16, -1e-4, -1e16):  # where repr switches to an exponent
+        values += [math.nextafter(edge, 0), edge, math.nextafter(edge, math.inf * edge)]
     assert float_reprs(values) == list(map(repr, values))
     assert float_reprs([]) == []
     assert float_reprs([1.5, True]) == ["1.5", "True"]  # not all floats: repr one by one

@@ -80,13 +80,16 @@ def json_script(obj: Any) -> Markup:
 
 def float_reprs(values: list[float]) -> list[str]:
     """[repr(v) for v in values] for a list of floats (exactly float: no numpy scalar), ~10x faster: orjson
-    writes them all, and the tokens where it differs from repr (exponents, 0.0000, NaN) are redone."""
+    writes them all, and those where it differs from repr are redone: where repr writes an exponent
+    (below 1e-4 and from 1e16 on), NaN and infinities (orjson's decimals match repr's, _ORJSON_FLOATS_MATCH)."""
     if not _ORJSON_FLOATS_MATCH or not values or not set(map(type, values)) <= {float}:
         return list(map(repr, values))
     tokens = _orjson.dumps(values).decode("ascii")[1:-1].split(",")
-    for index, token in enumerate(tokens):
-        if "e" in token or "0.0000" in token or token == "null":
-            tokens[index] = repr(values[index])
+    size = np.abs(np.array(values))
+    with np.errstate(invalid="ignore"):
+        redo = ~(((size >= 1e-4) & (size < 1e16)) | (size == 0))  # NaN compares false: redone too
+    for index in np.flatnonzero(redo).tolist():
+        tokens[index] = repr(values[index])
     return tokens
 
 
@@ -98,7 +101,8 @@ def _refuse(value: Any) -> Any:
 # ("0.00001", "1e-7" for repr's "1e-05", "1e-07"; older versions also "1e16" for "1e+16"). Those tokens
 # are rewritten; the rest must match, which this probe checks once.
 _ORJSON_FLOATS_MATCH = _orjson is not None and _orjson.dumps(
-    [100.0, 1e15, 0.0001, -0.0, 123.456, 0.1, 2.5e-4]) == b"[100.0,1000000000000000.0,0.0001,-0.0,123.456,0.1,0.00025]"
+    [100.0, 1e15, 0.0001, -0.0, 123.456, 0.1, 2.5e-4, 9999999999999998.0, 0.00010000000000000002]
+) == b"[100.0,1000000000000000.0,0.0001,-0.0,123.456,0.1,0.00025,9999999999999998.0,0.00010000000000000002]"
 _NUMBER_BYTES = frozenset(b"0123456789+-.eE")
 
 

@@ -4,6 +4,8 @@ which runs_rows writes ready-escaped.
 """
 from __future__ import annotations
 
+from collections import Counter
+from itertools import chain
 from typing import Any, Sequence
 
 from markupsafe import Markup
@@ -52,10 +54,7 @@ def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
 
 def key_metrics(exp: ExperimentData) -> list[str]:
     """Metric keys ordered by how many runs have them, then by name."""
-    counts: dict[str, int] = {}
-    for run in exp.runs:
-        for key in run.data.metrics:
-            counts[key] = counts.get(key, 0) + 1
+    counts = Counter(chain.from_iterable(run.data.metrics for run in exp.runs))
     return sorted(counts, key=lambda key: (-counts[key], key))
 
 

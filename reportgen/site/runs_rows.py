@@ -128,24 +128,28 @@ class RowWriter:
         return Markup("\n".join(cells))
 
     def text_cells(self, values: list[Any], attrs: str) -> list[str]:
-        """The cells of a param or tag column, as cell() writes them: each distinct text once, and a short
-        printable text without edge spaces (most values) straight away: it is its own shown, full and
-        sort text, and fmt.visible changes only unprintable characters."""
+        """The cells of a param or tag column, as cell() writes them. A short printable text without edge
+        spaces (most values) is its own shown, full and sort text (fmt.visible changes only unprintable
+        characters): such texts are escaped together, joined by a NUL no printable text holds."""
         short = min(self.limit, self.cell_limit, self.full_limit)
-        made: dict[Any, str] = {}
-        cells = []
-        for value in values:
-            text = type(value) is str
-            cell = made.get(value) if text or value is None else None
+        plain = [index for index, value in enumerate(values) if type(value) is str and len(value) <= short
+                 and value.isprintable() and value == value.strip()]
+        cells: list[str | None] = [None] * len(values)
+        if plain:
+            escaped = escape("\x00".join([values[index] for index in plain])).split("\x00")
+            for index, text in zip(plain, escaped):
+                cells[index] = f"<td{attrs}>{text}</td>"
+        made: dict[Any, str] = {}  # the rest one by one, each distinct text once
+        for index in [index for index, cell in enumerate(cells) if cell is None]:
+            value = values[index]
+            cacheable = value is None or type(value) is str
+            cell = made.get(value) if cacheable else None
             if cell is None:
-                if text and len(value) <= short and value.isprintable() and value == value.strip():
-                    cell = f"<td{attrs}>{escape(value)}</td>"
-                else:
-                    cell = self.cell(value, attrs, self.limit)
-                if text or value is None:
+                cell = self.cell(value, attrs, self.limit)
+                if cacheable:
                     made[value] = cell
-            cells.append(cell)
-        return cells
+            cells[index] = cell
+        return cells  # type: ignore[return-value]
 
     def metric_cells(self, runs: Sequence[Any], summaries: dict) -> list[str]:
         """Per run, the cells of every metric: the last value (the run's latest, else its history's last),
