@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from reportgen.stores.file import FileStore
 
 # Bump when an entry's meaning changes; a cache of another version (or reportgen version) is ignored.
-CACHE_VERSION = 3  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each shard
+CACHE_VERSION = 3  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each
+# shard, arrays out of band
 CACHE_PREFIX = "file-store-read-"
 SHARDS = "0123456789abcdef"
 # A folder changed this close to the scan may change again within the file system's timestamp
@@ -71,6 +72,7 @@ def _stamp(store_root: str) -> tuple:
 
 
 _ARRAYS = ("counts", "timestamp", "value", "step")
+_ALIGN = 8  # the arrays' bytes start at offsets aligned for int64 and float64
 
 
 def shard_of(name: str) -> str:
@@ -92,7 +94,7 @@ class CacheFiles:
         self._cache_dir = cache_dir
         self._stamp = _stamp(store_root)
         self._open: list[tuple[BinaryIO, dict[str, Signature | None]]] = []
-        self._read: list[tuple[bytes, dict[str, Signature | None]]] = []
+        self._read: list[tuple[tuple[int, list[int]], bytes, dict[str, Signature | None]]] = []
 
     def signatures(self) -> dict[str, Signature | None]:
         """name -> signature of the entries of every usable shard (None: not trusted)."""
@@ -121,8 +123,9 @@ class CacheFiles:
         for handle, signatures in self._open:
             with handle:
                 try:
-                    self._read.append((handle.read(), signatures))
-                except OSError:
+                    layout = pickle.load(handle)
+                    self._read.append((layout, handle.read(), signatures))
+                except Exception:  # noqa: BLE001 - as above
                     pass
         self._open = []
 
@@ -130,9 +133,9 @@ class CacheFiles:
         """The entries of the shards read; a shard that fails holds none."""
         entries: dict[str, Entry] = {}
         with gc_paused():
-            for data, signatures in self._read:
+            for layout, data, signatures in self._read:
                 try:
-                    entries.update(_entries(data, signatures))
+                    entries.update(_entries(_load_entries(layout, data), signatures))
                 except Exception:  # noqa: BLE001 - as above
                     pass
         self._read = []
@@ -151,8 +154,8 @@ def load(cache_dir: Path, store_root: str) -> dict[str, Entry]:
     return files.entries()
 
 
-def _entries(data: bytes, signatures: dict[str, Signature | None]) -> dict[str, Entry]:
-    entries, bounds, columns = pickle.loads(data)
+def _entries(packed: tuple, signatures: dict[str, Signature | None]) -> dict[str, Entry]:
+    entries, bounds, columns = packed
     if entries.keys() != signatures.keys() or not all(isinstance(e, Entry) for e in entries.values()):
         return {}
     # Each entry's points are views into four long arrays: thousands of small arrays cost far more
@@ -198,8 +201,8 @@ def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: se
             try:
                 with handle:  # the signatures first: a read checks the folders while the rest loads
                     signatures = {name: entry.signature for name, entry in part.items()}
-                    pickle.dump((_stamp(store_root), signatures), handle, protocol=pickle.HIGHEST_PROTOCOL)
-                    pickle.dump(_packed(part), handle, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump((_stamp(store_root), signatures), handle, protocol=5)
+                    _dump_entries(_packed(part), handle)
                 os.replace(handle.name, shard_path(cache_dir, shard))
             except BaseException:
                 os.unlink(handle.name)
@@ -207,6 +210,36 @@ def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: se
     except OSError as exc:
         warnings.warn(f"{cache_dir}: read cache not written ({exc.strerror or exc}); the next read is a full one",
                       ReadCacheWarning, stacklevel=4)
+
+
+def _padded(size: int) -> int:
+    return -(-size // _ALIGN) * _ALIGN
+
+
+def _dump_entries(packed: tuple, handle: BinaryIO) -> None:
+    """The entries' pickle, then the raw bytes of their arrays (pickle protocol 5, out of band), each
+    at an 8-byte offset: a read makes the arrays views of the bytes it read, not copies of them."""
+    buffers: list[pickle.PickleBuffer] = []
+    body = pickle.dumps(packed, protocol=5, buffer_callback=buffers.append)
+    raws = [buffer.raw() for buffer in buffers]
+    pickle.dump((len(body), [raw.nbytes for raw in raws]), handle, protocol=5)
+    for data in (memoryview(body), *raws):
+        handle.write(data)
+        handle.write(bytes(_padded(data.nbytes) - data.nbytes))
+
+
+def _load_entries(layout: tuple[int, list[int]], data: bytes) -> tuple:
+    """What _dump_entries wrote, from the bytes after its layout (body length, buffer lengths)."""
+    body_size, sizes = layout
+    view = memoryview(data)
+    offset = _padded(body_size)
+    buffers = []
+    for size in sizes:
+        if offset + size > len(data):
+            raise ValueError("truncated")
+        buffers.append(view[offset:offset + size])
+        offset += _padded(size)
+    return pickle.loads(view[:body_size], buffers=buffers)
 
 
 def _inside(path: Path, folder: str) -> bool:
