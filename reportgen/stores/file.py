@@ -234,7 +234,8 @@ class FileStore(Store):
         self._digests = digests
 
     def read_digest(self, run_id: str) -> bytes | None:
-        """Store.read_digest: the digest of the run folder's read-cache signature (file_cache)."""
+        """Store.read_digest: the digest of the run folder's read-cache signature (file_cache), as blind
+        as the cache to a parameter file edited in place (stores._read_sign)."""
         return None if self._digests is None else self._digests.get(run_id)
 
     def get_runs(
