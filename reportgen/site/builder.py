@@ -257,9 +257,12 @@ class SiteBuilder:
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points)
-        slots.render_images(self.images)
+        slots.start_images(self.images)  # drawn by the image helper while the rest is written
+        histories = rest() if waiting is None else None
+        slots.finish_images()
         table_page(1, slots.items)
-        histories = waiting() if waiting is not None else rest()
+        if waiting is not None:
+            histories = waiting()
         self.report("Rendering pages", 1, None)
         return len(pages), histories
 
