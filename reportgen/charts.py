@@ -303,7 +303,9 @@ def parallel_coordinates(
     for n, dim in enumerate(axes):
         pos, dim_ticks = normalise_axis(frame[dim])
         name = clean_text(str(dim))
-        raw = [None if pd.isna(value) else clean_text(str(value)) for value in frame[dim].tolist()]
+        # Series.isna tests each value as pd.isna does, in one call (pd.isna per value cost ~2 us).
+        raw = [None if missing else clean_text(str(value))
+               for value, missing in zip(frame[dim].tolist(), frame[dim].isna().tolist())]
         for i, p in enumerate(pos):
             lines.append({"i": i, "d": name, "di": n, "v": finite_or_none(p), "raw": raw[i], "label": labels[i],
                           **colour_cells[i]})

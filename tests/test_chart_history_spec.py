@@ -156,3 +156,12 @@ PARALLEL_FRAME = pd.DataFrame({"lr": ["0.1", "0.01", "0.001", None], "opt": ["ad
 def test_parallel_coordinates_is_the_spec_altair_makes(dims, color_by, title, height):
     spec = charts.parallel_coordinates(PARALLEL_FRAME, dims, color_by, title=title, label_col="name", height=height)
     assert spec == altair_parallel_spec(spec, title=title, color_by=color_by, height=height)
+
+
+def test_parallel_coordinates_raw_values_and_missing_ones():
+    frame = pd.DataFrame({"p": ["a", None, math.nan, pd.NA, "b"], "acc": [1.0, 2.0, 3.0, 4.0, math.nan]},
+                         dtype=object)
+    spec = charts.parallel_coordinates(frame, ["p"], "acc")
+    raw = {(row["i"], row["d"]): row["raw"] for row in spec["layer"][1]["data"]["values"]}
+    assert [raw[(i, "p")] for i in range(5)] == ["a", None, None, None, "b"]
+    assert [raw[(i, "acc")] for i in range(5)] == ["1.0", "2.0", "3.0", "4.0", None]

@@ -6,6 +6,7 @@ import json
 import math
 import random
 import struct
+from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 from markupsafe import Markup
@@ -66,3 +67,28 @@ def test_rows_script_is_what_json_writes(rows):
     text = json.dumps({"pageSize": 250, "rows": rows}, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     assert rows_script([Markup(row) for row in rows], page_size=250) == f"reportgenRunsRows({text});\n"
+
+
+
+def test_a_slice_of_the_runs_table_is_those_rows_of_the_whole():
+    from reportgen.site.collect import gather, open_stores
+    from reportgen.site.pages import experiment_columns, experiment_rows
+    from reportgen.site.redact import Redactor
+    from reportgen.site.summary import summarize
+
+    uris = [str(Path(__file__).resolve().parents[1] / "sample_mlruns")]
+    stores = open_stores(uris, strict=False)
+    try:
+        site = gather(stores, uris, experiments=(), filter_string=None, redactor=Redactor.from_options(()),
+                      read_cache=None)
+        checked = 0
+        for exp in site.experiments:
+            summaries, columns = summarize(exp.history), experiment_columns(exp)
+            whole = experiment_rows(exp, summaries, columns)
+            for part in (slice(0, 2), slice(1, None), slice(0, 0)):
+                assert experiment_rows(exp, summaries, columns, rows=part) == whole[part]
+            checked += len(whole) > 2
+        assert checked
+    finally:
+        for store in stores:
+            store.close()

@@ -121,13 +121,14 @@ def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
 
 
 def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any], *,
-                    root: str = "../../") -> list[Markup]:
+                    root: str = "../../", rows: slice = slice(None)) -> list[Markup]:
     """The runs table's body rows, parents before their children, as HTML (one `<tr>` each; see
-    runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root."""
+    runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root. rows: which of
+    them (each row is made alone: slice(0, ROWS_PER_PAGE) is the first page's, byte for byte)."""
     writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
                        full_limit=MAX_VALUE_CHARS)
-    return writer.rows([(run, depth, run_href(exp, run.info.run_id), run_label(run)) for run, depth in run_tree(exp.runs)],
-                       summaries)
+    items = [(run, depth, run_href(exp, run.info.run_id), run_label(run)) for run, depth in run_tree(exp.runs)]
+    return writer.rows(items[rows], summaries)
 
 
 def index_context(site: SiteData) -> dict[str, Any]:
