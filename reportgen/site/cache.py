@@ -102,7 +102,16 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _make_folder(folder: str) -> None:
+    try:
+        os.mkdir(folder)  # the usual case: its parent is there (one call, not makedirs' two)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+
+
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
     try:
         os.link(source, target)
     except OSError:  # another file system, or one without hard links
@@ -153,16 +162,20 @@ class SiteCache:
     def units(self) -> Path:
         return self.folder / _UNITS
 
+    @property
+    def _units(self) -> str:
+        return os.path.join(self.folder, _UNITS)
+
     def claim(self, key: str, folder: str) -> dict[str, Any] | None:
         """The side data of the cached unit `key` for staging/folder, which `link` then fills; None when
         it is not cached (or its files changed since)."""
         entry = self.entries.get(key)
         if entry is None or entry.get("folder") != folder:
             return None
-        source = self.units / key
+        source = os.path.join(self._units, key)  # str paths: thousands of units a build
         try:
             for relative, size, mtime in entry["files"]:
-                info = os.stat(source / relative)
+                info = os.stat(os.path.join(source, relative))
                 if info.st_size != size or info.st_mtime_ns != mtime:
                     return None
         except (OSError, ValueError, TypeError):
@@ -175,14 +188,14 @@ class SiteCache:
         """Link the files of a claimed unit into staging (OSError when that fails: the disk is full,
         the cache was deleted meanwhile)."""
         entry = self.used[key]
-        source, target = self.units / key, staging / entry["folder"]
+        source, target = os.path.join(self._units, key), os.path.join(staging, entry["folder"])
         made: set[str] = set()
         for relative, _, _ in entry["files"]:
             parent = os.path.dirname(relative)
             if parent not in made:
-                os.makedirs(target / parent if parent else target, exist_ok=True)
+                _make_folder(os.path.join(target, parent) if parent else target)
                 made.add(parent)
-            _link_or_copy(source / relative, target / relative)
+            _link_or_copy(os.path.join(source, relative), os.path.join(target, relative))
 
     def restore(self, key: str, folder: str, staging: Path) -> dict[str, Any] | None:
         """claim + link: the cached unit linked into staging/folder now; its side data, or None."""
