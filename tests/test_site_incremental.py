@@ -42,6 +42,10 @@ def test_warm_rebuild_reuses_everything_and_equals_a_full_build(tmp_path, store)
     # 6 runs of 'vision' + its folder + the empty experiment's folder
     assert second.reused == 8
     assert second.pages == first.pages
+    # linked folders are sized from the cache's records: the same total as walking the site
+    from reportgen.site.output import tree_size
+
+    assert second.size_bytes == first.size_bytes == tree_size(tmp_path / "site")
     _same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
 
 

@@ -148,7 +148,8 @@ def _build(
             cache.used.clear()  # see build_site: such units are not reusable
         cache.save(target, images.used)
         timings["cache"] = time.perf_counter() - started - sum(timings.values())
-    size = output.tree_size(target)
+    # Linked folders are sized from the cache's records of their files, not walked again.
+    size = output.tree_size(target, cache.linked_sizes() if cache is not None else None)
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),
                        size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems,
                        timings=timings, budget_hit=builder.budget_hit,

@@ -197,6 +197,11 @@ class SiteCache:
                 made.add(parent)
             _link_or_copy(os.path.join(source, relative), os.path.join(target, relative))
 
+    def linked_sizes(self) -> dict[str, int]:
+        """Folder -> bytes of the units claimed by this build (the sizes their files had when stored;
+        claim checked that they still have them)."""
+        return {entry["folder"]: sum(size for _, size, _ in entry["files"]) for entry in self.used.values()}
+
     def restore(self, key: str, folder: str, staging: Path) -> dict[str, Any] | None:
         """claim + link: the cached unit linked into staging/folder now; its side data, or None."""
         side = self.claim(key, folder)
