@@ -165,3 +165,35 @@ def test_parallel_coordinates_raw_values_and_missing_ones():
     raw = {(row["i"], row["d"]): row["raw"] for row in spec["layer"][1]["data"]["values"]}
     assert [raw[(i, "p")] for i in range(5)] == ["a", None, None, None, "b"]
     assert [raw[(i, "acc")] for i in range(5)] == ["1.0", "2.0", "3.0", "4.0", None]
+
+
+def reference_series(history: pd.DataFrame, budget: int) -> list[dict]:
+    """The series history_chart made before it sorted by codes and sliced whole-frame lists: sort_values,
+    then per series its kept points (ids, keys and labels left out: the Altair tests cover those)."""
+    frame = history.sort_values(["run_id", "key", "step", "timestamp"], kind="stable")
+    out = []
+    for _, part in frame.groupby(["run_id", "key"], sort=False, observed=True):
+        values = part["value"].to_numpy(dtype=float)
+        keep = charts.downsample_indices(values, budget)
+        stamps = part["timestamp"].to_numpy(dtype="int64")
+        start = int(stamps.min())
+        out.append({"x": part["step"].to_numpy(dtype="int64")[keep].tolist(), "t0": start,
+                    "dt": (stamps[keep] - start).tolist(),
+                    "y": [v if math.isfinite(v) else None for v in values[keep].tolist()]})
+    return out
+
+
+@pytest.mark.parametrize("max_points", [20, 1000])  # downsampled series, and none
+@pytest.mark.parametrize("seed", range(4))
+def test_history_series_are_those_of_the_plain_algorithm(seed, max_points):
+    rng = np.random.default_rng(seed)
+    n_runs, n_steps = int(rng.integers(1, 12)), int(rng.integers(30, 400))
+    history = frame(n_runs, n_steps, keys=("a", "b")[: 1 + seed % 2], nan_every=seed % 3, outlier=seed % 2 == 0,
+                    seed=seed)
+    history.loc[history.sample(frac=0.05, random_state=seed).index, "value"] = math.inf
+    history = history.sample(frac=1.0, random_state=seed)  # unsorted, as a store may give it
+    history["timestamp"] = rng.permutation(history["timestamp"].to_numpy())
+    spec = charts.history_chart(history, title="t", run_labels={}, max_points=max_points)
+    budget = charts._series_budget(len(spec["data"]["values"]), max_points, charts.MAX_ROWS)
+    got = [{key: one[key] for key in ("x", "t0", "dt", "y")} for one in spec["data"]["values"]]
+    assert got == reference_series(history, budget)
