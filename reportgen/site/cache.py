@@ -46,10 +46,11 @@ class Digest:
         self.add(*parts)
 
     def add(self, *parts: Any) -> "Digest":
+        chunks = []
         for part in parts:
             data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
-            self._hash.update(len(data).to_bytes(8, "little"))
-            self._hash.update(data)
+            chunks += (len(data).to_bytes(8, "little"), data)
+        self._hash.update(b"".join(chunks))  # one update: the same bytes as one per chunk, fewer calls
         return self
 
     def hex(self) -> str:
