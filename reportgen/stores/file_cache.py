@@ -5,7 +5,8 @@ Each run folder is signed by the names and stats of what the reader reads (store
 which, and why parameter files are signed by name); an entry keeps what the reader made of the folder:
 its RunInfo (or that it was skipped), the Run, the parsed metric points of its files and the problems
 met, by phase, so that they are reported in the same order as by a full read. The cache is 16 files
-in the caller's folder, each two pickles: the signatures of its entries, then the entries.
+in the caller's folder, each the signatures of its entries (a pickle), then the entries (a pickle
+with their arrays' bytes after it).
 """
 from __future__ import annotations
 
@@ -199,7 +200,7 @@ def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: se
         for shard, part in sorted(by_shard.items()):
             handle = tempfile.NamedTemporaryFile("wb", dir=cache_dir, prefix=".read-", suffix=".tmp", delete=False)
             try:
-                with handle:  # the signatures first: a read checks the folders while the rest loads
+                with handle:  # the signatures first: a read checks the folders while the rest is read
                     signatures = {name: entry.signature for name, entry in part.items()}
                     pickle.dump((_stamp(store_root), signatures), handle, protocol=5)
                     _dump_entries(_packed(part), handle)
