@@ -200,7 +200,8 @@ def test_dropped_runs_leave_the_cache(root, tmp_path, trusted):
     assert os.path.join("7", _rid(1)) in entries
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "other version", "other store"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "arrays cut short", "empty", "other version",
+                                    "other store"])
 def test_a_bad_cache_is_ignored_and_rewritten(root, tmp_path, trusted, parsed, monkeypatch, damage):
     cache = tmp_path / "cache"
     FileStore(root).read_all(cache_dir=cache)
@@ -212,6 +213,9 @@ def test_a_bad_cache_is_ignored_and_rewritten(root, tmp_path, trusted, parsed, m
     elif damage == "truncated":
         for path in paths:
             path.write_bytes(path.read_bytes()[:200])
+    elif damage == "arrays cut short":  # the signatures still load, the entries do not
+        for path in paths:
+            path.write_bytes(path.read_bytes()[:-8])
     elif damage == "empty":
         paths[-1].write_bytes(b"")
     elif damage == "other version":
