@@ -92,3 +92,30 @@ def test_a_slice_of_the_runs_table_is_those_rows_of_the_whole():
     finally:
         for store in stores:
             store.close()
+
+
+def test_history_rows_of_a_frame_in_blocks_are_what_a_mask_selects():
+    import numpy as np
+    import pandas as pd
+
+    from reportgen.site.chartslots import _HistoryRows
+
+    rng = np.random.default_rng(11)
+    blocks = []
+    for run in ["a", "b", "c", "d", "e"]:
+        for key in rng.permutation(["x", "y", "z"]).tolist():
+            size = int(rng.integers(8, 40))
+            blocks.append(pd.DataFrame({"run_id": run, "key": key, "step": np.arange(size), "timestamp": np.arange(size),
+                                        "value": rng.normal(size=size)}))
+    blocks.append(blocks[0].assign(step=blocks[0]["step"] + 100))  # a run's key met again, later in the frame
+    frame = pd.concat(blocks, ignore_index=True)
+    for history in (frame, frame.astype({"run_id": "category", "key": "category"}),
+                    frame.iloc[:0], frame.iloc[::-1]):
+        rows = _HistoryRows(history)
+        assert rows.keys() == sorted(history["key"].astype(str).unique().tolist())
+        for key, run_ids in (("x", ["a", "c"]), ("z", ["e", "missing"]), ("y", []), ("absent", ["a"]),
+                             (str(frame["key"][0]), ["a", "b", "c", "d", "e"])):
+            expected = history[(history["key"] == key) & history["run_id"].isin(run_ids)]
+            picked = rows.of(key, run_ids)
+            assert picked.equals(expected) and list(picked.index) == list(expected.index), (key, run_ids)
+    assert _HistoryRows(frame).blocks is not None  # the case this test is for

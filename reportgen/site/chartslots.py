@@ -137,18 +137,43 @@ class _HistoryRows:
         self.run_codes, run_names = _codes(history["run_id"])
         self.run_position = {str(name): i for i, name in enumerate(run_names)}
         key_codes, key_names = _codes(history["key"])
+        self.key_position = {str(name): i for i, name in enumerate(key_names)}
+        size = len(history)
+        # Stores give the rows of a run's key together: such blocks are picked whole (a scan, no sort).
+        starts = np.flatnonzero(np.r_[True, (self.run_codes[1:] != self.run_codes[:-1])
+                                      | (key_codes[1:] != key_codes[:-1])]) if size else np.array([], dtype=np.intp)
+        self.blocks: tuple[np.ndarray, ...] | None = None
+        self.key_rows: dict[str, np.ndarray] = {}
+        if len(starts) * 8 <= size:
+            self.blocks = (starts, np.r_[starts[1:], size].astype(np.intp), self.run_codes[starts], key_codes[starts])
+            return
         # A stable sort gives each key's rows in frame order; 16-bit codes sort by radix, in milliseconds.
         small = key_codes.astype(np.int16) if len(key_names) < 2**15 else key_codes
         order = np.argsort(small, kind="stable")
         bounds = np.searchsorted(small[order], np.arange(len(key_names) + 1)).tolist()
         self.key_rows = {str(name): order[bounds[i]:bounds[i + 1]] for i, name in enumerate(key_names)}
 
+    def keys(self) -> list[str]:
+        """The keys that have rows, sorted."""
+        if self.blocks is not None:
+            present = set(np.unique(self.blocks[3]).tolist())
+            return sorted(name for name, code in self.key_position.items() if code in present)
+        return sorted(key for key, found in self.key_rows.items() if len(found))
+
     def of(self, key: str, run_ids: Sequence[str]) -> pd.DataFrame:
         """The frame's rows of `key` and `run_ids`, in frame order (what a boolean mask would select)."""
-        rows = self.key_rows.get(key, np.array([], dtype=np.intp))
         wanted = np.zeros(len(self.run_position) + 1, dtype=bool)  # the last slot: code -1, never wanted
         wanted[[self.run_position[run_id] for run_id in run_ids if run_id in self.run_position]] = True
-        return self.history.take(rows[wanted[self.run_codes[rows]]])
+        if self.blocks is None:
+            rows = self.key_rows.get(key, np.array([], dtype=np.intp))
+            return self.history.take(rows[wanted[self.run_codes[rows]]])
+        starts, ends, block_runs, block_keys = self.blocks
+        code = self.key_position.get(key, -2)
+        chosen = np.flatnonzero((block_keys == code) & wanted[block_runs])
+        lengths = ends[chosen] - starts[chosen]
+        # Each chosen block's row numbers, concatenated: one arange shifted block by block.
+        shift = np.repeat(starts[chosen] - (np.cumsum(lengths) - lengths), lengths)
+        return self.history.take(np.arange(int(lengths.sum()), dtype=np.intp) + shift)
 
 
 def _codes(column: pd.Series) -> tuple[np.ndarray, Sequence[Any]]:
@@ -273,7 +298,7 @@ def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_po
     wanted[[i for i, name in enumerate(run_names) if name in chosen]] = True
     rows = _HistoryRows(exp.history.take(np.flatnonzero(wanted[run_codes])))
     specs = {}
-    for key in sorted(key for key, found in rows.key_rows.items() if len(found))[:MAX_HISTORY_CHARTS]:
+    for key in rows.keys()[:MAX_HISTORY_CHARTS]:
         series = rows.of(key, ids)
         if _most_points(series) < 2:
             continue
