@@ -304,3 +304,24 @@ def test_a_parameter_edited_in_place_is_not_seen(root, tmp_path, trusted):
     assert runs[_rid(1)].data.params["lr"] == "0.1"
     shutil.rmtree(cache)  # the documented remedy
     assert _same(root, cache).get_run(_rid(1)).data.params["lr"] == "9.9"
+
+
+@pytest.mark.parametrize("filter_string", [None, "tags.team = 'b'"])
+def test_histories_of_some_runs_are_those_rows_of_the_whole_frame(root, tmp_path, trusted, filter_string):
+    """read_cached makes the frame when asked: the rows of some runs come with the whole frame's
+    categories, as frame[isin].reset_index gives them (runs without points, keys of other runs)."""
+    exp = root / "7"
+    run(exp, 40, metrics={"empty": []}, params={"lr": "0.4"}, tags={"team": "b"})  # a key without points
+    run(exp, 41, params={"lr": "0.5"}, tags={"team": "b"})  # a run without metrics
+    cache = tmp_path / "cache"
+    for _ in range(2):  # the first read fills the cache, the second comes from it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs, whole = FileStore(root).read_all(filter_string=filter_string)
+            cached_runs, histories = FileStore(root).read_cached(filter_string=filter_string, cache_dir=cache)
+        assert cached_runs == runs
+        pd.testing.assert_frame_equal(histories(None), whole)
+        ids = [r.run_id for r in runs]
+        for part in (ids[:1], ids[1:3], ids[-2:], [], ["not-a-run"], ids):
+            expected = whole[whole["run_id"].isin(part)].reset_index(drop=True)
+            pd.testing.assert_frame_equal(histories(part), expected)

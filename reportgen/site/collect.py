@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import pandas as pd
 
@@ -130,10 +130,12 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         # One call per store: the file store reads every metric file once for runs and histories.
         ids = [exp.experiment_id for exp in mine]
         if read_cache is not None and getattr(store, "supports_read_cache", False):
-            all_runs, all_history = store.read_all(ids, filter_string=filter_string,
-                                                   cache_dir=read_cache / url_key(store.uri))
+            # The frame of an experiment is made only if its pages are rendered (not when cached).
+            all_runs, histories = store.read_cached(ids, filter_string=filter_string,
+                                                    cache_dir=read_cache / url_key(store.uri))
         else:
             all_runs, all_history = store.read_all(ids, filter_string=filter_string)
+            histories = partial(_rows_of, all_history)
         by_experiment: dict[str, list[Run]] = {}
         for run in all_runs:
             by_experiment.setdefault(run.info.experiment_id, []).append(run)
@@ -145,7 +147,7 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
                 else f"{index}-{url_key(experiment.experiment_id)}"
             data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
                                   key=exp_key, runs=runs,
-                                  source=partial(_history_of, all_history, runs, whole=len(mine) == 1))
+                                  source=partial(_history_of, histories, runs, whole=len(mine) == 1))
             for run in runs:
                 key = url_key(run.info.run_id)
                 if key in used_run_keys:
@@ -158,14 +160,20 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
     return SiteData(stores=stores, store_labels=labels, experiments=result)
 
 
-def _history_of(all_history: pd.DataFrame, runs: list[Run], *, whole: bool) -> pd.DataFrame:
+def _rows_of(frame: pd.DataFrame, run_ids: Collection[str] | None) -> pd.DataFrame:
+    if run_ids is None:
+        return frame
+    return frame[frame["run_id"].isin(run_ids)].reset_index(drop=True)
+
+
+def _history_of(histories: Callable[[Collection[str] | None], pd.DataFrame], runs: list[Run], *,
+                whole: bool) -> pd.DataFrame:
     """The rows of these runs in the store's history frame (whole: they are all of its runs)."""
     if not runs:
         return _empty_history()
     if whole:
-        return all_history.reset_index(drop=True)
-    part = all_history[all_history["run_id"].isin({run.info.run_id for run in runs})]
-    return part.reset_index(drop=True)
+        return histories(None).reset_index(drop=True)
+    return histories({run.info.run_id for run in runs})
 
 
 def _empty_history() -> pd.DataFrame:

@@ -75,10 +75,13 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
             found = read_digest(run.info.run_id)
             if found is not None:
                 vouched[run.info.run_id] = found
-    history = exp.history
-    if vouched and not history.empty:
-        history = history[~history["run_id"].isin(list(vouched))]
-    histories = history_digests(history)
+    others = [run.info.run_id for run in exp.runs if run.info.run_id not in vouched]
+    histories = {}
+    if others:  # (only then is the experiment's frame made: an unchanged one may never need it)
+        history = exp.history
+        if vouched and not history.empty:
+            history = history[history["run_id"].isin(others)]
+        histories = history_digests(history)
     exp_part = Digest("experiment", build_key, exp.key, exp.store_label,
                       pickle.dumps(exp.experiment, protocol=5)).hex()
     labels = {run.info.run_id: run_label(run) for run in exp.runs}

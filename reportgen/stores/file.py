@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -251,16 +251,12 @@ class FileStore(Store):
     ) -> tuple[list[Run], pd.DataFrame]:
         """Store.read_all; with cache_dir, only runs whose files changed since the last cached read
         are parsed again (stores.file_cache), with the same result as a read without it."""
-        view = ViewType.coerce(run_view_type)
+        if cache_dir is not None:
+            runs, histories = self.read_cached(experiment_ids, run_view_type, filter_string, order_by,
+                                               cache_dir=cache_dir)
+            return runs, histories(None)
         with gc_paused():
-            if cache_dir is None:
-                runs, frame = self._build(self._refs(experiment_ids, view), histories=True)
-            else:
-                from reportgen.stores.file_cache import cached_read
-
-                folders = self._chosen_experiment_folders(experiment_ids)
-                refs, runs, frame, digests = cached_read(self, folders, view, Path(cache_dir))
-                self._remember(refs, digests)
+            runs, frame = self._build(self._refs(experiment_ids, ViewType.coerce(run_view_type)), histories=True)
         assert frame is not None
         if filter_string or order_by:
             from reportgen.frames import search
@@ -271,6 +267,29 @@ class FileStore(Store):
                 frame = frame[kept].reset_index(drop=True)
                 frame["run_id"] = frame["run_id"].cat.remove_unused_categories()
         return runs, frame
+
+    def read_cached(
+        self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,
+        filter_string: str | None = None, order_by: Sequence[str] | None = None, *,
+        cache_dir: str | os.PathLike[str],
+    ) -> tuple[list[Run], Callable[[Collection[str] | None], pd.DataFrame]]:
+        """read_all(cache_dir=...), with the history frame made when asked: histories(None) is
+        read_all's frame, histories(run_ids) its rows of those runs (reset index, same categories)."""
+        from reportgen.stores.file_cache import cached_read
+
+        view = ViewType.coerce(run_view_type)
+        with gc_paused():
+            folders = self._chosen_experiment_folders(experiment_ids)
+            refs, runs, parts, digests = cached_read(self, folders, view, Path(cache_dir))
+            self._remember(refs, digests)
+        kept: set[str] | None = None
+        if filter_string or order_by:
+            from reportgen.frames import search
+
+            every = len(runs)
+            runs = search(runs, filter_string=filter_string, order_by=order_by)
+            kept = {r.run_id for r in runs} if len(runs) < every else None
+        return runs, lambda run_ids: parts.frame(run_ids, runs=kept)
 
     def _find_run_folder(self, run_id: str) -> str:
         if mlruns.is_run_id(run_id):
