@@ -38,6 +38,7 @@ def test_warm_rebuild_reuses_everything_and_equals_a_full_build(tmp_path, store)
     first = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
     assert first.reused == 0
     assert (cache / "CACHEDIR.TAG").is_file() and (cache / "index.json").is_file()
+    assert any((cache / "templates").iterdir())  # compiled templates, for the next build
     second = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
     # 6 runs of 'vision' + its folder + the empty experiment's folder
     assert second.reused == 8

@@ -127,6 +127,7 @@ def _build(
                                    images=images)
             if cache is not None:
                 builder.cache = cache
+                builder.renderer.env.bytecode_cache = cache.templates()
                 # Redaction rules are in the key: runs may be keyed by what was read, before redaction.
                 builder.build_key = Digest(
                     code_digest(theme_.folders), title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size,

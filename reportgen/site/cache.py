@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import jinja2
 import orjson
 
 CACHE_VERSION = 2
@@ -32,6 +33,7 @@ DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"
 _IMAGES = "images"
+_TEMPLATES = "templates"
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This file is a cache directory tag created by reportgen: https://bford.info/cachedir/\n")
 # Libraries whose output ends up in the pages: a new version may render different bytes.
@@ -238,6 +240,15 @@ class SiteCache:
             return
         self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
+
+    def templates(self) -> jinja2.BytecodeCache | None:
+        """Compiled theme templates (keyed by their source's checksum by Jinja): ~0.1 s a build."""
+        folder = self.folder / _TEMPLATES
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return jinja2.FileSystemBytecodeCache(str(folder))
 
     @property
     def images(self) -> Path:
