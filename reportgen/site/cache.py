@@ -34,6 +34,7 @@ _INDEX = "index.json"
 _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
+_MAX_CONTENTS = 50_000
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This file is a cache directory tag created by reportgen: https://bford.info/cachedir/\n")
 # Libraries whose output ends up in the pages: a new version may render different bytes.
@@ -141,6 +142,10 @@ class SiteCache:
     # output folder -> {"units": keys, "images": file names} of its last build
     sites: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     used: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # read digest (with the build key) -> content digest of a run: runs the store vouches for are keyed
+    # without being pickled and hashed again (incremental.unit_keys); `learned` is this build's.
+    contents: dict[str, str] = field(default_factory=dict)
+    learned: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     restored: int = 0
     stored: int = 0
@@ -153,6 +158,8 @@ class SiteCache:
             loaded = _loads(index.read_bytes())
             if loaded.get("version") == CACHE_VERSION and isinstance(loaded.get("units"), dict):
                 cache.entries = loaded["units"]
+                contents = loaded.get("contents")
+                cache.contents = contents if isinstance(contents, dict) else {}
                 cache.sites = {site: used for site, used in loaded.get("sites", {}).items()
                                if isinstance(used, dict)}
         except FileNotFoundError:
@@ -271,7 +278,14 @@ class SiteCache:
                 tag.write_text(_TAG, encoding="utf-8")
                 (self.folder / ".gitignore").write_text("# created by reportgen\n*\n", encoding="utf-8")
             handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.folder)
-            data = _dumps({"version": CACHE_VERSION, "sites": sites, "units": kept})
+            # Pairs of other sites' builds stay too, up to a bound (a read digest never comes back
+            # once its run changed: old pairs are only dead weight).
+            contents = dict(self.learned)
+            for pair in self.contents.items():
+                if len(contents) >= max(_MAX_CONTENTS, 2 * len(self.learned)):
+                    break
+                contents.setdefault(*pair)
+            data = _dumps({"version": CACHE_VERSION, "sites": sites, "units": kept, "contents": contents})
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
             os.replace(temp, self.folder / _INDEX)

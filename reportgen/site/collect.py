@@ -51,16 +51,25 @@ class ExperimentData:
     experiment: Experiment
     key: str  # folder name under e/
     runs: list[Run]
-    # The metric points of the runs, or a function making them: an incremental build whose pages of the
-    # experiment all come from the cache never takes its share of the store's frame.
-    source: pd.DataFrame | Callable[[], pd.DataFrame]
+    # The store's history rows of some runs (run ids; None: all of the store's runs), made when asked:
+    # an incremental build whose pages of the experiment all come from the cache never makes its frame.
+    histories: Callable[[Collection[str] | None], pd.DataFrame]
+    whole: bool = False  # the store's runs are all this experiment's
     run_keys: dict[str, str] = field(default_factory=dict)  # run_id -> folder name under r/
+    _history: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def history(self) -> pd.DataFrame:
-        if callable(self.source):
-            self.source = self.source()
-        return self.source
+        """The metric points of the experiment's runs (the store frame's rows, index reset)."""
+        if self._history is None:
+            self._history = _history_of(self.histories, self.runs, whole=self.whole)
+        return self._history
+
+    def history_rows(self, run_ids: Collection[str]) -> pd.DataFrame:
+        """The rows of some of its runs (what history[isin(run_ids)] holds), without making the whole."""
+        if self._history is not None:
+            return self._history[self._history["run_id"].isin(run_ids)]
+        return self.histories(run_ids) if run_ids else _empty_history()
 
 
 @dataclass
@@ -146,8 +155,7 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
             exp_key = url_key(experiment.experiment_id) if len(stores) == 1 \
                 else f"{index}-{url_key(experiment.experiment_id)}"
             data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
-                                  key=exp_key, runs=runs,
-                                  source=partial(_history_of, histories, runs, whole=len(mine) == 1))
+                                  key=exp_key, runs=runs, histories=histories, whole=len(mine) == 1)
             for run in runs:
                 key = url_key(run.info.run_id)
                 if key in used_run_keys:

@@ -61,27 +61,34 @@ class UnitKeys:
     experiment: str  # key of the folder e/<key>/
 
 
-def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]], *,
-              artifacts: bool) -> UnitKeys:
+def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]], *, artifacts: bool,
+              contents: dict[str, str] | None = None, learned: dict[str, str] | None = None) -> UnitKeys:
     """The cache keys of the experiment's run folders and of its own folder.
 
-    A run the store can vouch for (`read_digest`: its folder is signed as unchanged since a read that
-    built the same Run and history) is keyed by that digest; build_key carries the redaction rules
-    applied since. Any other run is keyed by its pickled Run and its history rows."""
+    A run is keyed by its content: its Run as read and redacted (pickled) and its history rows. A run
+    the store vouches for (`read_digest`: its folder unchanged since a read that built the same Run and
+    history) takes that content digest from `contents` (read digest -> content digest, kept by the
+    last build), without pickling it or hashing its points; `learned` gets the pairs of this build."""
+    contents = {} if contents is None else contents
+    content: dict[str, str] = {}
+    vouched: dict[str, str] = {}
     read_digest = getattr(exp.store, "read_digest", None)
-    vouched = {}
-    if read_digest is not None:
-        for run in exp.runs:
-            found = read_digest(run.info.run_id)
-            if found is not None:
-                vouched[run.info.run_id] = found
-    others = [run.info.run_id for run in exp.runs if run.info.run_id not in vouched]
-    histories = {}
-    if others:  # (only then is the experiment's frame made: an unchanged one may never need it)
-        history = exp.history
-        if vouched and not history.empty:
-            history = history[history["run_id"].isin(others)]
-        histories = history_digests(history)
+    for run in exp.runs:
+        found = read_digest(run.info.run_id) if read_digest is not None else None
+        if found is not None:
+            vouched[run.info.run_id] = Digest(build_key, found).hex()
+            known = contents.get(vouched[run.info.run_id])
+            if known is not None:
+                content[run.info.run_id] = known
+    others = [run for run in exp.runs if run.info.run_id not in content]
+    if others:  # (only then are history rows made: an unchanged experiment may never need them)
+        ids = [run.info.run_id for run in others]
+        histories = history_digests(exp.history if len(others) > len(exp.runs) // 2 else exp.history_rows(ids))
+        for run in others:
+            run_id = run.info.run_id
+            content[run_id] = Digest(pickle.dumps(run, protocol=5), histories.get(run_id, b"")).hex()
+    if learned is not None:
+        learned.update((vouched[run_id], content[run_id]) for run_id in vouched)
     exp_part = Digest("experiment", build_key, exp.key, exp.store_label,
                       pickle.dumps(exp.experiment, protocol=5)).hex()
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
@@ -89,11 +96,7 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
     for run in exp.runs:
         run_id = run.info.run_id
         parent = run.parent_run_id
-        if run_id in vouched:
-            digest = Digest("run", exp_part, exp.run_keys[run_id], "read", vouched[run_id])
-        else:
-            digest = Digest("run", exp_part, exp.run_keys[run_id], pickle.dumps(run, protocol=5),
-                            histories.get(run_id, b""))
+        digest = Digest("run", exp_part, exp.run_keys[run_id], content[run_id])
         if parent:
             digest.add("parent", parent, exp.run_keys.get(parent, ""), labels.get(parent, ""))
         for child in children.get(run_id, []):
