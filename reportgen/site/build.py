@@ -124,10 +124,9 @@ def _build(
             builder = SiteBuilder(site, staging, theme_, title=title or DEFAULT_TITLE, max_points=max_points,
                                    artifacts=artifacts, budget=Budget(max_artifact_size, max_site_size),
                                    strict=strict, static_charts=static_charts, report=report, workers=workers,
-                                   images=images)
+                                   images=images, bytecode_dir=cache.templates if cache is not None else None)
             if cache is not None:
                 builder.cache = cache
-                builder.renderer.env.bytecode_cache = cache.templates()
                 # Redaction rules are in the key: runs may be keyed by what was read, before redaction.
                 builder.build_key = Digest(
                     code_digest(theme_.folders), title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size,

@@ -57,11 +57,13 @@ class SiteBuilder:
 
     def __init__(self, site: SiteData, out: Path, theme: Theme, *, title: str, max_points: int,
                  artifacts: bool, budget: Budget, strict: bool, static_charts: bool, report: Progress,
-                 workers: int | None = None, images: ImageMaker | None = None) -> None:
+                 workers: int | None = None, images: ImageMaker | None = None,
+                 bytecode_dir: Path | None = None) -> None:
         self.site = site
         self.out = out
         self.theme = theme
-        self.renderer = Renderer(theme, out, site_title=title, generator=f"reportgen {__version__}")
+        self.renderer = Renderer(theme, out, site_title=title, generator=f"reportgen {__version__}",
+                                 bytecode_dir=bytecode_dir)
         self.max_points = max_points
         self.artifacts = artifacts
         self.budget = budget
