@@ -49,11 +49,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="full builds and one-run changes (best of)")
     parser.add_argument("--replace", action="store_true", help="rebuild over the previous site (adds its deletion)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where the store copy and sites go (default {OUT})")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    store, cache = OUT / "B-mlruns", OUT / "cache"
-    shutil.rmtree(OUT, ignore_errors=True)
+    out = args.out.resolve()
+    store, cache = out / "B-mlruns", out / "cache"
+    shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     make_file_store(store, SHAPES["B"])
     print(f"store B written to {store} in {time.perf_counter() - started:.1f}s", flush=True)
@@ -61,18 +63,18 @@ def main() -> None:
     run_ids = sorted(run.info.run_id for exp in client.search_experiments()
                      for run in client.search_runs([exp.experiment_id], max_results=50))
 
-    full = [_timed_build(store, OUT / "full", cache=None, replace=args.replace) for _ in range(args.repeat)]
-    cold = _timed_build(store, OUT / "site", cache=cache, replace=args.replace)
-    warm = _timed_build(store, OUT / "site", cache=cache, replace=args.replace)
+    full = [_timed_build(store, out / "full", cache=None, replace=args.replace) for _ in range(args.repeat)]
+    cold = _timed_build(store, out / "site", cache=cache, replace=args.replace)
+    warm = _timed_build(store, out / "site", cache=cache, replace=args.replace)
     changed = []
     for n in range(args.repeat):
         run_id = run_ids[n * 7 % len(run_ids)]
         client.log_metric(run_id, "m0", 0.123 + n, step=1000 + n, timestamp=1_700_000_999_000 + n)
         client.set_tag(run_id, "reviewed", f"round {n}")
-        changed.append(_timed_build(store, OUT / "site", cache=cache, replace=args.replace))
+        changed.append(_timed_build(store, out / "site", cache=cache, replace=args.replace))
 
-    _, reference = _timed_build(store, OUT / "full", cache=None, replace=False)
-    identical = _digest(OUT / "full") == _digest(OUT / "site")
+    _, reference = _timed_build(store, out / "full", cache=None, replace=False)
+    identical = _digest(out / "full") == _digest(out / "site")
 
     best_full = min(seconds for seconds, _ in full)
     best_changed = min(seconds for seconds, _ in changed)

@@ -183,11 +183,15 @@ def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
     _same_as_full(tmp_path, store, tmp_path / "site")
 
 
-def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monkeypatch):
-    """The links are made on a thread while pages render: a failure there (a full disk, the cache
-    removed meanwhile) still gives the whole site, rendered, and says so."""
+@pytest.mark.parametrize("forked", [False, True])
+def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monkeypatch, forked):
+    """Cached folders are linked while pages render (by a forked process for many of them): a failure
+    there (a full disk, the cache removed meanwhile) still gives the whole site, rendered, and says so."""
+    from reportgen.site import builder
     from reportgen.site.cache import SiteCache
 
+    if forked:
+        monkeypatch.setattr(builder, "FORK_LINKS_FROM", 1)
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)
     real_link = SiteCache.link
@@ -201,8 +205,20 @@ def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monk
 
     monkeypatch.setattr(SiteCache, "link", failing_link)
     result = build(store, tmp_path / "site", cache_dir=cache)
-    assert len(calls) == 3 and result.reused == 0
-    assert any("could not be linked (No space left on device)" in note for note in result.notes)
+    assert result.reused == 0
+    assert any("could not be linked" in note and "No space left on device" in note for note in result.notes)
+    assert len(calls) == (0 if forked else 3)  # the forked process's calls are its own
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_cached_folders_linked_by_a_forked_process(tmp_path, store, monkeypatch):
+    from reportgen.site import builder
+
+    monkeypatch.setattr(builder, "FORK_LINKS_FROM", 1)
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_3, "reviewed", "yes")
+    assert build(store, tmp_path / "site", cache_dir=cache).reused == 6
     _same_as_full(tmp_path, store, tmp_path / "site")
 
 
@@ -328,6 +344,23 @@ def test_static_images_of_unchanged_charts_come_from_the_cache(tmp_path, store, 
     result = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
     assert result.reused == 6 and sum(drawn) == 0
     _same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
+
+
+def test_images_of_a_reused_experiment_stay_in_the_cache(tmp_path, store, monkeypatch):
+    """A build that reuses an experiment's folder keeps its images in the cache: when a later build
+    renders that experiment again with the same charts, nothing is drawn."""
+    from reportgen.site.static_images import ImageMaker
+
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
+    images = sorted(p.name for p in (cache / "images").glob("*.svg"))
+    build(store, tmp_path / "site", cache_dir=cache, static_charts=True)  # everything reused
+    assert sorted(p.name for p in (cache / "images").glob("*.svg")) == images
+    drawn: list[int] = []
+    original = ImageMaker._draw_all
+    monkeypatch.setattr(ImageMaker, "_draw_all", lambda self, specs: drawn.append(len(specs)) or original(self, specs))
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_3, "reviewed", "yes")
+    assert build(store, tmp_path / "site", cache_dir=cache, static_charts=True).reused == 6 and sum(drawn) == 0
 
 
 def test_forked_incremental_build_equals_a_serial_full_build(tmp_path, store):

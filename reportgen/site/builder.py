@@ -12,7 +12,7 @@ from reportgen import __version__
 from reportgen.errors import ReportgenError
 from reportgen.model import Problem
 from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts, size_limit_reached
-from reportgen.site.cache import Linker, SiteCache
+from reportgen.site.cache import SiteCache
 from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts, run_charts
 from reportgen.site.collect import ExperimentData, SiteData
 from reportgen.site.exports import write_exports
@@ -23,7 +23,7 @@ from reportgen.site.pages import (
     ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, index_context, problems_context, run_label,
 )
 from reportgen.site.pages_run import children_of, compare_context, compare_order, run_context
-from reportgen.site.parallel import default_workers, render_runs, start_forked
+from reportgen.site.parallel import default_workers, fork_call, render_runs, start_forked
 from reportgen.site.render import Renderer
 from reportgen.site.runspecs import RunHistorySpecs, split_history
 from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
@@ -35,6 +35,11 @@ RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller poin
 COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
 # An experiment's pages are shared with a forked process from this many runs (below, a fork costs more).
 FORK_PAGES_FROM_RUNS = 300
+FORK_LINKS_FROM = 200  # cached folders linked by a forked process from this many
+
+
+class LinkFailed(Exception):
+    """Cached units could not be linked into the site (the disk filled up, the cache went away)."""
 
 
 class Progress:
@@ -46,10 +51,6 @@ class Progress:
     def __call__(self, phase: str, advance: int = 1, total: int | None = None) -> None:
         if self.callback is not None:
             self.callback(phase, advance, total)
-
-
-class LinkFailed(Exception):
-    """Cached units could not be linked into the site (the disk filled up, the cache went away)."""
 
 
 class SiteBuilder:
@@ -76,8 +77,8 @@ class SiteBuilder:
         self.workers = workers
         self.images = images
         self.cache: SiteCache | None = None
-        self.linker: Linker | None = None
         self.build_key = ""
+        self.claimed: list[str] = []  # cache keys of the units to link into the site
         self.budget_hit = False
 
     def warn(self, path: str, message: str) -> None:
@@ -96,37 +97,28 @@ class SiteBuilder:
         self.renderer.write_vendor_assets()
         total_runs = self.site.run_count
         self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
-        if self.cache is not None:
-            self.linker = Linker(self.cache, self.out)
         plans = [self._plan(exp) for exp in self.site.experiments]
+        linked = self._start_links()
         jobs = [(plan, run) for plan in plans for run in plan.pending]
         workers = self.workers if self.workers is not None else default_workers(len(jobs))
 
         def meanwhile() -> None:
             # This process's share while worker processes render the run pages (after them when serial).
-            # Cached folders are linked on a thread meanwhile: started after the workers forked.
-            self._start_links()
             for plan in plans:
                 self._experiment_pages(plan, alone=workers <= 1)
 
         # One set of workers for the run pages of every experiment: they fork once, and the experiment
         # pages of this process overlap all of them.
         remaining = self.budget.remaining
-        if workers <= 1:
-            self._start_links()
         rendered = render_runs(
             self, jobs, lambda job: self._run_page(*job), workers=workers,
             progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
-        if self.linker is not None:
-            try:
-                self.linker.finish()
-            except OSError as exc:
-                raise LinkFailed(exc.strerror or str(exc)) from exc
         # Copies made in worker processes count here too (in this process they already did).
         self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
         for (plan, run), side in zip(jobs, rendered):
             plan.rendered[run.info.run_id] = side
             self.budget_hit = self.budget_hit or side["budget_hit"]
+        linked()
         for plan in plans:
             self._finish(plan)
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
@@ -143,16 +135,17 @@ class SiteBuilder:
         keys = unit_keys(exp, self.build_key, children, artifacts=self.artifacts, contents=self.cache.contents,
                          learned=self.cache.learned) if self.cache else None
         sides = self._restore_runs(exp, keys) if keys else {}
-        pages_done = keys is not None and self._restore(keys.experiment, f"e/{exp.key}") is not None
+        side = self._restore(keys.experiment, f"e/{exp.key}") if keys is not None else None
+        pages_done = side is not None
+        if side is not None and self.images is not None:
+            self.images.used.update(side.get("images", ()))  # kept in the cache while this unit is
         pending = [run for run in exp.runs if run.info.run_id not in sides]
         plan = Plan(exp=exp, keys=keys, sides=sides, pages_done=pages_done, pending=pending, children=children)
         self.report("Rendering pages", len(sides) + (1 if pages_done else 0), None)
         if pages_done and not pending:
             return plan
         # Summaries and series of the runs to render; the cached runs brought theirs along.
-        history = exp.history
-        if sides:
-            history = history[history["run_id"].isin([run.info.run_id for run in pending])]
+        history = exp.history_rows([run.info.run_id for run in pending]) if sides else exp.history
         plan.summaries = summarize(history)
         for run_id, side in sides.items():
             plan.summaries.update(summaries_in(run_id, side["summaries"]))
@@ -172,7 +165,14 @@ class SiteBuilder:
             return
         before = len(self.problems)
         fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
-        plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork)
+        if self.images is None:
+            plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork)
+        else:  # the static images these pages use, for the cache to keep while the unit is reused
+            images, self.images.used = self.images.used, set()
+            try:
+                plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork)
+            finally:
+                plan.image_names, self.images.used = sorted(self.images.used), images | self.images.used
         plan.page_problems = self.problems[before:]
 
     def _finish(self, plan: "Plan") -> None:
@@ -194,26 +194,51 @@ class SiteBuilder:
         if keys is not None:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
                              {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
-                              "store_problems": [], "budget_hit": False})
-
-    def _start_links(self) -> None:
-        if self.linker is not None:
-            self.linker.start()
+                              "store_problems": [], "budget_hit": False, "images": plan.image_names})
 
     def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
-        """A cached unit for the site (linked in by the linker), its problems and pages counted as if
+        """A cached unit for the site (linked in by _start_links), its problems and pages counted as if
         rendered."""
-        assert self.cache is not None and self.linker is not None
+        assert self.cache is not None
         side = self.cache.claim(key, folder)
         if side is None:
             return None
-        self.linker.add(key)
+        self.claimed.append(key)
         for problem in problems_in(side["problems"]):
             self.warn(problem.path, problem.message)
         self.extra_store_problems.extend(problems_in(side["store_problems"]))
         self.pages += side["pages"]
         self.budget_hit = self.budget_hit or side["budget_hit"]
         return side
+
+    def _start_links(self) -> Callable[[], None]:
+        """Link the claimed units into the site; returns the function that waits for the links.
+
+        Thousands of folders are made by a forked process while this one renders: mkdir costs 0.03 to
+        0.35 ms on one disk (more after a big deletion), and a thread would get the GIL back after each
+        call only as often as the rendering lets it go."""
+        keys, cache, out = self.claimed, self.cache, self.out
+        if not keys or cache is None:
+            return lambda: None
+
+        def link_all() -> str | None:
+            for key in keys:
+                try:
+                    cache.link(key, out)
+                except OSError as exc:
+                    return f"{cache.used[key]['folder']}: {exc.strerror or exc}"
+            return None
+
+        for parent in {cache.used[key]["folder"].split("/")[0] for key in keys}:
+            (out / parent).mkdir(exist_ok=True)  # not made by both processes at once
+        waiting = fork_call(link_all) if len(keys) >= FORK_LINKS_FROM else None
+
+        def linked() -> None:
+            failed = waiting() if waiting is not None else link_all()
+            if failed is not None:
+                raise LinkFailed(failed)
+
+        return linked
 
     def _restore_runs(self, exp: ExperimentData, keys: UnitKeys) -> dict[str, dict[str, Any]]:
         sides = {}
@@ -320,4 +345,5 @@ class Plan:
     histories: dict[str, dict] = field(default_factory=dict)
     page_problems: list[Problem] = field(default_factory=list)
     table_pages: int = 0
+    image_names: list[str] = field(default_factory=list)  # static images (cache names) of its pages
     rendered: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -20,7 +20,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -302,38 +301,3 @@ class SiteCache:
                     except OSError:
                         pass
 
-
-class Linker:
-    """Links claimed units into a staging folder on a thread of its own: mkdir and link release the GIL,
-    so linking thousands of run folders overlaps the pages this process renders meanwhile."""
-
-    def __init__(self, cache: SiteCache, staging: Path) -> None:
-        self.cache = cache
-        self.staging = staging
-        self.keys: list[str] = []
-        self._thread: threading.Thread | None = None
-        self._error: OSError | None = None
-
-    def add(self, key: str) -> None:
-        assert self._thread is None, "units are claimed before linking starts"
-        self.keys.append(key)
-
-    def start(self) -> None:
-        if self._thread is None and self.keys:
-            self._thread = threading.Thread(target=self._run, name="reportgen-cache-links", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for key in self.keys:
-                self.cache.link(key, self.staging)
-        except OSError as exc:
-            self._error = exc
-
-    def finish(self) -> None:
-        """Wait for the links; OSError if one failed (the build then renders everything)."""
-        self.start()
-        if self._thread is not None:
-            self._thread.join()
-        if self._error is not None:
-            raise self._error

@@ -116,3 +116,33 @@ def start_forked(builder: Any, job: Callable[[], Any]) -> Callable[[], Any] | No
         return outcome["result"]
 
     return wait
+
+
+_CALLS: dict[int, Callable[[], Any]] = {}
+
+
+def _call(token: int) -> Any:
+    return _CALLS[token]()
+
+
+def fork_call(job: Callable[[], Any]) -> Callable[[], Any] | None:
+    """Start job() in a forked process (no GIL shared: for work of system calls, which a thread would
+    do at the pace the busy main thread lets go of the GIL). Returns a function waiting for its
+    result (or raising its exception); None where fork does not exist."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    token = id(job)
+    _CALLS[token] = job
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_call, token)  # forks here
+    finally:
+        del _CALLS[token]
+
+    def wait() -> Any:
+        try:
+            return future.result()
+        finally:
+            pool.shutdown()
+
+    return wait
