@@ -130,7 +130,7 @@ def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_pat
     assert result.reused == 6 and hashed == [{RUN_2}]  # only the changed run's points are hashed
     _same_as_full(tmp_path, store, tmp_path / "site")
     # Nothing changed: no experiment renders, so no history frame is made at all.
-    from reportgen.stores.file_cache import Histories
+    from reportgen.stores._cache_frames import Histories
 
     made = []
     frame = Histories.frame

@@ -19,19 +19,17 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Collection
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import pandas as pd
 
 from reportgen import __version__
 from reportgen.model import Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._io import gc_paused
 from reportgen.stores._read_sign import Signature, Signer
-from reportgen.stores.base import HISTORY_COLUMNS
+from reportgen.stores._cache_frames import Histories
 
 if TYPE_CHECKING:
     from reportgen.stores.file import FileStore
@@ -252,7 +250,7 @@ def _inside(path: Path, folder: str) -> bool:
 # -- the read ------------------------------------------------------------------------------------
 def cached_read(
     store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path
-) -> tuple[list[tuple[str, RunInfo]], list[Run], "Histories", ReadDigests]:
+) -> tuple[list[tuple[str, RunInfo]], list[Run], Histories, ReadDigests]:
     """(refs, runs, histories) as FileStore._build(refs, histories=True) gives them (the history frame
     made when asked, see Histories), reading only the run folders that changed since the last cached
     read in cache_dir; and the read digest of each run whose signature is trusted (read_digest)."""
@@ -303,7 +301,7 @@ def cached_read(
     for _, entry in refs:
         for path, message in entry.input_problems:
             store.problem(path, message)
-    frame = Histories([e for _, e in refs])
+    frame = Histories([e for _, e in refs])  # the frame is made when asked
     digests = ReadDigests(root, [(f[cut:], e) for f, e in refs])
     if writable:
         kept = dict(zip(names, entries))
@@ -388,91 +386,3 @@ def _build(store: FileStore, todo: list[tuple[str, Entry]]) -> None:
         entry.timestamp = timestamp[rows].copy()
         entry.value = value[rows].copy()
         entry.step = step[rows].copy()
-
-
-class Histories:
-    """The history frame of a cached read, made when asked: whole, or the rows of some runs only (an
-    incremental build needs the points of the experiments it renders again, often none)."""
-
-    def __init__(self, entries: list[Entry]) -> None:
-        self._entries = entries  # admitted runs, in run id order
-        self._whole: pd.DataFrame | None = None
-
-    def frame(self, run_ids: Collection[str] | None = None, *, runs: Collection[str] | None = None) -> pd.DataFrame:
-        """The whole frame (run_ids None), else frame[frame.run_id.isin(run_ids)].reset_index(drop=True),
-        categories included. runs: the run ids the whole frame is of (a search kept only these)."""
-        entries = self._entries
-        if runs is not None:
-            entries = [e for e in entries if e.info.run_id in runs]  # type: ignore[union-attr]
-        if run_ids is None:
-            if runs is not None:
-                return _frame(entries, [e.info.run_id for e in entries], keys_of=self._entries)  # type: ignore[union-attr]
-            if self._whole is None:
-                self._whole = _frame(entries, [e.info.run_id for e in entries])  # type: ignore[union-attr]
-            return self._whole
-        wanted = set(run_ids)
-        part = [e for e in entries if e.info.run_id in wanted]  # type: ignore[union-attr]
-        return _frame(part, [e.info.run_id for e in part], keys_of=self._entries,  # type: ignore[union-attr]
-                      runs_of=entries)
-
-
-def _with_points(entries: list[Entry]) -> tuple[list[str], list[str]]:
-    """(run ids, keys) that have points among these entries, sorted: the categories of their frame."""
-    runs = [e.info.run_id for e in entries if e.counts is not None and e.counts.sum() > 0]  # type: ignore[union-attr]
-    keys = {key for e in entries if e.counts is not None for key, n in zip(e.keys, e.counts.tolist()) if n}
-    return runs, sorted(keys)
-
-
-def _frame(entries: list[Entry], run_ids: list[str], *, keys_of: list[Entry] | None = None,
-           runs_of: list[Entry] | None = None) -> pd.DataFrame:
-    """The history frame of these entries. keys_of / runs_of: the entries whose keys / runs with points
-    are the frame's categories (a part of a bigger frame keeps that frame's categories)."""
-    if keys_of is None and runs_of is None:
-        return _whole_frame(entries, run_ids)
-    all_runs, _ = _with_points(runs_of if runs_of is not None else entries)
-    _, all_keys = _with_points(keys_of if keys_of is not None else entries)
-    run_code = {run_id: i for i, run_id in enumerate(all_runs)}
-    key_code = {key: i for i, key in enumerate(all_keys)}
-    keys = list(chain.from_iterable(entry.keys for entry in entries))
-    with_files = [entry for entry in entries if entry.keys]
-
-    def joined(attr: str, dtype: type) -> np.ndarray:
-        parts = [getattr(entry, attr) for entry in with_files]
-        return np.concatenate(parts) if parts else np.empty(0, dtype)
-
-    counts = joined("counts", np.int64)
-    # A run or key without points is in no category; its code is never repeated (count 0).
-    file_runs = np.repeat(np.fromiter((run_code.get(r, 0) for r in run_ids), np.int32, len(run_ids)),
-                          [len(entry.keys) for entry in entries])
-    run_codes = np.repeat(file_runs, counts)
-    key_codes = np.repeat(np.fromiter((key_code.get(k, 0) for k in keys), np.int32, len(keys)), counts)
-    return pd.DataFrame(
-        {
-            "run_id": pd.Categorical.from_codes(run_codes, categories=pd.Index(all_runs, dtype=object)),
-            "key": pd.Categorical.from_codes(key_codes, categories=pd.Index(all_keys, dtype=object)),
-            "step": joined("step", np.int64), "timestamp": joined("timestamp", np.int64),
-            "value": joined("value", np.float64),
-        },
-        columns=HISTORY_COLUMNS, copy=False,
-    )
-
-
-def _whole_frame(entries: list[Entry], run_ids: list[str]) -> pd.DataFrame:
-    """The history frame of these runs: the same input FileStore's _frame gets, in the same order."""
-    # Whole lists at a time (set union, map, repeat): 20k files in Python loops cost 10 ms.
-    keys = list(chain.from_iterable(entry.keys for entry in entries))
-    key_names = sorted(set(keys))
-    key_code = {k: i for i, k in enumerate(key_names)}
-    with_files = [entry for entry in entries if entry.keys]
-
-    def joined(attr: str, dtype: type) -> np.ndarray:
-        parts = [getattr(entry, attr) for entry in with_files]
-        return np.concatenate(parts) if parts else np.empty(0, dtype)
-
-    counts = joined("counts", np.int64)
-    file_runs = np.repeat(np.arange(len(entries), dtype=np.int32), [len(entry.keys) for entry in entries])
-    run_codes = np.repeat(file_runs, counts)
-    key_codes = np.repeat(np.fromiter(map(key_code.__getitem__, keys), np.int32, len(keys)), counts)
-    # Entries keep each file's points sorted, files in key order, runs in run id order: sorted already.
-    return mp.history_frame(run_codes, key_codes, run_ids, key_names, joined("step", np.int64),
-                            joined("timestamp", np.int64), joined("value", np.float64), presorted=True)
