@@ -212,7 +212,7 @@ def test_hostile_strings_shown_as_text(page, mlflow_site):
     assert "param:<b data-pwned=1 onclick=alert(14)>" in headers
     assert "metric:<img src=x data-pwned=1 onerror=alert(13)>" in headers
     assert 'tag:"><svg data-pwned=1 onload=alert(15)>' in headers
-    run_pages = sorted(mlflow_site.glob("r/*/index.html"))
+    run_pages = sorted(mlflow_site.glob("r/*.html"))
     for run_page in run_pages:
         page.goto(run_page.as_uri())
         page.wait_for_selector(DRAWN, state="attached")
@@ -234,7 +234,7 @@ def test_scatter_point_links_to_its_run_page(page, sample_site):
     point.scroll_into_view_if_needed()
     box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.wait_for_url("**/r/*/index.html")
+    page.wait_for_url("**/r/*.html")
     page.wait_for_selector(DRAWN, state="attached")
     assert len(page.context.pages) == 1  # same tab, relative link
     probe.assert_clean()

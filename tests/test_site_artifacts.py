@@ -82,7 +82,7 @@ def test_big_files_are_capped_per_file_and_per_site(tmp_path):
     result = build(store, tmp_path / "site", max_artifact_size=1000, max_site_size=1000)
     copied = _copied(tmp_path / "site")
     assert "big.log" not in copied and len(copied) == 1, "one of a.txt/b.txt fits the site budget"
-    page = html_pages(tmp_path / "site")[f"r/{RUN}/index.html"]
+    page = html_pages(tmp_path / "site")[f"r/{RUN}.html"]
     big = [li for li in page.select(".rg-file-node") if "big.log" in li.get_text()][0]
     assert "too large to copy" in big.get_text()
     assert big.select_one("pre").get_text().startswith("xxx"), "the head of a big text file is still previewed"
@@ -94,7 +94,7 @@ def test_no_artifacts_option(tmp_path):
     mb.write(artifacts / "ok.txt", "fine")
     build(store, tmp_path / "site", artifacts=False)
     assert _copied(tmp_path / "site") == {}
-    assert html_pages(tmp_path / "site")[f"r/{RUN}/index.html"].select_one(".rg-artifacts") is None
+    assert html_pages(tmp_path / "site")[f"r/{RUN}.html"].select_one(".rg-artifacts") is None
 
 
 @pytest.mark.parametrize("name", ["..", "../../etc/passwd", "a\x00b", "<script>.txt", "x" * 400, "CON", "\u202e.txt",
@@ -115,7 +115,7 @@ def test_hostile_artifact_names_are_listed_safely(tmp_path):
     build(store, tmp_path / "site")
     files = list((tmp_path / "site" / "r" / RUN / "files").iterdir())
     assert len(files) == 3 and all(p.parent.name == "files" for p in files)
-    page = html_pages(tmp_path / "site")[f"r/{RUN}/index.html"]
+    page = html_pages(tmp_path / "site")[f"r/{RUN}.html"]
     names = [a.get_text() for a in page.select(".rg-file-line a")]
     assert "<b onclick=x>bold.txt" in names and "[U+202E]gnp.exe" in names
     assert page.select_one(".rg-file-line b") is None

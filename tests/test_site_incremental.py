@@ -89,7 +89,7 @@ def test_a_changed_parent_renders_its_children_again(tmp_path, store):
     parent = f"{5:032x}"
     TrackingClient(tracking_uri=str(store)).set_tag(parent, "mlflow.runName", "renamed-sweep")
     result = build(store, tmp_path / "site", cache_dir=cache)
-    child_page = next((tmp_path / "site" / "r").glob(f"{6:032x}*/index.html")).read_text(encoding="utf-8")
+    child_page = next((tmp_path / "site" / "r").glob(f"{6:032x}*.html")).read_text(encoding="utf-8")
     assert "renamed-sweep" in child_page
     assert result.reused == 5  # 4 untouched runs + the empty experiment
     _same_as_full(tmp_path, store, tmp_path / "site")
@@ -166,7 +166,7 @@ def test_redaction_rules_are_part_of_the_key(tmp_path, store, settled, monkeypat
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-9876543")
     result = build(store, tmp_path / "site", cache_dir=cache, **options)
     assert result.reused == 0
-    page = (tmp_path / "site" / "r" / RUN_1 / "index.html").read_text(encoding="utf-8")
+    page = (tmp_path / "site" / "r" / f"{RUN_1}.html").read_text(encoding="utf-8")
     assert ("adam" not in page) if change == "--redact" else ("tok-9876543" not in page)
     _same_as_full(tmp_path, store, tmp_path / "site", **options)
 
@@ -175,7 +175,7 @@ def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
     """Site and cache share files (hard links): a page changed in place must not come back."""
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)
-    page = next((tmp_path / "site" / "r").glob("*/index.html"))
+    page = next((tmp_path / "site" / "r").glob("*.html"))
     with open(page, "a", encoding="utf-8") as stream:
         stream.write("<!-- edited -->")
     result = build(store, tmp_path / "site", cache_dir=cache)

@@ -76,7 +76,7 @@ def test_experiment_downloads_are_csv_and_json(site):
 
 def test_run_page_sections(site):
     _, out, pages = site
-    soup = pages[f"r/{1:032x}/index.html"]
+    soup = pages[f"r/{1:032x}.html"]
     assert soup.h1.get_text(" ", strip=True).startswith("lr0.1-s1")
     attributes = dict(zip([dt.get_text() for dt in soup.select(".rg-attributes dt")],
                           [dd.get_text(" ", strip=True) for dd in soup.select(".rg-attributes dd")]))
@@ -95,7 +95,7 @@ def test_run_page_sections(site):
 
 def test_run_page_artifact_previews(site):
     _, out, pages = site
-    soup = pages[f"r/{1:032x}/index.html"]
+    soup = pages[f"r/{1:032x}.html"]
     names = [a.get_text() for a in soup.select(".rg-file-line a, .rg-file-line span:first-child")]
     assert {"notes.txt", "table.csv", "curve.png", "report.html", "README.md", "config.json", "model.bin"} <= set(names)
     assert soup.select_one(".rg-folder").get_text() == "plots/"
@@ -106,7 +106,7 @@ def test_run_page_artifact_previews(site):
     assert iframe.has_attr("sandbox") and list(iframe["sandbox"]) == [], "sandbox with no allowances at all"
     assert "<script>" in iframe["srcdoc"]  # kept as inert text inside the sandbox
     img = soup.select_one(".rg-preview-image img")
-    assert img["src"].startswith(f"../../r/{1:032x}/files/") and img["src"].endswith("-curve.png")
+    assert img["src"].startswith(f"../r/{1:032x}/files/") and img["src"].endswith("-curve.png")
     copied = {path.name for path in (out / f"r/{1:032x}/files").iterdir()}
     assert any(name.endswith("-report.html.txt") for name in copied), "active types are kept as text"
     assert not any(name.endswith(".html") for name in copied)

@@ -74,7 +74,7 @@ def test_no_page_runs_or_injects_anything(hostile_site):
 
 def test_hostile_text_is_shown_as_text(hostile_site):
     _, _, pages = hostile_site
-    run_page = pages[f"r/{1:032x}/index.html"]
+    run_page = pages[f"r/{1:032x}.html"]
     text = run_page.get_text()
     assert "</script><script>alert(2)</script>" in text  # shown, escaped
     assert "{{7*7}}" in text, "data is never evaluated as a template"
@@ -86,7 +86,7 @@ def test_hostile_text_is_shown_as_text(hostile_site):
 
 def test_links_from_data_are_http_only(hostile_site):
     _, _, pages = hostile_site
-    run_page = pages[f"r/{1:032x}/index.html"]
+    run_page = pages[f"r/{1:032x}.html"]
     for a in run_page.find_all("a"):
         assert not a.get("href", "").lower().startswith("javascript"), a
     note = run_page.select_one(".rg-note")
@@ -125,7 +125,7 @@ def test_active_artifacts_are_neutralised(hostile_site):
     files = list((out / f"r/{1:032x}/files").iterdir())
     assert files and all(path.parent == out / f"r/{1:032x}/files" for path in files)
     assert not [p for p in files if p.suffix in (".html", ".svg", ".htm", ".js")]
-    run_page = pages[f"r/{1:032x}/index.html"]
+    run_page = pages[f"r/{1:032x}.html"]
     svg = [img for img in run_page.select(".rg-preview-image img") if img["src"].startswith("data:image/svg+xml")]
     assert len(svg) == 1, "an SVG shows only through <img>, where it cannot run script"
     for md in run_page.select(".rg-preview-markdown"):

@@ -15,10 +15,10 @@ _WORDS = {"max": "higher is better", "min": "lower is better", None: "direction 
 def _run_cell(row: RunRow, site_url: str | None) -> str:
     name = md_escape(row.run_name or "(unnamed)", limit=60)
     if site_url:
-        # The site's run pages live at r/<run id>/ (a plain id is its own folder name).
+        # The site's run pages live at r/<run id>.html (a plain id is its own file name).
         from reportgen.site.collect import url_key
 
-        name = f"[{name}]({md_url(site_url.rstrip('/') + '/r/' + quote(url_key(row.run_id)) + '/')})"
+        name = f"[{name}]({md_url(site_url.rstrip('/') + '/r/' + quote(url_key(row.run_id)) + '.html')})"
     status = "" if row.status == "FINISHED" else f" ({md_escape(row.status)})"
     return f"{name} ({md_escape(row.run_id[:8])}){status}"
 

@@ -182,7 +182,8 @@ class SiteBuilder:
         if keys is not None:
             for run in plan.pending:
                 run_id = run.info.run_id
-                self.cache.store(keys.runs[run_id], f"r/{exp.run_keys[run_id]}", self.out, plan.rendered[run_id])
+                folder = f"r/{exp.run_keys[run_id]}"  # its copied artifacts, if any; the page beside it
+                self.cache.store(keys.runs[run_id], folder, self.out, plan.rendered[run_id], pages=[f"{folder}.html"])
         if plan.pages_done:
             return
         images = {run.info.run_id: (plan.sides.get(run.info.run_id) or plan.rendered[run.info.run_id])["images"]
@@ -317,7 +318,7 @@ class SiteBuilder:
             copied = walker.copied_bytes
         context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": tree,
                         "artifacts_enabled": self.artifacts})
-        self.render("run.html", f"{run_dir}/index.html", context)
+        self.render("run.html", f"{run_dir}.html", context)
         problems = self.problems[problems_before:]
         return {
             "images": image_artifacts(tree), "pages": 1, "bytes": copied,

@@ -1,10 +1,10 @@
-"""Incremental builds: the folders a build renders (a run's `r/<key>/`, an experiment's `e/<key>/`) kept
-in a cache folder under a digest of everything they are made from; a rebuild links the unchanged ones
-back into the new site and renders only the rest.
+"""Incremental builds: the units a build renders (a run's page `r/<key>.html` with its folder `r/<key>/`,
+an experiment's folder `e/<key>/`) kept in a cache folder under a digest of everything they are made
+from; a rebuild links the unchanged ones back into the new site and renders only the rest.
 
 The cache is keyed on content, never on time: a unit's key digests its inputs (the run as read and
 redacted, its history, its artifacts' listing, the theme's files, reportgen's own source, the library
-versions and every build option), so a cached folder is byte for byte what rendering would write.
+versions and every build option), so a cached unit is byte for byte what rendering would write.
 Deleting the cache (or any part of it) only makes the next build render more.
 
 Files are hard links shared by the cache and the site when both are on one file system (copies
@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 import orjson
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: a unit's files relative to the site's root (run pages are r/KEY.html)
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"
@@ -196,46 +196,40 @@ class SiteCache:
         """Link the files of a claimed unit into staging (OSError when that fails: the disk is full,
         the cache was deleted meanwhile)."""
         entry = self.used[key]
-        source, target = os.path.join(self._units, key), os.path.join(staging, entry["folder"])
+        source = os.path.join(self._units, key)
         made: set[str] = set()
-        for relative, _, _ in entry["files"]:
+        for relative, _, _ in entry["files"]:  # relative to the site's root
             parent = os.path.dirname(relative)
             if parent not in made:
-                _make_folder(os.path.join(target, parent) if parent else target)
+                _make_folder(os.path.join(staging, parent))
                 made.add(parent)
-            _link_or_copy(os.path.join(source, relative), os.path.join(target, relative))
+            _link_or_copy(os.path.join(source, relative), os.path.join(staging, relative))
 
     def linked_sizes(self) -> dict[str, int]:
-        """Folder -> bytes of the units claimed by this build (the sizes their files had when stored;
-        claim checked that they still have them)."""
-        return {entry["folder"]: sum(size for _, size, _ in entry["files"]) for entry in self.used.values()}
+        """Folder -> bytes of the units used by this build whose files all lie in their folder (the
+        sizes their files had when stored; claim checked that they still have them)."""
+        sizes = {}
+        for entry in self.used.values():
+            inside = entry["folder"] + "/"
+            if all(relative.startswith(inside) for relative, _, _ in entry["files"]):
+                sizes[entry["folder"]] = sum(size for _, size, _ in entry["files"])
+        return sizes
 
-    def restore(self, key: str, folder: str, staging: Path) -> dict[str, Any] | None:
-        """claim + link: the cached unit linked into staging/folder now; its side data, or None."""
-        side = self.claim(key, folder)
-        if side is None:
-            return None
-        try:
-            self.link(key, staging)
-        except OSError:
-            shutil.rmtree(staging / folder, ignore_errors=True)
-            del self.used[key]
-            self.restored -= 1
-            return None
-        return side
-
-    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any]) -> None:
-        """Keep what was rendered into staging/folder under `key`."""
-        source = staging / folder
+    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = ()) -> None:
+        """Keep what was rendered into staging/folder (if that folder exists) and the files `pages`
+        (paths from the site's root) under `key`."""
         target = self.units / key
         try:
             if target.exists():
                 shutil.rmtree(target)
+            found = [*pages]
+            if (staging / folder).is_dir():
+                found += [f"{folder}/{relative}" for relative in _unit_files(staging / folder)]
             files = []
-            for relative in _unit_files(source):
+            for relative in found:
                 path = target / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _link_or_copy(source / relative, path)
+                _link_or_copy(staging / relative, path)
                 info = os.stat(path)
                 files.append([relative, info.st_size, info.st_mtime_ns])
         except OSError as exc:

@@ -57,7 +57,7 @@ def history_digests(history: pd.DataFrame) -> dict[str, bytes]:
 
 @dataclass
 class UnitKeys:
-    runs: dict[str, str]  # run_id -> key of its folder r/<key>/
+    runs: dict[str, str]  # run_id -> key of its unit: the page r/<key>.html and its folder r/<key>/
     experiment: str  # key of the folder e/<key>/
 
 

@@ -36,7 +36,9 @@ def exp_href(exp: ExperimentData) -> str:
 
 
 def run_href(exp: ExperimentData, run_id: str) -> str:
-    return f"r/{exp.run_keys[run_id]}/index.html"
+    """A run's page: one file, r/KEY.html (its copied artifacts go under r/KEY/files/): no folder a run,
+    which an incremental build would make again for every cached page."""
+    return f"r/{exp.run_keys[run_id]}.html"
 
 
 def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
