@@ -17,7 +17,6 @@ MAX_WORKERS = 4
 
 # Set in the parent just before forking; the workers read it instead of receiving pickled data.
 _JOB: dict[str, Any] = {}
-_SIDE_JOBS: dict[int, tuple[Any, Callable[[], Any]]] = {}
 
 
 def default_workers(run_count: int) -> int:
@@ -76,48 +75,6 @@ def render_runs(builder: Any, items: Sequence[Any], render_one: Callable[[Any], 
     return [results[position] for position in range(len(items))]
 
 
-def _side_work(token: int) -> dict[str, Any]:
-    builder, job = _SIDE_JOBS[token]
-    builder.report = lambda *args, **kwargs: None
-    builder.problems = []
-    builder.pages = 0
-    stores = builder.site.stores
-    before = [len(getattr(store, "problems", [])) for store in stores]
-    result = job()
-    store_problems = [p for store, n in zip(stores, before) for p in getattr(store, "problems", [])[n:]]
-    return {"result": result, "problems": builder.problems, "store_problems": store_problems,
-            "pages": builder.pages}
-
-
-def start_forked(builder: Any, job: Callable[[], Any]) -> Callable[[], Any] | None:
-    """Start job() (pages written, a picklable result) in a forked process beside this one. Returns a
-    function that waits for its result and adds the child's warnings, pages and store problems to the
-    builder; None where fork does not exist. If the child dies, job() runs in this process instead."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    token = id(job)
-    _SIDE_JOBS[token] = (builder, job)
-    try:
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        future = pool.submit(_side_work, token)  # forks here: the child has its copy of the job
-    finally:
-        del _SIDE_JOBS[token]
-
-    def wait() -> Any:
-        try:
-            outcome = future.result()
-        except BrokenProcessPool:
-            return job()
-        finally:
-            pool.shutdown()
-        builder.problems.extend(outcome["problems"])
-        builder.pages += outcome["pages"]
-        builder.extra_store_problems.extend(outcome["store_problems"])
-        return outcome["result"]
-
-    return wait
-
-
 _CALLS: dict[int, Callable[[], Any]] = {}
 
 
@@ -135,7 +92,7 @@ def fork_call(job: Callable[[], Any]) -> Callable[[], Any] | None:
     _CALLS[token] = job
     try:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        future = pool.submit(_call, token)  # forks here
+        future = pool.submit(_call, token)  # forks here: the child has its copy of the job
     finally:
         del _CALLS[token]
 
@@ -144,5 +101,38 @@ def fork_call(job: Callable[[], Any]) -> Callable[[], Any] | None:
             return future.result()
         finally:
             pool.shutdown()
+
+    return wait
+
+
+def start_forked(builder: Any, job: Callable[[], Any]) -> Callable[[], Any] | None:
+    """fork_call for pages: job() writes pages and returns a picklable result; the returned function
+    also adds the child's warnings, pages and store problems to the builder. If the child dies, job()
+    runs in this process instead."""
+
+    def in_child() -> dict[str, Any]:
+        builder.report = lambda *args, **kwargs: None
+        builder.problems = []
+        builder.pages = 0
+        stores = builder.site.stores
+        before = [len(getattr(store, "problems", [])) for store in stores]
+        result = job()
+        store_problems = [p for store, n in zip(stores, before) for p in getattr(store, "problems", [])[n:]]
+        return {"result": result, "problems": builder.problems, "store_problems": store_problems,
+                "pages": builder.pages}
+
+    waiting = fork_call(in_child)
+    if waiting is None:
+        return None
+
+    def wait() -> Any:
+        try:
+            outcome = waiting()
+        except BrokenProcessPool:
+            return job()
+        builder.problems.extend(outcome["problems"])
+        builder.pages += outcome["pages"]
+        builder.extra_store_problems.extend(outcome["store_problems"])
+        return outcome["result"]
 
     return wait
