@@ -372,11 +372,14 @@ def test_forked_incremental_build_equals_a_serial_full_build(tmp_path, store):
     _same_as_full(tmp_path, store, tmp_path / "site", workers=1)
 
 
-def test_experiment_pages_shared_with_a_forked_process_are_the_same(tmp_path, store, monkeypatch):
+@pytest.mark.parametrize("rows_per_page", [250, 2])
+def test_experiment_pages_shared_with_a_forked_process_are_the_same(tmp_path, store, monkeypatch, rows_per_page):
     """A rebuild that renders few runs gives a big experiment's exports, later table pages and compare
-    data to a forked process: the same bytes, pages and warnings as rendering them here."""
+    data to a forked process (and makes only the first page's rows here): the same bytes, pages and
+    warnings as rendering them all here."""
     from reportgen.site import builder as build_module
 
+    monkeypatch.setattr(build_module, "ROWS_PER_PAGE", rows_per_page)
     here = build(store, tmp_path / "here", workers=1, static_charts=True)
     monkeypatch.setattr(build_module, "FORK_PAGES_FROM_RUNS", 1)
     forked = []

@@ -21,6 +21,7 @@ from reportgen.site.incremental import (
 )
 from reportgen.site.pages import (
     ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, index_context, problems_context, run_label,
+    run_tree,
 )
 from reportgen.site.pages_run import children_of, compare_context, compare_order, run_context
 from reportgen.site.parallel import default_workers, fork_call, render_runs, start_forked
@@ -259,41 +260,44 @@ class SiteBuilder:
         fork: a child process writes the exports, the table pages after the first and the compare specs
         while this one draws the charts (their images come from this process's helper)."""
         columns = experiment_columns(exp)
-        rows = experiment_rows(exp, summaries, columns)
         base = f"e/{exp.key}"
-        pages = [rows[i:i + ROWS_PER_PAGE] for i in range(0, len(rows), ROWS_PER_PAGE)] or [[]]
+        total = len(run_tree(exp.runs))
+        page_count = max(1, -(-total // ROWS_PER_PAGE))
         page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
-                      for n in range(len(pages))]
+                      for n in range(page_count)]
 
-        def table_page(number: int, charts: list[dict[str, Any]]) -> None:
+        def table_page(number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
             context = {
                 "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": columns,
-                "rows": pages[number - 1], "page_number": number, "page_links": page_links,
-                "total_runs": len(rows), "charts": charts,
+                "rows": rows[(number - 1) * ROWS_PER_PAGE:number * ROWS_PER_PAGE], "page_number": number,
+                "page_links": page_links, "total_runs": total, "charts": charts,
             }
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
 
-        def rest() -> dict:
+        def rest(rows: list[Any]) -> dict:
             write_exports(self.out / base, exp, columns)
-            for number in range(2, len(pages) + 1):
-                table_page(number, [])
-            if len(pages) > 1:  # every row, for the table script to sort and filter across the pages
+            for number in range(2, page_count + 1):
+                table_page(number, rows, [])
+            if page_count > 1:  # every row, for the table script to sort and filter across the pages
                 (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE),
                                                             encoding="utf-8", newline="\n")
             return compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
 
-        waiting = start_forked(self, rest) if fork else None
+        # Forked, the child makes every row and this process only the first page's (each row is made
+        # alone: the same bytes).
+        waiting = start_forked(self, lambda: rest(experiment_rows(exp, summaries, columns))) if fork else None
+        rows = experiment_rows(exp, summaries, columns, rows=slice(0, ROWS_PER_PAGE) if waiting else slice(None))
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points)
         slots.start_images(self.images)  # drawn by the image helper while the rest is written
-        histories = rest() if waiting is None else None
+        histories = rest(rows) if waiting is None else None
         slots.finish_images()
-        table_page(1, slots.items)
+        table_page(1, rows, slots.items)
         if waiting is not None:
             histories = waiting()
         self.report("Rendering pages", 1, None)
-        return len(pages), histories
+        return page_count, histories
 
     def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
                  names) -> dict[str, Any]:
