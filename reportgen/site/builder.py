@@ -257,8 +257,8 @@ class SiteBuilder:
         """The experiment's runs table pages (the first with its charts), CSV and JSON exports; how many
         table pages it wrote and the compare page's history specs.
 
-        fork: a child process writes the exports, the table pages after the first and the compare specs
-        while this one draws the charts (their images come from this process's helper)."""
+        fork: a child process writes the exports and the table pages after the first while this one
+        draws the charts (their images come from this process's helper) and makes the compare specs."""
         columns = experiment_columns(exp)
         base = f"e/{exp.key}"
         total = len(run_tree(exp.runs))
@@ -274,28 +274,29 @@ class SiteBuilder:
             }
             self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
 
-        def rest(rows: list[Any]) -> dict:
+        def rest(rows: list[Any]) -> None:
             write_exports(self.out / base, exp, columns)
             for number in range(2, page_count + 1):
                 table_page(number, rows, [])
             if page_count > 1:  # every row, for the table script to sort and filter across the pages
                 (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE),
                                                             encoding="utf-8", newline="\n")
-            return compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
 
         # Forked, the child makes every row and this process only the first page's (each row is made
-        # alone: the same bytes).
+        # alone: the same bytes), then the charts and the compare specs.
         waiting = start_forked(self, lambda: rest(experiment_rows(exp, summaries, columns))) if fork else None
         rows = experiment_rows(exp, summaries, columns, rows=slice(0, ROWS_PER_PAGE) if waiting else slice(None))
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points)
         slots.start_images(self.images)  # drawn by the image helper while the rest is written
-        histories = rest(rows) if waiting is None else None
+        if waiting is None:
+            rest(rows)
+        histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
         slots.finish_images()
         table_page(1, rows, slots.items)
         if waiting is not None:
-            histories = waiting()
+            waiting()
         self.report("Rendering pages", 1, None)
         return page_count, histories
 
