@@ -170,17 +170,13 @@ class SiteCache:
     def units(self) -> Path:
         return self.folder / _UNITS
 
-    @property
-    def _units(self) -> str:
-        return os.path.join(self.folder, _UNITS)
-
     def claim(self, key: str, folder: str) -> dict[str, Any] | None:
         """The side data of the cached unit `key` for staging/folder, which `link` then fills; None when
         it is not cached (or its files changed since)."""
         entry = self.entries.get(key)
         if entry is None or entry.get("folder") != folder:
             return None
-        source = os.path.join(self._units, key)  # str paths: thousands of units a build
+        source = os.path.join(self.folder, _UNITS, key)  # str paths: thousands of units a build
         try:
             for relative, size, mtime in entry["files"]:
                 info = os.stat(os.path.join(source, relative))
@@ -196,7 +192,7 @@ class SiteCache:
         """Link the files of a claimed unit into staging (OSError when that fails: the disk is full,
         the cache was deleted meanwhile)."""
         entry = self.used[key]
-        source = os.path.join(self._units, key)
+        source = os.path.join(self.folder, _UNITS, key)
         made: set[str] = set()
         for relative, _, _ in entry["files"]:  # relative to the site's root
             parent = os.path.dirname(relative)
