@@ -23,6 +23,7 @@ class Histories:
     def __init__(self, entries: list[Entry]) -> None:
         self._entries = entries  # admitted runs, in run id order
         self._whole: pd.DataFrame | None = None
+        self._points: tuple[set[str], list[str]] | None = None
 
     def frame(self, run_ids: Collection[str] | None = None, *, runs: Collection[str] | None = None) -> pd.DataFrame:
         """The whole frame (run_ids None), else frame[frame.run_id.isin(run_ids)].reset_index(drop=True),
@@ -30,33 +31,31 @@ class Histories:
         entries = self._entries
         if runs is not None:
             entries = [e for e in entries if e.info.run_id in runs]  # type: ignore[union-attr]
-        if run_ids is None:
-            if runs is not None:
-                return _frame(entries, [e.info.run_id for e in entries], keys_of=self._entries)  # type: ignore[union-attr]
+        if run_ids is None and runs is None:
             if self._whole is None:
-                self._whole = _frame(entries, [e.info.run_id for e in entries])  # type: ignore[union-attr]
+                self._whole = _whole_frame(entries, [e.info.run_id for e in entries])  # type: ignore[union-attr]
             return self._whole
-        wanted = set(run_ids)
-        part = [e for e in entries if e.info.run_id in wanted]  # type: ignore[union-attr]
-        return _frame(part, [e.info.run_id for e in part], keys_of=self._entries,  # type: ignore[union-attr]
-                      runs_of=entries)
+        # The categories: the store's keys with points, and the runs with points of the whole frame.
+        with_points, all_keys = self._with_points()
+        all_runs = [e.info.run_id for e in entries if e.info.run_id in with_points]  # type: ignore[union-attr]
+        if run_ids is not None:
+            wanted = set(run_ids)
+            entries = [e for e in entries if e.info.run_id in wanted]  # type: ignore[union-attr]
+        return _frame(entries, [e.info.run_id for e in entries], all_runs, all_keys)  # type: ignore[union-attr]
+
+    def _with_points(self) -> tuple[set[str], list[str]]:
+        """(run ids, sorted keys) that have points among all entries; found once (a scan of every file's
+        counts: what made asking for the rows of a few runs cost 25 ms)."""
+        if self._points is None:
+            entries = [e for e in self._entries if e.counts is not None]
+            runs = {e.info.run_id for e in entries if e.counts.sum() > 0}  # type: ignore[union-attr]
+            keys = {key for e in entries for key, n in zip(e.keys, e.counts.tolist()) if n}  # type: ignore[union-attr]
+            self._points = runs, sorted(keys)
+        return self._points
 
 
-def _with_points(entries: list[Entry]) -> tuple[list[str], list[str]]:
-    """(run ids, keys) that have points among these entries, sorted: the categories of their frame."""
-    runs = [e.info.run_id for e in entries if e.counts is not None and e.counts.sum() > 0]  # type: ignore[union-attr]
-    keys = {key for e in entries if e.counts is not None for key, n in zip(e.keys, e.counts.tolist()) if n}
-    return runs, sorted(keys)
-
-
-def _frame(entries: list[Entry], run_ids: list[str], *, keys_of: list[Entry] | None = None,
-           runs_of: list[Entry] | None = None) -> pd.DataFrame:
-    """The history frame of these entries. keys_of / runs_of: the entries whose keys / runs with points
-    are the frame's categories (a part of a bigger frame keeps that frame's categories)."""
-    if keys_of is None and runs_of is None:
-        return _whole_frame(entries, run_ids)
-    all_runs, _ = _with_points(runs_of if runs_of is not None else entries)
-    _, all_keys = _with_points(keys_of if keys_of is not None else entries)
+def _frame(entries: list[Entry], run_ids: list[str], all_runs: list[str], all_keys: list[str]) -> pd.DataFrame:
+    """The history frame of these entries, with the categories of a bigger frame (all_runs, all_keys)."""
     run_code = {run_id: i for i, run_id in enumerate(all_runs)}
     key_code = {key: i for i, key in enumerate(all_keys)}
     keys = list(chain.from_iterable(entry.keys for entry in entries))
