@@ -19,6 +19,7 @@ from reportgen.site.exports import write_exports
 from reportgen.site.incremental import (
     UnitKeys, problems_in, problems_out, summaries_in, summaries_out, unit_keys,
 )
+from reportgen.site.memo import Memo
 from reportgen.site.pages import (
     ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, index_context, problems_context, run_label,
     run_tree,
@@ -166,15 +167,28 @@ class SiteBuilder:
             return
         before = len(self.problems)
         fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
+        memo = self._memo(plan)
         if self.images is None:
-            plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork)
+            plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork, memo=memo)
         else:  # the static images these pages use, for the cache to keep while the unit is reused
             images, self.images.used = self.images.used, set()
             try:
-                plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork)
+                plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork,
+                                                                         memo=memo)
             finally:
                 plan.image_names, self.images.used = sorted(self.images.used), images | self.images.used
         plan.page_problems = self.problems[before:]
+        if memo.active:
+            assert self.cache is not None
+            self.cache.keep_memo(f"e/{plan.exp.key}", {"build": self.build_key, "values": memo.new})
+
+    def _memo(self, plan: "Plan") -> Memo:
+        """What the last build that rendered this experiment's pages remembered of them (its charts)."""
+        if self.cache is None or plan.keys is None:
+            return Memo()
+        old = self.cache.memo(f"e/{plan.exp.key}")
+        values = old.get("values") if old.get("build") == self.build_key else None
+        return Memo(self.build_key, plan.keys.runs, values if isinstance(values, dict) else None)
 
     def _finish(self, plan: "Plan") -> None:
         """After the run pages: the compare page (it shows the images their artifacts copied), and what
@@ -253,7 +267,8 @@ class SiteBuilder:
                 self.budget.remaining -= side["bytes"]
         return sides
 
-    def experiment_pages(self, exp: ExperimentData, summaries: dict, *, fork: bool = False) -> tuple[int, dict]:
+    def experiment_pages(self, exp: ExperimentData, summaries: dict, *, fork: bool = False,
+                         memo: Memo | None = None) -> tuple[int, dict]:
         """The experiment's runs table pages (the first with its charts), CSV and JSON exports; how many
         table pages it wrote and the compare page's history specs.
 
@@ -282,17 +297,22 @@ class SiteBuilder:
                 (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE),
                                                             encoding="utf-8", newline="\n")
 
-        # Forked, the child makes every row and this process only the first page's (each row is made
-        # alone: the same bytes), then the charts and the compare specs.
-        waiting = start_forked(self, lambda: rest(experiment_rows(exp, summaries, columns))) if fork else None
-        rows = experiment_rows(exp, summaries, columns, rows=slice(0, ROWS_PER_PAGE) if waiting else slice(None))
+        memo = memo or Memo()
+        if memo.remembers:  # the last build's rows of unchanged runs: every row here, at once
+            rows = experiment_rows(exp, summaries, columns, memo=memo)
+            waiting = start_forked(self, lambda: rest(rows)) if fork else None
+        else:  # forked, the child makes every row and this process only the first page's (each row is
+            # made alone: the same bytes), then the charts and the compare specs.
+            waiting = start_forked(self, lambda: rest(experiment_rows(exp, summaries, columns))) if fork else None
+            rows = experiment_rows(exp, summaries, columns, memo=memo,
+                                   rows=slice(0, ROWS_PER_PAGE) if waiting else slice(None))
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
-        experiment_charts(exp, slots, max_points=self.max_points)
+        experiment_charts(exp, slots, max_points=self.max_points, memo=memo)
         slots.start_images(self.images)  # drawn by the image helper while the rest is written
         if waiting is None:
             rest(rows)
-        histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
+        histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS, memo=memo)
         slots.finish_images()
         table_page(1, rows, slots.items)
         if waiting is not None:

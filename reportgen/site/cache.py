@@ -17,6 +17,7 @@ import hashlib
 from importlib import metadata
 import json
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,7 @@ _INDEX = "index.json"
 _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
+_MEMOS = "memo"
 _MAX_CONTENTS = 50_000
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This file is a cache directory tag created by reportgen: https://bford.info/cachedir/\n")
@@ -120,6 +122,10 @@ def _link_or_copy(source: str | Path, target: str | Path) -> None:
         shutil.copyfile(source, target)
 
 
+def _memo_name(folder: str) -> str:
+    return folder.replace("/", "_") + ".pickle"  # e/<key>: the key is a safe file name (collect.url_key)
+
+
 def _unit_files(folder: Path) -> list[str]:
     """Relative paths of the regular files under folder, sorted."""
     found = []
@@ -145,6 +151,7 @@ class SiteCache:
     contents: dict[str, str] = field(default_factory=dict)
     learned: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    memos_kept: set[str] = field(default_factory=set)  # experiment folders whose memo this build wrote
     restored: int = 0
     stored: int = 0
 
@@ -236,6 +243,28 @@ class SiteCache:
         self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
 
+    def memo(self, folder: str) -> dict[str, Any]:
+        """What the last build that rendered the experiment folder `folder` (e/<key>) remembered of its
+        pages (site.memo); {} when nothing (or nothing readable) is there."""
+        try:
+            values = pickle.loads((self.folder / _MEMOS / _memo_name(folder)).read_bytes())
+        except Exception:  # noqa: BLE001 - missing, truncated or from another version: only costs time
+            return {}
+        return values if isinstance(values, dict) else {}
+
+    def keep_memo(self, folder: str, values: dict[str, Any]) -> None:
+        """Replace the memo of an experiment folder (written whole, then moved in place)."""
+        target = self.folder / _MEMOS / _memo_name(folder)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
+            with os.fdopen(handle, "wb") as stream:
+                pickle.dump(values, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temp, target)
+        except OSError:
+            return  # a cache that cannot be written only costs time (store() warns about it)
+        self.memos_kept.add(_memo_name(folder))
+
     @property
     def templates(self) -> Path:
         """Compiled theme templates (Jinja's bytecode cache, keyed by their source): ~0.1 s a build."""
@@ -255,6 +284,9 @@ class SiteCache:
                 for key in used.get("units", [])}
         kept = {key: entry for key, entry in kept.items() if entry is not None}
         kept_images = {name for used in sites.values() for name in used.get("images", [])}
+        # Memos of the experiment folders of kept units, and those this build wrote.
+        kept_memos = self.memos_kept | {_memo_name(entry["folder"]) for entry in kept.values()
+                                        if entry["folder"].startswith("e/")}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tag = self.folder / "CACHEDIR.TAG"
@@ -277,7 +309,7 @@ class SiteCache:
             if not self.warnings:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror})")
             return
-        for folder, keep in ((self.units, kept), (self.images, kept_images)):
+        for folder, keep in ((self.units, kept), (self.images, kept_images), (self.folder / _MEMOS, kept_memos)):
             try:
                 stale = [entry for entry in os.scandir(folder) if entry.name not in keep]
             except OSError:

@@ -15,6 +15,7 @@ from reportgen import charts
 from reportgen.model import Run
 from reportgen.site.collect import ExperimentData
 from reportgen.site.jsonblock import JSONReady
+from reportgen.site.memo import Memo
 from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
 from reportgen.site.runspecs import RunHistorySpecs, Series
 from reportgen.site.summary import direction
@@ -54,6 +55,8 @@ class ChartSlots:
             spec = build()
         except Exception as exc:  # noqa: BLE001 - one odd series must not cost the whole report
             self.warn(f"chart {title!r}", f"not drawn: {type(exc).__name__}: {exc}")
+            return
+        if spec is None:  # nothing worth drawing (build decided)
             return
         if type(spec) is dict:  # reportgen.charts makes its specs JSON-safe: no NaN nor infinity in them
             spec = JSONReady(spec)
@@ -191,23 +194,47 @@ def _most_points(part: pd.DataFrame) -> int:
     return int(np.bincount(codes).max()) if len(codes) else 0
 
 
-def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> None:
+def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int, memo: Memo | None = None) -> None:
+    """The experiment page's charts. memo: specs the last build made from the same runs are taken from it;
+    then history rows are made only for the charts drawn again (not the experiment's whole frame)."""
+    memo = memo or Memo()
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
     keys = key_metrics(exp)
-    rows = _HistoryRows(exp.history)
+    rows = _Rows(exp, whole=not memo.remembers)
     for key in keys[:MAX_HISTORY_CHARTS]:
         run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
-        part = rows.of(key, run_ids)
-        if part.empty or _most_points(part) < 2:
-            continue  # values logged once are in the table; a chart of single points says nothing
         shown = "" if len(run_ids) >= sum(1 for r in exp.runs if key in r.data.metrics) else f" (best {len(run_ids)} runs)"
-        slots.add(key + shown, lambda part=part, key=key, shown=shown: charts.history_chart(
-            part, title=key + shown, run_labels=labels, max_points=max_points))
-    _param_charts(exp, slots, keys)
-    _seed_chart(exp, slots, keys, rows, max_points=max_points)
+
+        def history(key: str = key, run_ids: list[str] = run_ids, shown: str = shown) -> dict | None:
+            part = rows.of(key, run_ids)
+            if part.empty or _most_points(part) < 2:
+                return None  # values logged once are in the table; a chart of single points says nothing
+            return charts.history_chart(part, title=key + shown, run_labels=labels, max_points=max_points)
+
+        slots.add(key + shown, lambda history=history, key=key, shown=shown, run_ids=run_ids: memo.get(
+            history, "history", key, shown, max_points, runs=run_ids))
+    _param_charts(exp, slots, keys, memo)
+    _seed_chart(exp, slots, keys, rows, memo, max_points=max_points)
 
 
-def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str]) -> None:
+class _Rows:
+    """History rows of one key and some runs: from the experiment's whole frame (made once), or, when
+    few charts are drawn again, from the rows of just their runs."""
+
+    def __init__(self, exp: ExperimentData, *, whole: bool) -> None:
+        self.exp = exp
+        self.whole: _HistoryRows | None = None
+        self.use_whole = whole
+
+    def of(self, key: str, run_ids: Sequence[str]) -> pd.DataFrame:
+        if self.use_whole:
+            if self.whole is None:
+                self.whole = _HistoryRows(self.exp.history)
+            return self.whole.of(key, run_ids)
+        return _HistoryRows(self.exp.history_rows(run_ids)).of(key, run_ids)
+
+
+def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo: Memo) -> None:
     varying, _ = varying_params(exp.runs)
     if not keys or not varying:
         return
@@ -223,7 +250,9 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str]) -> No
         best = set(_top_runs(exp, metric, MAX_PARALLEL_RUNS))
         lines = frame[[run.info.run_id in best for run in runs]].reset_index(drop=True)
         title = f"Parameters against {metric}" + (f" (best {len(lines)} runs)" if len(lines) < len(frame) else "")
-        slots.add(title, lambda: charts.parallel_coordinates(lines, dims, metric, title=title, label_col="__label"))
+        slots.add(title, lambda: memo.get(
+            lambda: charts.parallel_coordinates(lines, dims, metric, title=title, label_col="__label"),
+            "parallel", title, dims, metric, _frame_text(lines)))
     points = pd.DataFrame({
         "run": [run.info.run_id for run in runs],
         "x": [run.data.params.get(dims[0]) for run in runs],
@@ -232,8 +261,14 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str]) -> No
         "href": ["../../" + run_href(exp, run.info.run_id) for run in runs],
     })
     if len(runs) >= 2:
-        slots.add(f"{metric} against {dims[0]}", lambda: charts.scatter_chart(
-            points, x_title=dims[0], y_title=metric))
+        slots.add(f"{metric} against {dims[0]}", lambda: memo.get(
+            lambda: charts.scatter_chart(points, x_title=dims[0], y_title=metric),
+            "scatter", dims[0], metric, _frame_text(points)))
+
+
+def _frame_text(frame: pd.DataFrame) -> str:
+    """A chart's input frame as text for a memo key: every value's repr, column by column."""
+    return repr({name: frame[name].tolist() for name in frame.columns})
 
 
 def seed_groups(runs: Sequence[Run]) -> tuple[str | None, dict[str, list[Run]]]:
@@ -252,26 +287,33 @@ def seed_groups(runs: Sequence[Run]) -> tuple[str | None, dict[str, list[Run]]]:
     return seed, {label: members for label, members in sorted(groups.items()) if len(members) >= 2}
 
 
-def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _HistoryRows, *,
+def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _Rows, memo: Memo, *,
                 max_points: int) -> None:
     seed, groups = seed_groups(exp.runs)
     if not groups or not keys:
         return
     metric = keys[0]
-    frames = []
-    for label, members in list(groups.items())[:20]:
-        part = rows.of(metric, [run.info.run_id for run in members])
-        if part.empty:
-            continue
-        stats = part.groupby("step")["value"].agg(["mean", "std"]).reset_index()
-        stats["group"] = label
-        frames.append(stats)
-    if not frames:
-        return
-    band = pd.concat(frames, ignore_index=True)
-    band = band[band["mean"].map(lambda v: math.isfinite(v))]
+    chosen = list(groups.items())[:20]
     title = f"{metric}: mean ± std over {seed}"
-    slots.add(title, lambda: charts.seed_band_chart(band, title=title, y_title=metric, max_points=max_points))
+
+    def band_chart() -> dict | None:
+        frames = []
+        for label, members in chosen:
+            part = rows.of(metric, [run.info.run_id for run in members])
+            if part.empty:
+                continue
+            stats = part.groupby("step")["value"].agg(["mean", "std"]).reset_index()
+            stats["group"] = label
+            frames.append(stats)
+        if not frames:
+            return None
+        band = pd.concat(frames, ignore_index=True)
+        band = band[band["mean"].map(lambda v: math.isfinite(v))]
+        return charts.seed_band_chart(band, title=title, y_title=metric, max_points=max_points)
+
+    groups_text = [[label, [run.info.run_id for run in members]] for label, members in chosen]
+    slots.add(title, lambda: memo.get(band_chart, "seeds", title, max_points, groups_text,
+                                      runs=[run.info.run_id for _, members in chosen for run in members]))
 
 
 def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, specs: RunHistorySpecs) -> None:
@@ -287,16 +329,26 @@ def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, sp
 COMPARE_HISTORY_RUNS = 50
 
 
-def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_points: int) -> dict[str, dict]:
+def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_points: int,
+                      memo: Memo | None = None) -> dict[str, dict]:
     """Metric key -> history spec over the runs the compare page can show (all runs of small experiments,
     else the first COMPARE_HISTORY_RUNS of the page's order); the page script filters series."""
     ids = list(ordered_ids)[:COMPARE_HISTORY_RUNS]
+    memo = memo or Memo()
+    return memo.get(lambda: _compare_histories(exp, ids, max_points=max_points, whole=not memo.remembers),
+                    "compare", max_points, ids, runs=ids)
+
+
+def _compare_histories(exp: ExperimentData, ids: list[str], *, max_points: int, whole: bool) -> dict[str, dict]:
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
-    run_codes, run_names = _codes(exp.history["run_id"])
-    wanted = np.zeros(len(run_names) + 1, dtype=bool)  # the last slot: code -1, never wanted
-    chosen = set(ids)
-    wanted[[i for i, name in enumerate(run_names) if name in chosen]] = True
-    rows = _HistoryRows(exp.history.take(np.flatnonzero(wanted[run_codes])))
+    if whole:
+        run_codes, run_names = _codes(exp.history["run_id"])
+        wanted = np.zeros(len(run_names) + 1, dtype=bool)  # the last slot: code -1, never wanted
+        chosen = set(ids)
+        wanted[[i for i, name in enumerate(run_names) if name in chosen]] = True
+        rows = _HistoryRows(exp.history.take(np.flatnonzero(wanted[run_codes])))
+    else:
+        rows = _HistoryRows(exp.history_rows(ids))
     specs = {}
     for key in rows.keys()[:MAX_HISTORY_CHARTS]:
         series = rows.of(key, ids)

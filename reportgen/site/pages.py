@@ -14,6 +14,7 @@ from reportgen.model import Problem, Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData, SiteData
 from reportgen.site.markdown_html import render_markdown
+from reportgen.site.memo import Memo
 from reportgen.site.runs_rows import RowWriter
 from reportgen.site.summary import MetricSummary, best_run, direction
 
@@ -123,14 +124,22 @@ def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
 
 
 def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any], *,
-                    root: str = "../../", rows: slice = slice(None)) -> list[Markup]:
+                    root: str = "../../", rows: slice = slice(None), memo: Memo | None = None) -> list[Markup]:
     """The runs table's body rows, parents before their children, as HTML (one `<tr>` each; see
     runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root. rows: which of
-    them (each row is made alone: slice(0, ROWS_PER_PAGE) is the first page's, byte for byte)."""
+    them (each row is made alone: slice(0, ROWS_PER_PAGE) is the first page's, byte for byte).
+    memo: rows the last build made of the same run in the same table."""
     writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
                        full_limit=MAX_VALUE_CHARS)
-    items = [(run, depth, run_href(exp, run.info.run_id), run_label(run)) for run, depth in run_tree(exp.runs)]
-    return writer.rows(items[rows], summaries)
+    items = [(run, depth, run_href(exp, run.info.run_id), run_label(run))
+             for run, depth in run_tree(exp.runs)][rows]
+    if memo is None or not memo.active:
+        return writer.rows(items, summaries)
+    # A row shows its run (its unit key: content, summaries' source, label, place in the site), its
+    # depth in the tree, and the table's columns.
+    table = repr((root, columns["params"], sorted(columns["varying"]), columns["metrics"], columns["tags"]))
+    keys = [memo.key("row", table, depth, runs=[run.info.run_id]) for run, depth, _, _ in items]
+    return memo.get_many(keys, lambda missing: writer.rows([items[n] for n in missing], summaries))
 
 
 def index_context(site: SiteData) -> dict[str, Any]:

@@ -1,0 +1,143 @@
+"""The memo of incremental builds (site.memo): a big experiment whose pages are rendered again takes the
+chart specs and table rows of its unchanged runs from the last build; the site stays byte for byte a
+full build's."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from reportgen import charts
+from reportgen.site import chartslots
+from reportgen.site.memo import Memo
+from reportgen.site.runs_rows import RowWriter
+from reportgen.tracking import TrackingClient
+from site_stores import build, demo_store, tree_digest
+
+pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")
+
+RUN_4 = f"{4:032x}"  # lr0.01-s2: the worst loss and accuracy of 'vision'
+
+
+@pytest.fixture
+def store(tmp_path):
+    return demo_store(tmp_path / "mlruns")
+
+
+def _same_as_full(tmp_path, store, out):
+    full = tmp_path / "full"
+    shutil.rmtree(full, ignore_errors=True)
+    build(store, full)
+    assert tree_digest(out) == tree_digest(full)
+
+
+class Calls:
+    """Counts the history charts of the experiment page, the seed bands and the rows made."""
+
+    def __init__(self, monkeypatch):
+        self.history, self.seeds, self.rows = [], 0, 0
+        history_chart, seed_band_chart, rows = charts.history_chart, charts.seed_band_chart, RowWriter.rows
+
+        def count_history(frame, **options):
+            self.history.append(options["title"])
+            return history_chart(frame, **options)
+
+        def count_seeds(*args, **options):
+            self.seeds += 1
+            return seed_band_chart(*args, **options)
+
+        def count_rows(writer, items, summaries):
+            self.rows += len(items)
+            return rows(writer, items, summaries)
+
+        monkeypatch.setattr(charts, "history_chart", count_history)
+        monkeypatch.setattr(charts, "seed_band_chart", count_seeds)
+        monkeypatch.setattr(RowWriter, "rows", count_rows)
+
+    def clear(self):
+        self.history, self.seeds, self.rows = [], 0, 0
+
+
+def test_charts_and_rows_of_unchanged_runs_come_from_the_last_build(tmp_path, store, monkeypatch):
+    monkeypatch.setattr(chartslots, "MAX_RUNS_PER_CHART", 2)  # run 4 is in no history chart
+    calls = Calls(monkeypatch)
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    best = [title for title in calls.history if "(best 2 runs)" in title]
+    assert sorted(best) == ["accuracy (best 2 runs)", "loss (best 2 runs)"] and calls.seeds == 1 and calls.rows == 6
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "nlp")
+    calls.clear()
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert [title for title in calls.history if "(best 2 runs)" in title] == []  # their runs did not change
+    assert calls.seeds == 1  # run 4 is in a seed group: that chart is drawn again
+    assert calls.rows == 1  # only run 4's row
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_a_change_to_a_charted_run_draws_its_charts_again(tmp_path, store, monkeypatch):
+    monkeypatch.setattr(chartslots, "MAX_RUNS_PER_CHART", 2)
+    calls = Calls(monkeypatch)
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    client = TrackingClient(tracking_uri=str(store))
+    best_loss = f"{1:032x}"  # lr0.1-s1
+    client.log_metric(best_loss, "loss", 0.001, step=20, timestamp=1_700_000_999_000)
+    calls.clear()
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert "loss (best 2 runs)" in calls.history and calls.rows == 1
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_other_options_do_not_share_a_memo(tmp_path, store, monkeypatch):
+    calls = Calls(monkeypatch)
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache, max_points=300)
+    calls.clear()
+    build(store, tmp_path / "site", cache_dir=cache, max_points=400)
+    assert calls.rows == 6 and calls.history  # everything made again
+    shutil.rmtree(tmp_path / "full", ignore_errors=True)
+    build(store, tmp_path / "full", max_points=400)
+    assert tree_digest(tmp_path / "site") == tree_digest(tmp_path / "full")
+
+
+def test_a_damaged_memo_costs_only_time(tmp_path, store):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    memos = sorted((cache / "memo").iterdir())
+    assert [m.name for m in memos] == ["e_1.pickle", "e_2.pickle"]
+    memos[0].write_bytes(b"\x80\x05not a pickle")
+    memos[1].write_bytes(b"")
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "nlp")
+    build(store, tmp_path / "site", cache_dir=cache)
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_the_memo_of_a_removed_experiment_is_dropped(tmp_path, store):
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert (cache / "memo" / "e_2.pickle").is_file()
+    shutil.rmtree(store / "2")
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert [m.name for m in (cache / "memo").iterdir()] == ["e_1.pickle"]
+
+
+def test_memo_keys_cover_the_runs_and_an_exception_keeps_nothing():
+    old = Memo("build", {"a": "key-a1", "b": "key-b"})
+    assert old.get(lambda: "made", "chart", runs=["a"]) == "made"
+    changed = Memo("build", {"a": "key-a2", "b": "key-b"}, old.new)
+    assert changed.get(lambda: "again", "chart", runs=["a"]) == "again"  # run a changed
+    same = Memo("build", {"a": "key-a1", "b": "key-b"}, old.new)
+    assert same.get(lambda: "again", "chart", runs=["a"]) == "made"
+    assert same.get(lambda: "other", "other chart", runs=["a"]) == "other"
+
+    def fails():
+        raise ValueError("odd series")
+
+    with pytest.raises(ValueError):
+        same.get(fails, "bad chart")
+    assert len(same.new) == 2
+    keys = [same.key("row", runs=[run]) for run in "ab"]
+    made = []
+    assert same.get_many(keys, lambda missing: made.extend(missing) or ["row"] * len(missing)) == ["row", "row"]
+    assert made == [0, 1]
+    assert Memo().get(lambda: 1, "anything") == 1 and not Memo().active
