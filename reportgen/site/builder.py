@@ -17,7 +17,7 @@ from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_
 from reportgen.site.collect import ExperimentData, SiteData
 from reportgen.site.exports import write_exports
 from reportgen.site.incremental import (
-    UnitKeys, problems_in, problems_out, summaries_in, summaries_out, unit_keys,
+    Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
 )
 from reportgen.site.memo import Memo
 from reportgen.site.pages import (
@@ -148,9 +148,7 @@ class SiteBuilder:
             return plan
         # Summaries and series of the runs to render; the cached runs brought theirs along.
         history = exp.history_rows([run.info.run_id for run in pending]) if sides else exp.history
-        plan.summaries = summarize(history)
-        for run_id, side in sides.items():
-            plan.summaries.update(summaries_in(run_id, side["summaries"]))
+        plan.summaries = Summaries(summarize(history), {run_id: side["summaries"] for run_id, side in sides.items()})
         plan.by_run = split_history(history)
         plan.specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
         plan.names = {run.info.run_id: run_label(run) for run in exp.runs}

@@ -96,14 +96,14 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
     for run in exp.runs:
         run_id = run.info.run_id
         parent = run.parent_run_id
-        digest = Digest("run", exp_part, exp.run_keys[run_id], content[run_id])
+        parts = ["run", exp_part, exp.run_keys[run_id], content[run_id]]  # one Digest call a run
         if parent:
-            digest.add("parent", parent, exp.run_keys.get(parent, ""), labels.get(parent, ""))
+            parts += ("parent", parent, exp.run_keys.get(parent, ""), labels.get(parent, ""))
         for child in children.get(run_id, []):
             child_id = child.info.run_id
-            digest.add("child", exp.run_keys.get(child_id, ""), labels.get(child_id, ""), child.info.status)
-        digest.add("artifacts", exp.store.artifact_signature(run_id) if artifacts else "off")
-        runs[run_id] = digest.hex()
+            parts += ("child", exp.run_keys.get(child_id, ""), labels.get(child_id, ""), child.info.status)
+        parts += ("artifacts", exp.store.artifact_signature(run_id) if artifacts else "off")
+        runs[run_id] = Digest(*parts).hex()
     experiment = Digest("experiment-pages", exp_part)
     for run in exp.runs:
         experiment.add(exp.run_keys[run.info.run_id], runs[run.info.run_id])
@@ -133,3 +133,19 @@ def summaries_in(run_id: str, rows: list[list[Any]]) -> dict[tuple[str, str], Me
     return {(run_id, key): MetricSummary(last=float(last), min=float(low), max=float(high), best_step=best,
                                          count=int(count))
             for key, last, low, high, best, count in rows}
+
+
+class Summaries(dict):
+    """(run_id, key) -> MetricSummary of the runs rendered now, and of the cached runs (from their side
+    data) decoded when first asked for: a rebuild of a big experiment reads few of them (the rows of
+    unchanged runs come from the memo). Asked with get(), as the pages do."""
+
+    def __init__(self, made: dict[tuple[str, str], MetricSummary], cached: dict[str, list[list[Any]]]) -> None:
+        super().__init__(made)
+        self._cached = dict(cached)  # run_id -> rows of summaries_out, until decoded
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+        rows = self._cached.pop(key[0], None) if self._cached else None
+        if rows is not None:
+            self.update(summaries_in(key[0], rows))
+        return super().get(key, default)

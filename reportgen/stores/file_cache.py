@@ -395,10 +395,11 @@ class ReadDigests:
             self._base = hashlib.blake2b(repr(_stamp(self._root)).encode("utf-8", "surrogatepass"), digest_size=20)
         name, signature = found
         digest = self._base.copy()
+        chunks = []
         for part in (name, *signature):
             data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
-            digest.update(b"%d\0" % len(data))
-            digest.update(data)
+            chunks += (b"%d\0" % len(data), data)
+        digest.update(b"".join(chunks))  # one update: the same digest as one per chunk, fewer calls
         return digest.digest()
 
 
