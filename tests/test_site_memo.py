@@ -141,3 +141,23 @@ def test_memo_keys_cover_the_runs_and_an_exception_keeps_nothing():
     assert same.get_many(keys, lambda missing: made.extend(missing) or ["row"] * len(missing)) == ["row", "row"]
     assert made == [0, 1]
     assert Memo().get(lambda: 1, "anything") == 1 and not Memo().active
+
+
+def test_rows_made_by_a_forked_process_are_remembered(tmp_path, store, monkeypatch):
+    from reportgen.site import builder
+
+    calls = Calls(monkeypatch)
+    cache = tmp_path / "cache"
+    client = TrackingClient(tracking_uri=str(store))
+    monkeypatch.setattr(builder, "ROWS_PER_PAGE", 2)  # this process makes the first page's two rows
+    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 1)  # the child makes every row
+    build(store, tmp_path / "site", cache_dir=cache)
+    client.set_tag(RUN_4, "team", "nlp")
+    build(store, tmp_path / "site", cache_dir=cache)
+    _same_as_full(tmp_path, store, tmp_path / "site")
+    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 10**9)  # now this process makes them
+    client.set_tag(RUN_4, "team", "speech")
+    calls.clear()
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert calls.rows == 1  # the others were in the memo the forked build left
+    _same_as_full(tmp_path, store, tmp_path / "site")

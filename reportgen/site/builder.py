@@ -296,14 +296,16 @@ class SiteBuilder:
                                                             encoding="utf-8", newline="\n")
 
         memo = memo or Memo()
-        if memo.remembers:  # the last build's rows of unchanged runs: every row here, at once
-            rows = experiment_rows(exp, summaries, columns, memo=memo)
-            waiting = start_forked(self, lambda: rest(rows)) if fork else None
-        else:  # forked, the child makes every row and this process only the first page's (each row is
-            # made alone: the same bytes), then the charts and the compare specs.
-            waiting = start_forked(self, lambda: rest(experiment_rows(exp, summaries, columns))) if fork else None
-            rows = experiment_rows(exp, summaries, columns, memo=memo,
-                                   rows=slice(0, ROWS_PER_PAGE) if waiting else slice(None))
+
+        def child() -> dict[str, Any]:
+            rest(experiment_rows(exp, summaries, columns, memo=memo))
+            return memo.rows_made()  # for this process's memo
+
+        # Forked, the child makes every row and this process only the first page's (each row is made
+        # alone: the same bytes), then the charts and the compare specs.
+        waiting = start_forked(self, child) if fork else None
+        rows = experiment_rows(exp, summaries, columns, memo=memo,
+                               rows=slice(0, ROWS_PER_PAGE) if waiting else slice(None))
         slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
                            root="../../", warn=self.warn)
         experiment_charts(exp, slots, max_points=self.max_points, memo=memo)
@@ -314,7 +316,7 @@ class SiteBuilder:
         slots.finish_images()
         table_page(1, rows, slots.items)
         if waiting is not None:
-            waiting()
+            memo.add_rows(waiting())
         self.report("Rendering pages", 1, None)
         return page_count, histories
 

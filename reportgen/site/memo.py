@@ -24,6 +24,7 @@ class Memo:
         self.run_keys = run_keys
         self.old = old or {}
         self.new: dict[str, Any] = {}
+        self._many: set[str] = set()  # the keys get_many was asked for
 
     @property
     def active(self) -> bool:
@@ -61,4 +62,15 @@ class Memo:
             for n, value in zip(missing, make(missing)):
                 found[n] = value
         self.new.update(zip(keys, found))
+        self._many.update(keys)
         return found
+
+    def rows_made(self) -> dict[str, Any]:
+        """What get_many gave, for another process's memo (add_rows): the keys it found in `old`, and
+        the values of the others."""
+        return {"found": [key for key in self._many if key in self.old],
+                "made": {key: self.new[key] for key in self._many if key not in self.old}}
+
+    def add_rows(self, rows: dict[str, Any]) -> None:
+        self.new.update((key, self.old[key]) for key in rows["found"])
+        self.new.update(rows["made"])
