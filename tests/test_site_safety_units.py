@@ -92,3 +92,31 @@ def test_redactor_returns_a_run_unchanged_exactly_when_nothing_is_hidden():
         changed = scrubbed != (run.data.params, run.data.tags)
         assert (redacted is not run) == (changed or name == "at sign without userinfo"), name
         assert (redacted.data.params, redacted.data.tags) == scrubbed, name
+
+
+def test_redacting_runs_together_equals_one_by_one():
+    """runs() looks at all runs at once when nothing is hidden; with a secret anywhere it is run() for each."""
+    from test_aggregate import make_run
+
+    redactor = Redactor.from_options(["*_email"], environ={"MLFLOW_TRACKING_TOKEN": "tok-123456"})
+    clean = [make_run(i, params={"lr": str(i / 10)}) for i in range(5)]
+    assert all(a is b for a, b in zip(redactor.runs(clean), clean))
+    for params, tags in [({"api_key": "x"}, {}), ({}, {"src": "https://bob:pw@host/x"}),
+                         ({"cmd": "run --t tok-123456"}, {}), ({"user_email": "a"}, {})]:
+        runs = [make_run(i, params={"lr": str(i / 10)}) for i in range(5)]
+        runs[3].data.params.update(params)
+        runs[3].data.tags.update(tags)
+        together = redactor.runs(runs)
+        assert [(r.data.params, r.data.tags) for r in together] == \
+            [(r.data.params, r.data.tags) for r in map(redactor.run, runs)]
+        assert together[3] is not runs[3] and together[0] is runs[0]
+
+
+def test_a_key_judged_secret_elsewhere_first_is_still_redacted_in_runs():
+    """Keys are judged once: one first met in an experiment's tags stays secret in every run after."""
+    from test_aggregate import make_run
+
+    redactor = Redactor.from_options([])
+    assert redactor.mapping({"api_token": "abc"}) == {"api_token": REDACTED}
+    assert redactor.run(make_run(1, params={"api_token": "leak-me"})).data.params == {"api_token": REDACTED}
+    assert redactor.runs([make_run(2, params={"api_token": "leak-me"})])[0].data.params == {"api_token": REDACTED}

@@ -151,7 +151,7 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         for experiment in mine:
             runs = sorted(by_experiment.get(experiment.experiment_id, []),
                           key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
-            runs = [redactor.run(run) for run in runs]
+            runs = redactor.runs(runs)
             exp_key = url_key(experiment.experiment_id) if len(stores) == 1 \
                 else f"{index}-{url_key(experiment.experiment_id)}"
             data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
