@@ -383,8 +383,10 @@ def test_experiment_pages_shared_with_a_forked_process_are_the_same(tmp_path, st
     here = build(store, tmp_path / "here", workers=1, static_charts=True)
     monkeypatch.setattr(build_module, "FORK_PAGES_FROM_RUNS", 1)
     forked = []
-    real = build_module.start_forked
-    monkeypatch.setattr(build_module, "start_forked", lambda *args: forked.append(1) or real(*args))
+    from reportgen.site import experiment_pages
+
+    real = experiment_pages.start_forked
+    monkeypatch.setattr(experiment_pages, "start_forked", lambda *args: forked.append(1) or real(*args))
     shared = build(store, tmp_path / "shared", workers=1, static_charts=True)
     assert len(forked) == 1  # the 'vision' experiment (the empty one has no runs)
     assert (shared.pages, shared.problems) == (here.pages, here.problems)

@@ -13,28 +13,23 @@ from reportgen.errors import ReportgenError
 from reportgen.model import Problem
 from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts, size_limit_reached
 from reportgen.site.cache import SiteCache
-from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts, run_charts
+from reportgen.site.chartslots import ChartSlots, run_charts
 from reportgen.site.collect import ExperimentData, SiteData
-from reportgen.site.exports import write_exports
+from reportgen.site.experiment_pages import ExperimentPages
 from reportgen.site.incremental import (
     Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
 )
 from reportgen.site.memo import Memo
-from reportgen.site.pages import (
-    ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, index_context, problems_context, run_label,
-    run_tree,
-)
-from reportgen.site.pages_run import children_of, compare_context, compare_order, run_context
-from reportgen.site.parallel import default_workers, fork_call, render_runs, start_forked
+from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
+from reportgen.site.pages_run import children_of, compare_context, run_context
+from reportgen.site.parallel import default_workers, fork_call, render_runs
 from reportgen.site.render import Renderer
 from reportgen.site.runspecs import RunHistorySpecs, split_history
-from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
 from reportgen.site.summary import MetricSummary, summarize
 from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme
 
 RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget
-COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
 # An experiment's pages are shared with a forked process from this many runs (below, a fork costs more).
 FORK_PAGES_FROM_RUNS = 300
 FORK_LINKS_FROM = 200  # cached folders linked by a forked process from this many
@@ -100,14 +95,16 @@ class SiteBuilder:
         total_runs = self.site.run_count
         self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
         plans = [self._plan(exp) for exp in self.site.experiments]
-        linked = self._start_links()
         jobs = [(plan, run) for plan in plans for run in plan.pending]
         workers = self.workers if self.workers is not None else default_workers(len(jobs))
+        for plan in plans:  # the forked shares of big experiments' pages start now
+            self._start_pages(plan, alone=workers <= 1)
+        linked = self._start_links()
 
         def meanwhile() -> None:
             # This process's share while worker processes render the run pages (after them when serial).
             for plan in plans:
-                self._experiment_pages(plan, alone=workers <= 1)
+                self._experiment_pages(plan)
 
         # One set of workers for the run pages of every experiment: they fork once, and the experiment
         # pages of this process overlap all of them.
@@ -158,24 +155,31 @@ class SiteBuilder:
         return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
                              plan.children, plan.names)
 
-    def _experiment_pages(self, plan: "Plan", *, alone: bool) -> None:
-        """alone: no worker process renders run pages meanwhile; a big experiment's pages take a second
-        process (an incremental build that renders a few runs again)."""
+    def _start_pages(self, plan: "Plan", *, alone: bool) -> None:
+        """alone: no worker process renders run pages meanwhile; a big experiment's pages then take a
+        second process (an incremental build that renders a few runs again), started here."""
         if plan.pages_done:
             return
-        before = len(self.problems)
         fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
-        memo = self._memo(plan)
+        before = len(self.problems)
+        plan.pages = ExperimentPages(self, plan.exp, plan.summaries, fork=fork, memo=self._memo(plan),
+                                     rows_per_page=ROWS_PER_PAGE)
+        plan.page_problems = self.problems[before:]
+
+    def _experiment_pages(self, plan: "Plan") -> None:
+        if plan.pages is None:
+            return
+        before = len(self.problems)
         if self.images is None:
-            plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork, memo=memo)
+            plan.table_pages, plan.histories = plan.pages.finish()
         else:  # the static images these pages use, for the cache to keep while the unit is reused
             images, self.images.used = self.images.used, set()
             try:
-                plan.table_pages, plan.histories = self.experiment_pages(plan.exp, plan.summaries, fork=fork,
-                                                                         memo=memo)
+                plan.table_pages, plan.histories = plan.pages.finish()
             finally:
                 plan.image_names, self.images.used = sorted(self.images.used), images | self.images.used
-        plan.page_problems = self.problems[before:]
+        plan.page_problems += self.problems[before:]
+        memo = plan.pages.memo
         if memo.active:
             assert self.cache is not None
             self.cache.keep_memo(f"e/{plan.exp.key}", {"build": self.build_key, "values": memo.new})
@@ -265,61 +269,6 @@ class SiteBuilder:
                 self.budget.remaining -= side["bytes"]
         return sides
 
-    def experiment_pages(self, exp: ExperimentData, summaries: dict, *, fork: bool = False,
-                         memo: Memo | None = None) -> tuple[int, dict]:
-        """The experiment's runs table pages (the first with its charts), CSV and JSON exports; how many
-        table pages it wrote and the compare page's history specs.
-
-        fork: a child process writes the exports and the table pages after the first while this one
-        draws the charts (their images come from this process's helper) and makes the compare specs."""
-        columns = experiment_columns(exp)
-        base = f"e/{exp.key}"
-        total = len(run_tree(exp.runs))
-        page_count = max(1, -(-total // ROWS_PER_PAGE))
-        page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
-                      for n in range(page_count)]
-
-        def table_page(number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
-            context = {
-                "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": columns,
-                "rows": rows[(number - 1) * ROWS_PER_PAGE:number * ROWS_PER_PAGE], "page_number": number,
-                "page_links": page_links, "total_runs": total, "charts": charts,
-            }
-            self.render("experiment.html", f"{base}/{page_links[number - 1]['href']}", context)
-
-        def rest(rows: list[Any]) -> None:
-            write_exports(self.out / base, exp, columns)
-            for number in range(2, page_count + 1):
-                table_page(number, rows, [])
-            if page_count > 1:  # every row, for the table script to sort and filter across the pages
-                (self.out / base / ROWS_SCRIPT).write_text(rows_script(rows, page_size=ROWS_PER_PAGE),
-                                                            encoding="utf-8", newline="\n")
-
-        memo = memo or Memo()
-
-        def child() -> dict[str, Any]:
-            rest(experiment_rows(exp, summaries, columns, memo=memo))
-            return memo.rows_made()  # for this process's memo
-
-        # Forked, the child makes every row and this process only the first page's (each row is made
-        # alone: the same bytes), then the charts and the compare specs.
-        waiting = start_forked(self, child) if fork else None
-        rows = experiment_rows(exp, summaries, columns, memo=memo,
-                               rows=slice(0, ROWS_PER_PAGE) if waiting else slice(None))
-        slots = ChartSlots("chart", out_dir=self.out, image_dir=f"{base}/charts" if self.static_charts else None,
-                           root="../../", warn=self.warn)
-        experiment_charts(exp, slots, max_points=self.max_points, memo=memo)
-        slots.start_images(self.images)  # drawn by the image helper while the rest is written
-        if waiting is None:
-            rest(rows)
-        histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS, memo=memo)
-        slots.finish_images()
-        table_page(1, rows, slots.items)
-        if waiting is not None:
-            memo.add_rows(waiting())
-        self.report("Rendering pages", 1, None)
-        return page_count, histories
-
     def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
                  names) -> dict[str, Any]:
         """Writes the run's page; returns what the build keeps of it: the copied image artifacts (path,
@@ -371,5 +320,6 @@ class Plan:
     histories: dict[str, dict] = field(default_factory=dict)
     page_problems: list[Problem] = field(default_factory=list)
     table_pages: int = 0
+    pages: ExperimentPages | None = None  # its own pages, started
     image_names: list[str] = field(default_factory=list)  # static images (cache names) of its pages
     rendered: dict[str, dict[str, Any]] = field(default_factory=dict)

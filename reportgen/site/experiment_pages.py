@@ -1,0 +1,89 @@
+"""One experiment's own pages: its runs table pages (the first with its charts), the CSV and JSON exports
+and the compare page's history specs. Started, then finished: a big experiment's share for a forked
+process (rows, exports, later table pages) is started as soon as the build knows it, and runs while this
+process renders the rest of the build.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts
+from reportgen.site.collect import ExperimentData
+from reportgen.site.exports import write_exports
+from reportgen.site.memo import Memo
+from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, run_tree
+from reportgen.site.pages_run import compare_order
+from reportgen.site.parallel import start_forked
+from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
+
+if TYPE_CHECKING:
+    from reportgen.site.builder import SiteBuilder
+
+COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
+
+
+class ExperimentPages:
+    """The pages of one experiment, written by `builder`. fork: a child process makes every runs-table row
+    and writes the exports and the table pages after the first, from construction on; `finish` draws the
+    charts (their images come from this process's helper), makes the compare specs and the first page.
+    memo: chart specs and rows of the last build, for the runs that did not change."""
+
+    def __init__(self, builder: SiteBuilder, exp: ExperimentData, summaries: dict, *, fork: bool,
+                 memo: Memo | None = None, rows_per_page: int = ROWS_PER_PAGE) -> None:
+        self.builder = builder
+        self.exp = exp
+        self.summaries = summaries
+        self.memo = memo or Memo()
+        self.rows_per_page = rows_per_page
+        self.columns = experiment_columns(exp)
+        self.base = f"e/{exp.key}"
+        self.total = len(run_tree(exp.runs))
+        self.page_count = max(1, -(-self.total // rows_per_page))
+        self.page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
+                           for n in range(self.page_count)]
+        # Each row is made alone (the same bytes whichever process makes it): the child makes them all.
+        self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
+
+    def _child(self) -> dict[str, Any]:
+        self._rest(experiment_rows(self.exp, self.summaries, self.columns, memo=self.memo))
+        return self.memo.rows_made()  # for this process's memo
+
+    def _table_page(self, number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
+        exp, size = self.exp, self.rows_per_page
+        context = {
+            "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": self.columns,
+            "rows": rows[(number - 1) * size:number * size], "page_number": number,
+            "page_links": self.page_links, "total_runs": self.total, "charts": charts,
+        }
+        self.builder.render("experiment.html", f"{self.base}/{self.page_links[number - 1]['href']}", context)
+
+    def _rest(self, rows: list[Any]) -> None:
+        """The exports and the table pages after the first."""
+        out = self.builder.out / self.base
+        write_exports(out, self.exp, self.columns)
+        for number in range(2, self.page_count + 1):
+            self._table_page(number, rows, [])
+        if self.page_count > 1:  # every row, for the table script to sort and filter across the pages
+            (out / ROWS_SCRIPT).write_text(rows_script(rows, page_size=self.rows_per_page), encoding="utf-8",
+                                           newline="\n")
+
+    def finish(self) -> tuple[int, dict]:
+        """Writes the rest (this process's share); returns how many table pages there are and the compare
+        page's history specs."""
+        builder, exp, memo = self.builder, self.exp, self.memo
+        rows = experiment_rows(exp, self.summaries, self.columns, memo=memo,
+                               rows=slice(0, self.rows_per_page) if self.waiting else slice(None))
+        slots = ChartSlots("chart", out_dir=builder.out,
+                           image_dir=f"{self.base}/charts" if builder.static_charts else None,
+                           root="../../", warn=builder.warn)
+        experiment_charts(exp, slots, max_points=builder.max_points, memo=memo)
+        slots.start_images(builder.images)  # drawn by the image helper while the rest is written
+        if self.waiting is None:
+            self._rest(rows)
+        histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS, memo=memo)
+        slots.finish_images()
+        self._table_page(1, rows, slots.items)
+        if self.waiting is not None:
+            memo.add_rows(self.waiting())
+        builder.report("Rendering pages", 1, None)
+        return self.page_count, histories
