@@ -100,13 +100,19 @@ def test_other_options_do_not_share_a_memo(tmp_path, store, monkeypatch):
     assert tree_digest(tmp_path / "site") == tree_digest(tmp_path / "full")
 
 
-def test_a_damaged_memo_costs_only_time(tmp_path, store):
+@pytest.mark.parametrize("damage", ["garbage", "empty", "gone"])
+def test_a_damaged_memo_costs_only_time(tmp_path, store, damage):
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)
-    memos = sorted((cache / "memo").iterdir())
-    assert [m.name for m in memos] == ["e_1.pickle", "e_2.pickle"]
-    memos[0].write_bytes(b"\x80\x05not a pickle")
-    memos[1].write_bytes(b"")
+    assert sorted(m.name for m in (cache / "memo").iterdir()) == ["e_1", "e_2"]
+    files = sorted((cache / "memo" / "e_1").iterdir())
+    # the build key, a file per chart spec, the table's rows
+    assert {"build", "rows.pickle"} < {f.name for f in files} and len(files) > 5
+    for path in files:
+        if damage == "gone":
+            path.unlink()
+        else:
+            path.write_bytes(b"\x80\x05not a pickle" if damage == "garbage" else b"")
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "nlp")
     build(store, tmp_path / "site", cache_dir=cache)
     _same_as_full(tmp_path, store, tmp_path / "site")
@@ -115,10 +121,22 @@ def test_a_damaged_memo_costs_only_time(tmp_path, store):
 def test_the_memo_of_a_removed_experiment_is_dropped(tmp_path, store):
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)
-    assert (cache / "memo" / "e_2.pickle").is_file()
+    assert (cache / "memo" / "e_2").is_dir()
     shutil.rmtree(store / "2")
     build(store, tmp_path / "site", cache_dir=cache)
-    assert [m.name for m in (cache / "memo").iterdir()] == ["e_1.pickle"]
+    assert [m.name for m in (cache / "memo").iterdir()] == ["e_1"]
+
+
+def test_only_the_specs_in_use_stay(tmp_path, store, monkeypatch):
+    monkeypatch.setattr(chartslots, "MAX_RUNS_PER_CHART", 2)
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    before = {f.name for f in (cache / "memo" / "e_1").iterdir()}
+    TrackingClient(tracking_uri=str(store)).log_metric(f"{1:032x}", "loss", 0.001, step=20,
+                                                       timestamp=1_700_000_999_000)
+    build(store, tmp_path / "site", cache_dir=cache)
+    after = {f.name for f in (cache / "memo" / "e_1").iterdir()}
+    assert before - after and after - before and len(after) == len(before)  # the loss chart's spec replaced
 
 
 def test_memo_keys_cover_the_runs_and_an_exception_keeps_nothing():

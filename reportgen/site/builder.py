@@ -19,7 +19,7 @@ from reportgen.site.experiment_pages import ExperimentPages
 from reportgen.site.incremental import (
     Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
 )
-from reportgen.site.memo import Memo
+from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
 from reportgen.site.pages_run import children_of, compare_context, run_context
 from reportgen.site.parallel import default_workers, fork_call, render_runs
@@ -180,17 +180,15 @@ class SiteBuilder:
                 plan.image_names, self.images.used = sorted(self.images.used), images | self.images.used
         plan.page_problems += self.problems[before:]
         memo = plan.pages.memo
-        if memo.active:
-            assert self.cache is not None
-            self.cache.keep_memo(f"e/{plan.exp.key}", {"build": self.build_key, "values": memo.new})
+        if isinstance(memo.old, MemoFolder):
+            memo.old.keep(memo.new)
 
     def _memo(self, plan: "Plan") -> Memo:
-        """What the last build that rendered this experiment's pages remembered of them (its charts)."""
+        """What the last build that rendered this experiment's pages remembered of them (charts, rows)."""
         if self.cache is None or plan.keys is None:
             return Memo()
-        old = self.cache.memo(f"e/{plan.exp.key}")
-        values = old.get("values") if old.get("build") == self.build_key else None
-        return Memo(self.build_key, plan.keys.runs, values if isinstance(values, dict) else None)
+        folder = MemoFolder(self.cache.memo_path(f"e/{plan.exp.key}"), self.build_key)
+        return Memo(self.build_key, plan.keys.runs, folder, remembers=folder.remembers)
 
     def _finish(self, plan: "Plan") -> None:
         """After the run pages: the compare page (it shows the images their artifacts copied), and what

@@ -17,7 +17,6 @@ import hashlib
 from importlib import metadata
 import json
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -123,7 +122,7 @@ def _link_or_copy(source: str | Path, target: str | Path) -> None:
 
 
 def _memo_name(folder: str) -> str:
-    return folder.replace("/", "_") + ".pickle"  # e/<key>: the key is a safe file name (collect.url_key)
+    return folder.replace("/", "_")  # e/<key>: the key is a safe file name (collect.url_key)
 
 
 def _unit_files(folder: Path) -> list[str]:
@@ -151,7 +150,7 @@ class SiteCache:
     contents: dict[str, str] = field(default_factory=dict)
     learned: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    memos_kept: set[str] = field(default_factory=set)  # experiment folders whose memo this build wrote
+    memos_kept: set[str] = field(default_factory=set)  # memos of experiment folders this build rendered
     restored: int = 0
     stored: int = 0
 
@@ -243,27 +242,11 @@ class SiteCache:
         self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
 
-    def memo(self, folder: str) -> dict[str, Any]:
-        """What the last build that rendered the experiment folder `folder` (e/<key>) remembered of its
-        pages (site.memo); {} when nothing (or nothing readable) is there."""
-        try:
-            values = pickle.loads((self.folder / _MEMOS / _memo_name(folder)).read_bytes())
-        except Exception:  # noqa: BLE001 - missing, truncated or from another version: only costs time
-            return {}
-        return values if isinstance(values, dict) else {}
-
-    def keep_memo(self, folder: str, values: dict[str, Any]) -> None:
-        """Replace the memo of an experiment folder (written whole, then moved in place)."""
-        target = self.folder / _MEMOS / _memo_name(folder)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
-            with os.fdopen(handle, "wb") as stream:
-                pickle.dump(values, stream, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temp, target)
-        except OSError:
-            return  # a cache that cannot be written only costs time (store() warns about it)
+    def memo_path(self, folder: str) -> Path:
+        """Where the memo of the experiment folder `folder` (e/<key>) lives (site.memo.MemoFolder); kept
+        by this build's save."""
         self.memos_kept.add(_memo_name(folder))
+        return self.folder / _MEMOS / _memo_name(folder)
 
     @property
     def templates(self) -> Path:

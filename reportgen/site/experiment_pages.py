@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts
 from reportgen.site.collect import ExperimentData
 from reportgen.site.exports import write_exports
-from reportgen.site.memo import Memo
+from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, run_tree
 from reportgen.site.pages_run import compare_order
 from reportgen.site.parallel import start_forked
@@ -44,9 +44,19 @@ class ExperimentPages:
         # Each row is made alone (the same bytes whichever process makes it): the child makes them all.
         self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
 
-    def _child(self) -> dict[str, Any]:
-        self._rest(experiment_rows(self.exp, self.summaries, self.columns, memo=self.memo))
-        return self.memo.rows_made()  # for this process's memo
+    def _child(self) -> None:
+        self._rest(self._all_rows())
+
+    def _all_rows(self) -> list[Any]:
+        """Every row, those of unchanged runs from the memo's rows (which this process then replaces)."""
+        memo, folder = self.memo, self.memo.old
+        if not isinstance(folder, MemoFolder):
+            return experiment_rows(self.exp, self.summaries, self.columns, memo=memo if memo.active else None)
+        old = folder.rows()
+        rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
+        rows = experiment_rows(self.exp, self.summaries, self.columns, memo=rows_memo)
+        folder.keep_rows(rows_memo.new, old)
+        return rows
 
     def _table_page(self, number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
         exp, size = self.exp, self.rows_per_page
@@ -71,8 +81,9 @@ class ExperimentPages:
         """Writes the rest (this process's share); returns how many table pages there are and the compare
         page's history specs."""
         builder, exp, memo = self.builder, self.exp, self.memo
-        rows = experiment_rows(exp, self.summaries, self.columns, memo=memo,
-                               rows=slice(0, self.rows_per_page) if self.waiting else slice(None))
+        # Forked, this process makes only the first page's rows (fewer than reading the memo's).
+        rows = experiment_rows(exp, self.summaries, self.columns, rows=slice(0, self.rows_per_page)) \
+            if self.waiting else self._all_rows()
         slots = ChartSlots("chart", out_dir=builder.out,
                            image_dir=f"{self.base}/charts" if builder.static_charts else None,
                            root="../../", warn=builder.warn)
@@ -84,6 +95,6 @@ class ExperimentPages:
         slots.finish_images()
         self._table_page(1, rows, slots.items)
         if self.waiting is not None:
-            memo.add_rows(self.waiting())
+            self.waiting()
         builder.report("Rendering pages", 1, None)
         return self.page_count, histories

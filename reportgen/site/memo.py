@@ -1,30 +1,39 @@
-"""Pieces of an experiment's pages (chart specs) remembered by the build cache under a digest of their
-inputs: when one run of a big experiment changes, its pages are rendered again, but the charts whose runs
-did not change are taken from the last build instead of being drawn again (with the history rows they need).
+"""Pieces of an experiment's pages (chart specs, runs-table rows) remembered by the build cache under a
+digest of their inputs: when one run of a big experiment changes, its pages are rendered again, but the
+charts and rows of the runs that did not change are taken from the last build instead of being made again.
 """
 from __future__ import annotations
 
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from reportgen.site.cache import Digest
 
 _MISSING = object()
+_KEY_FILE = re.compile(r"^[0-9a-f]{40}\.pickle$")
+_BUILD = "build"
+_ROWS = "rows.pickle"
 
 
 class Memo:
-    """Values made for one experiment's pages, by key. `old`: what the last build that rendered them made;
-    `new`: what this build used, for the next one (the cache keeps only these).
+    """Values made for one experiment's pages, by key. `old`: what the last build that rendered them made
+    (a mapping, or a MemoFolder that loads each value when asked); `new`: what this build used, for the
+    next one (the cache keeps only these).
 
     A key digests everything its value is made from: the build key (code, theme, options), the parts
     given, and the unit keys of the runs given (their content, labels and places in the site)."""
 
-    def __init__(self, build_key: str = "", run_keys: dict[str, str] | None = None,
-                 old: dict[str, Any] | None = None) -> None:
+    def __init__(self, build_key: str = "", run_keys: dict[str, str] | None = None, old: Any = None, *,
+                 remembers: bool | None = None) -> None:
         self.build_key = build_key
         self.run_keys = run_keys
-        self.old = old or {}
+        self.old = old if old is not None else {}
+        self._remembers = bool(self.old) if remembers is None else remembers
         self.new: dict[str, Any] = {}
-        self._many: set[str] = set()  # the keys get_many was asked for
 
     @property
     def active(self) -> bool:
@@ -34,7 +43,7 @@ class Memo:
     @property
     def remembers(self) -> bool:
         """Whether the last build left values to find (else everything is made afresh)."""
-        return bool(self.old)
+        return self._remembers
 
     def key(self, *parts: Any, runs: Iterable[str] = ()) -> str:
         assert self.run_keys is not None
@@ -48,7 +57,7 @@ class Memo:
         key = self.key(*parts, runs=runs)
         value = self.new.get(key, _MISSING)
         if value is _MISSING:
-            value = self.old.get(key, _MISSING)
+            value = self.old.get(key, _MISSING) if self._remembers else _MISSING
             if value is _MISSING:
                 value = make()
             self.new[key] = value
@@ -56,21 +65,77 @@ class Memo:
 
     def get_many(self, keys: Sequence[str], make: Callable[[list[int]], list[Any]]) -> list[Any]:
         """The values of these keys; make(positions) makes those the last build did not (in that order)."""
-        found = [self.new.get(key, self.old.get(key, _MISSING)) for key in keys]
+        old = self.old if self._remembers else {}
+        found = [self.new.get(key, old.get(key, _MISSING)) for key in keys]
         missing = [n for n, value in enumerate(found) if value is _MISSING]
         if missing:
             for n, value in zip(missing, make(missing)):
                 found[n] = value
         self.new.update(zip(keys, found))
-        self._many.update(keys)
         return found
 
-    def rows_made(self) -> dict[str, Any]:
-        """What get_many gave, for another process's memo (add_rows): the keys it found in `old`, and
-        the values of the others."""
-        return {"found": [key for key in self._many if key in self.old],
-                "made": {key: self.new[key] for key in self._many if key not in self.old}}
 
-    def add_rows(self, rows: dict[str, Any]) -> None:
-        self.new.update((key, self.old[key]) for key in rows["found"])
-        self.new.update(rows["made"])
+class MemoFolder:
+    """The memo of one experiment folder in the build cache: each chart spec in a file named by its key
+    (read only when asked for: a changed run's charts are not), the rows of its runs table in one file
+    (read and written by whichever process makes the rows), and the build key they were made under."""
+
+    def __init__(self, path: Path, build_key: str) -> None:
+        self.path = path
+        self.build_key = build_key
+        try:
+            self.remembers = (path / _BUILD).read_text(encoding="utf-8") == build_key
+        except (OSError, ValueError):
+            self.remembers = False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            with open(self.path / f"{key}.pickle", "rb") as stream:
+                return pickle.load(stream)
+        except Exception:  # noqa: BLE001 - missing, truncated or from another version: only costs time
+            return default
+
+    def keep(self, values: dict[str, Any]) -> None:
+        """After the pages: the values this build used stay (the new ones are written), the rest goes."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            there = {name for name in os.listdir(self.path) if _KEY_FILE.match(name)}
+            if not self.remembers:  # another build key: nothing of it is worth keeping
+                _write(self.path / _BUILD, self.build_key.encode("utf-8"))
+            for key, value in values.items():
+                if f"{key}.pickle" not in there or not self.remembers:
+                    _write(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            for name in there - {f"{key}.pickle" for key in values}:
+                os.unlink(self.path / name)
+        except OSError:
+            pass  # a cache that cannot be written only costs time (SiteCache.store warns about it)
+
+    def rows(self) -> dict[str, Any]:
+        if not self.remembers:
+            return {}
+        found = self.get("rows")
+        return found if isinstance(found, dict) else {}
+
+    def keep_rows(self, rows: dict[str, Any], old: dict[str, Any]) -> None:
+        if self.remembers and rows.keys() == old.keys():
+            return  # the same rows (a key is a digest of everything a row shows)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            _write(self.path / _ROWS, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass
+
+
+def _write(target: Path, data: bytes) -> None:
+    """Written whole, then moved in place: a reader never sees half a file."""
+    handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
