@@ -179,3 +179,18 @@ def test_rows_made_by_a_forked_process_are_remembered(tmp_path, store, monkeypat
     build(store, tmp_path / "site", cache_dir=cache)
     assert calls.rows == 1  # the others were in the memo the forked build left
     _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_summaries_of_cached_runs_lost_from_the_cache_are_made_again(tmp_path, store):
+    """A new column makes every row again, with the metric summaries of the cached runs (kept beside
+    their pages in the cache); where those are gone they come from the runs' histories."""
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    asides = list((cache / "units").glob("*/aside.json"))
+    assert len(asides) == 6
+    for path in asides[:3]:
+        path.unlink()
+    asides[3].write_bytes(b"{not json")
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "new_column", "x")
+    build(store, tmp_path / "site", cache_dir=cache)
+    _same_as_full(tmp_path, store, tmp_path / "site")

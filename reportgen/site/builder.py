@@ -145,7 +145,10 @@ class SiteBuilder:
             return plan
         # Summaries and series of the runs to render; the cached runs brought theirs along.
         history = exp.history_rows([run.info.run_id for run in pending]) if sides else exp.history
-        plan.summaries = Summaries(summarize(history), {run_id: side["summaries"] for run_id, side in sides.items()})
+        cache = self.cache
+        plan.summaries = Summaries(summarize(history), {run_id: keys.runs[run_id] for run_id in sides},
+                                   lambda key: cache.aside(key).get("summaries"),
+                                   lambda run_id: summarize(exp.history_rows([run_id])))
         plan.by_run = split_history(history)
         plan.specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
         plan.names = {run.info.run_id: run_label(run) for run in exp.runs}
@@ -198,7 +201,9 @@ class SiteBuilder:
             for run in plan.pending:
                 run_id = run.info.run_id
                 folder = f"r/{exp.run_keys[run_id]}"  # its copied artifacts, if any; the page beside it
-                self.cache.store(keys.runs[run_id], folder, self.out, plan.rendered[run_id], pages=[f"{folder}.html"])
+                side = dict(plan.rendered[run_id])
+                self.cache.store(keys.runs[run_id], folder, self.out, side, pages=[f"{folder}.html"],
+                                 aside={"summaries": side.pop("summaries")})
         if plan.pages_done:
             return
         images = {run.info.run_id: (plan.sides.get(run.info.run_id) or plan.rendered[run.info.run_id])["images"]

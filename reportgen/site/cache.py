@@ -26,13 +26,16 @@ from typing import Any, Iterable
 
 import orjson
 
-CACHE_VERSION = 3  # 3: a unit's files relative to the site's root (run pages are r/KEY.html)
+# 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
+# kept aside, in its unit's folder
+CACHE_VERSION = 4
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
 _MEMOS = "memo"
+_ASIDE = "aside.json"  # beside the unit's files (all under r/ or e/): never linked into a site
 _MAX_CONTENTS = 50_000
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This file is a cache directory tag created by reportgen: https://bford.info/cachedir/\n")
@@ -217,9 +220,11 @@ class SiteCache:
                 sizes[entry["folder"]] = sum(size for _, size, _ in entry["files"])
         return sizes
 
-    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = ()) -> None:
+    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = (),
+              aside: dict[str, Any] | None = None) -> None:
         """Keep what was rendered into staging/folder (if that folder exists) and the files `pages`
-        (paths from the site's root) under `key`."""
+        (paths from the site's root) under `key`. aside: side data a rebuild seldom needs (read by
+        `aside`), kept in the unit's folder rather than in the index that every build reads."""
         target = self.units / key
         try:
             if target.exists():
@@ -234,6 +239,9 @@ class SiteCache:
                 _link_or_copy(staging / relative, path)
                 info = os.stat(path)
                 files.append([relative, info.st_size, info.st_mtime_ns])
+            if aside is not None:
+                target.mkdir(parents=True, exist_ok=True)
+                (target / _ASIDE).write_bytes(_dumps(aside))
         except OSError as exc:
             if not self.warnings:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror}); "
@@ -241,6 +249,14 @@ class SiteCache:
             return
         self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
+
+    def aside(self, key: str) -> dict[str, Any]:
+        """The `aside` data stored with a unit; {} when it cannot be read."""
+        try:
+            found = _loads((self.folder / _UNITS / key / _ASIDE).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
 
     def memo_path(self, folder: str) -> Path:
         """Where the memo of the experiment folder `folder` (e/<key>) lives (site.memo.MemoFolder); kept

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -136,16 +136,21 @@ def summaries_in(run_id: str, rows: list[list[Any]]) -> dict[tuple[str, str], Me
 
 
 class Summaries(dict):
-    """(run_id, key) -> MetricSummary of the runs rendered now, and of the cached runs (from their side
-    data) decoded when first asked for: a rebuild of a big experiment reads few of them (the rows of
-    unchanged runs come from the memo). Asked with get(), as the pages do."""
+    """(run_id, key) -> MetricSummary of the runs rendered now, and of the cached runs (their units'
+    side data, read by `load`) decoded when first asked for: a rebuild of a big experiment reads few of
+    them (the rows of unchanged runs come from the memo). Asked with get(), as the pages do."""
 
-    def __init__(self, made: dict[tuple[str, str], MetricSummary], cached: dict[str, list[list[Any]]]) -> None:
+    def __init__(self, made: dict[tuple[str, str], MetricSummary], cached: dict[str, str],
+                 load: Callable[[str], list[list[Any]] | None],
+                 made_again: Callable[[str], dict[tuple[str, str], MetricSummary]]) -> None:
         super().__init__(made)
-        self._cached = dict(cached)  # run_id -> rows of summaries_out, until decoded
+        self._cached = dict(cached)  # run_id -> cache key of its unit, until read
+        self._load = load
+        self._made_again = made_again  # from the run's history, should its side data be unreadable
 
     def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
-        rows = self._cached.pop(key[0], None) if self._cached else None
-        if rows is not None:
-            self.update(summaries_in(key[0], rows))
+        unit = self._cached.pop(key[0], None) if self._cached else None
+        if unit is not None:
+            rows = self._load(unit)
+            self.update(summaries_in(key[0], rows) if rows is not None else self._made_again(key[0]))
         return super().get(key, default)
