@@ -61,6 +61,14 @@ class Digest:
     def hex(self) -> str:
         return self._hash.hexdigest()
 
+    @staticmethod
+    def each(head: Any, tails: Iterable[bytes]) -> list[str]:
+        """[Digest(head, tail).hex() for tail in tails], the head framed once (thousands of runs)."""
+        data = head if isinstance(head, bytes) else str(head).encode("utf-8", "surrogatepass")
+        framed = len(data).to_bytes(8, "little") + data
+        blake2b = hashlib.blake2b
+        return [blake2b(framed + len(tail).to_bytes(8, "little") + tail, digest_size=20).hexdigest() for tail in tails]
+
 
 def _files_digest(digest: Digest, root: Path) -> None:
     """Every regular file under root (relative path and bytes), in a stable order."""
@@ -185,10 +193,10 @@ class SiteCache:
         entry = self.entries.get(key)
         if entry is None or entry.get("folder") != folder:
             return None
-        source = os.path.join(self.folder, _UNITS, key)  # str paths: thousands of units a build
+        source = f"{self.folder}{os.sep}{_UNITS}{os.sep}{key}{os.sep}"  # str paths: thousands of units a build
         try:
             for relative, size, mtime in entry["files"]:
-                info = os.stat(os.path.join(source, relative))
+                info = os.stat(source + relative)
                 if info.st_size != size or info.st_mtime_ns != mtime:
                     return None
         except (OSError, ValueError, TypeError):

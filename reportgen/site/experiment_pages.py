@@ -45,17 +45,21 @@ class ExperimentPages:
         self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
 
     def _child(self) -> None:
-        self._rest(self._all_rows())
+        self._rest(self._rows())
 
-    def _all_rows(self) -> list[Any]:
-        """Every row, those of unchanged runs from the memo's rows (which this process then replaces)."""
+    def _rows(self, first_page: bool = False) -> list[Any]:
+        """Every row (or the first page's), those of unchanged runs from the memo's rows. The process that
+        makes them all keeps them for the next build."""
         memo, folder = self.memo, self.memo.old
+        wanted = slice(0, self.rows_per_page) if first_page else slice(None)
         if not isinstance(folder, MemoFolder):
-            return experiment_rows(self.exp, self.summaries, self.columns, memo=memo if memo.active else None)
+            return experiment_rows(self.exp, self.summaries, self.columns, rows=wanted,
+                                   memo=memo if memo.active else None)
         old = folder.rows()
         rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
-        rows = experiment_rows(self.exp, self.summaries, self.columns, memo=rows_memo)
-        folder.keep_rows(rows_memo.new, old)
+        rows = experiment_rows(self.exp, self.summaries, self.columns, rows=wanted, memo=rows_memo)
+        if not first_page:
+            folder.keep_rows(rows_memo.new, old)
         return rows
 
     def _table_page(self, number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
@@ -81,9 +85,7 @@ class ExperimentPages:
         """Writes the rest (this process's share); returns how many table pages there are and the compare
         page's history specs."""
         builder, exp, memo = self.builder, self.exp, self.memo
-        # Forked, this process makes only the first page's rows (fewer than reading the memo's).
-        rows = experiment_rows(exp, self.summaries, self.columns, rows=slice(0, self.rows_per_page)) \
-            if self.waiting else self._all_rows()
+        rows = self._rows(first_page=self.waiting is not None)  # forked: the child makes them all
         slots = ChartSlots("chart", out_dir=builder.out,
                            image_dir=f"{self.base}/charts" if builder.static_charts else None,
                            root="../../", warn=builder.warn)

@@ -71,15 +71,14 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
     last build), without pickling it or hashing its points; `learned` gets the pairs of this build."""
     contents = {} if contents is None else contents
     content: dict[str, str] = {}
-    vouched: dict[str, str] = {}
     read_digest = getattr(exp.store, "read_digest", None)
-    for run in exp.runs:
-        found = read_digest(run.info.run_id) if read_digest is not None else None
-        if found is not None:
-            vouched[run.info.run_id] = Digest(build_key, found).hex()
-            known = contents.get(vouched[run.info.run_id])
-            if known is not None:
-                content[run.info.run_id] = known
+    asked = {run.info.run_id: read_digest(run.info.run_id) for run in exp.runs} if read_digest is not None else {}
+    found = {run_id: digest for run_id, digest in asked.items() if digest is not None}
+    vouched = dict(zip(found, Digest.each(build_key, found.values())))  # Digest(build_key, digest) each
+    for run_id, key in vouched.items():
+        known = contents.get(key)
+        if known is not None:
+            content[run_id] = known
     others = [run for run in exp.runs if run.info.run_id not in content]
     if others:  # (only then are history rows made: an unchanged experiment may never need them)
         ids = [run.info.run_id for run in others]
