@@ -161,23 +161,28 @@ def test_memo_keys_cover_the_runs_and_an_exception_keeps_nothing():
     assert Memo().get(lambda: 1, "anything") == 1 and not Memo().active
 
 
-def test_rows_made_by_a_forked_process_are_remembered(tmp_path, store, monkeypatch):
+def test_rows_and_compare_specs_made_by_a_forked_process_are_remembered(tmp_path, store, monkeypatch):
     from reportgen.site import builder
 
     calls = Calls(monkeypatch)
     cache = tmp_path / "cache"
     client = TrackingClient(tracking_uri=str(store))
     monkeypatch.setattr(builder, "ROWS_PER_PAGE", 2)  # this process makes the first page's two rows
+    monkeypatch.setattr(chartslots, "COMPARE_HISTORY_RUNS", 2)  # the best two: run 4 is not among them
     monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 1)  # the child makes every row
     build(store, tmp_path / "site", cache_dir=cache)
     client.set_tag(RUN_4, "team", "nlp")
     build(store, tmp_path / "site", cache_dir=cache)
     _same_as_full(tmp_path, store, tmp_path / "site")
     monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 10**9)  # now this process makes them
+    made_compare = []
+    real = chartslots._compare_histories
+    monkeypatch.setattr(chartslots, "_compare_histories", lambda *a, **k: made_compare.append(1) or real(*a, **k))
     client.set_tag(RUN_4, "team", "speech")
     calls.clear()
     build(store, tmp_path / "site", cache_dir=cache)
     assert calls.rows == 1  # the others were in the memo the forked build left
+    assert made_compare == []  # so were the compare specs
     _same_as_full(tmp_path, store, tmp_path / "site")
 
 

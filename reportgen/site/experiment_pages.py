@@ -23,9 +23,9 @@ COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 ru
 
 
 class ExperimentPages:
-    """The pages of one experiment, written by `builder`. fork: a child process makes every runs-table row
-    and writes the exports and the table pages after the first, from construction on; `finish` draws the
-    charts (their images come from this process's helper), makes the compare specs and the first page.
+    """The pages of one experiment, written by `builder`. fork: a child process makes every runs-table row,
+    writes the exports and the table pages after the first and makes the compare specs, from construction
+    on; `finish` draws the charts (their images come from this process's helper) and the first page.
     memo: chart specs and rows of the last build, for the runs that did not change."""
 
     def __init__(self, builder: SiteBuilder, exp: ExperimentData, summaries: dict, *, fork: bool,
@@ -44,8 +44,19 @@ class ExperimentPages:
         # Each row is made alone (the same bytes whichever process makes it): the child makes them all.
         self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
 
-    def _child(self) -> None:
+    def _child(self) -> dict[str, Any]:
         self._rest(self._rows())
+        compare = self._compare()
+        if isinstance(self.memo.old, MemoFolder):
+            self.memo.old.put(compare["entries"])
+        return compare
+
+    def _compare(self) -> dict[str, Any]:
+        """The compare page's history specs, and what the memo got for them (key -> specs)."""
+        memo = self.memo
+        before = set(memo.new)
+        histories = compare_histories(self.exp, compare_order(self.exp), max_points=COMPARE_MAX_POINTS, memo=memo)
+        return {"histories": histories, "entries": {key: memo.new[key] for key in memo.new.keys() - before}}
 
     def _rows(self, first_page: bool = False) -> list[Any]:
         """Every row (or the first page's), those of unchanged runs from the memo's rows. The process that
@@ -93,10 +104,12 @@ class ExperimentPages:
         slots.start_images(builder.images)  # drawn by the image helper while the rest is written
         if self.waiting is None:
             self._rest(rows)
-        histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS, memo=memo)
+            histories = self._compare()["histories"]
         slots.finish_images()
         self._table_page(1, rows, slots.items)
-        if self.waiting is not None:
-            self.waiting()
+        if self.waiting is not None:  # the child made the compare specs too
+            compare = self.waiting()
+            histories = compare["histories"]
+            memo.new.update(compare["entries"])
         builder.report("Rendering pages", 1, None)
         return self.page_count, histories

@@ -110,6 +110,16 @@ class MemoFolder:
         except OSError:
             pass  # a cache that cannot be written only costs time (SiteCache.store warns about it)
 
+    def put(self, values: dict[str, Any]) -> None:
+        """Write these values now (another process made them; keep() then finds their files there)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            for key, value in values.items():
+                if not (self.path / f"{key}.pickle").exists():
+                    _write(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass
+
     def rows(self) -> dict[str, Any]:
         if not self.remembers:
             return {}
