@@ -59,17 +59,19 @@ class ExperimentPages:
         return {"histories": histories, "entries": {key: memo.new[key] for key in memo.new.keys() - before}}
 
     def _rows(self, first_page: bool = False) -> list[Any]:
-        """Every row, those of unchanged runs from the memo's rows (kept for the next build); or the first
-        page's, made here."""
+        """Every row (or the first page's), those of unchanged runs from the memo. The process that makes
+        them all keeps them for the next build."""
         memo, folder = self.memo, self.memo.old
         wanted = slice(0, self.rows_per_page) if first_page else slice(None)
-        if first_page or not isinstance(folder, MemoFolder):  # (50 rows cost less than reading them all)
+        if not isinstance(folder, MemoFolder):
             return experiment_rows(self.exp, self.summaries, self.columns, rows=wanted,
-                                   memo=memo if memo.active and not first_page else None)
-        old = folder.rows()
+                                   memo=memo if memo.active else None)
+        old = folder.rows(first_page=first_page)
         rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
-        rows = experiment_rows(self.exp, self.summaries, self.columns, memo=rows_memo)
-        folder.keep_rows(rows_memo.new, old)
+        rows = experiment_rows(self.exp, self.summaries, self.columns, rows=wanted, memo=rows_memo)
+        if not first_page:
+            keys = list(rows_memo.new)  # in the rows' order
+            folder.keep_rows(rows_memo.new, old, keys[:self.rows_per_page])
         return rows
 
     def _table_page(self, number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:

@@ -16,7 +16,8 @@ from reportgen.site.cache import Digest
 _MISSING = object()
 _KEY_FILE = re.compile(r"^[0-9a-f]{40}\.pickle$")
 _BUILD = "build"
-_ROWS = "rows.pickle"
+_ROWS = "rows"  # every row of the table
+_FIRST_ROWS = "rows-first"  # those of its first page, for the process that makes only these
 
 
 class Memo:
@@ -78,7 +79,8 @@ class Memo:
 class MemoFolder:
     """The memo of one experiment folder in the build cache: each chart spec in a file named by its key
     (read only when asked for: a changed run's charts are not), the rows of its runs table in one file
-    (read and written by whichever process makes the rows), and the build key they were made under."""
+    and those of its first page in another (read and written by whichever process makes the rows), and
+    the build key they were made under."""
 
     def __init__(self, path: Path, build_key: str) -> None:
         self.path = path
@@ -120,18 +122,22 @@ class MemoFolder:
         except OSError:
             pass
 
-    def rows(self) -> dict[str, Any]:
+    def rows(self, *, first_page: bool = False) -> dict[str, Any]:
+        """The rows of the last build (key -> row), or only those of its first table page."""
         if not self.remembers:
             return {}
-        found = self.get("rows")
+        found = self.get(_FIRST_ROWS if first_page else _ROWS)
         return found if isinstance(found, dict) else {}
 
-    def keep_rows(self, rows: dict[str, Any], old: dict[str, Any]) -> None:
+    def keep_rows(self, rows: dict[str, Any], old: dict[str, Any], first_page: Sequence[str]) -> None:
+        """rows: key -> row of every row; first_page: the keys of the first table page's."""
         if self.remembers and rows.keys() == old.keys():
             return  # the same rows (a key is a digest of everything a row shows)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            _write(self.path / _ROWS, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+            _write(self.path / f"{_ROWS}.pickle", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+            first = {key: rows[key] for key in first_page}
+            _write(self.path / f"{_FIRST_ROWS}.pickle", pickle.dumps(first, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             pass
 
