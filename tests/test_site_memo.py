@@ -202,3 +202,32 @@ def test_summaries_of_cached_runs_lost_from_the_cache_are_made_again(tmp_path, s
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "new_column", "x")
     build(store, tmp_path / "site", cache_dir=cache)
     _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_a_new_column_leaves_the_compare_specs_to_this_process(tmp_path, store, monkeypatch):
+    """Forked, with most rows made again (a new column) the child leaves the compare specs to this process:
+    the same site, and the specs are remembered all the same."""
+    from reportgen.site import builder, experiment_pages
+
+    cache = tmp_path / "cache"
+    client = TrackingClient(tracking_uri=str(store))
+    monkeypatch.setattr(builder, "ROWS_PER_PAGE", 2)
+    monkeypatch.setattr(chartslots, "COMPARE_HISTORY_RUNS", 2)  # the best two: run 4 is not among them
+    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 1)
+    build(store, tmp_path / "site", cache_dir=cache)
+    here = []
+    real_compare = experiment_pages.ExperimentPages._compare
+    monkeypatch.setattr(experiment_pages.ExperimentPages, "_compare",
+                        lambda self: here.append(1) or real_compare(self))
+    client.set_tag(RUN_4, "new_column", "x")
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert here == [1]  # made in this process (a child's call would not be counted)
+    _same_as_full(tmp_path, store, tmp_path / "site")
+    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 10**9)  # this process makes them all, if it must
+    made_compare = []
+    real = chartslots._compare_histories
+    monkeypatch.setattr(chartslots, "_compare_histories", lambda *a, **k: made_compare.append(1) or real(*a, **k))
+    client.set_tag(RUN_4, "team", "speech")
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert made_compare == []
+    _same_as_full(tmp_path, store, tmp_path / "site")

@@ -25,7 +25,9 @@ COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 ru
 class ExperimentPages:
     """The pages of one experiment, written by `builder`. fork: a child process makes every runs-table row,
     writes the exports and the table pages after the first and makes the compare specs, from construction
-    on; `finish` draws the charts (their images come from this process's helper) and the first page.
+    on; `finish` draws the charts (their images come from this process's helper) and the first page. When
+    most rows are made again (a new column), the compare specs are made here instead (each process sees
+    that from its own rows; should neither make them, this one does after the child).
     memo: chart specs and rows of the last build, for the runs that did not change."""
 
     def __init__(self, builder: SiteBuilder, exp: ExperimentData, summaries: dict, *, fork: bool,
@@ -34,6 +36,7 @@ class ExperimentPages:
         self.exp = exp
         self.summaries = summaries
         self.memo = memo or Memo()
+        self.rows_made = 0  # rows not found in the memo, by the last _rows
         self.rows_per_page = rows_per_page
         self.columns = experiment_columns(exp)
         self.base = f"e/{exp.key}"
@@ -44,8 +47,10 @@ class ExperimentPages:
         # Each row is made alone (the same bytes whichever process makes it): the child makes them all.
         self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
 
-    def _child(self) -> dict[str, Any]:
+    def _child(self) -> dict[str, Any] | None:
         self._rest(self._rows())
+        if self.rows_made * 2 > self.total:
+            return None  # most rows were made again (a new column): this process had the longer share
         compare = self._compare()
         if isinstance(self.memo.old, MemoFolder):
             self.memo.old.put(compare["entries"])
@@ -69,6 +74,7 @@ class ExperimentPages:
         old = folder.rows(first_page=first_page)
         rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
         rows = experiment_rows(self.exp, self.summaries, self.columns, rows=wanted, memo=rows_memo)
+        self.rows_made = len([key for key in rows_memo.new if key not in old])
         if not first_page:
             keys = list(rows_memo.new)  # in the rows' order
             folder.keep_rows(rows_memo.new, old, keys[:self.rows_per_page])
@@ -103,14 +109,18 @@ class ExperimentPages:
                            root="../../", warn=builder.warn)
         experiment_charts(exp, slots, max_points=builder.max_points, memo=memo)
         slots.start_images(builder.images)  # drawn by the image helper while the rest is written
+        compare = None
         if self.waiting is None:
             self._rest(rows)
-            histories = self._compare()["histories"]
+        elif self.rows_made * 2 > len(rows):  # most rows made again: the child leaves the compare specs
+            compare = self._compare()
         slots.finish_images()
         self._table_page(1, rows, slots.items)
-        if self.waiting is not None:  # the child made the compare specs too
-            compare = self.waiting()
-            histories = compare["histories"]
-            memo.new.update(compare["entries"])
+        if self.waiting is not None:  # the child's compare specs, unless it left them
+            compare = self.waiting() or compare
+        if compare is None:
+            compare = self._compare()
+        memo.new.update(compare["entries"])
+        histories = compare["histories"]
         builder.report("Rendering pages", 1, None)
         return self.page_count, histories
