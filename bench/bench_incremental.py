@@ -2,12 +2,13 @@
 build against a rebuild with the build cache after one run changed, in one run of this script, and a check
 that the incremental site equals a full build of the changed store byte for byte.
 
-    python bench/bench_incremental.py [--repeat 3] [--replace] [--json FILE]
+    python bench/bench_incremental.py [--repeat 5] [--replace] [--json FILE] [--out DIR]
 
-Each repetition changes a different run the way a training job would (a new metric point and a tag,
-through reportgen.tracking). By default every build writes a fresh output folder, as a CI job that restores
-only the cache does (and as bench_build.py measures); --replace rebuilds over the previous site instead,
-which adds the deletion of the old site (~2,000 folders) to both the full and the incremental build.
+Each round changes a different run the way a training job would (a new metric point and a tag, through
+reportgen.tracking), rebuilds with the cache, then builds the changed store in full: the two take turns,
+so that a noisy machine weighs on both alike. By default every build writes a fresh output folder, as a
+CI job that restores only the cache does (and as bench_build.py measures); --replace rebuilds over the
+previous site instead, which adds the deletion of the old site (~2,000 folders) to both.
 The store copy and sites are written under bench/out/ (gitignored).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -39,6 +41,9 @@ def _digest(folder: Path) -> dict[str, str]:
 def _timed_build(store: Path, out: Path, *, cache: Path | None, replace: bool) -> tuple[float, object]:
     if not replace:
         shutil.rmtree(out, ignore_errors=True)
+    # Each build starts on a quiet disk: not while the writes of the last one (130 MB for a full build)
+    # are flushed.
+    os.sync()
     started = time.perf_counter()
     result = build_site([str(store)], out, cache_dir=cache)
     return time.perf_counter() - started, result
@@ -46,7 +51,7 @@ def _timed_build(store: Path, out: Path, *, cache: Path | None, replace: bool) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3, help="full builds and one-run changes (best of)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of a one-run change, its rebuild and a full build (best of)")
     parser.add_argument("--replace", action="store_true", help="rebuild over the previous site (adds its deletion)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where the store copy and sites go (default {OUT})")
@@ -63,17 +68,19 @@ def main() -> None:
     run_ids = sorted(run.info.run_id for exp in client.search_experiments()
                      for run in client.search_runs([exp.experiment_id], max_results=50))
 
-    full = [_timed_build(store, out / "full", cache=None, replace=args.replace) for _ in range(args.repeat)]
     cold = _timed_build(store, out / "site", cache=cache, replace=args.replace)
     warm = _timed_build(store, out / "site", cache=cache, replace=args.replace)
-    changed = []
+    # Full builds and rebuilds take turns, so that both meet the same state of this (shared, noisy) machine.
+    full, changed = [], []
     for n in range(args.repeat):
         run_id = run_ids[n * 7 % len(run_ids)]
         client.log_metric(run_id, "m0", 0.123 + n, step=1000 + n, timestamp=1_700_000_999_000 + n)
         client.set_tag(run_id, "reviewed", f"round {n}")
         changed.append(_timed_build(store, out / "site", cache=cache, replace=args.replace))
+        full.append(_timed_build(store, out / "full", cache=None, replace=args.replace))
+        print(f"round {n + 1}: one run changed {changed[-1][0]:.2f} s, full build {full[-1][0]:.2f} s", flush=True)
 
-    _, reference = _timed_build(store, out / "full", cache=None, replace=False)
+    reference = full[-1][1]  # a full build of the store as the last rebuild saw it
     identical = _digest(out / "full") == _digest(out / "site")
 
     best_full = min(seconds for seconds, _ in full)
