@@ -129,3 +129,18 @@ def test_another_store_root_gives_other_digests(root, tmp_path, trusted):
 def test_other_stores_give_none(tmp_path):
     store = SqliteStore(mlflow_sqlite(tmp_path / "db.sqlite"))
     assert store.read_digest(_rid(1)) is None
+
+
+def test_digests_are_kept_with_the_cache_and_made_only_for_changed_runs(root, tmp_path, trusted, monkeypatch):
+    cache = tmp_path / "cache"
+    first = _read(root, cache)
+    made = []
+    real = file_cache.ReadDigests._digest
+    monkeypatch.setattr(file_cache.ReadDigests, "_digest", lambda self, *a: made.append(a[0]) or real(self, *a))
+    assert {run_id: found[0] for run_id, found in _read(root, cache).items()} == \
+        {run_id: found[0] for run_id, found in first.items()}
+    assert made == []  # read from the cache
+    write(root / "4" / _rid(2) / "tags" / "note", "new")
+    again = _read(root, cache)
+    assert made == [os.path.join("4", _rid(2))]
+    assert [run_id for run_id in first if again[run_id][0] != first[run_id][0]] == [_rid(2)]

@@ -104,8 +104,7 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
         parts += ("artifacts", exp.store.artifact_signature(run_id) if artifacts else "off")
         runs[run_id] = Digest(*parts).hex()
     experiment = Digest("experiment-pages", exp_part)
-    for run in exp.runs:
-        experiment.add(exp.run_keys[run.info.run_id], runs[run.info.run_id])
+    experiment.add(*(part for run in exp.runs for part in (exp.run_keys[run.info.run_id], runs[run.info.run_id])))
     return UnitKeys(runs=runs, experiment=experiment.hex())
 
 

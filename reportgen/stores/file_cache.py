@@ -64,6 +64,7 @@ class Entry:
     timestamp: np.ndarray | None = None
     value: np.ndarray | None = None
     step: np.ndarray | None = None
+    read_digest: bytes | None = None  # ReadDigests' digest of its signature, once made (kept with it)
 
 
 # -- the cache file ------------------------------------------------------------------------------
@@ -302,6 +303,7 @@ def cached_read(
             store.problem(path, message)
     frame = Histories([e for _, e in refs])  # the frame is made when asked
     digests = ReadDigests(root, [(f[cut:], e) for f, e in refs])
+    made = digests.fill()  # kept with the entries: the next read need not make them again
     if writable:
         kept = dict(zip(names, entries))
         # Runs of experiments this read did not look at stay while their experiment folder is there
@@ -315,7 +317,7 @@ def cached_read(
                     alive[experiment] = os.path.isdir(os.path.join(root, experiment))
                 if alive[experiment]:
                     kept[name] = entry
-        dirty = {shard_of(names[i]) for i in fresh} | {shard_of(f[cut:]) for f, _ in todo}
+        dirty = {shard_of(names[i]) for i in fresh} | {shard_of(f[cut:]) for f, _ in todo} | {shard_of(n) for n in made}
         dirty |= {shard_of(name) for name in old.keys() - kept.keys()}
         if dirty:
             save(cache_dir, root, kept, dirty)
@@ -384,17 +386,31 @@ class ReadDigests:
 
     def __init__(self, root: str, named: list[tuple[str, Entry]]) -> None:
         self._root = root
-        self._signed = {e.info.run_id: (name, e.signature) for name, e in named  # type: ignore[union-attr]
+        self._signed = {e.info.run_id: (name, e) for name, e in named  # type: ignore[union-attr]
                         if e.signature is not None}
         self._base: hashlib._Hash | None = None
+
+    def fill(self) -> list[str]:
+        """Make the digests the entries lack; the names of their run folders."""
+        made = []
+        for name, entry in self._signed.values():
+            if entry.read_digest is None:
+                entry.read_digest = self._digest(name, entry.signature)  # type: ignore[arg-type]
+                made.append(name)
+        return made
 
     def get(self, run_id: str) -> bytes | None:
         found = self._signed.get(run_id)
         if found is None:
             return None
+        name, entry = found
+        if entry.read_digest is None:  # kept in the entry: the same while its signature is
+            entry.read_digest = self._digest(name, entry.signature)  # type: ignore[arg-type]
+        return entry.read_digest
+
+    def _digest(self, name: str, signature: Signature) -> bytes:
         if self._base is None:
             self._base = hashlib.blake2b(repr(_stamp(self._root)).encode("utf-8", "surrogatepass"), digest_size=20)
-        name, signature = found
         digest = self._base.copy()
         chunks = []
         for part in (name, *signature):
