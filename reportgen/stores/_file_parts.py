@@ -229,6 +229,7 @@ class UsualArtifactRoots:
         self._root = root
         self._prefixes: set[str] | None = None  # the texts before /<exp>/<run>/artifacts in a usual URI
         self._experiments: dict[str, str | None] = {}  # experiment folder -> its path under the real root
+        self._checked: set[str] = set()  # experiment paths found to be plain directories
 
     def _experiment(self, folder: str) -> str | None:
         if self._prefixes is None:
@@ -247,8 +248,10 @@ class UsualArtifactRoots:
         self._experiments[folder] = f"{self._real}{os.sep}{name}" if usual else None
         return self._experiments[folder]
 
-    def root(self, folder: str, artifact_uri: str) -> str | None:
-        """The real path of this run folder's artifacts/, or None when resolve_root must decide."""
+    def root(self, folder: str, artifact_uri: str, *, for_signature: bool = False) -> str | None:
+        """The real path of this run folder's artifacts/, or None when resolve_root must decide.
+        for_signature: the experiment's folder is looked at once (a signature is only a cache key:
+        what is copied is found by a call without it, which looks again)."""
         parent, run = os.path.split(folder)
         experiment = self._experiments[parent] if parent in self._experiments else self._experiment(parent)
         if experiment is None:
@@ -260,12 +263,14 @@ class UsualArtifactRoots:
             if not artifact_uri.endswith(suffix) or artifact_uri[:-len(suffix)] not in prefixes:
                 return None
         # Each level a directory, none a symlink: then the path is its own real path.
-        for part in (experiment, f"{experiment}{os.sep}{run}", path):
+        levels = (experiment, f"{experiment}{os.sep}{run}", path)
+        for part in levels[1:] if for_signature and experiment in self._checked else levels:
             try:
                 if not stat.S_ISDIR(os.lstat(part).st_mode):
                     return None
             except OSError:
                 return None
+        self._checked.add(experiment)
         return path
 
 

@@ -381,7 +381,7 @@ class FileStore(Store):
 
     def artifact_signature(self, run_id: str) -> str:
         known = self._known.get(run_id)
-        usual = None if known is None else self._usual_roots.root(known[0], known[1].artifact_uri)
+        usual = None if known is None else self._usual_roots.root(known[0], known[1].artifact_uri, for_signature=True)
         if usual is not None:  # as Store.artifact_signature makes it, without a Path (a build asks for all)
             return f"{usual}:{artifact_signature(usual)}"
         return super().artifact_signature(run_id)
