@@ -76,7 +76,7 @@ def test_top_runs_are_the_picks_of_repeated_best_run():
                             data=SimpleNamespace(metrics={} if i % 10 == 0 else {key: values[i] for key in
                                                                                   ("val_loss", "accuracy", "foo")}))
             for i in range(300)]
-    exp = SimpleNamespace(runs=runs)
+    exp = SimpleNamespace(runs=runs, derived={})
     for key in ("val_loss", "accuracy", "foo"):
         for limit in (1, 30, 200, 300):
             left = {run.info.run_id: run.data.metrics[key] for run in runs if key in run.data.metrics}

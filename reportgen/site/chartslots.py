@@ -16,7 +16,7 @@ from reportgen.model import Run
 from reportgen.site.collect import ExperimentData
 from reportgen.site.jsonblock import JSONReady
 from reportgen.site.memo import Memo
-from reportgen.site.pages import key_metrics, run_href, run_label, varying_params
+from reportgen.site.pages import experiment_varying, key_metrics, run_href, run_label, varying_params
 from reportgen.site.runspecs import RunHistorySpecs, Series
 from reportgen.site.summary import direction
 
@@ -121,14 +121,28 @@ def _top_runs(exp: ExperimentData, key: str, limit: int) -> list[str]:
     """The `limit` best runs of a metric, in the order repeated best_run calls would pick them (one
     sort, not one scan per pick: that was quadratic in the runs of big experiments)."""
     way = direction(key)
-    logged = [(run.data.metrics[key], run.info.run_id) for run in exp.runs if key in run.data.metrics]
+    logged = _logged(exp).get(key, [])
     ranked = [] if way is None else sorted((value if way == "min" else -value, run_id) for value, run_id in logged
                                            if isinstance(value, float) and math.isfinite(value))
     picked = [run_id for _, run_id in ranked[:limit]]
     if len(picked) < limit:  # runs whose value is NaN or inf still have a history worth drawing
-        rest = [run.info.run_id for run in exp.runs if key in run.data.metrics and run.info.run_id not in picked]
+        chosen = set(picked)
+        rest = [run_id for _, run_id in logged if run_id not in chosen]
         picked.extend(rest[: limit - len(picked)])
     return picked
+
+
+def _logged(exp: ExperimentData) -> dict[str, list[tuple[Any, str]]]:
+    """Metric key -> (latest value, run id) of the runs that have it, in the experiment's run order
+    (made once: every chart of the page asks)."""
+    if "logged" not in exp.derived:
+        found: dict[str, list[tuple[Any, str]]] = {}
+        for run in exp.runs:
+            run_id = run.info.run_id
+            for key, value in run.data.metrics.items():
+                found.setdefault(key, []).append((value, run_id))
+        exp.derived["logged"] = found
+    return exp.derived["logged"]
 
 
 class _HistoryRows:
@@ -203,7 +217,7 @@ def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int
     rows = _Rows(exp, whole=not memo.remembers)
     for key in keys[:MAX_HISTORY_CHARTS]:
         run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
-        shown = "" if len(run_ids) >= sum(1 for r in exp.runs if key in r.data.metrics) else f" (best {len(run_ids)} runs)"
+        shown = "" if len(run_ids) >= len(_logged(exp).get(key, ())) else f" (best {len(run_ids)} runs)"
 
         def history(key: str = key, run_ids: list[str] = run_ids, shown: str = shown) -> dict | None:
             part = rows.of(key, run_ids)
@@ -235,7 +249,7 @@ class _Rows:
 
 
 def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo: Memo) -> None:
-    varying, _ = varying_params(exp.runs)
+    varying, _ = experiment_varying(exp)
     if not keys or not varying:
         return
     metric = keys[0]
@@ -271,9 +285,11 @@ def _frame_text(frame: pd.DataFrame) -> str:
     return repr({name: frame[name].tolist() for name in frame.columns})
 
 
-def seed_groups(runs: Sequence[Run]) -> tuple[str | None, dict[str, list[Run]]]:
-    """(seed param, runs grouped by all their other varying params); only groups of two runs or more."""
-    varying, _ = varying_params(runs)
+def seed_groups(runs: Sequence[Run], varying: list[str] | None = None) -> tuple[str | None, dict[str, list[Run]]]:
+    """(seed param, runs grouped by all their other varying params); only groups of two runs or more.
+    varying: the runs' varying params, when known."""
+    if varying is None:
+        varying, _ = varying_params(runs)
     seed = next((key for key in SEED_PARAMS if key in varying), None)
     if seed is None:
         return None, {}
@@ -289,7 +305,7 @@ def seed_groups(runs: Sequence[Run]) -> tuple[str | None, dict[str, list[Run]]]:
 
 def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _Rows, memo: Memo, *,
                 max_points: int) -> None:
-    seed, groups = seed_groups(exp.runs)
+    seed, groups = seed_groups(exp.runs, experiment_varying(exp)[0])
     if not groups or not keys:
         return
     metric = keys[0]

@@ -57,6 +57,8 @@ class ExperimentData:
     whole: bool = False  # the store's runs are all this experiment's
     run_keys: dict[str, str] = field(default_factory=dict)  # run_id -> folder name under r/
     _history: pd.DataFrame | None = field(default=None, repr=False)
+    # What the pages derive from the runs more than once (they do not change after the gather).
+    derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def history(self) -> pd.DataFrame:

@@ -56,9 +56,11 @@ def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
 
 
 def key_metrics(exp: ExperimentData) -> list[str]:
-    """Metric keys ordered by how many runs have them, then by name."""
-    counts = Counter(chain.from_iterable(run.data.metrics for run in exp.runs))
-    return sorted(counts, key=lambda key: (-counts[key], key))
+    """Metric keys ordered by how many runs have them, then by name (made once per experiment)."""
+    if "key_metrics" not in exp.derived:
+        counts = Counter(chain.from_iterable(run.data.metrics for run in exp.runs))
+        exp.derived["key_metrics"] = sorted(counts, key=lambda key: (-counts[key], key))
+    return list(exp.derived["key_metrics"])
 
 
 def varying_params(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
@@ -71,6 +73,13 @@ def varying_params(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
     varying = [key for key in keys if len(values[key]) > 1]
     constant = [key for key in keys if len(values[key]) <= 1]
     return varying, constant
+
+
+def experiment_varying(exp: ExperimentData) -> tuple[list[str], list[str]]:
+    """varying_params of the experiment's runs, made once (the table and two charts ask)."""
+    if "varying" not in exp.derived:
+        exp.derived["varying"] = varying_params(exp.runs)
+    return exp.derived["varying"]
 
 
 def run_tree(runs: Sequence[Run]) -> list[tuple[Run, int]]:
@@ -115,7 +124,7 @@ def summary_cells(summary: MetricSummary | None, latest: float | None) -> dict[s
 
 
 def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
-    varying, constant = varying_params(exp.runs)
+    varying, constant = experiment_varying(exp)
     user_tags = sorted({key for run in exp.runs for key in run.data.tags if not key.startswith(SYSTEM_TAG_PREFIX)})
     first = {key: next((run.data.params[key] for run in exp.runs if key in run.data.params), None) for key in constant}
     return {"params": varying + constant, "varying": set(varying), "constant": constant,
