@@ -255,34 +255,34 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo:
     metric = keys[0]
     runs = [run for run in exp.runs if metric in run.data.metrics][:MAX_SCATTER_RUNS]
     dims = [key for key in varying if key not in SEED_PARAMS][:8] or varying[:8]
-    frame = pd.DataFrame({
+    # Columns as lists: they are the memo's key; frames are made only for a chart drawn again.
+    columns = {
         **{key: [run.data.params.get(key) for run in runs] for key in dims},
         metric: [run.data.metrics[metric] for run in runs],
         "__label": [run_label(run) for run in runs],
-    })
+    }
     if len(runs) >= 2:
         best = set(_top_runs(exp, metric, MAX_PARALLEL_RUNS))
-        lines = frame[[run.info.run_id in best for run in runs]].reset_index(drop=True)
-        title = f"Parameters against {metric}" + (f" (best {len(lines)} runs)" if len(lines) < len(frame) else "")
-        slots.add(title, lambda: memo.get(
-            lambda: charts.parallel_coordinates(lines, dims, metric, title=title, label_col="__label"),
-            "parallel", title, dims, metric, _frame_text(lines)))
-    points = pd.DataFrame({
+        kept = [run.info.run_id in best for run in runs]
+        lines = {name: [value for value, keep in zip(values, kept) if keep] for name, values in columns.items()}
+        shown = sum(kept)
+        title = f"Parameters against {metric}" + (f" (best {shown} runs)" if shown < len(runs) else "")
+        def parallel() -> dict:  # the rows of the frame of all runs (its dtypes are theirs)
+            frame = pd.DataFrame(columns)[kept].reset_index(drop=True)
+            return charts.parallel_coordinates(frame, dims, metric, title=title, label_col="__label")
+
+        slots.add(title, lambda: memo.get(parallel, "parallel", title, dims, metric, repr(lines)))
+    points = {
         "run": [run.info.run_id for run in runs],
-        "x": [run.data.params.get(dims[0]) for run in runs],
-        "y": [run.data.metrics[metric] for run in runs],
-        "label": [run_label(run) for run in runs],
+        "x": columns[dims[0]],
+        "y": columns[metric],
+        "label": columns["__label"],
         "href": ["../../" + run_href(exp, run.info.run_id) for run in runs],
-    })
+    }
     if len(runs) >= 2:
         slots.add(f"{metric} against {dims[0]}", lambda: memo.get(
-            lambda: charts.scatter_chart(points, x_title=dims[0], y_title=metric),
-            "scatter", dims[0], metric, _frame_text(points)))
-
-
-def _frame_text(frame: pd.DataFrame) -> str:
-    """A chart's input frame as text for a memo key: every value's repr, column by column."""
-    return repr({name: frame[name].tolist() for name in frame.columns})
+            lambda: charts.scatter_chart(pd.DataFrame(points), x_title=dims[0], y_title=metric),
+            "scatter", dims[0], metric, repr(points)))
 
 
 def seed_groups(runs: Sequence[Run], varying: list[str] | None = None) -> tuple[str | None, dict[str, list[Run]]]:
