@@ -40,6 +40,39 @@ def test_cached_specs_equal_direct_specs():
         assert json_text(cached) == json_text(expected)
 
 
+def test_a_run_with_far_outliers_gets_its_own_y_range():
+    """A diverged run's chart is scaled to its values without the outliers (robust_range); no template
+    made from a normal run fits it, and a template is never made from it."""
+    def series(values):
+        n = len(values)
+        return Series(np.arange(n, dtype="int64"), 1_700_000_000_000 + 1000 * np.arange(n, dtype="int64"),
+                      np.array(values, dtype=float))
+
+    normal = [1.0 + 0.01 * i for i in range(40)]
+    diverged = normal[:39] + [1e12]
+    specs = RunHistorySpecs(max_points=200)
+    for index, values in enumerate([normal, diverged, [2.0 * v for v in normal], diverged, normal]):
+        run_id = f"{index:032x}"
+        made = specs.spec(run_id, f"run {index}", "loss", series(values))
+        expected = _direct(run_id, f"run {index}", "loss", series(values), 200)
+        assert json_text(made) == json_text(expected), index
+        assert (expected["usermeta"]["reportgen"]["robust_y"] is not None) == (values is diverged)
+
+
+def test_the_quick_outlier_test_agrees_with_robust_range():
+    from reportgen.chartdata import robust_range
+
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        n = int(rng.integers(0, 60))
+        values = rng.normal(size=n) * 10.0 ** int(rng.integers(-6, 6))
+        if n and rng.random() < 0.4:
+            values[rng.integers(0, n)] = rng.choice([1e12, -1e9, math.nan, math.inf, 60.0 * (values.std() + 1)])
+        if rng.random() < 0.2:
+            values = np.round(values)
+        assert runspecs._no_far_outliers(values) == (robust_range(values) is None)
+
+
 def test_numbers_json_is_what_json_writes(monkeypatch):
     """Run-page series may be formatted by orjson (when installed): the bytes must not depend on it."""
     rng = np.random.default_rng(3)

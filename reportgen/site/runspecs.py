@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from reportgen import charts
-from reportgen.chartdata import clean_text
+from reportgen.chartdata import clean_text, robust_range
 from reportgen.site.jsonblock import RawJSON, json_text
 
 try:  # optional, only to format numbers faster (see _numbers_json)
@@ -43,15 +43,18 @@ class RunHistorySpecs:
         n = len(series.value)
         keep = None if n <= self.budget else charts.downsample_indices(series.value, self.budget)
         kept_rows = n if keep is None else len(keep)
-        # The spec's shape depends on the key and on whether the line is short enough for point marks.
+        # The spec's shape depends on the key and on whether the line is short enough for point marks;
+        # a run with far outliers gets its own y range (robust_range), so no template fits it.
         shape = (key, kept_rows <= charts.POINTS_UP_TO)
         template = self.templates.get(shape)
-        if template is None:
+        outliers = not _no_far_outliers(series.value if keep is None else series.value[keep])
+        if template is None or outliers:
             frame = pd.DataFrame({"run_id": run_id, "key": key, "step": series.step,
                                   "timestamp": series.timestamp, "value": series.value})
             spec = charts.history_chart(frame, title=key, run_labels={run_id: label},
                                         max_points=self.max_points, height=self.height)
-            self.templates[shape] = _SENTINEL_RE.split(_placeholder_text(spec))
+            if not outliers:
+                self.templates[shape] = _SENTINEL_RE.split(_placeholder_text(spec))
             return spec
         fills = {_DATA_JSON: self._series_json(run_id, label, key, series, keep),
                  _LABEL_JSON: self._text(label), _ROWS_JSON: str(kept_rows)}
@@ -102,6 +105,24 @@ def _numbers_json(numbers: list) -> str:
             return text.decode("ascii")
     # allow_nan=False: a NaN token here would be a bug.
     return json.dumps(numbers, separators=(",", ":"), allow_nan=False)
+
+
+def _no_far_outliers(values: np.ndarray) -> bool:
+    """Whether chartdata.robust_range(values) is None (the chart's y range is the data's), mostly without
+    its quantiles: two partition points bound them (a[ceil(p25)] >= q25, a[floor(p75)] <= q75), and when
+    every value lies well inside the range those bounds give, it lies inside robust_range's too."""
+    finite = values if np.isfinite(values).all() else values[np.isfinite(values)]
+    count = len(finite)
+    if count < 10:
+        return True
+    low, high = math.ceil((count - 1) * 0.25), math.floor((count - 1) * 0.75)
+    part = np.partition(finite, (low, high))
+    spread = float(part[high] - part[low])  # at most the interquartile range
+    if spread > 0:
+        reach = 99.0 * spread  # robust_range allows 100 interquartile ranges: a margin for rounding
+        if float(finite.min()) >= part[low] - reach and float(finite.max()) <= part[high] + reach:
+            return True
+    return robust_range(values) is None
 
 
 @dataclass(frozen=True)
