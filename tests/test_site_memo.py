@@ -39,7 +39,7 @@ class Calls:
         history_chart, seed_band_chart, rows = charts.history_chart, charts.seed_band_chart, RowWriter.rows
 
         def count_history(frame, **options):
-            self.history.append(options["title"])
+            self.history.append(options["title"] + (" (run page)" if options.get("height") == 180 else ""))
             return history_chart(frame, **options)
 
         def count_seeds(*args, **options):
@@ -71,6 +71,7 @@ def test_charts_and_rows_of_unchanged_runs_come_from_the_last_build(tmp_path, st
     assert [title for title in calls.history if "(best 2 runs)" in title] == []  # their runs did not change
     assert calls.seeds == 1  # run 4 is in a seed group: that chart is drawn again
     assert calls.rows == 1  # only run 4's row
+    assert [title for title in calls.history if "(run page)" in title] == []  # its page's charts: from templates
     _same_as_full(tmp_path, store, tmp_path / "site")
 
 
@@ -104,10 +105,10 @@ def test_other_options_do_not_share_a_memo(tmp_path, store, monkeypatch):
 def test_a_damaged_memo_costs_only_time(tmp_path, store, damage):
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)
-    assert sorted(m.name for m in (cache / "memo").iterdir()) == ["e_1", "e_2"]
-    files = sorted((cache / "memo" / "e_1").iterdir())
+    assert sorted(m.name for m in (cache / "memo").iterdir()) == ["e_1", "e_2", "run-charts.pickle"]
+    files = sorted((cache / "memo" / "e_1").iterdir()) + [cache / "memo" / "run-charts.pickle"]
     # the build key, a file per chart spec, the table's rows
-    assert {"build", "rows.pickle", "rows-first.pickle"} < {f.name for f in files} and len(files) > 5
+    assert {"build", "rows.pickle", "rows-first.pickle"} < {f.name for f in files} and len(files) > 6
     for path in files:
         if damage == "gone":
             path.unlink()
@@ -124,7 +125,7 @@ def test_the_memo_of_a_removed_experiment_is_dropped(tmp_path, store):
     assert (cache / "memo" / "e_2").is_dir()
     shutil.rmtree(store / "2")
     build(store, tmp_path / "site", cache_dir=cache)
-    assert [m.name for m in (cache / "memo").iterdir()] == ["e_1"]
+    assert sorted(m.name for m in (cache / "memo").iterdir()) == ["e_1", "run-charts.pickle"]
 
 
 def test_only_the_specs_in_use_stay(tmp_path, store, monkeypatch):

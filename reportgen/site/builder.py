@@ -94,6 +94,9 @@ class SiteBuilder:
         self.renderer.write_vendor_assets()
         total_runs = self.site.run_count
         self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
+        # Chart templates of run pages: one dict for every experiment's, kept by the cache for the next build.
+        self.run_chart_templates = self.cache.run_chart_templates(self.build_key) if self.cache is not None else {}
+        self.templates_known = len(self.run_chart_templates)
         plans = [self._plan(exp) for exp in self.site.experiments]
         jobs = [(plan, run) for plan in plans for run in plan.pending]
         workers = self.workers if self.workers is not None else default_workers(len(jobs))
@@ -118,6 +121,8 @@ class SiteBuilder:
             plan.rendered[run.info.run_id] = side
             self.budget_hit = self.budget_hit or side["budget_hit"]
         linked()
+        if self.cache is not None and len(self.run_chart_templates) > self.templates_known:
+            self.cache.keep_run_chart_templates(self.build_key, self.run_chart_templates)
         for plan in plans:
             self._finish(plan)
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
@@ -150,7 +155,8 @@ class SiteBuilder:
                                    lambda key: cache.aside(key).get("summaries"),
                                    lambda run_id: summarize(exp.history_rows([run_id])))
         plan.by_run = split_history(history)
-        plan.specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS))
+        plan.specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS),
+                                     templates=self.run_chart_templates)
         plan.names = {run.info.run_id: run_label(run) for run in exp.runs}
         return plan
 

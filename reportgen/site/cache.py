@@ -17,6 +17,7 @@ import hashlib
 from importlib import metadata
 import json
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -35,6 +36,7 @@ _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
 _MEMOS = "memo"
+_RUN_CHARTS = "run-charts.pickle"  # in the memo folder: the run pages' chart templates
 _ASIDE = "aside.json"  # beside the unit's files (all under r/ or e/): never linked into a site
 _MAX_CONTENTS = 50_000
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -266,6 +268,27 @@ class SiteCache:
             return {}
         return found if isinstance(found, dict) else {}
 
+    def run_chart_templates(self, build_key: str) -> dict[Any, Any]:
+        """The run-page chart templates (site.runspecs) the last build under build_key made."""
+        try:
+            found = pickle.loads((self.folder / _MEMOS / _RUN_CHARTS).read_bytes())
+        except Exception:  # noqa: BLE001 - missing, truncated or from another version: only costs time
+            return {}
+        if not isinstance(found, dict) or found.get("build") != build_key:
+            return {}
+        return found.get("templates", {})
+
+    def keep_run_chart_templates(self, build_key: str, templates: dict[Any, Any]) -> None:
+        target = self.folder / _MEMOS / _RUN_CHARTS
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
+            with os.fdopen(handle, "wb") as stream:
+                pickle.dump({"build": build_key, "templates": templates}, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temp, target)
+        except OSError:
+            pass
+
     def memo_path(self, folder: str) -> Path:
         """Where the memo of the experiment folder `folder` (e/<key>) lives (site.memo.MemoFolder); kept
         by this build's save."""
@@ -293,7 +316,7 @@ class SiteCache:
         kept_images = {name for used in sites.values() for name in used.get("images", [])}
         # Memos of the experiment folders of kept units, and those this build wrote.
         kept_memos = self.memos_kept | {_memo_name(entry["folder"]) for entry in kept.values()
-                                        if entry["folder"].startswith("e/")}
+                                        if entry["folder"].startswith("e/")} | {_RUN_CHARTS}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tag = self.folder / "CACHEDIR.TAG"

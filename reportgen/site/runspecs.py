@@ -29,10 +29,12 @@ class RunHistorySpecs:
     their own series filled in, built exactly as charts.history_chart builds one (tests compare both).
     """
 
-    def __init__(self, *, max_points: int, height: int = 180) -> None:
+    def __init__(self, *, max_points: int, height: int = 180,
+                 templates: dict[tuple[str, bool], list[str]] | None = None) -> None:
+        """templates: those of an earlier instance with the same max_points and height (and code)."""
         self.max_points = max_points
         self.height = height
-        self.templates: dict[tuple[str, bool], list[str]] = {}
+        self.templates: dict[tuple[str, bool], list[str]] = {} if templates is None else templates
         self.budget = max(charts.MIN_POINTS, min(max_points, charts.MAX_ROWS))
         # Runs logged at the same cadence share their step and time-offset arrays: the JSON text of each
         # distinct array is made once (keyed by its bytes), half of the run pages' chart encoding otherwise.
