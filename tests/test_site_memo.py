@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from reportgen import charts
-from reportgen.site import chartslots
+from reportgen.site import chartslots, exports
 from reportgen.site.memo import Memo
 from reportgen.site.runs_rows import RowWriter
 from reportgen.tracking import TrackingClient
@@ -35,7 +35,7 @@ class Calls:
     """Counts the history charts of the experiment page, the seed bands and the rows made."""
 
     def __init__(self, monkeypatch):
-        self.history, self.seeds, self.rows = [], 0, 0
+        self.history, self.seeds, self.rows, self.exported = [], 0, 0, 0
         history_chart, seed_band_chart, rows = charts.history_chart, charts.seed_band_chart, RowWriter.rows
 
         def count_history(frame, **options):
@@ -50,12 +50,19 @@ class Calls:
             self.rows += len(items)
             return rows(writer, items, summaries)
 
+        export_pieces = exports.export_pieces
+
+        def count_exported(header, rows):
+            self.exported += len(rows)
+            return export_pieces(header, rows)
+
+        monkeypatch.setattr(exports, "export_pieces", count_exported)
         monkeypatch.setattr(charts, "history_chart", count_history)
         monkeypatch.setattr(charts, "seed_band_chart", count_seeds)
         monkeypatch.setattr(RowWriter, "rows", count_rows)
 
     def clear(self):
-        self.history, self.seeds, self.rows = [], 0, 0
+        self.history, self.seeds, self.rows, self.exported = [], 0, 0, 0
 
 
 def test_charts_and_rows_of_unchanged_runs_come_from_the_last_build(tmp_path, store, monkeypatch):
@@ -72,6 +79,7 @@ def test_charts_and_rows_of_unchanged_runs_come_from_the_last_build(tmp_path, st
     assert calls.seeds == 1  # run 4 is in a seed group: that chart is drawn again
     assert calls.rows == 1  # only run 4's row
     assert [title for title in calls.history if "(run page)" in title] == []  # its page's charts: from templates
+    assert calls.exported == 1  # and its export lines
     _same_as_full(tmp_path, store, tmp_path / "site")
 
 

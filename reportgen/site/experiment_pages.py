@@ -48,13 +48,26 @@ class ExperimentPages:
         self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
 
     def _child(self) -> dict[str, Any] | None:
-        self._rest(self._rows())
+        self._rest(*self._all_rows())
         if self.rows_made * 2 > self.total:
             return None  # most rows were made again (a new column): this process had the longer share
         compare = self._compare()
         if isinstance(self.memo.old, MemoFolder):
             self.memo.old.put(compare["entries"])
         return compare
+
+    def _all_rows(self) -> tuple[list[Any], Memo | None, dict[str, Any]]:
+        """Every row, those of unchanged runs from the memo: (rows, the memo of rows and export lines, what
+        it held before), for _rest."""
+        memo, folder = self.memo, self.memo.old
+        if not isinstance(folder, MemoFolder):
+            rows = experiment_rows(self.exp, self.summaries, self.columns, memo=memo if memo.active else None)
+            return rows, None, {}
+        old = folder.rows()
+        rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
+        rows = experiment_rows(self.exp, self.summaries, self.columns, memo=rows_memo)
+        self.rows_made = sum(1 for key in rows_memo.new if key not in old)
+        return rows, rows_memo, old
 
     def _compare(self) -> dict[str, Any]:
         """The compare page's history specs, and what the memo got for them (key -> specs)."""
@@ -63,21 +76,17 @@ class ExperimentPages:
         histories = compare_histories(self.exp, compare_order(self.exp), max_points=COMPARE_MAX_POINTS, memo=memo)
         return {"histories": histories, "entries": {key: memo.new[key] for key in memo.new.keys() - before}}
 
-    def _rows(self, first_page: bool = False) -> list[Any]:
-        """Every row (or the first page's), those of unchanged runs from the memo. The process that makes
-        them all keeps them for the next build."""
+    def _first_page_rows(self) -> list[Any]:
+        """The first page's rows, those of unchanged runs from the memo."""
         memo, folder = self.memo, self.memo.old
-        wanted = slice(0, self.rows_per_page) if first_page else slice(None)
+        wanted = slice(0, self.rows_per_page)
         if not isinstance(folder, MemoFolder):
             return experiment_rows(self.exp, self.summaries, self.columns, rows=wanted,
                                    memo=memo if memo.active else None)
-        old = folder.rows(first_page=first_page)
+        old = folder.rows(first_page=True)
         rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
         rows = experiment_rows(self.exp, self.summaries, self.columns, rows=wanted, memo=rows_memo)
-        self.rows_made = len([key for key in rows_memo.new if key not in old])
-        if not first_page:
-            keys = list(rows_memo.new)  # in the rows' order
-            folder.keep_rows(rows_memo.new, old, keys[:self.rows_per_page])
+        self.rows_made = sum(1 for key in rows_memo.new if key not in old)
         return rows
 
     def _table_page(self, number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
@@ -89,21 +98,30 @@ class ExperimentPages:
         }
         self.builder.render("experiment.html", f"{self.base}/{self.page_links[number - 1]['href']}", context)
 
-    def _rest(self, rows: list[Any]) -> None:
-        """The exports and the table pages after the first."""
+    def _rest(self, rows: list[Any], memo: Memo | None = None, old: dict[str, Any] | None = None) -> None:
+        """The exports and the table pages after the first; then the memo of rows and export lines (of
+        _all_rows) is kept for the next build."""
         out = self.builder.out / self.base
-        write_exports(out, self.exp, self.columns)
+        first_page = list(memo.new)[:self.rows_per_page] if memo is not None else []  # the rows' keys come first
+        write_exports(out, self.exp, self.columns, memo)
         for number in range(2, self.page_count + 1):
             self._table_page(number, rows, [])
         if self.page_count > 1:  # every row, for the table script to sort and filter across the pages
             (out / ROWS_SCRIPT).write_text(rows_script(rows, page_size=self.rows_per_page), encoding="utf-8",
                                            newline="\n")
+        if memo is not None and isinstance(self.memo.old, MemoFolder):
+            self.memo.old.keep_rows(memo.new, old or {}, first_page)
 
     def finish(self) -> tuple[int, dict]:
         """Writes the rest (this process's share); returns how many table pages there are and the compare
         page's history specs."""
         builder, exp, memo = self.builder, self.exp, self.memo
-        rows = self._rows(first_page=self.waiting is not None)  # forked: the child makes them all
+        # Forked, the child makes every row and this process the first page's; else all here.
+        rows_memo, old = None, None
+        if self.waiting is not None:
+            rows = self._first_page_rows()
+        else:
+            rows, rows_memo, old = self._all_rows()
         slots = ChartSlots("chart", out_dir=builder.out,
                            image_dir=f"{self.base}/charts" if builder.static_charts else None,
                            root="../../", warn=builder.warn)
@@ -111,7 +129,7 @@ class ExperimentPages:
         slots.start_images(builder.images)  # drawn by the image helper while the rest is written
         compare = None
         if self.waiting is None:
-            self._rest(rows)
+            self._rest(rows, rows_memo, old)
         elif self.rows_made * 2 > len(rows):  # most rows made again: the child leaves the compare specs
             compare = self._compare()
         slots.finish_images()

@@ -47,30 +47,55 @@ def table_records(exp: Any, columns: dict[str, Any]) -> tuple[list[str], list[li
     return header, rows
 
 
-def write_exports(folder: Path, exp: Any, columns: dict[str, Any]) -> None:
+def write_exports(folder: Path, exp: Any, columns: dict[str, Any], memo: Any = None) -> None:
+    """runs.csv and runs.json of the experiment. memo (site.memo.Memo): each run's CSV line and JSON
+    record from the last build, for the runs that did not change (the header in their key)."""
     header, rows = table_records(exp, columns)
     folder.mkdir(parents=True, exist_ok=True)
-    csv_text, json_text = export_texts(header, rows)
+    if memo is None:
+        csv_text, json_text = export_texts(header, rows)
+    else:
+        layout = repr(header)
+        keys = [memo.key("export", layout, runs=[run.info.run_id]) for run in exp.runs]
+        pieces = memo.get_many(keys, lambda missing: list(zip(*export_pieces(header, [rows[n] for n in missing])[1:])))
+        csv_text, json_text = _joined(export_pieces(header, [])[0], [piece[0] for piece in pieces],
+                                      [piece[1] for piece in pieces])
     (folder / "runs.csv").write_text(csv_text, encoding="utf-8", newline="")
     (folder / "runs.json").write_text(json_text + "\n", encoding="utf-8")
 
 
 def export_texts(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
     """The table as CSV (csv_cell of each value) and as JSON, byte for byte what json.dumps(finite(records),
-    sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) gives for the records. json uses its C
-    encoder only without an indent, so values are encoded alone, a column at a time, and the layout is
-    written here."""
+    sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) gives for the records."""
+    return _joined(*export_pieces(header, rows))
+
+
+def _joined(csv_header: str, csv_lines: list[str], json_records: list[str]) -> tuple[str, str]:
+    if not json_records:
+        return csv_header + "".join(csv_lines), "[]"
+    return csv_header + "".join(csv_lines), "[" + ",".join(json_records) + "\n]"
+
+
+def export_pieces(header: list[str], rows: list[list[Any]]) -> tuple[str, list[str], list[str]]:
+    """The CSV header line, then each row's CSV line and JSON record (what export_texts joins). json uses
+    its C encoder only without an indent, so values are encoded alone, a column at a time, and the layout
+    is written here."""
     encoded = [_encode_column(column) for column in zip(*rows)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([csv_cell(name) for name in header])
-    writer.writerows(zip(*[csv_cells for csv_cells, _ in encoded]))
+    csv_header = buffer.getvalue()
+    lines = []
+    for cells in zip(*[csv_cells for csv_cells, _ in encoded]):  # a line each: a cell may hold a line break
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(cells)
+        lines.append(buffer.getvalue())
     if not rows:
-        return buffer.getvalue(), "[]"
+        return csv_header, [], []
     order = sorted(range(len(header)), key=header.__getitem__)
     fields = [[f"\n  {encode_string(header[i])}: {value}" for value in encoded[i][1]] for i in order]
-    records = ["\n {" + ",".join(record) + "\n }" for record in zip(*fields)]
-    return buffer.getvalue(), "[" + ",".join(records) + "\n]"
+    return csv_header, lines, ["\n {" + ",".join(record) + "\n }" for record in zip(*fields)]
 
 
 def _encode_column(column: tuple[Any, ...]) -> tuple[list[str], list[str]]:
