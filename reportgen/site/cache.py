@@ -53,21 +53,31 @@ class Digest:
         self.add(*parts)
 
     def add(self, *parts: Any) -> "Digest":
-        chunks = []
-        for part in parts:
-            data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
-            chunks += (len(data).to_bytes(8, "little"), data)
-        self._hash.update(b"".join(chunks))  # one update: the same bytes as one per chunk, fewer calls
+        self._hash.update(Digest.framed(*parts))  # one update: the same bytes as one per part, fewer calls
         return self
 
     def hex(self) -> str:
         return self._hash.hexdigest()
 
     @staticmethod
+    def framed(*parts: Any) -> bytes:
+        """The bytes a Digest of these parts hashes: each part's length, then the part."""
+        chunks = []
+        for part in parts:
+            data = part if isinstance(part, bytes) else str(part).encode("utf-8", "surrogatepass")
+            chunks += (len(data).to_bytes(8, "little"), data)
+        return b"".join(chunks)
+
+    @staticmethod
+    def after(head: bytes, *parts: Any) -> str:
+        """Digest(*head_parts, *parts).hex() where head = Digest.framed(*head_parts) (framed once for
+        thousands of runs)."""
+        return hashlib.blake2b(head + Digest.framed(*parts), digest_size=20).hexdigest()
+
+    @staticmethod
     def each(head: Any, tails: Iterable[bytes]) -> list[str]:
         """[Digest(head, tail).hex() for tail in tails], the head framed once (thousands of runs)."""
-        data = head if isinstance(head, bytes) else str(head).encode("utf-8", "surrogatepass")
-        framed = len(data).to_bytes(8, "little") + data
+        framed = Digest.framed(head)
         blake2b = hashlib.blake2b
         return [blake2b(framed + len(tail).to_bytes(8, "little") + tail, digest_size=20).hexdigest() for tail in tails]
 

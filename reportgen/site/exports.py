@@ -56,7 +56,7 @@ def write_exports(folder: Path, exp: Any, columns: dict[str, Any], memo: Any = N
         csv_text, json_text = export_texts(header, rows)
     else:
         layout = repr(header)
-        keys = [memo.key("export", layout, runs=[run.info.run_id]) for run in exp.runs]
+        keys = memo.keys(("export", layout), [((), run.info.run_id) for run in exp.runs])
         pieces = memo.get_many(keys, lambda missing: list(zip(*export_pieces(header, [rows[n] for n in missing])[1:])))
         csv_text, json_text = _joined(export_pieces(header, [])[0], [piece[0] for piece in pieces],
                                       [piece[1] for piece in pieces])

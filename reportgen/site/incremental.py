@@ -92,17 +92,18 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
                       pickle.dumps(exp.experiment, protocol=5)).hex()
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
     runs = {}
+    head = Digest.framed("run", exp_part)
     for run in exp.runs:
         run_id = run.info.run_id
         parent = run.parent_run_id
-        parts = ["run", exp_part, exp.run_keys[run_id], content[run_id]]  # one Digest call a run
+        parts = [exp.run_keys[run_id], content[run_id]]
         if parent:
             parts += ("parent", parent, exp.run_keys.get(parent, ""), labels.get(parent, ""))
         for child in children.get(run_id, []):
             child_id = child.info.run_id
             parts += ("child", exp.run_keys.get(child_id, ""), labels.get(child_id, ""), child.info.status)
         parts += ("artifacts", exp.store.artifact_signature(run_id) if artifacts else "off")
-        runs[run_id] = Digest(*parts).hex()
+        runs[run_id] = Digest.after(head, *parts)  # Digest("run", exp_part, *parts)
     experiment = Digest("experiment-pages", exp_part)
     experiment.add(*(part for run in exp.runs for part in (exp.run_keys[run.info.run_id], runs[run.info.run_id])))
     return UnitKeys(runs=runs, experiment=experiment.hex())

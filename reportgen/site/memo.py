@@ -50,6 +50,12 @@ class Memo:
         assert self.run_keys is not None
         return Digest(self.build_key, *parts, "runs", *(self.run_keys[run_id] for run_id in runs)).hex()
 
+    def keys(self, head: Sequence[Any], items: Iterable[tuple[Sequence[Any], str]]) -> list[str]:
+        """[self.key(*head, *parts, runs=[run_id]) for parts, run_id in items], the head framed once."""
+        assert self.run_keys is not None
+        framed, run_keys = Digest.framed(self.build_key, *head), self.run_keys
+        return [Digest.after(framed, *parts, "runs", run_keys[run_id]) for parts, run_id in items]
+
     def get(self, make: Callable[[], Any], *parts: Any, runs: Iterable[str] = ()) -> Any:
         """make()'s value, from the last build when it made one under the same inputs. An exception
         from make propagates and nothing is kept."""

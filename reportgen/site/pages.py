@@ -147,7 +147,7 @@ def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any
     # A row shows its run (its unit key: content, summaries' source, label, place in the site), its
     # depth in the tree, and the table's columns.
     table = repr((root, columns["params"], sorted(columns["varying"]), columns["metrics"], columns["tags"]))
-    keys = [memo.key("row", table, depth, runs=[run.info.run_id]) for run, depth, _, _ in items]
+    keys = memo.keys(("row", table), [((depth,), run.info.run_id) for run, depth, _, _ in items])
     return memo.get_many(keys, lambda missing: writer.rows([items[n] for n in missing], summaries))
 
 
