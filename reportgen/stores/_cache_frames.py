@@ -47,9 +47,18 @@ class Histories:
         """(run ids, sorted keys) that have points among all entries; found once (a scan of every file's
         counts: what made asking for the rows of a few runs cost 25 ms)."""
         if self._points is None:
-            entries = [e for e in self._entries if e.counts is not None]
-            runs = {e.info.run_id for e in entries if e.counts.sum() > 0}  # type: ignore[union-attr]
-            keys = {key for e in entries for key, n in zip(e.keys, e.counts.tolist()) if n}  # type: ignore[union-attr]
+            entries = [e for e in self._entries if e.counts is not None and len(e.counts)]
+            # Every file's count at once: one array, one test (a numpy call per run cost more than the rest).
+            counts = np.concatenate([e.counts for e in entries]) if entries else np.empty(0, np.int64)
+            has = (counts > 0).tolist()
+            runs, keys, at = set(), set(), 0
+            for entry in entries:
+                n = len(entry.keys)
+                flags = has[at:at + n]
+                at += n
+                if any(flags):
+                    runs.add(entry.info.run_id)  # type: ignore[union-attr]
+                    keys.update(key for key, flag in zip(entry.keys, flags) if flag)
             self._points = runs, sorted(keys)
         return self._points
 
