@@ -11,7 +11,7 @@ from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_
 from reportgen.site.collect import ExperimentData
 from reportgen.site.exports import write_exports
 from reportgen.site.memo import Memo, MemoFolder
-from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, run_tree
+from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, experiment_tree
 from reportgen.site.pages_run import compare_order
 from reportgen.site.parallel import start_forked
 from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
@@ -40,7 +40,7 @@ class ExperimentPages:
         self.rows_per_page = rows_per_page
         self.columns = experiment_columns(exp)
         self.base = f"e/{exp.key}"
-        self.total = len(run_tree(exp.runs))
+        self.total = len(experiment_tree(exp))
         self.page_count = max(1, -(-self.total // rows_per_page))
         self.page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
                            for n in range(self.page_count)]

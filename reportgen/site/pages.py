@@ -82,6 +82,13 @@ def experiment_varying(exp: ExperimentData) -> tuple[list[str], list[str]]:
     return exp.derived["varying"]
 
 
+def experiment_tree(exp: ExperimentData) -> list[tuple[Run, int]]:
+    """run_tree of the experiment's runs, made once (the table's pages and rows ask)."""
+    if "run_tree" not in exp.derived:
+        exp.derived["run_tree"] = run_tree(exp.runs)
+    return exp.derived["run_tree"]
+
+
 def run_tree(runs: Sequence[Run]) -> list[tuple[Run, int]]:
     """Runs in display order with nesting depth: each parent followed by its children (recursively)."""
     by_id = {run.info.run_id: run for run in runs}
@@ -141,7 +148,7 @@ def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any
     writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
                        full_limit=MAX_VALUE_CHARS)
     items = [(run, depth, run_href(exp, run.info.run_id), run_label(run))
-             for run, depth in run_tree(exp.runs)][rows]
+             for run, depth in experiment_tree(exp)][rows]
     if memo is None or not memo.active:
         return writer.rows(items, summaries)
     # A row shows its run (its unit key: content, summaries' source, label, place in the site), its
@@ -159,6 +166,8 @@ def index_context(site: SiteData) -> dict[str, Any]:
         for key in key_metrics(exp):
             if len(best) >= INDEX_KEY_METRICS:
                 break
+            if direction(key) is None:
+                continue  # best_run has no best without a direction (asked before every run's value)
             values = {run.info.run_id: run.data.metrics[key] for run in exp.runs if key in run.data.metrics}
             winner = best_run(values, key)
             if winner is not None:
