@@ -148,7 +148,7 @@ def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any
     writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
                        full_limit=MAX_VALUE_CHARS)
     items = [(run, depth, run_href(exp, run.info.run_id), run_label(run))
-             for run, depth in experiment_tree(exp)][rows]
+             for run, depth in experiment_tree(exp)[rows]]
     if memo is None or not memo.active:
         return writer.rows(items, summaries)
     # A row shows its run (its unit key: content, summaries' source, label, place in the site), its

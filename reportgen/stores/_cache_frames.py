@@ -24,13 +24,16 @@ class Histories:
         self._entries = entries  # admitted runs, in run id order
         self._whole: pd.DataFrame | None = None
         self._points: tuple[set[str], list[str]] | None = None
+        self._of_runs: tuple[Collection[str], list[Entry]] | None = None  # the entries of the last `runs`
 
     def frame(self, run_ids: Collection[str] | None = None, *, runs: Collection[str] | None = None) -> pd.DataFrame:
         """The whole frame (run_ids None), else frame[frame.run_id.isin(run_ids)].reset_index(drop=True),
         categories included. runs: the run ids the whole frame is of (a search kept only these)."""
         entries = self._entries
-        if runs is not None:
-            entries = [e for e in entries if e.info.run_id in runs]  # type: ignore[union-attr]
+        if runs is not None:  # (an experiment's runs: the same collection each time it asks)
+            if self._of_runs is None or self._of_runs[0] is not runs:
+                self._of_runs = (runs, [e for e in entries if e.info.run_id in runs])  # type: ignore[union-attr]
+            entries = self._of_runs[1]
         if run_ids is None and runs is None:
             if self._whole is None:
                 self._whole = _whole_frame(entries, [e.info.run_id for e in entries])  # type: ignore[union-attr]
