@@ -183,9 +183,17 @@ def test_rows_and_compare_specs_made_by_a_forked_process_are_remembered(tmp_path
     assert calls.rows == 2  # this process's share: the first page (the child's are not counted here)
     client.set_tag(RUN_4, "team", "nlp")
     calls.clear()
-    build(store, tmp_path / "site", cache_dir=cache)
+    from reportgen.site import experiment_pages
+
+    compare_pages_here = []
+    real_page = experiment_pages.ExperimentPages.compare_page
+    monkeypatch.setattr(experiment_pages.ExperimentPages, "compare_page",
+                        lambda self, *a: compare_pages_here.append(1) or real_page(self, *a))
+    result = build(store, tmp_path / "site", cache_dir=cache)
     assert calls.rows <= 1  # the first page's rows come from the memo too (run 4's may be one of them)
+    assert compare_pages_here == []  # the child wrote the compare page (run 4's page was written first)
     _same_as_full(tmp_path, store, tmp_path / "site")
+    assert result.pages == build(store, tmp_path / "full").pages
     monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 10**9)  # now this process makes them
     made_compare = []
     real = chartslots._compare_histories

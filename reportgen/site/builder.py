@@ -21,7 +21,7 @@ from reportgen.site.incremental import (
 )
 from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
-from reportgen.site.pages_run import children_of, compare_context, run_context
+from reportgen.site.pages_run import children_of, run_context
 from reportgen.site.parallel import default_workers, fork_call, render_runs
 from reportgen.site.render import Renderer
 from reportgen.site.runspecs import RunHistorySpecs, split_history
@@ -100,8 +100,15 @@ class SiteBuilder:
         plans = [self._plan(exp) for exp in self.site.experiments]
         jobs = [(plan, run) for plan in plans for run in plan.pending]
         workers = self.workers if self.workers is not None else default_workers(len(jobs))
+        serial = workers <= 1
+        remaining = self.budget.remaining
+        if serial:  # first: a forked share of experiment pages then knows their images (its compare page)
+            rendered = render_runs(self, jobs, lambda job: self._run_page(*job), workers=1,
+                                   progress=lambda done: self.report("Rendering pages", done, None))
+            for (plan, run), side in zip(jobs, rendered):
+                plan.rendered[run.info.run_id] = side
         for plan in plans:  # the forked shares of big experiments' pages start now
-            self._start_pages(plan, alone=workers <= 1)
+            self._start_pages(plan, alone=serial)
         linked = self._start_links()
 
         def meanwhile() -> None:
@@ -111,10 +118,12 @@ class SiteBuilder:
 
         # One set of workers for the run pages of every experiment: they fork once, and the experiment
         # pages of this process overlap all of them.
-        remaining = self.budget.remaining
-        rendered = render_runs(
-            self, jobs, lambda job: self._run_page(*job), workers=workers,
-            progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
+        if serial:
+            meanwhile()
+        else:
+            rendered = render_runs(
+                self, jobs, lambda job: self._run_page(*job), workers=workers,
+                progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
         # Copies made in worker processes count here too (in this process they already did).
         self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
         for (plan, run), side in zip(jobs, rendered):
@@ -171,8 +180,9 @@ class SiteBuilder:
             return
         fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
         before = len(self.problems)
+        known = all(run.info.run_id in plan.rendered for run in plan.pending)
         plan.pages = ExperimentPages(self, plan.exp, plan.summaries, fork=fork, memo=self._memo(plan),
-                                     rows_per_page=ROWS_PER_PAGE)
+                                     rows_per_page=ROWS_PER_PAGE, images=self._images(plan) if known else None)
         plan.page_problems = self.problems[before:]
 
     def _experiment_pages(self, plan: "Plan") -> None:
@@ -212,16 +222,19 @@ class SiteBuilder:
                                  aside={"summaries": side.pop("summaries")})
         if plan.pages_done:
             return
-        images = {run.info.run_id: (plan.sides.get(run.info.run_id) or plan.rendered[run.info.run_id])["images"]
-                  for run in exp.runs}
-        compare = compare_context(exp, images)
-        compare["data"]["histories"] = plan.histories
-        self.render("compare.html", f"e/{exp.key}/compare.html",
-                    {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
+        assert plan.pages is not None
+        if not plan.pages.compare_written:  # (a forked share of the pages may have written it)
+            plan.pages.compare_page(self._images(plan), plan.histories)
         if keys is not None:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
                              {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
                               "store_problems": [], "budget_hit": False, "images": plan.image_names})
+
+    @staticmethod
+    def _images(plan: "Plan") -> dict[str, list[dict[str, str]]]:
+        """Run id -> the image artifacts its page copied (for the compare page)."""
+        return {run.info.run_id: (plan.sides.get(run.info.run_id) or plan.rendered[run.info.run_id])["images"]
+                for run in plan.exp.runs}
 
     def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
         """A cached unit for the site (linked in by _start_links), its problems and pages counted as if

@@ -12,7 +12,7 @@ from reportgen.site.collect import ExperimentData
 from reportgen.site.exports import write_exports
 from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, experiment_tree
-from reportgen.site.pages_run import compare_order
+from reportgen.site.pages_run import compare_context, compare_order
 from reportgen.site.parallel import start_forked
 from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
 
@@ -31,12 +31,15 @@ class ExperimentPages:
     memo: chart specs and rows of the last build, for the runs that did not change."""
 
     def __init__(self, builder: SiteBuilder, exp: ExperimentData, summaries: dict, *, fork: bool,
-                 memo: Memo | None = None, rows_per_page: int = ROWS_PER_PAGE) -> None:
+                 memo: Memo | None = None, rows_per_page: int = ROWS_PER_PAGE,
+                 images: dict[str, list[dict[str, str]]] | None = None) -> None:
         self.builder = builder
         self.exp = exp
         self.summaries = summaries
         self.memo = memo or Memo()
         self.rows_made = 0  # rows not found in the memo, by the last _rows
+        self.images = images  # run id -> copied image artifacts, when every run page is written already
+        self.compare_written = False  # the compare page (by the child, when it knew the images)
         self.rows_per_page = rows_per_page
         self.columns = experiment_columns(exp)
         self.base = f"e/{exp.key}"
@@ -54,7 +57,18 @@ class ExperimentPages:
         compare = self._compare()
         if isinstance(self.memo.old, MemoFolder):
             self.memo.old.put(compare["entries"])
+        if self.images is not None:
+            self.compare_page(self.images, compare["histories"])
+            compare["page"] = True
         return compare
+
+    def compare_page(self, images: dict[str, list[dict[str, str]]], histories: dict) -> None:
+        """The compare page: every run's params, metrics, tags and copied images, and the history specs."""
+        exp = self.exp
+        compare = compare_context(exp, images)
+        compare["data"]["histories"] = histories
+        self.builder.render("compare.html", f"e/{exp.key}/compare.html",
+                            {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
 
     def _all_rows(self) -> tuple[list[Any], Memo | None, dict[str, Any]]:
         """Every row, those of unchanged runs from the memo: (rows, the memo of rows and export lines, what
@@ -134,8 +148,9 @@ class ExperimentPages:
             compare = self._compare()
         slots.finish_images()
         self._table_page(1, rows, slots.items)
-        if self.waiting is not None:  # the child's compare specs, unless it left them
+        if self.waiting is not None:  # the child's compare specs (and page), unless it left them
             compare = self.waiting() or compare
+            self.compare_written = bool(compare.get("page"))
         if compare is None:
             compare = self._compare()
         memo.new.update(compare["entries"])
