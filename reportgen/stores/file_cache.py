@@ -330,7 +330,8 @@ SPLIT_CHECK_FROM = 500
 CHECK_HERE = 0.4  # the share this process checks: it also reads the cache files meanwhile
 
 
-def _start_check(names: list[str], folders: list[str], before: dict[str, Signature | None]) -> Callable[[], list[Signature]]:
+def _start_check(names: list[str], folders: list[str],
+                 before: dict[str, Signature | None]) -> Callable[[], list[Signature]]:
     """Starts checking the run folders against their signatures `before` (signing those without one);
     returns the function that finishes the check and gives every folder's signature. A forked process
     checks the last 60% and sends back only the signatures that changed; should it fail, this process
