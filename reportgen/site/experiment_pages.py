@@ -14,7 +14,7 @@ from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, experiment_tree
 from reportgen.site.pages_run import compare_context, compare_order
 from reportgen.site.parallel import start_forked
-from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
+from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script_bytes
 
 if TYPE_CHECKING:
     from reportgen.site.builder import SiteBuilder
@@ -121,8 +121,7 @@ class ExperimentPages:
         for number in range(2, self.page_count + 1):
             self._table_page(number, rows, [])
         if self.page_count > 1:  # every row, for the table script to sort and filter across the pages
-            (out / ROWS_SCRIPT).write_text(rows_script(rows, page_size=self.rows_per_page), encoding="utf-8",
-                                           newline="\n")
+            (out / ROWS_SCRIPT).write_bytes(rows_script_bytes(rows, page_size=self.rows_per_page))
         if memo is not None and isinstance(self.memo.old, MemoFolder):
             self.memo.old.keep_rows(memo.new, old or {}, first_page)
 

@@ -42,6 +42,12 @@ def rows_script(rows: Sequence[str], *, page_size: int) -> str:
     can add a script. Rows are JSON strings, which no row can leave; "</" and U+2028/2029 are escaped too,
     so no "</script" nor a line break of old parsers appears. (jsonblock's escaping of every <, > and &
     would add 40% to the file, and its str.translate costs a second per 1000 rows.)"""
+    return rows_script_bytes(rows, page_size=page_size).decode("utf-8")
+
+
+def rows_script_bytes(rows: Sequence[str], *, page_size: int) -> bytes:
+    """rows_script's text as UTF-8, as the site writes it (3.5 MB for 1000 rows: not decoded and encoded
+    again)."""
     data = {"pageSize": page_size, "rows": list(rows)}
     try:  # orjson writes strings as json.dumps(ensure_ascii=False) does, 5x faster; not lone surrogates
         raw = _orjson.dumps(data) if _orjson is not None else None
@@ -49,10 +55,10 @@ def rows_script(rows: Sequence[str], *, page_size: int) -> str:
         raw = None
     if raw is not None:
         raw = raw.replace(b"</", b"<\\/").replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
-        return f"reportgenRunsRows({raw.decode('utf-8')});\n"
+        return b"reportgenRunsRows(" + raw + b");\n"
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return f"reportgenRunsRows({text});\n"
+    return f"reportgenRunsRows({text});\n".encode("utf-8")
 
 
 _HIDDEN_NUM = ' class="rg-num" hidden'
