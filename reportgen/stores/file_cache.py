@@ -269,13 +269,14 @@ def cached_read(
             # the GIL), each folder against its last signature, before anything is read: a file that
             # changes during the read is seen next time. One thread checks: two contend for the GIL.
             before = aside.submit(files.signatures).result() if writable else {}
-            checking = _start_check(names, folders, before)  # a forked process checks a share first
+            check_here, check_rest = _start_check(names, folders, before)  # a forked process checks a share
             reading = aside.submit(files.read)
-            signed = checking()
+            here = check_here()
             reading.result()
     finally:
         files.close()
-    old = files.entries()
+    old = files.entries()  # (unpickled while the forked process may still be checking)
+    signed = check_rest(here)
     entries: list[Entry] = []
     fresh: list[int] = []
     for index, (name, signature) in enumerate(zip(names, signed)):
@@ -330,12 +331,12 @@ SPLIT_CHECK_FROM = 500
 CHECK_HERE = 0.4  # the share this process checks: it also reads the cache files meanwhile
 
 
-def _start_check(names: list[str], folders: list[str],
-                 before: dict[str, Signature | None]) -> Callable[[], list[Signature]]:
-    """Starts checking the run folders against their signatures `before` (signing those without one);
-    returns the function that finishes the check and gives every folder's signature. A forked process
-    checks the last 60% and sends back only the signatures that changed; should it fail, this process
-    checks those too."""
+def _start_check(names: list[str], folders: list[str], before: dict[str, Signature | None]
+                 ) -> tuple[Callable[[], list[Signature]], Callable[[list[Signature]], list[Signature]]]:
+    """Starts checking the run folders against their signatures `before` (signing those without one).
+    Returns two functions: the first checks this process's share, the second takes its result and gives
+    every folder's signature. A forked process checks the last 60% and sends back only the signatures
+    that changed; should it fail, this process checks those too."""
     signer = Signer()
 
     def check(index: int) -> Signature:
@@ -344,7 +345,7 @@ def _start_check(names: list[str], folders: list[str],
 
     count = len(folders)
     if count < SPLIT_CHECK_FROM or not hasattr(os, "fork"):
-        return lambda: [check(index) for index in range(count)]
+        return (lambda: [check(index) for index in range(count)]), (lambda here: here)
     mine = int(count * CHECK_HERE)
     reader, writer = os.pipe()
     pid = os.fork()
@@ -361,8 +362,7 @@ def _start_check(names: list[str], folders: list[str],
             os._exit(status)
     os.close(writer)
 
-    def finish() -> list[Signature]:
-        here = [check(index) for index in range(mine)]
+    def finish(here: list[Signature]) -> list[Signature]:
         with os.fdopen(reader, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
@@ -374,7 +374,7 @@ def _start_check(names: list[str], folders: list[str],
             return here + [check(index) for index in range(mine, count)]
         return here + [changed.get(index) or before[names[index]] for index in range(mine, count)]  # type: ignore[misc]
 
-    return finish
+    return (lambda: [check(index) for index in range(mine)]), finish
 
 
 class ReadDigests:
