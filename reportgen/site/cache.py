@@ -144,6 +144,21 @@ def _link_or_copy(source: str | Path, target: str | Path) -> None:
         shutil.copyfile(source, target)
 
 
+def write_whole(target: Path, data: bytes) -> None:
+    """Written whole, then moved in place: a reader never sees half a file (OSError when it cannot be)."""
+    handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
 def _memo_name(folder: str) -> str:
     return folder.replace("/", "_")  # e/<key>: the key is a safe file name (collect.url_key)
 
@@ -292,12 +307,10 @@ class SiteCache:
         target = self.folder / _MEMOS / _RUN_CHARTS
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
-            with os.fdopen(handle, "wb") as stream:
-                pickle.dump({"build": build_key, "templates": templates}, stream, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temp, target)
+            write_whole(target, pickle.dumps({"build": build_key, "templates": templates},
+                                             protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
-            pass
+            pass  # a cache that cannot be written only costs time
 
     def memo_path(self, folder: str) -> Path:
         """Where the memo of the experiment folder `folder` (e/<key>) lives (site.memo.MemoFolder); kept

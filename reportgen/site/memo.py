@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from reportgen.site.cache import Digest
+from reportgen.site.cache import Digest, write_whole
 
 _MISSING = object()
 _KEY_FILE = re.compile(r"^[0-9a-f]{40}\.pickle$")
@@ -109,10 +108,10 @@ class MemoFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             there = {name for name in os.listdir(self.path) if _KEY_FILE.match(name)}
             if not self.remembers:  # another build key: nothing of it is worth keeping
-                _write(self.path / _BUILD, self.build_key.encode("utf-8"))
+                write_whole(self.path / _BUILD, self.build_key.encode("utf-8"))
             for key, value in values.items():
                 if f"{key}.pickle" not in there or not self.remembers:
-                    _write(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+                    write_whole(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
             for name in there - {f"{key}.pickle" for key in values}:
                 os.unlink(self.path / name)
         except OSError:
@@ -124,7 +123,7 @@ class MemoFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             for key, value in values.items():
                 if not (self.path / f"{key}.pickle").exists():
-                    _write(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+                    write_whole(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             pass
 
@@ -141,23 +140,8 @@ class MemoFolder:
             return  # the same rows (a key is a digest of everything a row shows)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            _write(self.path / f"{_ROWS}.pickle", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+            write_whole(self.path / f"{_ROWS}.pickle", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
             first = {key: rows[key] for key in first_page}
-            _write(self.path / f"{_FIRST_ROWS}.pickle", pickle.dumps(first, protocol=pickle.HIGHEST_PROTOCOL))
+            write_whole(self.path / f"{_FIRST_ROWS}.pickle", pickle.dumps(first, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             pass
-
-
-def _write(target: Path, data: bytes) -> None:
-    """Written whole, then moved in place: a reader never sees half a file."""
-    handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
