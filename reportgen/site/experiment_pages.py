@@ -1,7 +1,7 @@
 """One experiment's own pages: its runs table pages (the first with its charts), the CSV and JSON exports
-and the compare page's history specs. Started, then finished: a big experiment's share for a forked
-process (rows, exports, later table pages) is started as soon as the build knows it, and runs while this
-process renders the rest of the build.
+and the compare page. Started, then finished: a big experiment's share for a forked process (rows,
+exports, later table pages, compare specs and page) is started as soon as the build knows it, and runs
+while this process renders the rest of the build.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class ExperimentPages:
         self.exp = exp
         self.summaries = summaries
         self.memo = memo or Memo()
-        self.rows_made = 0  # rows not found in the memo, by the last _rows
+        self.rows_made = 0  # rows not found in the memo (by _all_rows or _first_page_rows)
         self.images = images  # run id -> copied image artifacts, when every run page is written already
         self.compare_written = False  # the compare page (by the child, when it knew the images)
         self.rows_per_page = rows_per_page
