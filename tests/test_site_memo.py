@@ -125,6 +125,11 @@ def test_a_damaged_memo_costs_only_time(tmp_path, store, damage):
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "nlp")
     build(store, tmp_path / "site", cache_dir=cache)
     _same_as_full(tmp_path, store, tmp_path / "site")
+    if damage == "garbage":  # the damaged specs were written again, readable
+        import pickle
+
+        for path in (cache / "memo" / "e_1").glob("*.pickle"):
+            assert isinstance(pickle.loads(path.read_bytes()), (dict, type(None))), path.name
 
 
 def test_the_memo_of_a_removed_experiment_is_dropped(tmp_path, store):

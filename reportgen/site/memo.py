@@ -96,33 +96,39 @@ class MemoFolder:
             self.remembers = False
 
     def get(self, key: str, default: Any = None) -> Any:
+        path = self.path / f"{key}.pickle"
         try:
-            with open(self.path / f"{key}.pickle", "rb") as stream:
+            with open(path, "rb") as stream:
                 return pickle.load(stream)
-        except Exception:  # noqa: BLE001 - missing, truncated or from another version: only costs time
+        except FileNotFoundError:
+            return default
+        except Exception:  # noqa: BLE001 - truncated or from another version: only costs time
+            try:
+                os.unlink(path)  # made and written again (put writes only what is not there)
+            except OSError:
+                pass
             return default
 
     def keep(self, values: dict[str, Any]) -> None:
         """After the pages: the values this build used stay (the new ones are written), the rest goes."""
+        # Not remembering (the build key unreadable or another's): its files are not trusted, all are written.
+        self.put(values, again=not self.remembers)
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            there = {name for name in os.listdir(self.path) if _KEY_FILE.match(name)}
-            if not self.remembers:  # another build key: nothing of it is worth keeping
+            if not self.remembers:
                 write_whole(self.path / _BUILD, self.build_key.encode("utf-8"))
-            for key, value in values.items():
-                if f"{key}.pickle" not in there or not self.remembers:
-                    write_whole(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-            for name in there - {f"{key}.pickle" for key in values}:
+            for name in {name for name in os.listdir(self.path) if _KEY_FILE.match(name)} - {
+                    f"{key}.pickle" for key in values}:
                 os.unlink(self.path / name)
         except OSError:
             pass  # a cache that cannot be written only costs time (SiteCache.store warns about it)
 
-    def put(self, values: dict[str, Any]) -> None:
-        """Write these values now (another process made them; keep() then finds their files there)."""
+    def put(self, values: dict[str, Any], *, again: bool = False) -> None:
+        """Write the values whose files are not there yet, or all of them `again` (keep() writes this
+        build's; a forked process writes what it made)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             for key, value in values.items():
-                if not (self.path / f"{key}.pickle").exists():
+                if again or not (self.path / f"{key}.pickle").exists():
                     write_whole(self.path / f"{key}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             pass
