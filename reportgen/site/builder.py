@@ -223,7 +223,7 @@ class SiteBuilder:
         if plan.pages_done:
             return
         assert plan.pages is not None
-        if not plan.pages.compare_written:  # (a forked share of the pages may have written it)
+        if not plan.pages.compare_written:  # (finish() may have written it, or its forked share)
             plan.pages.compare_page(self._images(plan), plan.histories)
         if keys is not None:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,

@@ -5,6 +5,7 @@ while this process renders the rest of the build.
 """
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts
@@ -22,12 +23,38 @@ if TYPE_CHECKING:
 COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
 
 
+class _Turn:
+    """One turn shared by two processes (this one and a child forked after it was made): whichever takes
+    it first does the job it stands for. It is a byte in a pipe: one read gets it, later ones get nothing."""
+
+    def __init__(self) -> None:
+        self._fd, writer = os.pipe()
+        try:
+            os.write(writer, b"1")
+        finally:
+            os.close(writer)
+        os.set_blocking(self._fd, False)
+
+    def take(self) -> bool:
+        if self._fd < 0:
+            return False
+        try:
+            return os.read(self._fd, 1) == b"1"
+        except BlockingIOError:
+            return False
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class ExperimentPages:
     """The pages of one experiment, written by `builder`. fork: a child process makes every runs-table row,
-    writes the exports and the table pages after the first and makes the compare specs, from construction
-    on; `finish` draws the charts (their images come from this process's helper) and the first page. When
-    most rows are made again (a new column), the compare specs are made here instead (each process sees
-    that from its own rows; should neither make them, this one does after the child).
+    writes the exports and the table pages after the first, from construction on; `finish` draws the
+    charts (their images come from this process's helper) and the first page. The compare specs (and the
+    compare page, when the run pages' images are known) are made by whichever process is done with its
+    share first; should neither have made them (a child that died), this one makes them.
     memo: chart specs and rows of the last build, for the runs that did not change."""
 
     def __init__(self, builder: SiteBuilder, exp: ExperimentData, summaries: dict, *, fork: bool,
@@ -37,9 +64,8 @@ class ExperimentPages:
         self.exp = exp
         self.summaries = summaries
         self.memo = memo or Memo()
-        self.rows_made = 0  # rows not found in the memo (by _all_rows or _first_page_rows)
         self.images = images  # run id -> copied image artifacts, when every run page is written already
-        self.compare_written = False  # the compare page (by the child, when it knew the images)
+        self.compare_written = False  # the compare page (by finish, or the child: when the images are known)
         self.rows_per_page = rows_per_page
         self.columns = experiment_columns(exp)
         self.base = f"e/{exp.key}"
@@ -48,15 +74,24 @@ class ExperimentPages:
         self.page_links = [{"number": n + 1, "href": "index.html" if n == 0 else f"runs-{n + 1}.html"}
                            for n in range(self.page_count)]
         # Each row is made alone (the same bytes whichever process makes it): the child makes them all.
+        self.turn = _Turn() if fork else None  # the compare specs and page: for the first one done
         self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
+        if self.waiting is None and self.turn is not None:
+            self.turn.close()
+            self.turn = None
 
     def _child(self) -> dict[str, Any] | None:
         self._rest(*self._all_rows())
-        if self.rows_made * 2 > self.total:
-            return None  # most rows were made again (a new column): this process had the longer share
-        compare = self._compare()
+        if self.turn is None or not self.turn.take():
+            return None  # this process (the parent) took the compare page
+        compare = self._compare_and_page()
         if isinstance(self.memo.old, MemoFolder):
             self.memo.old.put(compare["entries"])
+        return compare
+
+    def _compare_and_page(self) -> dict[str, Any]:
+        """The compare specs, and the compare page when the run pages' images are known ("page": True)."""
+        compare = self._compare()
         if self.images is not None:
             self.compare_page(self.images, compare["histories"])
             compare["page"] = True
@@ -80,7 +115,6 @@ class ExperimentPages:
         old = folder.rows()
         rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
         rows = experiment_rows(self.exp, self.summaries, self.columns, memo=rows_memo)
-        self.rows_made = sum(1 for key in rows_memo.new if key not in old)
         return rows, rows_memo, old
 
     def _compare(self) -> dict[str, Any]:
@@ -99,9 +133,7 @@ class ExperimentPages:
                                    memo=memo if memo.active else None)
         old = folder.rows(first_page=True)
         rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
-        rows = experiment_rows(self.exp, self.summaries, self.columns, rows=wanted, memo=rows_memo)
-        self.rows_made = sum(1 for key in rows_memo.new if key not in old)
-        return rows
+        return experiment_rows(self.exp, self.summaries, self.columns, rows=wanted, memo=rows_memo)
 
     def _table_page(self, number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
         exp, size = self.exp, self.rows_per_page
@@ -140,18 +172,22 @@ class ExperimentPages:
                            root="../../", warn=builder.warn)
         experiment_charts(exp, slots, max_points=builder.max_points, memo=memo)
         slots.start_images(builder.images)  # drawn by the image helper while the rest is written
-        compare = None
         if self.waiting is None:
             self._rest(rows, rows_memo, old)
-        elif self.rows_made * 2 > len(rows):  # most rows made again: the child leaves the compare specs
-            compare = self._compare()
         slots.finish_images()
         self._table_page(1, rows, slots.items)
-        if self.waiting is not None:  # the child's compare specs (and page), unless it left them
-            compare = self.waiting() or compare
-            self.compare_written = bool(compare.get("page"))
-        if compare is None:
+        compare = None
+        if self.waiting is not None:
+            try:
+                if self.turn is not None and self.turn.take():  # done first: the compare is this process's
+                    compare = self._compare_and_page()
+                compare = self.waiting() or compare  # (the child's, when it took the turn)
+            finally:
+                if self.turn is not None:
+                    self.turn.close()
+        if compare is None:  # not forked, or the child died after taking the turn
             compare = self._compare()
+        self.compare_written = bool(compare.get("page"))
         memo.new.update(compare["entries"])
         histories = compare["histories"]
         builder.report("Rendering pages", 1, None)
