@@ -37,6 +37,7 @@ class Calls:
     def __init__(self, monkeypatch):
         self.history, self.seeds, self.rows, self.exported = [], 0, 0, 0
         history_chart, seed_band_chart, rows = charts.history_chart, charts.seed_band_chart, RowWriter.rows
+        pieces, fit, self.fitted = RowWriter.pieces, RowWriter.fit, 0
 
         def count_history(frame, **options):
             self.history.append(options["title"] + (" (run page)" if options.get("height") == 180 else ""))
@@ -50,6 +51,14 @@ class Calls:
             self.rows += len(items)
             return rows(writer, items, summaries)
 
+        def count_pieces(writer, items, summaries):  # rows made for the memo
+            self.rows += len(items)
+            return pieces(writer, items, summaries)
+
+        def count_fitted(writer, items, old, summaries):  # rows of the memo fitted to other columns
+            self.fitted += len(items)
+            return fit(writer, items, old, summaries)
+
         export_pieces = exports.export_pieces
 
         def count_exported(header, rows):
@@ -60,9 +69,11 @@ class Calls:
         monkeypatch.setattr(charts, "history_chart", count_history)
         monkeypatch.setattr(charts, "seed_band_chart", count_seeds)
         monkeypatch.setattr(RowWriter, "rows", count_rows)
+        monkeypatch.setattr(RowWriter, "pieces", count_pieces)
+        monkeypatch.setattr(RowWriter, "fit", count_fitted)
 
     def clear(self):
-        self.history, self.seeds, self.rows, self.exported = [], 0, 0, 0
+        self.history, self.seeds, self.rows, self.exported, self.fitted = [], 0, 0, 0, 0
 
 
 def test_charts_and_rows_of_unchanged_runs_come_from_the_last_build(tmp_path, store, monkeypatch):
@@ -304,3 +315,38 @@ def test_a_turn_is_taken_once_across_a_fork():
     mine.close()
     os.close(reader)
     os.close(writer)
+
+
+def test_rows_remembered_for_other_columns_are_fitted_not_made_again(tmp_path, store, monkeypatch):
+    """A key new to one run adds a column to the table: the other runs' rows keep their cells and get the
+    new column's; a metric they do not have shows empty cells without their summaries being read."""
+    from reportgen.site.cache import SiteCache
+
+    calls = Calls(monkeypatch)
+    cache = tmp_path / "cache"
+    client = TrackingClient(tracking_uri=str(store))
+    build(store, tmp_path / "site", cache_dir=cache)
+    asides = []
+    real_aside = SiteCache.aside
+    monkeypatch.setattr(SiteCache, "aside", lambda self, key: asides.append(key) or real_aside(self, key))
+    client.set_tag(RUN_4, "reviewed", "yes")
+    client.log_metric(RUN_4, "f1", 0.5, step=3, timestamp=1_700_000_999_000)
+    calls.clear()
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert (calls.rows, calls.fitted) == (1, 5)  # run 4's row made, the 5 others fitted
+    assert asides == []  # no other run has f1: their summaries were not needed
+    _same_as_full(tmp_path, store, tmp_path / "site")
+    calls.clear()
+    build(store, tmp_path / "site", cache_dir=cache)  # the fitted rows were remembered as fitted
+    assert (calls.rows, calls.fitted) == (0, 0)
+    # A new run whose value makes a constant param vary: that column's cells change class in every row.
+    assert 'class="rg-const"' in (tmp_path / "site" / "e" / "1" / "index.html").read_text()  # optimizer: adam
+    run = client.create_run("1", run_name="lr0.1-sgd")
+    client.log_param(run.info.run_id, "optimizer", "sgd")
+    client.log_metric(run.info.run_id, "loss", 0.3, step=1, timestamp=1_700_000_999_000)
+    client.set_terminated(run.info.run_id)
+    calls.clear()
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert (calls.rows, calls.fitted) == (1, 6)
+    assert 'class="rg-const"' not in (tmp_path / "site" / "e" / "1" / "index.html").read_text()
+    _same_as_full(tmp_path, store, tmp_path / "site")

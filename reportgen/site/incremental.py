@@ -146,10 +146,28 @@ class Summaries(dict):
         self._cached = dict(cached)  # run_id -> cache key of its unit, until read
         self._load = load
         self._made_again = made_again  # from the run's history, should its side data be unreadable
+        self._keys: dict[str, set[str]] | None = None  # run_id -> its metrics with a summary (keys_of)
 
     def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
-        unit = self._cached.pop(key[0], None) if self._cached else None
+        if self._cached:
+            self._fetch(key[0])
+        return super().get(key, default)
+
+    def keys_of(self, run_id: str) -> set[str]:
+        """The metrics the run has a summary of."""
+        if self._cached:
+            self._fetch(run_id)
+        if self._keys is None:
+            self._keys = {}
+            for found_run, key in self.keys():
+                self._keys.setdefault(found_run, set()).add(key)
+        return self._keys.get(run_id, set())
+
+    def _fetch(self, run_id: str) -> None:
+        unit = self._cached.pop(run_id, None)
         if unit is not None:
             rows = self._load(unit)
-            self.update(summaries_in(key[0], rows) if rows is not None else self._made_again(key[0]))
-        return super().get(key, default)
+            found = summaries_in(run_id, rows) if rows is not None else self._made_again(run_id)
+            self.update(found)
+            if self._keys is not None:
+                self._keys[run_id] = {key for _, key in found}

@@ -142,8 +142,8 @@ class MemoFolder:
 
     def keep_rows(self, rows: dict[str, Any], old: dict[str, Any], first_page: Sequence[str]) -> None:
         """rows: key -> row of every row; first_page: the keys of the first table page's."""
-        if self.remembers and rows.keys() == old.keys():
-            return  # the same rows (a key is a digest of everything a row shows)
+        if self.remembers and rows.keys() == old.keys() and all(rows[key] is old[key] for key in rows):
+            return  # the same rows, each as it was read (a row fitted to new columns is another object)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             write_whole(self.path / f"{_ROWS}.pickle", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))

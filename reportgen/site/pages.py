@@ -152,10 +152,22 @@ def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any
     if memo is None or not memo.active:
         return writer.rows(items, summaries)
     # A row shows its run (its unit key: content, summaries' source, label, place in the site), its
-    # depth in the tree, and the table's columns.
-    table = repr((root, columns["params"], sorted(columns["varying"]), columns["metrics"], columns["tags"]))
-    keys = memo.keys(("row", table), [((depth,), run.info.run_id) for run, depth, _, _ in items])
-    return memo.get_many(keys, lambda missing: writer.rows([items[n] for n in missing], summaries))
+    # depth in the tree, and the table's columns: those are not in the key. A row remembered for other
+    # columns (a key new to one run) is fitted to these, its other cells kept.
+    keys = memo.keys(("row pieces", root), [((depth,), run.info.run_id) for run, depth, _, _ in items])
+    pieces = memo.get_many(keys, lambda missing: writer.pieces([items[n] for n in missing], summaries))
+    same: dict[int, bool] = {}  # id of a columns tuple -> whether they are these (rows share the tuple)
+    stale = []
+    for n, piece in enumerate(pieces):
+        fits = same.get(id(piece.columns))
+        if fits is None:
+            fits = same[id(piece.columns)] = piece.columns == writer.column_ids
+        if not fits:
+            stale.append(n)
+    if stale:
+        for n, piece in zip(stale, writer.fit([items[n] for n in stale], [pieces[n] for n in stale], summaries)):
+            pieces[n] = memo.new[keys[n]] = piece
+    return [writer.join(piece) for piece in pieces]
 
 
 def index_context(site: SiteData) -> dict[str, Any]:
