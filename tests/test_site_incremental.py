@@ -183,17 +183,21 @@ def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
     _same_as_full(tmp_path, store, tmp_path / "site")
 
 
-@pytest.mark.parametrize("forked", [False, True])
+@pytest.mark.parametrize("forked", [False, True, "with the pages"])
 def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monkeypatch, forked):
-    """Cached folders are linked while pages render (by a forked process for many of them): a failure
-    there (a full disk, the cache removed meanwhile) still gives the whole site, rendered, and says so."""
+    """Cached folders are linked while pages render (by a forked process for many of them, or by the
+    forked share of an experiment's pages before its share): a failure there (a full disk, the cache
+    removed meanwhile) still gives the whole site, rendered, and says so."""
     from reportgen.site import builder
     from reportgen.site.cache import SiteCache
 
-    if forked:
+    if forked is True:
         monkeypatch.setattr(builder, "FORK_LINKS_FROM", 1)
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)
+    if forked == "with the pages":  # run 3 changed: the pages of 'vision' are rendered, by a forked share too
+        monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 1)
+        TrackingClient(tracking_uri=str(store)).set_tag(RUN_3, "reviewed", "yes")
     real_link = SiteCache.link
     calls = []
 

@@ -107,9 +107,16 @@ class SiteBuilder:
                                    progress=lambda done: self.report("Rendering pages", done, None))
             for (plan, run), side in zip(jobs, rendered):
                 plan.rendered[run.info.run_id] = side
+        # The claimed units are linked into the site by a forked process: the first forked share of an
+        # experiment's pages, before its share (one fork less, one process less beside this one), else
+        # a process of their own.
+        link_all = self._link_job()
+        carrier = None
         for plan in plans:  # the forked shares of big experiments' pages start now
-            self._start_pages(plan, alone=serial)
-        linked = self._start_links()
+            self._start_pages(plan, alone=serial, first=link_all if carrier is None else None)
+            if carrier is None and plan.pages is not None and plan.pages.carries:
+                carrier = plan.pages
+        linked = self._start_links(link_all) if carrier is None else lambda: self._links_done(carrier.first_outcome)
 
         def meanwhile() -> None:
             # This process's share while worker processes render the run pages (after them when serial).
@@ -173,16 +180,18 @@ class SiteBuilder:
         return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
                              plan.children, plan.names)
 
-    def _start_pages(self, plan: "Plan", *, alone: bool) -> None:
+    def _start_pages(self, plan: "Plan", *, alone: bool, first: Callable[[], Any] | None = None) -> None:
         """alone: no worker process renders run pages meanwhile; a big experiment's pages then take a
-        second process (an incremental build that renders a few runs again), started here."""
+        second process (an incremental build that renders a few runs again), started here. first: a job
+        for that process to do before its share (see ExperimentPages)."""
         if plan.pages_done:
             return
         fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
         before = len(self.problems)
         known = all(run.info.run_id in plan.rendered for run in plan.pending)
         plan.pages = ExperimentPages(self, plan.exp, plan.summaries, fork=fork, memo=self._memo(plan),
-                                     rows_per_page=ROWS_PER_PAGE, images=self._images(plan) if known else None)
+                                     rows_per_page=ROWS_PER_PAGE, images=self._images(plan) if known else None,
+                                     first=first if fork else None)
         plan.page_problems = self.problems[before:]
 
     def _experiment_pages(self, plan: "Plan") -> None:
@@ -251,15 +260,12 @@ class SiteBuilder:
         self.budget_hit = self.budget_hit or side["budget_hit"]
         return side
 
-    def _start_links(self) -> Callable[[], None]:
-        """Link the claimed units into the site; returns the function that waits for the links.
-
-        Thousands of folders are made by a forked process while this one renders: mkdir costs 0.03 to
-        0.35 ms on one disk (more after a big deletion), and a thread would get the GIL back after each
-        call only as often as the rendering lets it go."""
+    def _link_job(self) -> Callable[[], str | None] | None:
+        """The job that links the claimed units into the site (it returns what failed, or None); None
+        when there are none. The folders they go in are made now, before any process is forked."""
         keys, cache, out = self.claimed, self.cache, self.out
         if not keys or cache is None:
-            return lambda: None
+            return None
 
         def link_all() -> str | None:
             for key in keys:
@@ -271,14 +277,23 @@ class SiteBuilder:
 
         for parent in {cache.used[key]["folder"].split("/")[0] for key in keys}:
             (out / parent).mkdir(exist_ok=True)  # not made by both processes at once
-        waiting = fork_call(link_all) if len(keys) >= FORK_LINKS_FROM else None
+        return link_all
 
-        def linked() -> None:
-            failed = waiting() if waiting is not None else link_all()
-            if failed is not None:
-                raise LinkFailed(failed)
+    def _start_links(self, link_all: Callable[[], str | None] | None) -> Callable[[], None]:
+        """Starts the links (link_job's); returns the function that waits for them.
 
-        return linked
+        Thousands of folders are made by a forked process while this one renders: mkdir costs 0.03 to
+        0.35 ms on one disk (more after a big deletion), and a thread would get the GIL back after each
+        call only as often as the rendering lets it go."""
+        if link_all is None:
+            return lambda: None
+        waiting = fork_call(link_all) if len(self.claimed) >= FORK_LINKS_FROM else None
+        return lambda: self._links_done(waiting() if waiting is not None else link_all())
+
+    @staticmethod
+    def _links_done(failed: str | None) -> None:
+        if failed is not None:
+            raise LinkFailed(failed)
 
     def _restore_runs(self, exp: ExperimentData, keys: UnitKeys) -> dict[str, dict[str, Any]]:
         sides = {}

@@ -55,11 +55,14 @@ class ExperimentPages:
     charts (their images come from this process's helper) and the first page. The compare specs (and the
     compare page, when the run pages' images are known) are made by whichever process is done with its
     share first; should neither have made them (a child that died), this one makes them.
-    memo: chart specs and rows of the last build, for the runs that did not change."""
+    memo: chart specs and rows of the last build, for the runs that did not change. first: a job for the
+    child to do before its share (the build's links of cached units), its result `first_outcome` once
+    finish() is done; `carries` says whether a child took it (else it is the caller's to do)."""
 
     def __init__(self, builder: SiteBuilder, exp: ExperimentData, summaries: dict, *, fork: bool,
                  memo: Memo | None = None, rows_per_page: int = ROWS_PER_PAGE,
-                 images: dict[str, list[dict[str, str]]] | None = None) -> None:
+                 images: dict[str, list[dict[str, str]]] | None = None,
+                 first: Callable[[], Any] | None = None) -> None:
         self.builder = builder
         self.exp = exp
         self.summaries = summaries
@@ -75,19 +78,23 @@ class ExperimentPages:
                            for n in range(self.page_count)]
         # Each row is made alone (the same bytes whichever process makes it): the child makes them all.
         self.turn = _Turn() if fork else None  # the compare specs and page: for the first one done
+        self._first = first
+        self.first_outcome: Any = None  # what first() returned, once finish() has waited for the child
         self.waiting: Callable[[], Any] | None = start_forked(builder, self._child) if fork else None
+        self.carries = first is not None and self.waiting is not None  # the child does first() before its share
         if self.waiting is None and self.turn is not None:
             self.turn.close()
             self.turn = None
 
-    def _child(self) -> dict[str, Any] | None:
+    def _child(self) -> dict[str, Any]:
+        done: dict[str, Any] = {"first": self._first() if self._first is not None else None, "compare": None}
         self._rest(*self._all_rows())
         if self.turn is None or not self.turn.take():
-            return None  # this process (the parent) took the compare page
-        compare = self._compare_and_page()
+            return done  # this process (the parent) took the compare page
+        done["compare"] = compare = self._compare_and_page()
         if isinstance(self.memo.old, MemoFolder):
             self.memo.old.put(compare["entries"])
-        return compare
+        return done
 
     def _compare_and_page(self) -> dict[str, Any]:
         """The compare specs, and the compare page when the run pages' images are known ("page": True)."""
@@ -181,7 +188,9 @@ class ExperimentPages:
             try:
                 if self.turn is not None and self.turn.take():  # done first: the compare is this process's
                     compare = self._compare_and_page()
-                compare = self.waiting() or compare  # (the child's, when it took the turn)
+                done = self.waiting()
+                self.first_outcome = done["first"]
+                compare = done["compare"] or compare  # (the child's, when it took the turn)
             finally:
                 if self.turn is not None:
                     self.turn.close()
