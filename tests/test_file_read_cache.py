@@ -84,6 +84,10 @@ def _same(root, cache_dir, **kwargs):
     assert list(cached_frame["key"].cat.categories) == list(frame["key"].cat.categories)
     assert list(cached_frame["run_id"].cat.categories) == list(frame["run_id"].cat.categories)
     assert cached.problems == plain.problems
+    # The artifact signatures the build cache keys runs with: from what the cached read looked at while it
+    # checked the folders, the same as a plain look at each run's artifacts.
+    assert {r.run_id: cached.artifact_signature(r.run_id) for r in runs} == {
+        r.run_id: plain.artifact_signature(r.run_id) for r in runs}
     return cached
 
 
@@ -116,6 +120,13 @@ CHANGES = {
     "metric file emptied": lambda root: write(root / "7" / _rid(5) / "metrics" / "loss", ""),
     "metric file removed": lambda root: os.remove(root / "7" / _rid(5) / "metrics" / "loss"),
     "new param": lambda root: write(root / "7" / _rid(1) / "params" / "batch", "32"),
+    "artifact added": lambda root: write(root / "7" / _rid(1) / "artifacts" / "plots" / "a.txt", "x"),
+    "artifact rewritten": lambda root: (write(root / "7" / _rid(2) / "artifacts" / "model.txt", "v1"),
+                                        os.utime(root / "7" / _rid(2) / "artifacts" / "model.txt", ns=(1, 1))),
+    "artifacts folder symlinked": lambda root: (
+        write(root / "elsewhere" / "b.txt", "outside"), shutil.rmtree(root / "7" / _rid(3) / "artifacts"),
+        os.symlink(root / "elsewhere", root / "7" / _rid(3) / "artifacts")),
+    "artifacts folder removed": lambda root: shutil.rmtree(root / "7" / _rid(4) / "artifacts"),
     "new tag": lambda root: write(root / "7" / _rid(1) / "tags" / "mlflow.note.content", "# note"),
     "tag changed": lambda root: write(root / "7" / _rid(1) / "tags" / "team", "a longer team name"),
     "status and end time": lambda root: _rewrite_meta(root / "7" / _rid(6), status=4, end_time=T0 + 12345),

@@ -248,10 +248,12 @@ class UsualArtifactRoots:
         self._experiments[folder] = f"{self._real}{os.sep}{name}" if usual else None
         return self._experiments[folder]
 
-    def root(self, folder: str, artifact_uri: str, *, for_signature: bool = False) -> str | None:
+    def root(self, folder: str, artifact_uri: str, *, for_signature: bool = False,
+             run_checked: bool = False) -> str | None:
         """The real path of this run folder's artifacts/, or None when resolve_root must decide.
         for_signature: the experiment's folder is looked at once (a signature is only a cache key:
-        what is copied is found by a call without it, which looks again)."""
+        what is copied is found by a call without it, which looks again). run_checked (with it): the
+        run folder and its artifacts/ were found to be directories, neither a symlink (artifact_state)."""
         parent, run = os.path.split(folder)
         experiment = self._experiments[parent] if parent in self._experiments else self._experiment(parent)
         if experiment is None:
@@ -263,7 +265,9 @@ class UsualArtifactRoots:
             if not artifact_uri.endswith(suffix) or artifact_uri[:-len(suffix)] not in prefixes:
                 return None
         # Each level a directory, none a symlink: then the path is its own real path.
-        levels = (experiment, f"{experiment}{os.sep}{run}", path)
+        levels: tuple[str, ...] = (experiment, f"{experiment}{os.sep}{run}", path)
+        if for_signature and run_checked:
+            levels = levels[:1]
         for part in levels[1:] if for_signature and experiment in self._checked else levels:
             try:
                 if not stat.S_ISDIR(os.lstat(part).st_mode):

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from array import array
 from typing import NamedTuple
 
 from reportgen import mlruns
+from reportgen.stores.artifacts import signature as artifacts_signature
 
 _KEY_DIRS = (mlruns.METRICS_DIR, mlruns.PARAMS_DIR, mlruns.TAGS_DIR)
 _NAME_ONLY = mlruns.PARAMS_DIR + "/"
@@ -184,3 +186,16 @@ class Signer:
             self._datasets[experiment] = (ds_names, ds_stats)
         ds_names, ds_stats = self._datasets[experiment]
         return _SEP.join(names + ds_names), stats.tobytes() + ds_stats.tobytes()
+
+
+def artifact_state(run_folder: str) -> str | None:
+    """artifacts.signature of the run folder's artifacts/ when the run folder and it are directories,
+    neither a symlink (lstat); None otherwise. Made by the read's check of the run folders (in both of
+    its processes), for the build cache's artifact signatures (FileStore.artifact_signature)."""
+    artifacts = os.path.join(run_folder, mlruns.ARTIFACTS_DIR)
+    try:
+        if not (stat.S_ISDIR(os.lstat(run_folder).st_mode) and stat.S_ISDIR(os.lstat(artifacts).st_mode)):
+            return None
+    except OSError:
+        return None
+    return artifacts_signature(artifacts)

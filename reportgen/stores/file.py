@@ -60,6 +60,7 @@ class FileStore(Store):
         self._roots: dict[str, tuple[ArtifactRoot, tuple[int, int, int] | None]] = {}  # resolved from _known
         self._usual_roots = UsualArtifactRoots(self._root)
         self._digests: ReadDigests | None = None  # those of the last read, when it was a cached one
+        self._artifact_states: dict[str, str | None] = {}  # see _remember
 
     # -- experiments ---------------------------------------------------------------------------
     def _parents(self, view: ViewType) -> list[str]:
@@ -232,6 +233,8 @@ class FileStore(Store):
         self._known = {info.run_id: (folder, info) for folder, info in refs}
         self._roots = {}
         self._digests = digests
+        # Run folder -> its artifact_state, taken by a cached read while it checked the folders.
+        self._artifact_states: dict[str, str | None] = {}
 
     def read_digest(self, run_id: str) -> bytes | None:
         """Store.read_digest: the digest of the run folder's read-cache signature (file_cache), as blind
@@ -280,8 +283,9 @@ class FileStore(Store):
         view = ViewType.coerce(run_view_type)
         with gc_paused():
             folders = self._chosen_experiment_folders(experiment_ids)
-            refs, runs, parts, digests = cached_read(self, folders, view, Path(cache_dir))
+            refs, runs, parts, digests, states = cached_read(self, folders, view, Path(cache_dir))
             self._remember(refs, digests)
+            self._artifact_states = states
         kept: set[str] | None = None
         if filter_string or order_by:
             from reportgen.frames import search
@@ -381,9 +385,16 @@ class FileStore(Store):
 
     def artifact_signature(self, run_id: str) -> str:
         known = self._known.get(run_id)
-        usual = None if known is None else self._usual_roots.root(known[0], known[1].artifact_uri, for_signature=True)
+        if known is None:
+            return super().artifact_signature(run_id)
+        folder, info = known
+        taken = folder in self._artifact_states  # by the read: the run's own folders are looked at already
+        state = self._artifact_states.get(folder)
+        if taken and state is None:
+            return super().artifact_signature(run_id)  # not plain folders: resolve_root decides
+        usual = self._usual_roots.root(folder, info.artifact_uri, for_signature=True, run_checked=taken)
         if usual is not None:  # as Store.artifact_signature makes it, without a Path (a build asks for all)
-            return f"{usual}:{artifact_signature(usual)}"
+            return f"{usual}:{state if taken else artifact_signature(usual)}"
         return super().artifact_signature(run_id)
 
     def _artifact_root(self, run_id: str, known: _RunRef | None) -> ArtifactRoot:

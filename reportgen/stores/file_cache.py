@@ -28,7 +28,7 @@ from reportgen import __version__
 from reportgen.model import Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._io import gc_paused
-from reportgen.stores._read_sign import Signature, Signer
+from reportgen.stores._read_sign import Signature, Signer, artifact_state
 from reportgen.stores._cache_frames import Histories
 
 if TYPE_CHECKING:
@@ -251,10 +251,11 @@ def _inside(path: Path, folder: str) -> bool:
 # -- the read ------------------------------------------------------------------------------------
 def cached_read(
     store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path
-) -> tuple[list[tuple[str, RunInfo]], list[Run], Histories, ReadDigests]:
+) -> tuple[list[tuple[str, RunInfo]], list[Run], Histories, ReadDigests, dict[str, str | None]]:
     """(refs, runs, histories) as FileStore._build(refs, histories=True) gives them (the history frame
     made when asked, see Histories), reading only the run folders that changed since the last cached
-    read in cache_dir; and the read digest of each run whose signature is trusted (read_digest)."""
+    read in cache_dir; the read digest of each run whose signature is trusted (read_digest); and the
+    artifact_state of each run folder read, looked at while the folders are checked."""
     root = store._root
     writable = not _inside(cache_dir, root)  # never write inside the store
     started_ns = time.time_ns()
@@ -276,7 +277,7 @@ def cached_read(
     finally:
         files.close()
     old = files.entries()  # (unpickled while the forked process may still be checking)
-    signed = check_rest(here)
+    signed, states = check_rest(here)
     entries: list[Entry] = []
     fresh: list[int] = []
     for index, (name, signature) in enumerate(zip(names, signed)):
@@ -322,7 +323,9 @@ def cached_read(
         dirty |= {shard_of(name) for name in old.keys() - kept.keys()}
         if dirty:
             save(cache_dir, root, kept, dirty)
-    return [(f, e.info) for f, e in refs], [e.run for _, e in refs], frame, digests  # type: ignore[misc]
+    artifacts = dict(zip(folders, states))
+    return ([(f, e.info) for f, e in refs], [e.run for _, e in refs], frame, digests,  # type: ignore[misc]
+            {f: artifacts[f] for f, _ in refs})
 
 
 # From this many run folders, a forked process checks most of them (the check is stat calls, 2 us each:
@@ -331,21 +334,26 @@ SPLIT_CHECK_FROM = 500
 CHECK_HERE = 0.4  # the share this process checks: it also reads the cache files meanwhile
 
 
-def _start_check(names: list[str], folders: list[str], before: dict[str, Signature | None]
-                 ) -> tuple[Callable[[], list[Signature]], Callable[[list[Signature]], list[Signature]]]:
-    """Starts checking the run folders against their signatures `before` (signing those without one).
-    Returns two functions: the first checks this process's share, the second takes its result and gives
-    every folder's signature. A forked process checks the last 60% and sends back only the signatures
-    that changed; should it fail, this process checks those too."""
+def _start_check(names: list[str], folders: list[str], before: dict[str, Signature | None]) -> tuple[
+        Callable[[], tuple[list[Signature], list[str | None]]],
+        Callable[[tuple[list[Signature], list[str | None]]], tuple[list[Signature], list[str | None]]]]:
+    """Starts checking the run folders against their signatures `before` (signing those without one),
+    and taking their artifact_state. Returns two functions: the first checks this process's share, the
+    second takes its result and gives every folder's (signature, artifact state). A forked process
+    checks the last 60% and sends back the signatures that changed, and takes every folder's artifact
+    state (this process unpickles the cache meanwhile); should it fail, this process does it all."""
     signer = Signer()
 
     def check(index: int) -> Signature:
         signed = before.get(names[index])
         return signer.sign(folders[index]) if signed is None else signer.check(folders[index], signed)
 
+    def check_all(indexes: range) -> tuple[list[Signature], list[str | None]]:
+        return [check(index) for index in indexes], [artifact_state(folders[index]) for index in indexes]
+
     count = len(folders)
     if count < SPLIT_CHECK_FROM or not hasattr(os, "fork"):
-        return (lambda: [check(index) for index in range(count)]), (lambda here: here)
+        return (lambda: check_all(range(count))), (lambda here: here)
     mine = int(count * CHECK_HERE)
     reader, writer = os.pipe()
     pid = os.fork()
@@ -355,26 +363,28 @@ def _start_check(names: list[str], folders: list[str], before: dict[str, Signatu
             os.close(reader)
             changed = {index: signed for index in range(mine, count)
                        if (signed := check(index)) != before.get(names[index])}
+            states = [artifact_state(folder) for folder in folders]
             with os.fdopen(writer, "wb") as pipe:
-                pipe.write(pickle.dumps(changed, protocol=pickle.HIGHEST_PROTOCOL))
+                pipe.write(pickle.dumps((changed, states), protocol=pickle.HIGHEST_PROTOCOL))
             status = 0
         finally:
             os._exit(status)
     os.close(writer)
 
-    def finish(here: list[Signature]) -> list[Signature]:
+    def finish(here: tuple[list[Signature], list[str | None]]) -> tuple[list[Signature], list[str | None]]:
         with os.fdopen(reader, "rb") as pipe:
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
         try:
-            changed = pickle.loads(data) if status == 0 else None
+            changed, states = pickle.loads(data) if status == 0 else (None, None)
         except Exception:  # noqa: BLE001 - a child that died mid-write: check its share here
-            changed = None
-        if not isinstance(changed, dict):
-            return here + [check(index) for index in range(mine, count)]
-        return here + [changed.get(index) or before[names[index]] for index in range(mine, count)]  # type: ignore[misc]
+            changed, states = None, None
+        if not isinstance(changed, dict) or not isinstance(states, list) or len(states) != count:
+            signed, states = check_all(range(mine, count))
+            return here[0] + signed, [artifact_state(folders[index]) for index in range(mine)] + states
+        return [*here[0], *(changed.get(index) or before[names[index]] for index in range(mine, count))], states  # type: ignore[misc]
 
-    return (lambda: [check(index) for index in range(mine)]), finish
+    return (lambda: ([check(index) for index in range(mine)], [])), finish
 
 
 class ReadDigests:
