@@ -288,6 +288,16 @@ def test_never_written_inside_the_store(root, trusted):
     assert not inside.exists()
 
 
+def test_shards_of_an_older_layout_are_removed(root, tmp_path, trusted):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stray = cache / f"{file_cache.CACHE_PREFIX}f.pickle"  # a shard name of version 3 (16 shards)
+    stray.write_bytes(b"old")
+    _same(root, cache)
+    assert not stray.exists()
+    assert {p.name for p in cache.iterdir()} <= {file_cache.shard_path(cache, s).name for s in file_cache.SHARDS}
+
+
 def test_no_temp_files_left(root, tmp_path, trusted):
     cache = tmp_path / "cache"
     for _ in range(2):
