@@ -239,13 +239,17 @@ class _Rows:
         self.exp = exp
         self.whole: _HistoryRows | None = None
         self.use_whole = whole
+        self.parts: dict[frozenset[str], _HistoryRows] = {}  # by runs: charts of one metric each share them
 
     def of(self, key: str, run_ids: Sequence[str]) -> pd.DataFrame:
         if self.use_whole:
             if self.whole is None:
                 self.whole = _HistoryRows(self.exp.history)
             return self.whole.of(key, run_ids)
-        return _HistoryRows(self.exp.history_rows(run_ids)).of(key, run_ids)
+        runs = frozenset(run_ids)
+        if runs not in self.parts:
+            self.parts[runs] = _HistoryRows(self.exp.history_rows(run_ids))
+        return self.parts[runs].of(key, run_ids)
 
 
 def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo: Memo) -> None:
