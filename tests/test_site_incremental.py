@@ -201,11 +201,11 @@ def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monk
     real_link = SiteCache.link
     calls = []
 
-    def failing_link(self, key, staging):
+    def failing_link(self, key, staging, made=None):
         calls.append(key)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        real_link(self, key, staging)
+        real_link(self, key, staging, made)
 
     monkeypatch.setattr(SiteCache, "link", failing_link)
     result = build(store, tmp_path / "site", cache_dir=cache)

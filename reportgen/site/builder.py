@@ -268,9 +268,10 @@ class SiteBuilder:
             return None
 
         def link_all() -> str | None:
+            made: set[str] = set()
             for key in keys:
                 try:
-                    cache.link(key, out)
+                    cache.link(key, out, made)
                 except OSError as exc:
                     return f"{cache.used[key]['folder']}: {exc.strerror or exc}"
             return None

@@ -232,18 +232,20 @@ class SiteCache:
         self.restored += 1
         return entry["side"]
 
-    def link(self, key: str, staging: Path) -> None:
+    def link(self, key: str, staging: Path, made: set[str] | None = None) -> None:
         """Link the files of a claimed unit into staging (OSError when that fails: the disk is full,
-        the cache was deleted meanwhile)."""
+        the cache was deleted meanwhile). made: folders of staging known to be there (the calls for
+        thousands of units share it: most put one page in r/)."""
         entry = self.used[key]
-        source = os.path.join(self.folder, _UNITS, key)
-        made: set[str] = set()
+        source = f"{self.folder}{os.sep}{_UNITS}{os.sep}{key}{os.sep}"
+        target = f"{staging}{os.sep}"
+        made = set() if made is None else made
         for relative, _, _ in entry["files"]:  # relative to the site's root
             parent = os.path.dirname(relative)
             if parent not in made:
-                _make_folder(os.path.join(staging, parent))
+                _make_folder(target + parent)
                 made.add(parent)
-            _link_or_copy(os.path.join(source, relative), os.path.join(staging, relative))
+            _link_or_copy(source + relative, target + relative)
 
     def linked_sizes(self) -> dict[str, int]:
         """Folder -> bytes of the units used by this build whose files all lie in their folder (the
