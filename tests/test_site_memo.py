@@ -126,8 +126,9 @@ def test_a_damaged_memo_costs_only_time(tmp_path, store, damage):
     build(store, tmp_path / "site", cache_dir=cache)
     assert sorted(m.name for m in (cache / "memo").iterdir()) == ["e_1", "e_2", "run-charts.pickle"]
     files = sorted((cache / "memo" / "e_1").iterdir()) + [cache / "memo" / "run-charts.pickle"]
-    # the build key, a file per chart spec, the table's rows
-    assert {"build", "rows.pickle", "rows-first.pickle"} < {f.name for f in files} and len(files) > 6
+    # the build key, a file per chart spec, the table's rows (by the first digit of their keys)
+    assert {"build", "rows-first.pickle", "rows-first.keys"} < {f.name for f in files} and len(files) > 6
+    assert any(f.name.startswith("rows-") and len(f.name) == len("rows-0.pickle") for f in files)
     for path in files:
         if damage == "gone":
             path.unlink()
@@ -349,4 +350,33 @@ def test_rows_remembered_for_other_columns_are_fitted_not_made_again(tmp_path, s
     build(store, tmp_path / "site", cache_dir=cache)
     assert (calls.rows, calls.fitted) == (1, 6)
     assert 'class="rg-const"' not in (tmp_path / "site" / "e" / "1" / "index.html").read_text()
+    _same_as_full(tmp_path, store, tmp_path / "site")
+
+
+def test_a_change_to_one_run_rewrites_only_the_files_of_its_rows(tmp_path, store, monkeypatch):
+    """The rows are kept in 16 files by the first digit of their keys: one run changed rewrites the files of
+    its row and its export lines (and the first page's, which it is on), and the next build finds them all."""
+    calls = Calls(monkeypatch)
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    memo = cache / "memo" / "e_1"
+
+    def files():
+        return {path.name: path.stat().st_ino for path in memo.glob("rows-*")}
+
+    before = files()
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "nlp")
+    build(store, tmp_path / "site", cache_dir=cache)
+    after = files()
+    rewritten = sorted(name for name in after if after[name] != before.get(name))
+    shards = [name for name in rewritten if name not in ("rows-first.pickle", "rows-first.keys")]
+    # Its row and export lines, under new keys (a key digests what it shows): the files of the two old keys
+    # and of the two new ones, at most 4 of the 16.
+    assert 1 <= len(shards) <= 4 < len(after) - 2
+    assert "rows-first.pickle" in rewritten  # the first page holds run 4's row (one page)
+    calls.clear()
+    monkeypatch.setattr("reportgen.site.builder.FORK_PAGES_FROM_RUNS", 1)
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "speech")
+    build(store, tmp_path / "site", cache_dir=cache)
+    assert calls.rows <= 2  # run 4's row, here and in the child's count (not seen here): the rest were found
     _same_as_full(tmp_path, store, tmp_path / "site")

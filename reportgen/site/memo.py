@@ -15,8 +15,11 @@ from reportgen.site.cache import Digest, write_whole
 _MISSING = object()
 _KEY_FILE = re.compile(r"^[0-9a-f]{40}\.pickle$")
 _BUILD = "build"
-_ROWS = "rows"  # every row of the table
+_ROWS = "rows-"  # every row of the table, in 16 files by the first digit of their keys ("rows-0" to "rows-f")
+_ROW_SHARDS = "0123456789abcdef"
 _FIRST_ROWS = "rows-first"  # those of its first page, for the process that makes only these
+_FIRST_KEYS = "rows-first.keys"  # their keys, one a line (whether the first page is the same as last time)
+_OLD_ROWS = "rows.pickle"  # every row in one file (before the 16)
 
 
 class Memo:
@@ -137,17 +140,48 @@ class MemoFolder:
         """The rows of the last build (key -> row), or only those of its first table page."""
         if not self.remembers:
             return {}
-        found = self.get(_FIRST_ROWS if first_page else _ROWS)
-        return found if isinstance(found, dict) else {}
+        if first_page:
+            found = self.get(_FIRST_ROWS)
+            return found if isinstance(found, dict) else {}
+        rows: dict[str, Any] = {}
+        for shard in _ROW_SHARDS:
+            found = self.get(_ROWS + shard)
+            if isinstance(found, dict):
+                rows.update(found)
+        return rows
 
     def keep_rows(self, rows: dict[str, Any], old: dict[str, Any], first_page: Sequence[str]) -> None:
-        """rows: key -> row of every row; first_page: the keys of the first table page's."""
-        if self.remembers and rows.keys() == old.keys() and all(rows[key] is old[key] for key in rows):
-            return  # the same rows, each as it was read (a row fitted to new columns is another object)
+        """rows: key -> row of every row; first_page: the keys of the first table page's. Only the files
+        whose rows changed are written (a run changed: its row's file and the first page's, if it is on it)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            write_whole(self.path / f"{_ROWS}.pickle", pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+            before = _shards(old)
+            for shard, part in _shards(rows).items():
+                if not (self.remembers and _same_rows(part, before[shard])):
+                    write_whole(self.path / f"{_ROWS}{shard}.pickle", pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
             first = {key: rows[key] for key in first_page}
-            write_whole(self.path / f"{_FIRST_ROWS}.pickle", pickle.dumps(first, protocol=pickle.HIGHEST_PROTOCOL))
+            listed = "\n".join(first_page).encode("ascii")  # the first page's keys, beside its rows
+            try:
+                same_page = self.remembers and (self.path / _FIRST_KEYS).read_bytes() == listed
+            except OSError:
+                same_page = False
+            if not (same_page and all(row is old.get(key) for key, row in first.items())):
+                write_whole(self.path / f"{_FIRST_ROWS}.pickle", pickle.dumps(first, protocol=pickle.HIGHEST_PROTOCOL))
+                write_whole(self.path / _FIRST_KEYS, listed)
+            if os.path.exists(self.path / _OLD_ROWS):
+                os.unlink(self.path / _OLD_ROWS)
         except OSError:
             pass
+
+
+def _shards(rows: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The rows by file: every one of the 16, empty ones too (a file whose rows all went is emptied)."""
+    parts: dict[str, dict[str, Any]] = {shard: {} for shard in _ROW_SHARDS}
+    for key, row in rows.items():
+        parts[key[:1] if key[:1] in parts else _ROW_SHARDS[0]][key] = row
+    return parts
+
+
+def _same_rows(part: dict[str, Any], old: dict[str, Any]) -> bool:
+    """Whether `part` holds the rows `old` held, each the very object read."""
+    return part.keys() == old.keys() and all(part[key] is old[key] for key in part)
