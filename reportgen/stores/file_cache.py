@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import mmap
 import os
 import pickle
 import tempfile
 import time
 import warnings
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
@@ -90,14 +90,14 @@ def shard_path(cache_dir: Path, shard: str) -> Path:
 
 class CacheFiles:
     """The shards of a cache folder, read in steps: every entry's signature (a small first pickle in
-    each shard), then the rest of each file into memory (meanwhile, the folders are checked), then
-    the entries unpickled from it."""
+    each shard), then the rest of each file mapped into memory, then the entries unpickled from it
+    (meanwhile, a forked process checks most of the folders)."""
 
     def __init__(self, cache_dir: Path, store_root: str) -> None:
         self._cache_dir = cache_dir
         self._stamp = _stamp(store_root)
         self._open: list[tuple[BinaryIO, dict[str, Signature | None]]] = []
-        self._read: list[tuple[tuple[int, list[int]], bytes, dict[str, Signature | None]]] = []
+        self._read: list[tuple[tuple[int, list[int]], memoryview, dict[str, Signature | None]]] = []
 
     def signatures(self) -> dict[str, Signature | None]:
         """name -> signature of the entries of every usable shard (None: not trusted)."""
@@ -122,12 +122,16 @@ class CacheFiles:
         return found
 
     def read(self) -> None:
-        """The rest of each shard, as bytes: reading releases the GIL, unpickling would hold it."""
+        """The rest of each shard, mapped, not read: the entries' points (most of the bytes) are read from
+        the page cache only where used (a rebuild uses few runs' points). Reading 50 MB in a thread while
+        the folders were checked doubled the time of the check (the two took turns for the GIL)."""
         for handle, signatures in self._open:
             with handle:
                 try:
                     layout = pickle.load(handle)
-                    self._read.append((layout, handle.read(), signatures))
+                    start = handle.tell()
+                    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                    self._read.append((layout, memoryview(mapped)[start:], signatures))
                 except Exception:  # noqa: BLE001 - as above
                     pass
         self._open = []
@@ -243,7 +247,7 @@ def _dump_entries(packed: tuple, handle: BinaryIO) -> None:
         handle.write(bytes(_padded(data.nbytes) - data.nbytes))
 
 
-def _load_entries(layout: tuple[int, list[int]], data: bytes) -> tuple:
+def _load_entries(layout: tuple[int, list[int]], data: bytes | memoryview) -> tuple:
     """What _dump_entries wrote, from the bytes after its layout (body length, buffer lengths)."""
     body_size, sizes = layout
     view = memoryview(data)
@@ -279,15 +283,12 @@ def cached_read(
     names = [folder[cut:] for folder in folders]
     files = CacheFiles(cache_dir, root)
     try:
-        with ThreadPoolExecutor(max_workers=1) as aside:
-            # The cache files are read while the folders are checked (reads and stat calls release
-            # the GIL), each folder against its last signature, before anything is read: a file that
-            # changes during the read is seen next time. One thread checks: two contend for the GIL.
-            before = aside.submit(files.signatures).result() if writable else {}
-            check_here, check_rest = _start_check(names, folders, before)  # a forked process checks a share
-            reading = aside.submit(files.read)
-            here = check_here()
-            reading.result()
+        # Each folder is checked against its last signature before anything is read: a file that
+        # changes during the read is seen next time.
+        before = files.signatures() if writable else {}
+        check_here, check_rest = _start_check(names, folders, before)  # a forked process checks a share
+        files.read()
+        here = check_here()
     finally:
         files.close()
     old = files.entries()  # (unpickled while the forked process may still be checking)
