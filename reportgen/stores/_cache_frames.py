@@ -25,6 +25,7 @@ class Histories:
         self._whole: pd.DataFrame | None = None
         self._points: tuple[set[str], list[str]] | None = None
         self._of_runs: tuple[Collection[str], list[Entry]] | None = None  # the entries of the last `runs`
+        self._categories: tuple[list[Entry], list[str]] | None = None  # entries -> their runs with points
 
     def frame(self, run_ids: Collection[str] | None = None, *, runs: Collection[str] | None = None) -> pd.DataFrame:
         """The whole frame (run_ids None), else frame[frame.run_id.isin(run_ids)].reset_index(drop=True),
@@ -40,7 +41,10 @@ class Histories:
             return self._whole
         # The categories: the store's keys with points, and the runs with points of the whole frame.
         with_points, all_keys = self._with_points()
-        all_runs = [e.info.run_id for e in entries if e.info.run_id in with_points]  # type: ignore[union-attr]
+        if self._categories is None or self._categories[0] is not entries:  # (asked once per chart drawn again)
+            self._categories = (entries, [e.info.run_id for e in entries  # type: ignore[union-attr]
+                                          if e.info.run_id in with_points])  # type: ignore[union-attr]
+        all_runs = self._categories[1]
         if run_ids is not None:
             wanted = set(run_ids)
             entries = [e for e in entries if e.info.run_id in wanted]  # type: ignore[union-attr]
