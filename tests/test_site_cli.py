@@ -126,3 +126,35 @@ def test_every_build_option_is_documented_in_help():
     for option in ("--output", "--experiment", "--filter", "--title", "--theme", "--max-points", "--no-artifacts",
                    "--max-artifact-size", "--max-site-size", "--redact", "--jobs", "--strict", "--quiet"):
         assert option in help_text
+
+
+def _console_script(*args, cwd):
+    """`reportgen ARGS` as the installed console script runs it (reportgen.cli:run), in a fresh process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-c", "import sys; from reportgen.cli import run; sys.argv[0] = 'reportgen'; run()",
+                           *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_the_console_script_keeps_output_and_exit_status(tmp_path, store):
+    """run() ends the process without the interpreter's teardown: the summary still arrives whole, the
+    site and cache are complete, and failures keep their status and message."""
+    done = _console_script("build", str(store), "-o", str(tmp_path / "site"), "--cache-dir", str(tmp_path / "cache"),
+                           cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Built 12 pages for 6 runs in 2 experiments" in done.stdout + done.stderr  # (the summary: stderr)
+    assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "cache" / "index.json").is_file()
+    again = _console_script("build", str(store), "-o", str(tmp_path / "site"), "--cache-dir", str(tmp_path / "cache"),
+                            cwd=tmp_path)
+    assert again.returncode == 0 and "reused" in (again.stdout + again.stderr).lower(), again.stderr  # a whole cache
+    missing = _console_script("build", str(tmp_path / "nope"), "-o", str(tmp_path / "other"), cwd=tmp_path)
+    assert missing.returncode == 1 and "nope" in missing.stderr and "Traceback" not in missing.stderr
+    unknown = _console_script("build", "--no-such-option", cwd=tmp_path)
+    assert unknown.returncode == 2 and "No such option" in unknown.stderr
+    version = _console_script("--version", cwd=tmp_path)
+    assert version.returncode == 0 and "reportgen" in version.stdout

@@ -154,13 +154,15 @@ class ImageMaker:
             try:
                 return list(self.pool.map(_draw, specs, timeout=timeout))
             except (BrokenProcessPool, TimeoutError):
-                self.close(kill=True)
+                self.close()
         return [_draw(spec) for spec in specs]
 
-    def close(self, *, kill: bool = False) -> None:
+    def close(self) -> None:
+        """Ends the helper. It is killed, not waited for: it has drawn every image asked of it, and may still
+        be starting the engine (1-2 s that an exiting `reportgen build` process waited for when no image had
+        to be drawn, as in most rebuilds); a hung one would outlive the build."""
         if self.pool is not None:
-            if kill:  # a hung helper would otherwise outlive the build
-                for process in list((getattr(self.pool, "_processes", None) or {}).values()):
-                    process.kill()
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.kill()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = None
