@@ -288,6 +288,17 @@ def test_never_written_inside_the_store(root, trusted):
     assert not inside.exists()
 
 
+@pytest.mark.parametrize("mapped", [True, False])
+def test_shards_read_mapped_or_whole_give_the_same_runs(root, tmp_path, trusted, monkeypatch, mapped):
+    """Shards are mapped (mmap) where the next save can replace a mapped file, else read whole (Windows)."""
+    monkeypatch.setattr(file_cache, "_MAP_SHARDS", mapped)
+    cache = tmp_path / "cache"
+    _same(root, cache)
+    CHANGES["metric line appended"](root)
+    _same(root, cache)
+    _same(root, cache)  # the cache saved over the shards this read had mapped
+
+
 def test_shards_of_an_older_layout_are_removed(root, tmp_path, trusted):
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 CACHE_VERSION = 4  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each
 # shard, arrays out of band; 4: 64 shards by a hash of the run folder's name
 CACHE_PREFIX = "file-store-read-"
+# Shards are mapped where a mapped file can still be replaced by the next save (not on Windows).
+_MAP_SHARDS = os.name != "nt"
 # A change to one run rewrites its shard: a 64th of the cache (2 ms for a 2000-run store, 20 ms when it
 # was a 16th); reading 64 files instead of 16 costs ~2 ms more.
 SHARDS = tuple(f"{n:02x}" for n in range(64))
@@ -129,9 +131,12 @@ class CacheFiles:
             with handle:
                 try:
                     layout = pickle.load(handle)
-                    start = handle.tell()
-                    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-                    self._read.append((layout, memoryview(mapped)[start:], signatures))
+                    if _MAP_SHARDS:
+                        start = handle.tell()
+                        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                        self._read.append((layout, memoryview(mapped)[start:], signatures))
+                    else:
+                        self._read.append((layout, memoryview(handle.read()), signatures))
                 except Exception:  # noqa: BLE001 - as above
                     pass
         self._open = []
