@@ -119,7 +119,7 @@ class RowWriter:
         layouts: dict[tuple[tuple[str, ...], ...], list[int]] = {}
         for n, piece in enumerate(pieces):
             layouts.setdefault(piece.columns, []).append(n)
-        empty_metric = self._metric_column("", [None], [None])[0]
+        empty_metric = self._metric_column([None], [None])[0]
         for columns, positions in layouts.items():
             where = {column: i for i, column in enumerate(columns)}
             taken = [where.get(column) for column in self.column_ids]
@@ -140,7 +140,7 @@ class RowWriter:
                         chosen = [runs[j] for j in having]
                         found = [summaries.get((run.info.run_id, key)) for run in chosen]
                         for j, html in zip(having, self._metric_column(
-                                key, [run.data.metrics.get(key) for run in chosen], found)):
+                                [run.data.metrics.get(key) for run in chosen], found)):
                             made[j] = html
                 for row, cell in zip(cells, made):
                     row[number] = cell
@@ -215,10 +215,11 @@ class RowWriter:
         columns = []
         for key in self.metrics:
             found = [summaries.get((run.info.run_id, key)) for run in runs]
-            columns.append(self._metric_column(key, [run.data.metrics.get(key) for run in runs], found))
+            columns.append(self._metric_column([run.data.metrics.get(key) for run in runs], found))
         return columns
 
-    def _metric_column(self, key: str, latest: list[Any], found: list[Any]) -> list[str]:
+    def _metric_column(self, latest: list[Any], found: list[Any]) -> list[str]:
+        """One metric's four cells per run, from each run's latest value and summary (or None)."""
         last = [value if value is not None or summary is None else summary.last
                 for value, summary in zip(latest, found)]
         steps = ["" if s is None or s.best_step is None else s.best_step for s in found]
