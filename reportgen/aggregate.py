@@ -13,6 +13,7 @@ import pandas as pd
 
 from reportgen.errors import ReportgenError
 from reportgen.frames import RunsLike, as_runs_frame, metric_columns, param_columns
+from reportgen.numbers import settled
 from reportgen.histories import HISTORY_COLUMNS, downsample_histories, series_codes, series_order, with_times
 
 Directions = Mapping[str, str]
@@ -135,7 +136,7 @@ def metric_summaries(histories: pd.DataFrame, *, directions: Directions | None =
     return pd.DataFrame({
         "run_id": run_ids[series // max(len(keys), 1)], "key": keys[series % max(len(keys), 1)],
         "count": n_real, "first": values[starts], "last": values[ends], "min": lowest, "max": highest,
-        "mean": np.where(n_real > 0, mean, np.nan), "direction": direction, "best": best,
+        "mean": settled(np.where(n_real > 0, mean, np.nan)), "direction": direction, "best": best,
         "best_step": best_step.astype("float64"), "last_step": steps[ends],
     }, columns=SUMMARY_COLUMNS)
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from reportgen.errors import ReportgenError
 from reportgen.frames import RunsLike, as_runs_frame, metric_columns, param_columns
+from reportgen.numbers import mean_std
 
 # Param names that only pick a random seed: runs differing in these alone are repeats.
 SEED_PARAMS = frozenset({"seed", "random_seed", "random_state", "rng_seed", "seed_value", "np_seed",
@@ -66,10 +67,10 @@ def seed_groups(
     else:
         out["varied"] = [()] * len(out)
     for column in chosen:
-        stats = grouped[column].agg(["mean", "std", "count"])
-        out[f"{column}.mean"] = stats["mean"]
-        out[f"{column}.std"] = stats["std"]
-        out[f"{column}.count"] = stats["count"].astype("int64")
+        stats = [mean_std(part) for _, part in grouped[column]]
+        out[f"{column}.mean"] = [mean for mean, _ in stats]
+        out[f"{column}.std"] = [std for _, std in stats]
+        out[f"{column}.count"] = grouped[column].count().astype("int64")
     return out.reset_index(drop=True)
 
 
@@ -154,8 +155,10 @@ def parent_rollup(
     values.index = members["parent"].to_numpy()
     grouped = values.groupby(level=0, sort=False)
     for column in chosen:
-        stats = grouped[column].agg(["mean", "min", "max", "count"]).reindex(parents)
-        for stat in ("mean", "min", "max"):
+        stats = grouped[column].agg(["min", "max", "count"]).reindex(parents)
+        means = {parent: mean_std(part)[0] for parent, part in grouped[column]}
+        out[f"{column}.mean"] = [means.get(parent, np.nan) for parent in parents]
+        for stat in ("min", "max"):
             out[f"{column}.{stat}"] = stats[stat].to_numpy(dtype="float64")
         out[f"{column}.count"] = stats["count"].fillna(0).to_numpy(dtype="int64")
     return out

@@ -28,8 +28,8 @@ from typing import Any, Iterable
 import orjson
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
-# kept aside, in its unit's folder
-CACHE_VERSION = 4
+# kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers)
+CACHE_VERSION = 5
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"

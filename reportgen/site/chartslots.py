@@ -13,6 +13,7 @@ import pandas as pd
 
 from reportgen import charts
 from reportgen.model import Run
+from reportgen.numbers import mean_std
 from reportgen.site.collect import ExperimentData
 from reportgen.site.jsonblock import JSONReady
 from reportgen.site.memo import Memo
@@ -322,7 +323,8 @@ def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _
             part = rows.of(metric, [run.info.run_id for run in members])
             if part.empty:
                 continue
-            stats = part.groupby("step")["value"].agg(["mean", "std"]).reset_index()
+            stats = pd.DataFrame([(step, *mean_std(values)) for step, values in part.groupby("step")["value"]],
+                                 columns=["step", "mean", "std"])
             stats["group"] = label
             frames.append(stats)
         if not frames:
