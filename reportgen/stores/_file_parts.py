@@ -122,7 +122,7 @@ def parse_metric_files(files: list[tuple[int, str, str]], report: Report) -> mp.
                 if isinstance(blob, OSError):
                     report(index, path, f"cannot read metric file ({blob.strerror}); skipped")
                 elif bad:
-                    report(index, path, f"skipped {bad} bad metric line(s), kept {kept}")
+                    report(index, path, mp.bad_lines_message(blob, bad, kept))
                 elif kept == 0:
                     report(index, path, "metric file is empty; metric skipped")
             chunk = following

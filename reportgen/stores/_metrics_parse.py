@@ -55,11 +55,20 @@ def _empty(n_files: int) -> ParsedMetrics:
 
 
 def _trim_partial(blob: bytes) -> tuple[bytes, int]:
-    """Drop a trailing line without its newline: MLflow ends every line with one, so it is half-written."""
+    """Drop a trailing line without its newline: every writer ends each line with one, so it is a write
+    still in flight or one torn by a crash or a full disk (and may parse as a wrong point: "<ts> 0.12"
+    of "<ts> 0.1234 7"). Counted as a bad line."""
     if not blob or blob.endswith(b"\n"):
         return blob, 0
     cut = blob.rfind(b"\n")
     return blob[: cut + 1], 1
+
+
+def bad_lines_message(blob: bytes, bad: int, kept: int) -> str:
+    """The problem reported for a metric file with `bad` skipped lines (its incomplete last line counted)."""
+    if bad == 1 and blob and not blob.endswith(b"\n"):
+        return f"ignored the incomplete last line (no newline: a torn or unfinished write), kept {kept}"
+    return f"skipped {bad} bad metric line(s), kept {kept}"
 
 
 def _parse_lines(blob: bytes) -> tuple[list[int], list[float], list[int], int]:

@@ -36,6 +36,7 @@ class ExperimentWriter:
         self.trash = self.root / mlruns.TRASH_DIR
         self.artifact_root_uri = path_to_file_uri(self.root)
         self._ready = False
+        self._swept: set[str] = set()
 
     # -- store root -------------------------------------------------------------------------------
     def ensure_root(self) -> None:
@@ -133,6 +134,7 @@ class ExperimentWriter:
                     break
             else:
                 raise ReportgenError(f"could not find a free experiment id in {self.root}")
+            self.sweep_once(self.root)
             return self._create_experiment_with_id(name, experiment_id, artifact_location, tag_items)
 
     def _create_experiment_with_id(
@@ -281,6 +283,14 @@ class ExperimentWriter:
         except OSError as exc:
             raise _files.disk_error(source, exc, f"move to {target}") from None
 
+
+    def sweep_once(self, folder: str | Path) -> None:
+        """Clean temp files a killed writer left in `folder`, once per folder and process (a scan of
+        an experiment with many runs costs more than a write)."""
+        key = os.fspath(folder)
+        if key not in self._swept:
+            self._swept.add(key)
+            _files.clean_stale_temps(key)
 
     # -- hooks the run side overrides (it caches run state) ----------------------------------------
     def _write_run_meta(self, run_dir: str, info: RunInfo) -> None:

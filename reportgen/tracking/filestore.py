@@ -73,6 +73,7 @@ class FileStoreWriter(ExperimentWriter):
             validation.validate_tag(key, value)
         run_id = _env.new_run_id()
         run_dir = self.root / experiment.experiment_id / run_id
+        self.sweep_once(run_dir.parent)
         info = RunInfo(
             run_id=run_id,
             experiment_id=experiment.experiment_id,
@@ -128,6 +129,7 @@ class FileStoreWriter(ExperimentWriter):
         self._write_run_meta(state.run_dir, info)
         if RunStatus.is_terminated(info.status):
             self.close_run_files(run_id)
+            _files.clean_stale_temps(state.run_dir)
         return info
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
@@ -150,8 +152,7 @@ class FileStoreWriter(ExperimentWriter):
         state = self._active_state(run_id)
         line = mlruns.format_metric_line(timestamp, value, step).encode()
         with self._lock:  # another thread must not close or recycle the descriptor mid-write
-            fd, path = self._metric_fd(state, run_id, key)
-            _files.append(fd, line, path)
+            self._append(state, run_id, key, line)
 
     def log_batch(
         self,
@@ -169,8 +170,7 @@ class FileStoreWriter(ExperimentWriter):
             lines.setdefault(key, []).append(mlruns.format_metric_line(timestamp, value, step))
         with self._lock:
             for key, key_lines in lines.items():
-                fd, path = self._metric_fd(state, run_id, key)
-                _files.append(fd, "".join(key_lines).encode(), path)
+                self._append(state, run_id, key, "".join(key_lines).encode())
         for key, value in tags:
             self._set_tag(state, run_id, key, value)
 
@@ -275,6 +275,19 @@ class FileStoreWriter(ExperimentWriter):
                 self.close_run_files(run_id)
             self._runs.clear()
 
+    def _append(self, state: _RunState, run_id: str, key: str, data: bytes) -> None:
+        """Append whole lines to a metric file (called with self._lock held).
+
+        After a failed append the descriptor is dropped: the next one reopens the file and checks its
+        tail again (_files.open_append), as the disk may have been full for other writers too.
+        """
+        fd, path = self._metric_fd(state, run_id, key)
+        try:
+            _files.append(fd, data, path)
+        except ReportgenError:
+            os.close(self._fds.pop((run_id, key))[0])
+            raise
+
     def _metric_fd(self, state: _RunState, run_id: str, key: str) -> tuple[int, str]:
         """A cached O_APPEND descriptor of the run's metric file, and its path (for messages).
 
@@ -330,6 +343,11 @@ def _reset_locks_in_child() -> None:
     _writers_lock = threading.Lock()
     for writer in _writers.values():
         writer._lock = threading.RLock()
+        # Inherited descriptors share their file offset with the parent's, which _files.append reads to
+        # undo a short write: the child opens its own (closing its copies leaves the parent's open).
+        for fd, _ in writer._fds.values():
+            os.close(fd)
+        writer._fds.clear()
 
 
 if hasattr(os, "register_at_fork"):
