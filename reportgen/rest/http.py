@@ -1,8 +1,11 @@
 """A small HTTP session for an MLflow tracking server: auth, TLS options, timeouts, bounded retries
 with backoff, redirects handled here (credentials never cross origins), one-line errors.
 
-Standard library only (http.client); keep-alive connections shared by the threads of a session. Credentials come from the
-URI's userinfo or MLflow's environment variables and never appear in a message.
+Standard library only (http.client); keep-alive connections shared by the threads of a session, never by
+processes: a forked child (the build's run-page workers) drops the idle connections it inherited and opens
+its own, since two processes reading answers off one socket read each other's bytes (a JSONDecodeError
+on a 300-run server). Credentials come from the URI's userinfo or MLflow's environment variables and never
+appear in a message.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Mapping
@@ -176,6 +180,19 @@ class HttpSession:
         # Idle keep-alive connections, shared by all threads (at most MAX_IDLE kept).
         self._idle: list[tuple[tuple[str, str, int], http.client.HTTPConnection]] = []
         self._lock = threading.Lock()
+        _SESSIONS[id(self)] = self
+
+    def _forget_connections(self) -> None:
+        """In a forked child: the inherited idle connections are the parent's (their sockets are shared);
+        closing our copies of the descriptors sends nothing on them. The lock may have been held by a
+        thread of the parent that does not exist here."""
+        self._lock = threading.Lock()
+        idle, self._idle = self._idle, []
+        for _, conn in idle:
+            try:
+                conn.close()
+            except OSError:
+                pass
 
     def _ssl_context(self) -> ssl.SSLContext:
         insecure = (self.env.get(ENV_INSECURE_TLS) or "").strip().lower() in ("1", "true", "yes")
@@ -354,6 +371,20 @@ class HttpSession:
             raise NotFound(text, server_code=code, server_message=message)
         raise ServerError(text, status=response.status, error_code=code or _default_code(response.status),
                           server_message=message)
+
+
+# Every live session, for the fork hook below (weak: a session still goes away with its store; keyed by
+# id, as a dataclass with eq is not hashable).
+_SESSIONS: "weakref.WeakValueDictionary[int, HttpSession]" = weakref.WeakValueDictionary()
+
+
+def _after_fork_in_child() -> None:
+    for session in list(_SESSIONS.values()):
+        session._forget_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _default_code(status: int) -> str:
