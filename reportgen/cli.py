@@ -57,6 +57,8 @@ def main() -> None:
 @click.option("--redact", "redact", multiple=True, metavar="PATTERN",
               help="Hide values of params and tags whose key matches this glob (repeatable; token, password, "
                    "secret and key-like names are always hidden).")
+@click.option("--no-default-redaction", is_flag=True,
+              help="Turn off the built-in secret rules (names and values); only --redact patterns apply.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Processes rendering run pages [default: one per CPU, up to 4, for 300+ runs].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=DEFAULT_CACHE_DIR, show_default=True,
@@ -65,7 +67,8 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def build(stores, output_dir, experiments, filter_string, title, theme, max_points, no_artifacts,
-          max_artifact_size, max_site_size, redact, jobs, cache_dir, no_cache, strict, quiet) -> None:
+          max_artifact_size, max_site_size, redact, no_default_redaction, jobs, cache_dir, no_cache, strict,
+          quiet) -> None:
     """Build a static report site from STORES (mlruns folders or tracking URIs; several merge into one).
 
     Without STORES: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.
@@ -73,6 +76,7 @@ def build(stores, output_dir, experiments, filter_string, title, theme, max_poin
     from reportgen.site import build_site
     from reportgen.site.console import BuildConsole
 
+    warn_no_default_redaction(no_default_redaction)
     console = BuildConsole(quiet=quiet)
     with warnings.catch_warnings(), console:
         # Every skipped item is collected and shown on the problems page and in the summary.
@@ -80,13 +84,14 @@ def build(stores, output_dir, experiments, filter_string, title, theme, max_poin
         result = build_site(
             list(stores) or None, output_dir, experiments=experiments, filter_string=filter_string, title=title,
             theme=theme, max_points=max_points, artifacts=not no_artifacts, max_artifact_size=max_artifact_size,
-            max_site_size=max_site_size, redact=redact, strict=strict, workers=jobs, progress=console.progress,
+            max_site_size=max_site_size, redact=redact, default_redaction=not no_default_redaction, strict=strict,
+            workers=jobs, progress=console.progress,
             cache_dir=None if no_cache else cache_dir,
         )
     console.summary(result)
 
 
-from reportgen.cli_publish import check, summary  # noqa: E402  (publishing commands: reportgen/cli_publish.py)
+from reportgen.cli_publish import check, summary, warn_no_default_redaction  # noqa: E402  (reportgen/cli_publish.py)
 
 main.add_command(summary)
 main.add_command(check)

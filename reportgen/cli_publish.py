@@ -14,6 +14,17 @@ SPEC_HELP = "RUN_ID (or a unique prefix), best, best:METRIC, latest or tag:KEY=V
 
 _EXPERIMENT_HELP = "Only these experiments (repeatable; id, name or glob)."
 _DIRECTION_HELP = "Whether a metric improves upward or downward when its name does not say (repeatable; KEY may be a glob)."
+_REDACT_HELP = ("Hide values of params and tags whose key matches this glob (repeatable; token, password, secret "
+                "and key-like names are always hidden).")
+_NO_DEFAULT_HELP = "Turn off the built-in secret rules (names and values); only --redact patterns apply."
+
+
+def warn_no_default_redaction(off: bool) -> None:
+    """One loud line on stderr: what is published may now hold secrets."""
+    if off:
+        click.echo("WARNING: --no-default-redaction: the built-in secret rules are OFF; tokens, passwords and "
+                   "credentials in names and values are published as they are (only --redact patterns apply).",
+                   err=True)
 
 
 @click.command()
@@ -31,7 +42,10 @@ _DIRECTION_HELP = "Whether a metric improves upward or downward when its name do
 @click.option("--site-url", metavar="URL", help="Where the full report is published (links to it and its run pages).")
 @click.option("--direction", "directions", multiple=True, metavar="KEY=min|max", help=_DIRECTION_HELP)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
-def summary(store, experiments, metrics, baseline, top, fmt, images, image_format, site_url, directions, output) -> None:
+@click.option("--redact", "redact", multiple=True, metavar="PATTERN", help=_REDACT_HELP)
+@click.option("--no-default-redaction", is_flag=True, help=_NO_DEFAULT_HELP)
+def summary(store, experiments, metrics, baseline, top, fmt, images, image_format, site_url, directions, output,
+            redact, no_default_redaction) -> None:
     """Markdown (or JSON) summary of the runs in STORE for a PR comment or $GITHUB_STEP_SUMMARY.
 
     Without STORE: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.
@@ -39,10 +53,12 @@ def summary(store, experiments, metrics, baseline, top, fmt, images, image_forma
     from reportgen.publish.baseline import parse_directions, parse_run_spec
     from reportgen.publish.summary import write_summary
 
+    warn_no_default_redaction(no_default_redaction)
     spec = parse_run_spec(baseline, option="--baseline") if baseline is not None else None
     text = write_summary(store, output=output, fmt=fmt, experiments=experiments, metrics=metrics, baseline=spec,
                          top=top, images=images, image_format=image_format, site_url=site_url,
-                         directions=parse_directions(directions))
+                         directions=parse_directions(directions), redact=redact,
+                         default_redaction=not no_default_redaction)
     if output is None:
         click.echo(text, nl=False)
 
@@ -59,7 +75,9 @@ def summary(store, experiments, metrics, baseline, top, fmt, images, image_forma
 @click.option("--direction", "directions", multiple=True, metavar="KEY=min|max", help=_DIRECTION_HELP)
 @click.option("--format", "fmt", type=click.Choice(["md", "plain"]), default="plain", show_default=True,
               help="Table format.")
-def check(store, baseline, candidate, rules, experiments, directions, fmt) -> None:
+@click.option("--redact", "redact", multiple=True, metavar="PATTERN", help=_REDACT_HELP)
+@click.option("--no-default-redaction", is_flag=True, help=_NO_DEFAULT_HELP)
+def check(store, baseline, candidate, rules, experiments, directions, fmt, redact, no_default_redaction) -> None:
     """Judge a candidate run against a baseline run by RULEs.
 
     Exit code 0 when every rule holds, 1 when one fails, 2 on bad input (bad rule, missing run, unknown metric).
@@ -67,8 +85,10 @@ def check(store, baseline, candidate, rules, experiments, directions, fmt) -> No
     from reportgen.publish.baseline import parse_directions, parse_run_spec
     from reportgen.publish.check import check_runs, render_check
     from reportgen.site.collect import default_store_uris, select_experiments
+    from reportgen.redaction import Redactor
     from reportgen.stores import open_store
 
+    warn_no_default_redaction(no_default_redaction)
     try:
         base = parse_run_spec(baseline, option="--baseline") if baseline is not None else None
         cand = parse_run_spec(candidate, option="--candidate")
@@ -81,6 +101,7 @@ def check(store, baseline, candidate, rules, experiments, directions, fmt) -> No
     except ReportgenError as exc:
         # Exit code 1 means "a rule failed"; anything that stopped the check from running is bad input.
         raise exc if isinstance(exc, BadInputError) else BadInputError(exc.message) from None
-    click.echo(render_check(report, fmt), nl=False)
+    click.echo(render_check(report, fmt, redactor=Redactor.from_options(redact, default=not no_default_redaction)),
+               nl=False)
     if not report.passed:
         sys.exit(1)

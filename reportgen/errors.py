@@ -14,7 +14,10 @@ class ReportgenError(click.ClickException):
     exit_code = 1
 
     def __init__(self, message: str, *, error_code: str = "INTERNAL_ERROR") -> None:
-        super().__init__(message)
+        from reportgen.printing import printable
+
+        # Messages echo names, paths and URIs from the data: redacted and kept to one printable line.
+        super().__init__(printable(message))
         # MLflow's error codes, so code written against MlflowException can branch the same way.
         self.error_code = error_code
 

@@ -53,9 +53,14 @@ def path_to_file_uri(path: str | os.PathLike[str]) -> str:
 
 
 def redact_uri(uri: str) -> str:
-    """The URI without user:password@ (for messages and reports)."""
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    host = parts.netloc.rsplit("@", 1)[1]
-    return parts._replace(netloc=host).geturl()
+    """The URI for messages and reports: without user:password@, and with the values of secret query
+    parameters (?password=, &token=) and known credentials hidden by reportgen.redaction's policy."""
+    from reportgen.redaction import redact_text
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # not a URL (an unbalanced "[" in the host): the policy alone
+        return redact_text(uri)
+    if "@" in parts.netloc:
+        uri = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+    return redact_text(uri)

@@ -73,7 +73,7 @@ def test_rows_script_is_what_json_writes(rows):
 def test_a_slice_of_the_runs_table_is_those_rows_of_the_whole():
     from reportgen.site.collect import gather, open_stores
     from reportgen.site.pages import experiment_columns, experiment_rows
-    from reportgen.site.redact import Redactor
+    from reportgen.redaction import Redactor
     from reportgen.site.summary import summarize
 
     uris = [str(Path(__file__).resolve().parents[1] / "sample_mlruns")]

@@ -21,6 +21,7 @@ from reportgen.errors import BadInputError
 from reportgen.model import Run
 from reportgen.publish.baseline import RunSpec, find_run_anywhere, resolve_run
 from reportgen.publish.text import fmt_value, md_escape, md_table, plain_table, plain_text
+from reportgen.redaction import Redactor
 
 OPERATORS = (">=", "<=", "==", "!=", ">", "<")
 MAX_RULE = 1000
@@ -236,14 +237,16 @@ def check_runs(store, *, baseline: RunSpec | None, candidate: RunSpec, rules: Se
     return CheckReport(base, cand, results)
 
 
-def _run_label(run: Run | None) -> str:
+def _run_label(run: Run | None, redactor: Redactor) -> str:
     if run is None:
         return "none"
-    return f"{plain_text(run.info.run_name or '(unnamed)', limit=60)} ({run.info.run_id})"
+    return f"{plain_text(redactor.text(run.info.run_name or '(unnamed)'), limit=60)} ({run.info.run_id})"
 
 
-def render_check(report: CheckReport, fmt: str = "md") -> str:
-    """The results as a Markdown (md) or plain-text (plain) table, with the runs and a verdict line."""
+def render_check(report: CheckReport, fmt: str = "md", *, redactor: Redactor | None = None) -> str:
+    """The results as a Markdown (md) or plain-text (plain) table, with the runs and a verdict line;
+    run names through `redactor` (default: the built-in policy)."""
+    redactor = redactor if redactor is not None else Redactor.from_options()
     failed = sum(not r.holds for r in report.results)
     total = len(report.results)
     if total == 1:
@@ -259,11 +262,13 @@ def render_check(report: CheckReport, fmt: str = "md") -> str:
                      fmt_value(r.threshold, digits=6), result])
     headers = ["Rule", "Baseline", "Candidate", "Threshold", "Result"]
     if fmt == "plain":
-        return "\n".join([f"Baseline:  {_run_label(report.baseline)}", f"Candidate: {_run_label(report.candidate)}",
+        return "\n".join([f"Baseline:  {_run_label(report.baseline, redactor)}",
+                          f"Candidate: {_run_label(report.candidate, redactor)}",
                           "", plain_table(headers, [[plain_text(c, limit=200) for c in row] for row in rows]),
                           "", verdict]) + "\n"
     table = md_table(headers, [[md_escape(c, limit=200) for c in row] for row in rows],
                      right=[False, True, True, True, False])
-    return "\n".join(["### Baseline check", "", f"Baseline: {md_escape(_run_label(report.baseline), limit=200)}  ",
-                      f"Candidate: {md_escape(_run_label(report.candidate), limit=200)}", "", table, "",
+    return "\n".join(["### Baseline check", "",
+                      f"Baseline: {md_escape(_run_label(report.baseline, redactor), limit=200)}  ",
+                      f"Candidate: {md_escape(_run_label(report.candidate, redactor), limit=200)}", "", table, "",
                       f"**{verdict}**"]) + "\n"

@@ -10,7 +10,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +19,7 @@ from reportgen.errors import BadInputError, ReportgenError
 from reportgen.model import Experiment, Run
 from reportgen.publish.baseline import RunSpec, find_run_anywhere, resolve_run
 from reportgen.publish.text import Delta, delta
+from reportgen.redaction import Redactor
 
 DEFAULT_TOP = 5
 DEFAULT_METRICS = 4  # metrics chosen per experiment when --metric is not given
@@ -168,11 +169,35 @@ def _baseline_for(spec: RunSpec | None, runs: Sequence[Run], primary: str | None
     return (found, None) if found is not None else (None, f"no baseline here: {spec.text} matches no finished run")
 
 
+# -- redaction: the one boundary of what a summary shows ----------------------------------------------
+def _redact_row(row: RunRow, redactor: Redactor) -> RunRow:
+    return replace(row, run_name=redactor.text(row.run_name), params=redactor.mapping(row.params))
+
+
+def redact_summary(summary: Summary, redactor: Redactor) -> Summary:
+    """The summary with every data string through the redaction policy: run and experiment names, param
+    values (secret keys hidden), notes and the site URL. Ranking and baselines were chosen before, on
+    the values as read (a tag:KEY=VALUE baseline may name a secret tag)."""
+    experiments = []
+    for exp in summary.experiments:
+        experiments.append(replace(
+            exp, name=redactor.text(exp.name), top=[_redact_row(row, redactor) for row in exp.top],
+            baseline=_redact_row(exp.baseline, redactor) if exp.baseline is not None else None,
+            baseline_note=redactor.text(exp.baseline_note) if exp.baseline_note is not None else None,
+            constant_params=redactor.mapping(exp.constant_params), notes=[redactor.text(n) for n in exp.notes],
+            metrics=[replace(m, best_run_name=redactor.text(m.best_run_name)) if m.best_run_name else m
+                     for m in exp.metrics]))
+    return replace(summary, experiments=experiments,
+                   baseline_spec=redactor.text(summary.baseline_spec) if summary.baseline_spec else None,
+                   site_url=redactor.text(summary.site_url) if summary.site_url else None)
+
+
 # -- the whole store --------------------------------------------------------------------------------
 def build_summary(store, *, experiments: Sequence[str] = (), metrics: Sequence[str] = (),
                   baseline: RunSpec | None = None, top: int = DEFAULT_TOP, site_url: str | None = None,
-                  directions: Directions | None = None) -> Summary:
-    """Gather the summary of the store's active experiments (or those named by id, name or glob)."""
+                  directions: Directions | None = None, redactor: Redactor | None = None) -> Summary:
+    """Gather the summary of the store's active experiments (or those named by id, name or glob),
+    redacted by `redactor` (default: the built-in policy)."""
     from reportgen.site.collect import select_experiments
 
     if top < 1:
@@ -204,7 +229,8 @@ def build_summary(store, *, experiments: Sequence[str] = (), metrics: Sequence[s
         base, note = _baseline_for(baseline, mine, chosen[0] if chosen else None, anywhere, directions)
         result.append(summarize_experiment(experiment, mine, metrics=metrics, baseline=base, baseline_note=note,
                                            top=top, directions=directions))
-    return Summary(result, baseline.text if baseline else None, site_url, problems=len(store.problems))
+    summary = Summary(result, baseline.text if baseline else None, site_url, problems=len(store.problems))
+    return redact_summary(summary, redactor if redactor is not None else Redactor.from_options())
 
 
 def summary_json(summary: Summary) -> str:
@@ -226,9 +252,10 @@ def write_summary(store_uri: str | None, *, output: str | os.PathLike[str] | Non
                   experiments: Sequence[str] = (), metrics: Sequence[str] = (), baseline: RunSpec | None = None,
                   top: int = DEFAULT_TOP, images: str | os.PathLike[str] | None = None, image_format: str = "svg",
                   site_url: str | None = None, directions: Directions | None = None,
-                  max_chars: int = GITHUB_LIMIT) -> str:
+                  max_chars: int = GITHUB_LIMIT, redact: Sequence[str] = (), default_redaction: bool = True) -> str:
     """Open the store, gather, draw the optional images, render; write to `output` when given.
-    Returns the text (Markdown or JSON)."""
+    Returns the text (Markdown or JSON). redact: globs of keys whose values are hidden, on top of the
+    built-in rules (off when default_redaction is False)."""
     from reportgen.publish.images import write_images
     from reportgen.publish.summary_md import render_markdown
     from reportgen.site.collect import default_store_uris
@@ -242,7 +269,8 @@ def write_summary(store_uri: str | None, *, output: str | os.PathLike[str] | Non
     with warnings.catch_warnings(), open_store(uri) as store:
         warnings.simplefilter("ignore")  # skipped items are counted in the summary instead
         summary = build_summary(store, experiments=experiments, metrics=metrics, baseline=baseline, top=top,
-                                site_url=site_url, directions=directions)
+                                site_url=site_url, directions=directions,
+                                redactor=Redactor.from_options(redact, default=default_redaction))
         if images is not None:
             link_base = Path(output).resolve().parent if output is not None else Path.cwd()
             write_images(store, summary, Path(images), link_base=link_base, fmt=image_format)

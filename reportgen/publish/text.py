@@ -17,6 +17,9 @@ _WWW = re.compile(r"(www)\.", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 # Bidi and zero-width controls are shown as their code point, so a name cannot hide or reorder text.
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# @user and @org/team ping people in a PR comment: shown in a code span, where GitHub and GitLab never
+# link them (a mention needs no word character before the @).
+_MENTION = re.compile(r"(?<![A-Za-z0-9_])@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 
 
 def clip(text: str, limit: int = MAX_CELL) -> str:
@@ -35,6 +38,13 @@ def md_escape(value: object, *, limit: int = MAX_CELL) -> str:
     """A data string as inert Markdown text: it shows as written in a table cell or a heading, and
     never becomes HTML, a link, emphasis, code or a new table column or line."""
     text = plain_text(value, limit=limit)
+    parts = _MENTION.split(text)
+    mentions = [f"`{m}`" for m in _MENTION.findall(text)]  # only [A-Za-z0-9_./-]: nothing to escape
+    escaped = [_md_inline(part) for part in parts]
+    return "".join(p for pair in zip(escaped, mentions + [""]) for p in pair)
+
+
+def _md_inline(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _WWW.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", text))
 

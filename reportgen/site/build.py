@@ -16,7 +16,7 @@ from reportgen.site.artifacts import Budget
 from reportgen.site.builder import LinkFailed, Progress, SiteBuilder
 from reportgen.site.cache import Digest, SiteCache, code_digest
 from reportgen.site.collect import default_store_uris, gather, open_stores, store_root
-from reportgen.site.redact import Redactor
+from reportgen.redaction import Redactor
 from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme
 
@@ -54,6 +54,7 @@ def build_site(
     max_artifact_size: int = DEFAULT_MAX_ARTIFACT_SIZE,
     max_site_size: int = DEFAULT_MAX_SITE_SIZE,
     redact: Sequence[str] = (),
+    default_redaction: bool = True,
     strict: bool = False,
     static_charts: bool = True,
     workers: int | None = None,
@@ -68,7 +69,8 @@ def build_site(
     The site is the same, byte for byte, with or without the cache."""
     options = dict(experiments=experiments, filter_string=filter_string, title=title, theme=theme,
                    max_points=max_points, artifacts=artifacts, max_artifact_size=max_artifact_size,
-                   max_site_size=max_site_size, redact=redact, strict=strict, static_charts=static_charts,
+                   max_site_size=max_site_size, redact=redact, default_redaction=default_redaction, strict=strict,
+                   static_charts=static_charts,
                    workers=workers, progress=progress)
     if cache_dir is None:
         return _build(stores, output_dir, cache=None, **options)
@@ -100,6 +102,7 @@ def _build(
     max_artifact_size: int,
     max_site_size: int,
     redact: Sequence[str],
+    default_redaction: bool,
     strict: bool,
     static_charts: bool,
     workers: int | None,
@@ -110,7 +113,7 @@ def _build(
     uris = list(stores) if stores else default_store_uris()
     target = output.check_target(Path(output_dir), store_roots=[p for p in map(store_root, uris) if p])
     theme_ = Theme.load(theme)
-    redactor = Redactor.from_options(redact)
+    redactor = Redactor.from_options(redact, default=default_redaction)
 
     report("Reading stores", 0, None)
     opened = open_stores(uris, strict=strict)
@@ -132,8 +135,7 @@ def _build(
                 # Redaction rules are in the key: runs may be keyed by what was read, before redaction.
                 builder.build_key = Digest(
                     code_digest(theme_.folders), title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size,
-                    max_site_size, strict, static_charts, "redact", *redactor.patterns, "env",
-                    *redactor.env_secrets).hex()
+                    max_site_size, strict, static_charts, "redact", redactor.fingerprint()).hex()
             with _read_data_frozen():
                 builder.build()
         except BaseException:

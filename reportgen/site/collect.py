@@ -17,7 +17,7 @@ import pandas as pd
 
 from reportgen.errors import ReportgenError
 from reportgen.model import Experiment, Run
-from reportgen.site.redact import Redactor
+from reportgen.redaction import Redactor
 from reportgen.uri import ENV_TRACKING_URI, local_path, redact_uri, scheme_of
 
 _SAFE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -142,8 +142,10 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         ids = [exp.experiment_id for exp in mine]
         if read_cache is not None and getattr(store, "supports_read_cache", False):
             # The frame of an experiment is made only if its pages are rendered (not when cached).
-            all_runs, histories = store.read_cached(ids, filter_string=filter_string,
-                                                    cache_dir=read_cache / url_key(store.uri))
+            # The cache keeps runs redacted (by rules named in its folder): it never holds a secret.
+            all_runs, histories = store.read_cached(
+                ids, filter_string=filter_string, scrub=redactor.scrub,
+                cache_dir=read_cache / f"{url_key(store.uri)}-{redactor.fingerprint(env=False)[:8]}")
         else:
             all_runs, all_history = store.read_all(ids, filter_string=filter_string)
             histories = partial(_rows_of, all_history)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reportgen.printing import printable
 from reportgen.site.fmt import size
 
 
@@ -47,14 +48,14 @@ class BuildConsole:
         console.print(
             f"Built {result.pages} pages for {result.runs} runs in {result.experiments} experiments: "
             f"{size(result.size_bytes)} in {result.seconds:.1f}s, "
-            f"{warnings} warning{'' if warnings == 1 else 's'} -> {result.output}",
+            f"{warnings} warning{'' if warnings == 1 else 's'} -> {printable(result.output)}",
             soft_wrap=True,
         )
         if result.reused:
             console.print(f"  {result.reused} run and experiment folders reused from the build cache", markup=False)
         for note in result.notes:
-            console.print(f"  note: {note}", markup=False)
+            console.print(f"  note: {printable(note)}", markup=False)
         for problem in result.problems[:5]:
-            console.print(f"  warning: {problem}", markup=False)
+            console.print(f"  warning: {printable(problem)}", markup=False)
         if warnings > 5:
             console.print(f"  ... and {warnings - 5} more on problems.html", markup=False)

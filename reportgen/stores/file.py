@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -274,16 +274,17 @@ class FileStore(Store):
     def read_cached(
         self, experiment_ids: Sequence[str] | None = None, run_view_type: ViewType | int = ViewType.ACTIVE_ONLY,
         filter_string: str | None = None, order_by: Sequence[str] | None = None, *,
-        cache_dir: str | os.PathLike[str],
+        cache_dir: str | os.PathLike[str], scrub: Callable[[Any], Any] | None = None,
     ) -> tuple[list[Run], Callable[[Collection[str] | None], pd.DataFrame]]:
         """read_all(cache_dir=...), with the history frame made when asked: histories(None) is
-        read_all's frame, histories(run_ids) its rows of those runs (reset index, same categories)."""
+        read_all's frame, histories(run_ids) its rows of those runs (reset index, same categories).
+        scrub: applied to each Run and RunInfo before it is written to the cache (redaction)."""
         from reportgen.stores.file_cache import cached_read
 
         view = ViewType.coerce(run_view_type)
         with gc_paused():
             folders = self._chosen_experiment_folders(experiment_ids)
-            refs, runs, parts, digests, states = cached_read(self, folders, view, Path(cache_dir))
+            refs, runs, parts, digests, states = cached_read(self, folders, view, Path(cache_dir), scrub=scrub)
             self._remember(refs, digests)
             self._artifact_states = states
         kept: set[str] | None = None

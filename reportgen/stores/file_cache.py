@@ -21,7 +21,7 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -180,13 +180,17 @@ def _entries(packed: tuple, signatures: dict[str, Signature | None]) -> dict[str
     return entries
 
 
-def _packed(entries: dict[str, Entry]) -> tuple[dict[str, Entry], list[tuple[int, int, int, int]], list[np.ndarray]]:
+def _packed(entries: dict[str, Entry], scrub: Callable[[Any], Any] | None = None
+            ) -> tuple[dict[str, Entry], list[tuple[int, int, int, int]], list[np.ndarray]]:
     bare: dict[str, Entry] = {}
     bounds = []
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _ARRAYS}
     files = rows = 0
     for name, entry in entries.items():
         bare[name] = dataclasses.replace(entry, signature=None, counts=None, timestamp=None, value=None, step=None)
+        if scrub is not None:  # what the cache keeps is redacted: it never holds a secret of the store
+            bare[name].info = entry.info and scrub(entry.info)
+            bare[name].run = entry.run and scrub(entry.run)
         n_files = 0 if entry.counts is None else len(entry.counts)
         n_rows = 0 if entry.step is None else len(entry.step)
         bounds.append((files, files + n_files, rows, rows + n_rows))
@@ -199,7 +203,8 @@ def _packed(entries: dict[str, Entry]) -> tuple[dict[str, Entry], list[tuple[int
     return bare, bounds, columns
 
 
-def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: set[str]) -> None:
+def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: set[str],
+         scrub: Callable[[Any], Any] | None = None) -> None:
     """Write these shards of the cache, each atomically (temp file, then os.replace); a failure is one
     warning, not an error."""
     by_shard: dict[str, dict[str, Entry]] = {shard: {} for shard in shards}
@@ -214,7 +219,7 @@ def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: se
                 with handle:  # the signatures first: a read checks the folders while the rest is read
                     signatures = {name: entry.signature for name, entry in part.items()}
                     pickle.dump((_stamp(store_root), signatures), handle, protocol=5)
-                    _dump_entries(_packed(part), handle)
+                    _dump_entries(_packed(part, scrub), handle)
                 os.replace(handle.name, shard_path(cache_dir, shard))
             except BaseException:
                 os.unlink(handle.name)
@@ -273,7 +278,8 @@ def _inside(path: Path, folder: str) -> bool:
 
 # -- the read ------------------------------------------------------------------------------------
 def cached_read(
-    store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path
+    store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path, *,
+    scrub: Callable[[Any], Any] | None = None,
 ) -> tuple[list[tuple[str, RunInfo]], list[Run], Histories, ReadDigests, dict[str, str | None]]:
     """(refs, runs, histories) as FileStore._build(refs, histories=True) gives them (the history frame
     made when asked, see Histories), reading only the run folders that changed since the last cached
@@ -342,7 +348,7 @@ def cached_read(
         dirty = {shard_of(names[i]) for i in fresh} | {shard_of(f[cut:]) for f, _ in todo} | {shard_of(n) for n in made}
         dirty |= {shard_of(name) for name in old.keys() - kept.keys()}
         if dirty:
-            save(cache_dir, root, kept, dirty)
+            save(cache_dir, root, kept, dirty, scrub)
     artifacts = dict(zip(folders, states))
     return ([(f, e.info) for f, e in refs], [e.run for _, e in refs], frame, digests,  # type: ignore[misc]
             {f: artifacts[f] for f, _ in refs})
