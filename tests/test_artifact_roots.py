@@ -127,7 +127,7 @@ def test_odd_uris_and_trashed_runs_go_through_resolve_root(tmp_path):
     after_read, fresh = _answers(root, ["1", "2"])
     assert after_read == fresh and set(after_read) == {stale, empty, encoded, other, remote, gone, trashed}
     assert after_read[stale][0].path == after_read[empty][0].path.parent.parent / stale / "artifacts"
-    assert after_read[other][0].path == (exp / f"{1:032x}" / "artifacts").resolve()
+    assert after_read[other][0].path is None and "not this run's" in after_read[other][0].reason
     assert after_read[remote][0].path is None
     assert after_read[gone][0].path == (exp / gone / "artifacts").resolve()
     assert after_read[trashed][0].path == (root / ".trash" / "2" / trashed / "artifacts").resolve()

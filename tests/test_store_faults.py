@@ -222,7 +222,14 @@ def test_artifact_root_outside_the_store_is_refused(tmp_path):
     assert store.walk_artifacts(run_id) == []
     with pytest.raises(ResourceDoesNotExist):
         store.open_artifact(run_id, "key.pem")
-    allowed = FileStore(tmp_path / "mlruns", artifact_roots=[outside])  # the explicit option
+    # The explicit option allows a root holding the run's own folder (its id in the path), not the root itself.
+    assert FileStore(tmp_path / "mlruns", artifact_roots=[outside]).walk_artifacts(run_id) == []
+    allowed = FileStore(tmp_path / "mlruns", artifact_roots=[tmp_path])
+    assert allowed.walk_artifacts(run_id) == []
+    own = tmp_path / "roots" / "1" / run_id / "artifacts"
+    write(own / "key.pem", "SECRET")
+    (exp / run_id / "meta.yaml").write_text((exp / run_id / "meta.yaml").read_text().replace(outside.as_uri(), own.as_uri()))
+    allowed = FileStore(tmp_path / "mlruns", artifact_roots=[tmp_path / "roots"])  # the explicit option
     assert allowed.open_artifact(run_id, "key.pem").read() == b"SECRET"
 
 

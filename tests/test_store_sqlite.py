@@ -137,11 +137,12 @@ def test_sqlite_uris(tmp_path, monkeypatch):
 
 def test_artifacts_beside_the_database(tmp_path):
     db = mlflow_sqlite(tmp_path / "m.db")
-    (tmp_path / "mlartifacts" / "1" / "abc" / "artifacts").mkdir(parents=True)
-    (tmp_path / "mlartifacts" / "1" / "abc" / "artifacts" / "f.txt").write_text("x")
+    # Read only from the run's own folder (its id in the path): see tests/test_artifact_safety.py.
+    (tmp_path / "mlartifacts" / "1" / ("a" * 32) / "artifacts").mkdir(parents=True)
+    (tmp_path / "mlartifacts" / "1" / ("a" * 32) / "artifacts" / "f.txt").write_text("x")
     conn = sqlite3.connect(db)
     conn.execute("INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage) VALUES (1, 'e', '', 'active')")
-    for run_id, uri in [("a" * 32, "mlartifacts/1/abc/artifacts"), ("b" * 32, "mlflow-artifacts:/1/abc/artifacts"),
+    for run_id, uri in [("a" * 32, f"mlartifacts/1/{'a' * 32}/artifacts"), ("b" * 32, "mlflow-artifacts:/1/abc/artifacts"),
                         ("c" * 32, "file:///etc")]:
         conn.execute("INSERT INTO runs (run_uuid, name, status, lifecycle_stage, artifact_uri, experiment_id, "
                      "source_type, user_id) VALUES (?, 'r', 'FINISHED', 'active', ?, 1, 'LOCAL', 'u')", (run_id, uri))

@@ -23,6 +23,13 @@ MAX_TEXT_CHARS = 32_000
 MAX_TABLE_ROWS = 50
 MAX_TABLE_COLUMNS = 40
 MAX_INLINE_BYTES = 512 * 1024  # svg as data: URI, html in srcdoc
+# The policy of an HTML preview: no request to anywhere. The sandbox stops its scripts but not its
+# fetches, and a srcdoc frame inherits the page's policy, whose 'self' lets CSS @import, fonts,
+# background images, <img> and <link> reach the site's own host (a beacon in a published report).
+PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+# First in the srcdoc: the parser puts a leading <meta> into the document's <head> before anything
+# of the artifact, so the policy holds from the first byte (a later policy could only add limits).
+PREVIEW_HEAD = f'<meta http-equiv="Content-Security-Policy" content="{PREVIEW_CSP}">'
 
 
 def preview_kind(path: str) -> str:
@@ -98,7 +105,7 @@ def preview_for(kind: str, data: bytes, *, truncated: bool, href: str | None,
     if kind == "html":
         if truncated or len(data) > MAX_INLINE_BYTES:
             return _text(data, truncated=truncated)
-        return {"kind": "html", "srcdoc": _decode(data)}
+        return {"kind": "html", "srcdoc": PREVIEW_HEAD + _decode(data)}
     if kind == "markdown":
         return {"kind": "markdown", "html": render_markdown(_decode(data)), "truncated": truncated}
     if kind == "table":

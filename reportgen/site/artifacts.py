@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from reportgen.errors import ReportgenError
 from reportgen.site.artifact_preview import preview_for, preview_kind
+from reportgen.stores.artifacts import unpublishable
 
 # Walk bounds: a run with a million files or a deep tree must not stall the build.
 MAX_DEPTH = 16
@@ -24,10 +25,14 @@ MAX_PREVIEWS_PER_RUN = 40
 HEAD_BYTES = 64 * 1024
 MAX_COMPARE_IMAGES = 12
 _CHUNK = 1 << 20
-# Types a browser would execute or style with if opened from the site's own origin: kept as .txt.
-ACTIVE_EXTENSIONS = frozenset(
-    {"html", "htm", "xhtml", "shtml", "svg", "svgz", "xml", "xsl", "xslt", "mht", "mhtml", "js", "mjs", "cjs", "css", "wasm"}
-)
+# The only extensions a copy keeps: types every common static host (GitHub and GitLab Pages, Netlify,
+# S3, nginx, Apache, python -m http.server) maps to a passive MIME type that no browser runs script
+# in on the site's origin. Every other name, and a name without an extension, gets SAFE_SUFFIX: an
+# allowlist, because a blocklist misses .xht, .shtm, .rss, .atom, .xsd and whatever a host's table
+# maps to an active type next, and an extension a host does not know is served with no type at all
+# (Apache), which the browser sniffs, as HTML when the file starts like HTML.
+SERVED_AS_IS = frozenset({"png", "jpg", "jpeg", "gif", "webp", "bmp", "ico", "avif", "txt", "csv", "tsv", "json", "pdf"})
+SAFE_SUFFIX = ".txt"  # text/plain everywhere; the page's link downloads it (download attribute) either way
 _SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -57,11 +62,12 @@ def extension(path: str) -> str:
 
 
 def safe_file_name(path: str) -> str:
-    """An output file name that cannot escape its folder or collide: hash of the path + cleaned name."""
+    """An output file name that cannot escape its folder or collide: hash of the path + cleaned name,
+    ending in an extension of SERVED_AS_IS (the name's own, or SAFE_SUFFIX appended)."""
     digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     base = _SAFE_NAME_RE.sub("_", posixpath.basename(path)).lstrip("._")[:80] or "file"
-    if extension(path) in ACTIVE_EXTENSIONS:
-        base += ".txt"
+    if extension(base) not in SERVED_AS_IS:  # the cleaned, cut name is what a host sees
+        base += SAFE_SUFFIX
     return f"{digest}-{base}"
 
 
@@ -82,7 +88,17 @@ class RunArtifacts:
         self.copied_bytes = 0
 
     def _where(self, path: str) -> str:
-        return f"run {self.run_id} artifact {path!r}"
+        return f"run {self.run_id} artifact {path!r}"  # repr: control characters and surrogates escaped
+
+    def _publishable(self, path: str) -> bool:
+        """False (with a problem) for a path with a hidden or non-UTF-8 part. A local store's walk
+        leaves those out already; a server's listing is checked here."""
+        for part in path.split("/"):
+            reason = unpublishable(part)
+            if reason:
+                self.warn(self._where(path), reason)
+                return False
+        return True
 
     def walk(self) -> list[ArtifactNode]:
         """The run's artifact tree: Store.walk_artifacts lists every regular file (symlinks and special
@@ -95,6 +111,8 @@ class RunArtifacts:
         root = ArtifactNode(name="", path="", is_dir=True)
         folders: dict[str, ArtifactNode] = {"": root}
         for info in sorted(infos, key=lambda item: item.path):
+            if not self._publishable(info.path):
+                continue
             parts = info.path.split("/")
             if len(parts) > MAX_DEPTH:
                 self.warn(self._where(info.path), f"deeper than {MAX_DEPTH} folders; not listed")

@@ -337,7 +337,8 @@ class SqlSchemaStore(Store):
             raise ResourceDoesNotExist(f"Run '{run_id}' not found")
         if not self._allowed:
             return ArtifactRoot(None, "no local folder is allowed for artifacts of this store")
-        return resolve_root(rows[0][0] or "", fallback=None, allowed=self._allowed, base=self._artifact_base)
+        return resolve_root(rows[0][0] or "", fallback=None, allowed=self._allowed, base=self._artifact_base,
+                            run_id=run_id)
 
 
 def _dataset_order(item: DatasetInput) -> tuple[str, str, str, str]:

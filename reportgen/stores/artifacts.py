@@ -1,8 +1,9 @@
 """Safe access to a run's local artifact files, shared by every store reader.
 
 Nothing here follows a symlink, opens a FIFO or device, or reads outside the run's artifact root,
-and that root must itself lie inside an allowed folder (the store's). Remote artifact URIs
-(s3://, http://, mlflow-artifacts:) are never fetched: their artifacts are "unavailable".
+and that root must itself lie inside an allowed folder (the store's) and belong to the run (see
+resolve_root). Hidden names (.git, .env, .ssh) and names that are not UTF-8 are never listed by a walk.
+Remote artifact URIs (s3://, http://, mlflow-artifacts:) are never fetched: they are "unavailable".
 """
 from __future__ import annotations
 
@@ -28,6 +29,30 @@ def _inside(path: Path, root: Path) -> bool:
     Path.parents would do at many times the cost (once per run of a build)."""
     text, prefix = str(path), str(root)
     return text == prefix or text.startswith(prefix.rstrip(os.sep) + os.sep)
+
+
+def unpublishable(name: str) -> str:
+    """Why an artifact file or folder name is never listed, copied or previewed ('' when it may be).
+
+    Hidden names (.git, .env, .ssh, any name starting with '.') hold a tool's state or a user's
+    secrets, never a run's output; a name that is not UTF-8 (surrogate-escaped by the OS) cannot be
+    written into a page."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not UTF-8; skipped"
+    if name.startswith("."):
+        return "hidden file or folder (a name starting with '.'); never published"
+    return ""
+
+
+def shown_name(text: str) -> str:
+    """A path as a message can carry it: bytes that are not UTF-8 shown as \\xNN escapes."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (from JSON, say)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def clean_relpath(path: str | None) -> str:
@@ -83,16 +108,56 @@ def real_root(path: str) -> Path:
     return Path(os.path.realpath(path))
 
 
-def resolve_root(
-    artifact_uri: str, *, fallback: Path | None, allowed: Iterable[Path], base: Path | None = None
-) -> ArtifactRoot:
-    """Resolve a run's artifact_uri to a folder inside one of `allowed` (real paths).
+def _refusal(real: Path, *, allowed: list[Path], own: Path | None, own_roots: list[Path], run_id: str) -> str:
+    """Why the run may not read artifacts from `real` ('' when it may): the folder must be inside an
+    allowed root, must not be one of them or hold one (the store root, the database's folder, or a
+    folder above them), and must belong to the run: inside its own <exp>/<run>/artifacts in the root
+    that holds that folder (a file store), elsewhere a folder with the run's id in its path below the
+    root (MLflow's <root>/<exp>/<run>/artifacts). Anything else could be another run's folder or
+    the store's raw params/ and meta.yaml files, which redaction never sees."""
+    homes = [a for a in allowed if _inside(real, a)]
+    if not homes:
+        return f"artifact folder {shown_name(str(real))} is outside the store; not read"
+    if any(_inside(a, real) for a in allowed):
+        return (f"artifact folder {shown_name(str(real))} is the store's (or the database's) folder or holds it; "
+                "only the run's own folder is read")
+    if own is not None and _inside(real, own):
+        return ""
+    if any(_inside(home, root) or _inside(root, home) for home in homes for root in own_roots):
+        return (f"artifact folder {shown_name(str(real))} is not this run's <exp>/<run>/artifacts "
+                "(another run's or the store's files); not read")
+    home = max(homes, key=lambda a: len(str(a)))
+    if run_id and run_id in real.parts[len(home.parts):]:
+        return ""
+    return f"artifact folder {shown_name(str(real))} is not this run's folder (no {run_id or 'run id'} in its path); not read"
 
-    A stale absolute URI from another machine falls back to `fallback` (<store>/<exp>/<run>/artifacts)
-    when that exists. A relative path is taken relative to `base` (the folder MLflow ran in is
-    unknown; the store's folder is the best guess).
+
+def resolve_root(
+    artifact_uri: str, *, fallback: Path | None, allowed: Iterable[Path], base: Path | None = None,
+    run_id: str | None = None,
+) -> ArtifactRoot:
+    """Resolve a run's artifact_uri to a folder of that run inside one of `allowed` (see _refusal).
+
+    `fallback` is the run's own <store>/<exp>/<run>/artifacts (a file store; None for SQL stores):
+    a stale absolute URI from another machine falls back to it when that exists, and in the root that
+    holds it nothing else is read. `run_id` defaults to the run folder's name. A relative path is
+    taken relative to `base` (the folder MLflow ran in is unknown; the store's folder is the best
+    guess).
     """
     allowed_real = [real_root(str(a)) for a in allowed]
+    own = own_roots = None
+    if fallback is not None:
+        run_id = run_id or fallback.parent.name
+        own = Path(os.path.realpath(fallback))
+        lexical = Path(os.path.abspath(fallback))
+        # The roots holding the run's folder, by its real path or as named (an experiment folder
+        # symlinked out of the store leaves the real path outside, but the store is still the store).
+        own_roots = [real for real, given in zip(allowed_real, allowed)
+                     if _inside(own, real) or _inside(lexical, real) or _inside(lexical, Path(os.path.abspath(given)))]
+
+    def refusal(real: Path) -> str:
+        return _refusal(real, allowed=allowed_real, own=own, own_roots=own_roots or [], run_id=run_id or "")
+
     scheme = scheme_of(artifact_uri) if artifact_uri else "file"
     candidates: list[Path] = []
     local = local_artifact_dir(artifact_uri)
@@ -108,13 +173,12 @@ def resolve_root(
         except OSError:
             continue
         if stat.S_ISLNK(info.st_mode):
-            return ArtifactRoot(None, f"artifact folder {candidate} is a symlink; not followed")
+            return ArtifactRoot(None, f"artifact folder {shown_name(str(candidate))} is a symlink; not followed")
         if not stat.S_ISDIR(info.st_mode):
             continue
         real = Path(os.path.realpath(candidate))
-        if any(_inside(real, a) for a in allowed_real):
-            return ArtifactRoot(real)
-        return ArtifactRoot(None, f"artifact folder {candidate} is outside the store; not read")
+        reason = refusal(real)
+        return ArtifactRoot(None, reason) if reason else ArtifactRoot(real)
     if local is None and artifact_uri:
         return ArtifactRoot(None, f"remote artifacts ({scheme}:) are not fetched")
     # Inside the store but not there: a run without artifacts (not created yet, or an empty folder that
@@ -124,13 +188,16 @@ def resolve_root(
         fallback is not None and local is not None and fallback.parent.is_dir()
         and local.parts[-3:] == fallback.parts[-3:]
     )
+    refused = ""
     for candidate in (local, fallback if same_place else None):
         if candidate is None:
             continue
         real = Path(os.path.realpath(candidate))
         if any(_inside(real, a) for a in allowed_real):
-            return ArtifactRoot(real)
-    return ArtifactRoot(None, f"artifact folder not found ({artifact_uri or 'no artifact_uri'})")
+            refused = refusal(real)
+            if not refused:
+                return ArtifactRoot(real)
+    return ArtifactRoot(None, refused or f"artifact folder not found ({shown_name(artifact_uri) or 'no artifact_uri'})")
 
 
 def _checked_path(root: Path, rel: str) -> Path:
@@ -199,9 +266,12 @@ def open_file(root: Path, path: str) -> IO[bytes]:
         raise
 
 
-def _entries(root: Path | str, on_error: Callable[[str, OSError], None]) -> Iterator[tuple[str, os.stat_result]]:
+def _entries(
+    root: Path | str, on_error: Callable[[str, OSError], None], leave_out: Callable[[str, str], bool] | None = None,
+) -> Iterator[tuple[str, os.stat_result]]:
     """(path relative to root, lstat) of everything under root, depth first, names sorted; folders are
-    entered, symlinks never. on_error(relative folder, error) for a folder that cannot be listed."""
+    entered, symlinks never. on_error(relative folder, error) for a folder that cannot be listed;
+    an entry for which leave_out(relative path, name) is true is neither given nor entered."""
     stack = [""]
     while stack:
         rel = stack.pop()
@@ -212,6 +282,8 @@ def _entries(root: Path | str, on_error: Callable[[str, OSError], None]) -> Iter
             continue
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
+            if leave_out is not None and leave_out(child, entry.name):
+                continue
             try:
                 info = entry.stat(follow_symlinks=False)
             except OSError:
@@ -227,14 +299,22 @@ def walk(
     """Every regular file under root (path relative to root, size), depth first, sorted by path.
 
     Symlinks, FIFOs, devices and sockets are skipped and reported through on_skip(path, reason);
-    directory symlinks are never entered, so loops cannot happen.
+    directory symlinks are never entered, so loops cannot happen. Hidden and non-UTF-8 names
+    (see unpublishable) are reported once each and never entered: a .git folder of thousands of
+    objects does not crowd the run's real files out of the walk.
     """
     def unlisted(rel: str, exc: OSError) -> None:
         if not isinstance(exc, FileNotFoundError):  # missing: no artifacts yet (or deleted meanwhile)
-            on_skip(str(root / rel), f"cannot list artifact folder: {exc.strerror}")
+            on_skip(shown_name(str(root / rel)), f"cannot list artifact folder: {exc.strerror}")
+
+    def leave_out(rel: str, name: str) -> bool:
+        reason = unpublishable(name)
+        if reason:
+            on_skip(shown_name(str(root / rel)), reason)
+        return bool(reason)
 
     files: list[FileInfo] = []
-    for child, info in _entries(root, unlisted):
+    for child, info in _entries(root, unlisted, leave_out):
         if stat.S_ISREG(info.st_mode):
             if len(files) >= max_files:
                 on_skip(str(root), f"more than {max_files} artifact files; the rest are left out")
@@ -242,7 +322,7 @@ def walk(
             files.append(FileInfo(child, False, info.st_size))
         elif not stat.S_ISDIR(info.st_mode):
             kind = "symlink" if stat.S_ISLNK(info.st_mode) else "special file"
-            on_skip(str(root / child), f"artifact {kind} skipped (not followed or opened)")
+            on_skip(shown_name(str(root / child)), f"artifact {kind} skipped (not followed or opened)")
     return sorted(files, key=lambda f: f.path)
 
 
@@ -276,5 +356,7 @@ __all__ = [
     "local_artifact_dir",
     "open_file",
     "resolve_root",
+    "shown_name",
+    "unpublishable",
     "walk",
 ]
