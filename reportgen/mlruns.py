@@ -10,7 +10,9 @@ import re
 from typing import Any
 
 import yaml
+from yaml.resolver import Resolver
 
+from reportgen.limits import META_MAX_BYTES, YAML_MAX_DEPTH, YAML_MAX_INT_DIGITS
 from reportgen.model import Experiment, LifecycleStage, RunInfo, RunStatus
 
 # Folder and file names inside a store.
@@ -38,7 +40,7 @@ SOURCE_TYPE_LOCAL = 4
 RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 EXPERIMENT_ID_RE = re.compile(r"^[0-9]+$")
 # A meta.yaml bigger than this is not something MLflow wrote; refuse it rather than parse it.
-MAX_META_BYTES = 1 << 20
+MAX_META_BYTES = META_MAX_BYTES
 
 
 class MetaError(ValueError):
@@ -57,19 +59,62 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def load_meta(data: bytes | str) -> dict[str, Any]:
-    """Parse a meta.yaml, refusing anything MLflow would not have written."""
+# libyaml when there: only its events are used (no object is built), so the base loader is enough.
+_EventParser = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+_RESOLVER = Resolver()
+_INT_TAG = "tag:yaml.org,2002:int"
+
+
+def check_shape(text: str) -> None:
+    """Refuse YAML that would cost a parser or int() more than MLflow's files ever need: nesting deeper
+    than YAML_MAX_DEPTH (80 KB of '[' overflows the composer's recursion), a number of more than
+    YAML_MAX_INT_DIGITS digits (int() refuses over 4300), anchors and aliases (alias bombs).
+
+    Walks the parser's events, which come without recursion, and stops at the first fault."""
+    depth = 0
+    try:
+        parser = _EventParser(text)
+        try:
+            while parser.check_event():
+                event = parser.get_event()
+                if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                    raise MetaError("YAML anchors and aliases are not allowed in meta.yaml")
+                if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                    depth += 1
+                    if depth > YAML_MAX_DEPTH:
+                        raise MetaError(f"meta.yaml is nested deeper than {YAML_MAX_DEPTH} levels")
+                elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                    depth -= 1
+                elif (isinstance(event, yaml.ScalarEvent) and event.implicit[0] and not event.style
+                      and len(event.value) > YAML_MAX_INT_DIGITS
+                      and _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False)) == _INT_TAG):
+                    raise MetaError(f"meta.yaml holds a number of {len(event.value)} digits")
+        finally:
+            dispose = getattr(parser, "dispose", None)
+            if dispose is not None:
+                dispose()
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MetaError(f"meta.yaml is not valid YAML ({first_line})") from None
+
+
+def load_meta(data: bytes | str, *, checked: bool = False) -> dict[str, Any]:
+    """Parse a meta.yaml, refusing anything MLflow would not have written (checked: check_shape passed)."""
     if len(data) > MAX_META_BYTES:
         raise MetaError(f"meta.yaml is larger than {MAX_META_BYTES} bytes")
     if isinstance(data, bytes):
         data = data.decode("utf-8", errors="replace")
     if not data.strip():
         raise MetaError("meta.yaml is empty")
+    if not checked:
+        check_shape(data)
     try:
         loaded = yaml.load(data, Loader=_NoAliasSafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MetaError(f"meta.yaml is not valid YAML ({first_line})") from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # a value the constructor cannot make
+        raise MetaError(f"meta.yaml holds a value that cannot be read ({str(exc)[:100]})") from None
     if not isinstance(loaded, dict):
         raise MetaError(f"meta.yaml is not a mapping (got {type(loaded).__name__})")
     return loaded
@@ -86,15 +131,24 @@ def dump_meta(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, default_flow_style=False, allow_unicode=not lossy, sort_keys=True)
 
 
+_INT64 = 1 << 63
+
+
 def _opt_int(value: Any) -> int | None:
+    """An int64 (times are int64 milliseconds everywhere downstream), None for a missing value."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise MetaError(f"expected an integer, got {value!r}")
+    if isinstance(value, str) and len(value) > YAML_MAX_INT_DIGITS:
+        raise MetaError(f"expected an integer, got a text of {len(value)} characters")
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise MetaError(f"expected an integer, got {value!r}") from None
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MetaError(f"expected an integer, got {str(value)[:40]!r}") from None
+    if not -_INT64 <= number < _INT64:
+        raise MetaError(f"integer {str(number)[:40]}... is out of range")
+    return number
 
 
 def _lifecycle(value: Any) -> str:

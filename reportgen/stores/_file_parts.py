@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reportgen import mlruns
+from reportgen.limits import METRIC_FILE_MAX_BYTES, VALUE_FILE_MAX_BYTES
 from reportgen.model import Dataset, DatasetInput, InputTag, RunInfo, RunInputs
 from reportgen.stores._io import Inline, read_many
 from reportgen.stores import _metrics_parse as mp
@@ -56,42 +57,78 @@ def _shown(name: str) -> str:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def key_files(folder: str) -> list[tuple[str, str]]:
+def _kind(entry: os.DirEntry[str]) -> str:
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return "an entry that vanished"
+    return ("a symlink" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+
+
+def _unlisted(path: str, exc: OSError) -> tuple[str, str]:
+    if isinstance(exc, NotADirectoryError):
+        return path, "is not a folder; its values skipped"
+    if isinstance(exc, FileNotFoundError):
+        return path, "vanished while read (deleted or moved); its values skipped"
+    return path, f"cannot be listed ({exc.strerror or exc}); its values skipped"
+
+
+def key_files(folder: str, problems: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """(key, path) of every regular file under folder; a key with '/' is a subfolder path.
 
     A key is text (undecodable bytes replaced); the path is what the file system needs to open it.
-    Keys are interned: runs share their keys, and the read cache pickles (and unpickles) each once."""
+    Keys are interned: runs share their keys, and the read cache pickles (and unpickles) each once.
+    With `problems`, what is left out is named there as (path, message): a folder that is a file or
+    cannot be listed, a symlink, FIFO or device where a value file should be (a missing top folder
+    is no problem: most runs lack one of metrics/, params/, tags/)."""
     found: list[tuple[str, str]] = []
     stack: list[tuple[str, str]] = [("", folder)]
     while stack:
         prefix, current = stack.pop()
         try:
             entries = list(os.scandir(current))
-        except OSError:
+        except OSError as exc:
+            if problems is not None and not (current == folder and isinstance(exc, FileNotFoundError)):
+                problems.append(_unlisted(current, exc))
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 stack.append((prefix + _shown(entry.name) + "/", entry.path))
             elif entry.is_file(follow_symlinks=False):
                 found.append((sys.intern(prefix + _shown(entry.name)), entry.path))
+            elif problems is not None:
+                problems.append((entry.path, f"is {_kind(entry)}, not a file; skipped"))
     return found
 
 
-def read_key_values(folders: list[str]) -> list[dict[str, str]]:
-    """The key -> value dict of each folder (params/ or tags/), sorted by key; all files read at once."""
-    listed = [key_files(folder) for folder in folders]
-    blobs = read_many([path for files in listed for _, path in files])
+def read_key_values(folders: list[str], problems: list[list[tuple[str, str]]] | None = None) -> list[dict[str, str]]:
+    """The key -> value dict of each folder (params/ or tags/), sorted by key; all files read at once.
+
+    A value file over limits.VALUE_FILE_MAX_BYTES, not a regular file, or unreadable is left out; with
+    `problems` (one list per folder), each is named there, as key_files names what it leaves out."""
+    listed = [key_files(folder, None if problems is None else problems[i]) for i, folder in enumerate(folders)]
+    blobs = read_many([path for files in listed for _, path in files], cap=VALUE_FILE_MAX_BYTES)
     result = []
     position = 0
-    for files in listed:
+    for index, files in enumerate(listed):
         values = {}
-        for key, _ in files:
+        for key, path in files:
             blob = blobs[position]
             position += 1
-            if isinstance(blob, bytes):  # else it vanished since listing: a concurrent delete
+            if isinstance(blob, bytes):
                 values[key] = decode(blob)
+            elif problems is not None:
+                problems[index].append((path, _value_problem(blob)))
         result.append(dict(sorted(values.items())))
     return result
+
+
+def _value_problem(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "vanished while read (deleted or moved); value skipped"
+    return f"cannot read value ({exc.strerror or exc}); value skipped"
 
 
 def parse_metric_files(files: list[tuple[int, str, str]], report: Report) -> mp.ParsedMetrics:
@@ -107,7 +144,7 @@ def parse_metric_files(files: list[tuple[int, str, str]], report: Report) -> mp.
     # One slice (get_run, a metric history) needs no thread: starting one costs more than it saves.
     with ThreadPoolExecutor(max_workers=1) if len(files) > take else Inline() as ahead:
         chunk = files[:take]
-        pending = ahead.submit(read_many, [path for _, _, path in chunk])
+        pending = ahead.submit(read_many, [path for _, _, path in chunk], METRIC_FILE_MAX_BYTES)
         while chunk:
             blobs = pending.result()
             size = sum(len(b) for b in blobs if isinstance(b, bytes))
@@ -115,7 +152,7 @@ def parse_metric_files(files: list[tuple[int, str, str]], report: Report) -> mp.
             take = max(16, int(SLICE_BYTES * len(chunk) / size)) if size else take * 2
             following = files[start : start + take]
             if following:
-                pending = ahead.submit(read_many, [path for _, _, path in following])
+                pending = ahead.submit(read_many, [path for _, _, path in following], METRIC_FILE_MAX_BYTES)
             parsed = mp.parse_metric_blobs([b if isinstance(b, bytes) else b"" for b in blobs])
             parts.append(parsed)
             for (index, _, path), blob, bad, kept in zip(chunk, blobs, parsed.bad_lines, parsed.counts):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import errno
 import os
+import stat
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -23,8 +25,21 @@ THREADED_MIN = 64
 T = TypeVar("T")
 
 
-def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes | OSError:
+class Refused(OSError):
+    """A file not read because of what lstat/fstat says of it (not a regular file, over its cap); its
+    strerror says why, as an OSError's does, so callers report it like any unreadable file."""
+
+    def __init__(self, reason: str, path: str | os.PathLike[str]) -> None:
+        super().__init__(errno.EINVAL, reason, os.fspath(path))
+
+
+def read_bytes(path: str | os.PathLike[str], limit: int | None = None, *,
+               cap: int | None = None) -> bytes | OSError:
     """The file's bytes (at most `limit`), or the OSError that stopped the read (the caller reports it).
+
+    Only a regular file is read (a FIFO, a device such as /dev/zero behind a symlink, a folder is
+    Refused), and with `cap` only one of at most that many bytes: both are checked on the open file
+    (fstat) before any byte is read, and the read stops at cap + 1 bytes should it grow meanwhile.
 
     os.open/os.read rather than open(): no file object per file, which is most of the cost of many
     small files, and the GIL is released for longer."""
@@ -33,6 +48,13 @@ def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes 
     except OSError as exc:
         return exc
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return Refused("not a regular file", path)
+        if cap is not None:
+            if st.st_size > cap:
+                return Refused(f"{st.st_size} bytes, over the cap of {cap}", path)
+            limit = cap + 1 if limit is None else min(limit, cap + 1)
         chunks = []
         total = 0
         while limit is None or total < limit:
@@ -41,6 +63,8 @@ def read_bytes(path: str | os.PathLike[str], limit: int | None = None) -> bytes 
                 break
             chunks.append(chunk)
             total += len(chunk)
+        if cap is not None and total > cap:
+            return Refused(f"over the cap of {cap} bytes (it grew while read)", path)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except BlockingIOError:
         return b""  # a FIFO without a writer
@@ -65,8 +89,11 @@ def map_slices(func: Callable[[str | Path], T], items: Sequence[str | Path]) -> 
     return [value for part in parts for value in part]
 
 
-def read_many(paths: Sequence[str | Path]) -> list[bytes | OSError]:
-    return map_slices(read_bytes, paths)
+def read_many(paths: Sequence[str | Path], cap: int | None = None) -> list[bytes | OSError]:
+    """read_bytes of each path (each at most `cap` bytes, else Refused), in a few threads."""
+    if cap is None:
+        return map_slices(read_bytes, paths)
+    return map_slices(lambda path: read_bytes(path, cap=cap), paths)
 
 
 @contextlib.contextmanager

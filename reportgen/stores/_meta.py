@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from reportgen.mlruns import MAX_META_BYTES, MetaError, load_meta
+from reportgen.mlruns import MAX_META_BYTES, MetaError, check_shape, load_meta
 from reportgen.stores._io import read_bytes
 
 # Plain scalars that resolve to a string in YAML 1.1: start with a letter, '_' or '/', and contain
@@ -23,7 +23,8 @@ _PLAIN_STR = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./:@+%=~\- ]*$")
 # Letters and digits starting with a digit (run ids are hex) are strings in YAML 1.1 unless they read
 # as an int (all digits, 0x.., 0b..); floats and dates need '.', ':' or '-'.
 _DIGIT_WORD = re.compile(r"^[0-9][0-9A-Za-z]*$")
-_INT = re.compile(r"^(0|-?[1-9][0-9]*)$")
+# At most 19 digits: an int64 (a longer one is left to the real parser, which refuses a huge one).
+_INT = re.compile(r"^(0|-?[1-9][0-9]{0,18})$")
 _SINGLE_QUOTED = re.compile(r"^'((?:[^']|'')*)'$")
 # Line breaks and controls that YAML treats specially: leave such files to the real parser.
 _UNUSUAL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
@@ -91,7 +92,7 @@ def _load_c(text: str) -> dict[str, Any] | None:
         return None
     try:
         loaded = yaml.load(text, Loader=loader)  # noqa: S506 - libyaml's SafeLoader
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError):
         return None  # let load_meta word the error
     return loaded if isinstance(loaded, dict) and loaded else None
 
@@ -102,9 +103,13 @@ def parse_meta(data: bytes) -> dict[str, Any]:
         raise MetaError(f"meta.yaml is larger than {MAX_META_BYTES} bytes")
     text = data.decode("utf-8", errors="replace")
     fast = parse_flat(text)
-    if fast is None:
-        fast = _load_c(text)
-    return fast if fast is not None else load_meta(text)
+    if fast is not None:
+        return fast
+    if not text.strip():
+        raise MetaError("meta.yaml is empty")
+    check_shape(text)  # depth, huge numbers, anchors: before any parser builds anything
+    fast = _load_c(text)
+    return fast if fast is not None else load_meta(text, checked=True)
 
 
 def read_meta(path: Path, *, attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
@@ -113,13 +118,13 @@ def read_meta(path: Path, *, attempts: int = READ_ATTEMPTS) -> dict[str, Any]:
     Raises MetaError (the file is bad) or OSError (it cannot be read).
     """
     for attempt in range(attempts):
-        data = read_bytes(path, MAX_META_BYTES + 1)
+        data = read_bytes(path, cap=MAX_META_BYTES)
         if isinstance(data, OSError):
             raise data
         try:
             return parse_meta(data)
         except MetaError:
-            if attempt == attempts - 1 or len(data) > MAX_META_BYTES:
+            if attempt == attempts - 1:
                 raise
             time.sleep(RETRY_DELAY_S)
     raise AssertionError("unreachable")

@@ -36,6 +36,33 @@ if TYPE_CHECKING:
 _RunRef = tuple[str, RunInfo]
 
 
+def repeated_ids(folders: list[str], infos: list[RunInfo | None]) -> dict[int, str]:
+    """index -> problem of each run folder whose run id an earlier folder has: the same run folder in
+    two experiments (a copy, a merge). One id must mean one run (pages, charts and artifacts are keyed
+    by it): the first in folder order is kept, whatever the lifecycle view."""
+    first: dict[str, str] = {}
+    repeats = {}
+    for index, (folder, info) in enumerate(zip(folders, infos)):
+        if info is None:
+            continue
+        if info.run_id in first:
+            repeats[index] = f"run id {info.run_id} repeats the run at {first[info.run_id]}; run skipped"
+        else:
+            first[info.run_id] = folder
+    return repeats
+
+
+def _odd_folder(entry: os.DirEntry[str]) -> str:
+    """How a folder entry that should be a plain folder is not one, for a problem's message."""
+    if entry.is_symlink():
+        try:
+            target = os.readlink(entry.path)
+        except OSError:
+            target = "?"
+        return f"is a symlink (to {target}), never followed"
+    return "is not a folder"
+
+
 class FileStore(Store):
     """An mlruns/ folder. `artifact_roots` lists extra folders artifacts may live in (besides the store)."""
 
@@ -78,9 +105,14 @@ class FileStore(Store):
                 entries = list(os.scandir(parent))
             except OSError:
                 continue
-            # Junk (.DS_Store, models/, artifact folders) is not an experiment: ignored silently.
-            folders.extend(e.path for e in entries
-                           if mlruns.is_experiment_id(e.name) and e.is_dir(follow_symlinks=False))
+            # Junk (.DS_Store, models/, artifact folders) is not an experiment: ignored silently; an
+            # experiment id that is a symlink or a file is named (its runs would vanish unseen).
+            for entry in entries:
+                if mlruns.is_experiment_id(entry.name):
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+                    else:
+                        self.problem(entry.path, f"experiment folder {_odd_folder(entry)}; experiment skipped")
         return sorted(folders, key=lambda f: (int(os.path.basename(f)), os.path.dirname(f) != self._root))
 
     def _load_experiment(self, folder: str) -> Experiment:
@@ -132,26 +164,38 @@ class FileStore(Store):
             raise StoreError(f"{skip.path}: {skip.message.replace('; experiment skipped', '')}") from None
 
     # -- runs ----------------------------------------------------------------------------------
-    @staticmethod
-    def _run_folders(experiment_folder: str) -> list[str]:
+    def _run_folders(self, experiment_folder: str) -> list[str]:
+        """The run folders of an experiment folder. A run id that is a symlink (perhaps out of the
+        store) or a file is named as a problem and left out: never followed, never silently lost."""
         try:
             entries = list(os.scandir(experiment_folder))
-        except OSError:
+        except FileNotFoundError:
+            return []  # deleted or moved since it was listed: its runs are gone as a whole
+        except OSError as exc:
+            self.problem(experiment_folder, f"cannot list experiment folder ({exc.strerror}); its runs skipped")
             return []
-        return sorted(e.path for e in entries if mlruns.is_run_id(e.name) and e.is_dir(follow_symlinks=False))
+        folders = []
+        for entry in entries:
+            if mlruns.is_run_id(entry.name):
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                else:
+                    self.problem(entry.path, f"run folder {_odd_folder(entry)}; run skipped")
+        return sorted(folders)
 
     def _infos(self, experiment_folders: list[str], view: ViewType) -> list[_RunRef]:
         folders = [run for exp in experiment_folders for run in self._run_folders(exp)]
-        found = []
-        for folder, info in zip(folders, self._read_infos(folders, lambda i, p, m: self.problem(p, m))):
-            if info is not None and view.admits(info.lifecycle_stage):
-                found.append((folder, info))
-        return found
+        infos = self._read_infos(folders, lambda i, p, m: self.problem(p, m))
+        repeats = repeated_ids(folders, infos)
+        for index, message in repeats.items():
+            self.problem(folders[index], message)
+        return [(folder, info) for index, (folder, info) in enumerate(zip(folders, infos))
+                if info is not None and index not in repeats and view.admits(info.lifecycle_stage)]
 
     @staticmethod
     def _read_infos(folders: list[str], report: Report) -> list[RunInfo | None]:
         """The RunInfo of each run folder, None (and a problem) for an unreadable one."""
-        metas = read_many([join(f, mlruns.META_FILE) for f in folders])
+        metas = read_many([join(f, mlruns.META_FILE) for f in folders], cap=mlruns.MAX_META_BYTES)
         infos: list[RunInfo | None] = []
         for index, (folder, data) in enumerate(zip(folders, metas)):
             try:
@@ -162,13 +206,15 @@ class FileStore(Store):
                 infos.append(None)
         return infos
 
-    def _metric_files(self, refs: list[_RunRef], keys: list[str] | None = None) -> list[tuple[int, str, str]]:
-        """(run index, key, path) of the runs' metric files, sorted by (run_id, key)."""
+    def _metric_files(self, refs: list[_RunRef], keys: list[str] | None = None,
+                      problems: list[list[tuple[str, str]]] | None = None) -> list[tuple[int, str, str]]:
+        """(run index, key, path) of the runs' metric files, sorted by (run_id, key); with `problems`
+        (a list per run), what key_files leaves out is named there."""
         files = []
         for index, (folder, _) in enumerate(refs):
             metrics_dir = join(folder, mlruns.METRICS_DIR)
             if keys is None:
-                found = key_files(metrics_dir)
+                found = key_files(metrics_dir, None if problems is None else problems[index])
             else:
                 found = [(k, join(metrics_dir, k)) for k in keys if safe_key(k) and os.path.isfile(join(metrics_dir, k))]
             files.extend((index, key, path) for key, path in found)
@@ -191,12 +237,18 @@ class FileStore(Store):
     def _build_parts(
         self, refs: list[_RunRef], report_metrics: Report, report_inputs: Report
     ) -> tuple[list[Run], list[tuple[int, str, str]], mp.ParsedMetrics]:
-        """The runs, their metric files in (run_id, key) order and the parsed points of those files."""
-        files = self._metric_files(refs)
+        """The runs, their metric files in (run_id, key) order and the parsed points of those files.
+
+        What is left out of a run's metrics/, params/ and tags/ (a folder that is a file, a symlink or
+        FIFO, a value over its cap, a file gone meanwhile) goes to report_inputs with the run's other
+        problems of that phase, in run order, so that a cached read (file_cache) reports them alike."""
+        skipped: list[list[tuple[str, str]]] = [[] for _ in refs]
+        files = self._metric_files(refs, problems=skipped)
         with ThreadPoolExecutor(max_workers=1) if len(refs) > 1 else Inline() as aside:
             # params and tags are read meanwhile (their reads overlap the parse of the metrics)
-            key_values = aside.submit(lambda: [read_key_values([join(folder, kind) for folder, _ in refs])
-                                               for kind in (mlruns.PARAMS_DIR, mlruns.TAGS_DIR)])
+            kv_skipped: list[list[list[tuple[str, str]]]] = [[[] for _ in refs], [[] for _ in refs]]
+            key_values = aside.submit(lambda: [read_key_values([join(folder, kind) for folder, _ in refs], found)
+                                               for kind, found in zip((mlruns.PARAMS_DIR, mlruns.TAGS_DIR), kv_skipped)])
             parsed = self._parse_files(files, report_metrics)
             params, tags = key_values.result()
         latest: list[list[Metric]] = [[] for _ in refs]
@@ -215,6 +267,8 @@ class FileStore(Store):
                 info = RunInfo(**{**info.__dict__, "run_name": run_tags["mlflow.runName"]})
             objs = tuple(sorted(metrics, key=lambda m: m.key))
             data = RunData(metrics={m.key: m.value for m in objs}, params=run_params, tags=run_tags, metric_objs=objs)
+            for path, message in (*skipped[index], *kv_skipped[0][index], *kv_skipped[1][index]):
+                report_inputs(index, path, message)
             inputs = datasets.inputs(folder, lambda path, message: report_inputs(index, path, message))
             runs.append(Run(info=info, data=data, inputs=inputs))
         return runs, files, parsed

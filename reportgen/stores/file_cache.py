@@ -29,6 +29,7 @@ from reportgen import __version__
 from reportgen.model import Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._io import gc_paused
+from reportgen.stores.file import repeated_ids
 from reportgen.stores._read_sign import Signature, Signer, artifact_state
 from reportgen.stores._cache_frames import Histories
 
@@ -314,7 +315,10 @@ def cached_read(
             fresh.append(index)
         entries.append(entry)
     _read_infos(store, [folders[i] for i in fresh], [entries[i] for i in fresh])
-    admitted = [(f, e) for f, e in zip(folders, entries) if e.info is not None and view.admits(e.info.lifecycle_stage)]
+    # Asked of every folder each read: the earlier folder of a repeated id may be a cached entry.
+    repeats = repeated_ids(folders, [e.info for e in entries])
+    admitted = [(f, e) for i, (f, e) in enumerate(zip(folders, entries))
+                if i not in repeats and e.info is not None and view.admits(e.info.lifecycle_stage)]
     refs = sorted(admitted, key=lambda fe: fe[1].info.run_id)  # type: ignore[union-attr]
     todo = [(f, e) for f, e in refs if e.run is None]
     _build(store, todo)
@@ -323,6 +327,8 @@ def cached_read(
     for entry in entries:
         for path, message in entry.meta_problems:
             store.problem(path, message)
+    for index, message in repeats.items():
+        store.problem(folders[index], message)
     for _, entry in refs:
         for path, message in entry.metric_problems:
             store.problem(path, message)
