@@ -46,10 +46,11 @@ _KEY_OWNERS = frozenset({
     "consumer", "shared", "deploy", "gpg", "pgp", "rsa", "tls", "ssl", "hmac", "cipher", "vault", "license",
     "subscription", "mlflow",
 })
+_LONG_KEY_OWNERS = tuple(owner for owner in _KEY_OWNERS if len(owner) >= 3)
 # "token" next to one of these counts tokens (token_count, max_token), unless an owner says it is a
 # credential (access_token_max stays secret).
 _COUNTING = frozenset({"count", "counts", "len", "length", "limit", "budget", "max", "min", "num", "n", "size",
-                       "per", "total", "ids", "id", "type", "types", "usage", "rate", "index", "idx"})
+                       "per", "total", "ids", "type", "types", "usage", "rate", "index", "idx"})
 _TOKEN_OWNERS = frozenset({"access", "refresh", "auth", "api", "bearer", "session", "personal", "bot", "oauth",
                            "github", "gh", "hf", "huggingface", "slack", "databricks", "mlflow", "wandb",
                            "security", "csrf", "xsrf"}) | _KEY_OWNERS
@@ -68,7 +69,12 @@ def _glued(token: str) -> bool:
     for word in ("pass", "pwd"):
         if token.endswith(word) and token[: -len(word)] in _PASS_OWNERS:
             return True
-    return token.endswith(("key", "keys")) and token.rstrip("s")[:-3] in _KEY_OWNERS
+    return token.endswith(("key", "keys")) and _owns_key(token.rstrip("s")[:-3])
+
+
+def _owns_key(word: str) -> bool:
+    """Whether `key` after `word` names a credential: api, wandb, ... or a longer one glued (dbapi)."""
+    return word in _KEY_OWNERS or any(word.endswith(owner) for owner in _LONG_KEY_OWNERS)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -84,7 +90,7 @@ def is_secret_name(key: str) -> bool:
             continue
         if token in _WORDS or (token not in ("tokens", "tokenizer") and _glued(token)):
             return True
-        if token in ("key", "keys") and before in _KEY_OWNERS:
+        if token in ("key", "keys") and _owns_key(before):
             return True
         if (before, token) in (("connection", "string"), ("conn", "str"), ("conn", "string")):
             return True

@@ -54,8 +54,8 @@ class BuildConsole:
         if result.reused:
             console.print(f"  {result.reused} run and experiment folders reused from the build cache", markup=False)
         for note in result.notes:
-            console.print(f"  note: {printable(note)}", markup=False)
+            console.print(f"  note: {printable(note)}", markup=False, soft_wrap=True)
         for problem in result.problems[:5]:
-            console.print(f"  warning: {printable(problem)}", markup=False)
+            console.print(f"  warning: {printable(problem)}", markup=False, soft_wrap=True)
         if warnings > 5:
             console.print(f"  ... and {warnings - 5} more on problems.html", markup=False)
