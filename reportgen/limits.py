@@ -40,7 +40,9 @@ YAML_MAX_INT_DIGITS = 40
 # A parent chain longer than this is cut (a problem names the run): a cycle or a hostile store.
 PARENT_CHAIN_MAX = 100_000
 
-# Display: a param or tag value is clipped to CLIP_CHARS in tables, chart data and images (with an
-# ellipsis); a run page shows the whole value up to FULL_VALUE_MAX_CHARS behind a <details>.
-CLIP_CHARS = 250
+# Display: a param or tag value (or a run name) is clipped to CLIP_CHARS in tables, chart data and images
+# (with an ellipsis, site.fmt.cut); a click opens more of it in place: up to FULL_VALUE_MAX_CHARS on a
+# run page, TABLE_FULL_CHARS in tables of many runs (the runs table, the compare page's data).
+CLIP_CHARS = 200
 FULL_VALUE_MAX_CHARS = 64 * 1024
+TABLE_FULL_CHARS = 2000

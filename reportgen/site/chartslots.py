@@ -14,6 +14,7 @@ import pandas as pd
 from reportgen import charts
 from reportgen.model import Run
 from reportgen.numbers import mean_std
+from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData
 from reportgen.site.jsonblock import JSONReady
 from reportgen.site.memo import Memo
@@ -260,9 +261,10 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo:
     metric = keys[0]
     runs = [run for run in exp.runs if metric in run.data.metrics][:MAX_SCATTER_RUNS]
     dims = [key for key in varying if key not in SEED_PARAMS][:8] or varying[:8]
-    # Columns as lists: they are the memo's key; frames are made only for a chart drawn again.
+    # Columns as lists: they are the memo's key; frames are made only for a chart drawn again. Values
+    # clipped as pages show them: a 64 KB value as an axis label would take vl-convert minutes.
     columns = {
-        **{key: [run.data.params.get(key) for run in runs] for key in dims},
+        **{key: [_clipped(run.data.params.get(key)) for run in runs] for key in dims},
         metric: [run.data.metrics[metric] for run in runs],
         "__label": [run_label(run) for run in runs],
     }
@@ -271,7 +273,7 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo:
         kept = [run.info.run_id in best for run in runs]
         lines = {name: [value for value, keep in zip(values, kept) if keep] for name, values in columns.items()}
         shown = sum(kept)
-        title = f"Parameters against {metric}" + (f" (best {shown} runs)" if shown < len(runs) else "")
+        title = f"Parameters against {fmt.cut(metric)}" + (f" (best {shown} runs)" if shown < len(runs) else "")
         def parallel() -> dict:  # the rows of the frame of all runs (its dtypes are theirs)
             frame = pd.DataFrame(columns)[kept].reset_index(drop=True)
             return charts.parallel_coordinates(frame, dims, metric, title=title, label_col="__label")
@@ -286,8 +288,12 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo:
     }
     if len(runs) >= 2:
         slots.add(f"{metric} against {dims[0]}", lambda: memo.get(
-            lambda: charts.scatter_chart(pd.DataFrame(points), x_title=dims[0], y_title=metric),
+            lambda: charts.scatter_chart(pd.DataFrame(points), x_title=fmt.cut(dims[0]), y_title=fmt.cut(metric)),
             "scatter", dims[0], metric, repr(points)))
+
+
+def _clipped(value: str | None) -> str | None:
+    return None if value is None else fmt.cut(value)
 
 
 def seed_groups(runs: Sequence[Run], varying: list[str] | None = None) -> tuple[str | None, dict[str, list[Run]]]:
@@ -325,7 +331,7 @@ def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _
                 continue
             stats = pd.DataFrame([(step, *mean_std(values)) for step, values in part.groupby("step")["value"]],
                                  columns=["step", "mean", "std"])
-            stats["group"] = label
+            stats["group"] = fmt.cut(label)  # grouped by the whole values, shown clipped
             frames.append(stats)
         if not frames:
             return None

@@ -8,6 +8,8 @@ import math
 import re
 from urllib.parse import urlsplit
 
+from reportgen.limits import CLIP_CHARS
+
 # Bidi overrides, zero-width and other invisible characters that can disguise a name (shown as [U+XXXX]).
 _INVISIBLE_RE = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
@@ -18,9 +20,16 @@ def visible(text: object) -> str:
     return _INVISIBLE_RE.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
 
 
-def clip(text: object, limit: int = 300) -> str:
-    value = visible(text)
-    return value if len(value) <= limit else value[:limit] + "…"
+def cut(text: str, limit: int = CLIP_CHARS) -> str:
+    """The display rule for a long value, everywhere (tables, chart data, labels, images): at most
+    `limit` characters, then an ellipsis. The data keeps the whole value; a page may show more of it
+    behind a click (up to limits.FULL_VALUE_MAX_CHARS)."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def clip(text: object, limit: int = CLIP_CHARS) -> str:
+    """cut() of the text with its invisible characters made visible."""
+    return cut(visible(text), limit)
 
 
 def timestamp(ms: int | None) -> str:

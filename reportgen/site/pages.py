@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from markupsafe import Markup
 
+from reportgen.limits import CLIP_CHARS, FULL_VALUE_MAX_CHARS, TABLE_FULL_CHARS
 from reportgen.model import Problem, Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData, SiteData
@@ -22,14 +23,15 @@ NOTE_TAG = "mlflow.note.content"
 # Tags MLflow sets itself; shown as attributes, not in the user tag columns.
 SYSTEM_TAG_PREFIX = "mlflow."
 ROWS_PER_PAGE = 250
-MAX_CELL_CHARS = 200
+MAX_CELL_CHARS = CLIP_CHARS
 RUNS_TABLE_CELL_CHARS = 60  # the runs table is wide already; longer values open in place
-MAX_VALUE_CHARS = 2000  # a multi-MB tag is cut here; the full value is left out of the page
+MAX_VALUE_CHARS = TABLE_FULL_CHARS  # in tables of many runs; a run page opens up to FULL_VALUE_MAX_CHARS
 INDEX_KEY_METRICS = 3
 
 
 def run_label(run: Run) -> str:
-    return run.info.run_name or run.info.run_id[:8]
+    """A run's name as pages, charts and images show it (clipped: a name may be a megabyte long)."""
+    return fmt.cut(run.info.run_name) if run.info.run_name else run.info.run_id[:8]
 
 
 def exp_href(exp: ExperimentData) -> str:
@@ -42,17 +44,18 @@ def run_href(exp: ExperimentData, run_id: str) -> str:
     return f"r/{exp.run_keys[run_id]}.html"
 
 
-def value_cell(value: Any, limit: int = MAX_CELL_CHARS) -> dict[str, Any]:
-    """A table cell: shown text (cut at `limit`), and a sort value (numbers sort as numbers)."""
+def value_cell(value: Any, limit: int = MAX_CELL_CHARS, full_limit: int = MAX_VALUE_CHARS) -> dict[str, Any]:
+    """A table cell: shown text (cut at `limit`), the longer text opened in place (cut at
+    `full_limit`), and a sort value (numbers sort as numbers)."""
     if value is None:
         return {"text": "", "sort": "", "full": ""}
     if isinstance(value, float):
         shown, sort = fmt.number_and_sort(value)
         return {"text": shown, "sort": sort, "full": shown}
     text = str(value)
-    seen = fmt.visible(text)  # fmt.clip at both lengths, with one pass for invisible characters
-    return {"text": seen if len(seen) <= limit else seen[:limit] + "…", "sort": text[:MAX_CELL_CHARS],
-            "full": seen if len(seen) <= MAX_VALUE_CHARS else seen[:MAX_VALUE_CHARS] + "…"}
+    # fmt.clip at both lengths, with one pass for invisible characters (of no more than is shown)
+    seen = fmt.visible(text[:full_limit + 1])
+    return {"text": fmt.cut(seen, limit), "sort": text[:MAX_CELL_CHARS], "full": fmt.cut(seen, full_limit)}
 
 
 def key_metrics(exp: ExperimentData) -> list[str]:
@@ -103,13 +106,16 @@ def run_tree(runs: Sequence[Run]) -> list[tuple[Run, int]]:
     ordered: list[tuple[Run, int]] = []
     seen: set[str] = set()
 
-    def visit(run: Run, depth: int) -> None:
-        if run.info.run_id in seen:  # a parent cycle in corrupt tags
-            return
-        seen.add(run.info.run_id)
-        ordered.append((run, depth))
-        for child in children.get(run.info.run_id, []):
-            visit(child, min(depth + 1, 8))
+    def visit(root: Run, depth: int) -> None:
+        # A stack, not recursion: a parent chain thousands of runs deep must not reach the recursion limit.
+        stack = [(root, depth)]
+        while stack:
+            run, depth = stack.pop()
+            if run.info.run_id in seen:  # a parent cycle in corrupt tags
+                continue
+            seen.add(run.info.run_id)
+            ordered.append((run, depth))
+            stack.extend((child, min(depth + 1, 8)) for child in reversed(children.get(run.info.run_id, [])))
 
     for root in roots:
         visit(root, 0)

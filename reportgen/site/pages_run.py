@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from reportgen.limits import FULL_VALUE_MAX_CHARS
 from reportgen.model import Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData
@@ -22,7 +23,9 @@ MAX_NOTE_CHARS = 100_000
 
 
 def _pairs(values: dict[str, str]) -> list[dict[str, Any]]:
-    return [{"key": fmt.visible(key), **value_cell(value)} for key, value in sorted(values.items())]
+    # One run's page: the whole value opens in place, up to FULL_VALUE_MAX_CHARS.
+    return [{"key": fmt.clip(key, FULL_VALUE_MAX_CHARS), **value_cell(value, full_limit=FULL_VALUE_MAX_CHARS)}
+            for key, value in sorted(values.items())]
 
 
 def children_of(exp: ExperimentData) -> dict[str, list[Run]]:

@@ -258,9 +258,10 @@ class RowWriter:
         cached = self._cells.get((text, attrs, limit, numeric))
         if cached is not None:
             return cached
-        seen = fmt.visible(text)  # fmt.clip at both lengths, with one pass for invisible characters
-        shown = seen if len(seen) <= limit else seen[:limit] + "…"
-        full = seen if len(seen) <= self.full_limit else seen[:self.full_limit] + "…"
+        # fmt.clip at both lengths, with one pass for invisible characters (of no more than is shown)
+        seen = fmt.visible(text[:self.full_limit + 1])
+        shown = fmt.cut(seen, limit)
+        full = fmt.cut(seen, self.full_limit)
         if full == shown:
             cell = _td(text[:self.cell_limit], escape(shown), shown, attrs, always=numeric)
         else:
