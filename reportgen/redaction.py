@@ -122,11 +122,11 @@ _ASSIGNED = re.compile(
     r"(?P<name>[A-Za-z][A-Za-z0-9_.-]*)(?P<sep>[\"']?[ \t]*[=:][ \t]*[\"']?|[ \t]+(?=[^-\s]))"
     r"(?=(?P<value>(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)[ \t]+)?[^\s&;,'\"<>]+))"
 )
-# Cheap first test: a value can only change when it holds one of these (most values are numbers).
-_HINT = re.compile(
-    r"(?i)pass|pwd|token|secret|auth|cred|cookie|dsn|key|conn|bearer|basic|jwt|:[^/\s@]*@|://[^/\s]*@"
-    r"|AKIA|ASIA|gh[pousr]_|github_pat_|hf_|sk-|xox[abprs]-|glpat-|eyJ|-----BEGIN"
-)
+# Cheap first test: a value can only change when, lowercased, it holds one of these (every secret name
+# holds one, and so does every credential shape). Substring tests: a regex alternation took 20x longer.
+_HINTS = ("pass", "pwd", "token", "secret", "auth", "cred", "cookie", "dsn", "key", "conn", "bearer", "basic",
+          "jwt", "@", "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "sk-", "xox",
+          "glpat-", "eyj", "-----begin")
 
 # Credential environment variables whose values are hidden wherever they appear (CI logs and pages).
 SECRET_ENV = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "DATABRICKS_TOKEN", "AWS_SECRET_ACCESS_KEY",
@@ -205,8 +205,10 @@ class Redactor:
     # -- values --------------------------------------------------------------------------------------
     def may_hide(self, value: str) -> bool:
         """Whether text() could change the value (one regex search; texts may be tested joined by "\\0")."""
-        if self.default and _HINT.search(value):
-            return True
+        if self.default:
+            lowered = value.lower()
+            if any(hint in lowered for hint in _HINTS):
+                return True
         return any(secret in value for secret in self.env_secrets)
 
     def text(self, value: str) -> str:
