@@ -28,9 +28,20 @@ def _files(folder: Path) -> dict[str, Path]:
             if p.is_file() and not p.relative_to(folder).as_posix().startswith("static/")}
 
 
+def _is_text(path: Path) -> bool:
+    """Compared whole: a text suffix and UTF-8 content (a binary artifact is copied as <name>.txt too)."""
+    if path.suffix not in TEXT_SUFFIXES:
+        return False
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _manifest(files: dict[str, Path]) -> dict[str, str]:
     return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()
-            if path.suffix not in TEXT_SUFFIXES}
+            if not _is_text(path)}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +62,7 @@ def built(tmp_path_factory) -> Path:
 
 def test_sample_site_matches_golden(built):
     files = _files(built)
-    texts = {name: path for name, path in files.items() if path.suffix in TEXT_SUFFIXES}
+    texts = {name: path for name, path in files.items() if _is_text(path)}
     if REGENERATE:
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for name, path in texts.items():
