@@ -161,15 +161,22 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
             data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
                                   key=exp_key, runs=runs, histories=histories, whole=len(mine) == 1)
             for run in runs:
-                key = url_key(run.info.run_id)
-                if key in used_run_keys:
-                    key = f"{index}-{key}"
-                used_run_keys.add(key)
-                data.run_keys[run.info.run_id] = key
+                data.run_keys[run.info.run_id] = _unused_key(url_key(run.info.run_id), index, used_run_keys)
             result.append(data)
             if progress is not None:
                 progress()
     return SiteData(stores=stores, store_labels=labels, experiments=result)
+
+
+def _unused_key(key: str, index: int, used: set[str]) -> str:
+    """A run page name no other run has: merged stores may share run ids, and a page written twice
+    would lose one run. Compared case-folded, as a file system on macOS or Windows compares names."""
+    candidate, n = key, 0
+    while candidate.casefold() in used:
+        n += 1
+        candidate = f"{index}-{key}" if n == 1 else f"{index}-{key}-{n}"
+    used.add(candidate.casefold())
+    return candidate
 
 
 def _rows_of(frame: pd.DataFrame, run_ids: Collection[str] | None) -> pd.DataFrame:

@@ -229,15 +229,24 @@ class FileStore(Store):
 
     def _build(self, refs: list[_RunRef], *, histories: bool = False) -> tuple[list[Run], pd.DataFrame | None]:
         """Runs with params, tags, inputs and latest metrics (and, when asked, the full history frame),
-        every metric file read and parsed once."""
-        runs, files, parsed = self._build_parts(refs, self._report, self._report)
+        every metric file read and parsed once. A run whose folder vanished meanwhile is left out."""
+        built, files, parsed = self._build_parts(refs, self._report, self._report)
         frame = history_of(files, parsed, [info.run_id for _, info in refs]) if histories else None
+        runs = [run for run in built if run is not None]
+        if len(runs) < len(built):
+            gone = {info.run_id for (_, info), run in zip(refs, built) if run is None}
+            self._known = {k: v for k, v in self._known.items() if k not in gone}
+            if frame is not None:
+                frame = frame[~frame["run_id"].isin(gone)].reset_index(drop=True)
+                frame["run_id"] = frame["run_id"].cat.remove_unused_categories()
         return runs, frame
 
     def _build_parts(
         self, refs: list[_RunRef], report_metrics: Report, report_inputs: Report
-    ) -> tuple[list[Run], list[tuple[int, str, str]], mp.ParsedMetrics]:
+    ) -> tuple[list[Run | None], list[tuple[int, str, str]], mp.ParsedMetrics]:
         """The runs, their metric files in (run_id, key) order and the parsed points of those files.
+        None for a run whose folder is gone once read (deleted, or moved to .trash, meanwhile): what was
+        read of it may be part of it, so it is skipped with a problem (to report_inputs).
 
         What is left out of a run's metrics/, params/ and tags/ (a folder that is a file, a symlink or
         FIFO, a value over its cap, a file gone meanwhile) goes to report_inputs with the run's other
@@ -261,8 +270,12 @@ class FileStore(Store):
             index, key, _ = files[i]
             latest[index].append(Metric(key, value, stamp, step))
         datasets = DatasetReader()
-        runs = []
+        runs: list[Run | None] = []
         for index, ((folder, info), run_params, run_tags, metrics) in enumerate(zip(refs, params, tags, latest)):
+            if not os.path.isdir(folder):
+                report_inputs(index, folder, "run folder vanished while read (deleted or moved); run skipped")
+                runs.append(None)
+                continue
             if not info.run_name and run_tags.get("mlflow.runName"):
                 info = RunInfo(**{**info.__dict__, "run_name": run_tags["mlflow.runName"]})
             objs = tuple(sorted(metrics, key=lambda m: m.key))
@@ -372,7 +385,10 @@ class FileStore(Store):
 
     def get_run(self, run_id: str) -> Run:
         """One run, read directly from its folder (fresh: nothing is cached)."""
-        return self._build([self._load_run(run_id)])[0][0]
+        runs = self._build([self._load_run(run_id)])[0]
+        if not runs:
+            raise ResourceDoesNotExist(f"Run '{run_id}' not found (its folder vanished while read)")
+        return runs[0]
 
     # -- metric histories ----------------------------------------------------------------------
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

@@ -322,6 +322,7 @@ def cached_read(
     refs = sorted(admitted, key=lambda fe: fe[1].info.run_id)  # type: ignore[union-attr]
     todo = [(f, e) for f, e in refs if e.run is None]
     _build(store, todo)
+    refs = [(f, e) for f, e in refs if e.info is not None]  # less a run whose folder vanished meanwhile
     # Problems in the order a full read meets them: meta.yaml files in folder order, then metric
     # files and inputs in run id order.
     for entry in entries:
@@ -489,6 +490,11 @@ def _build(store: FileStore, todo: list[tuple[str, Entry]]) -> None:
     timestamp, value, step = (parsed.timestamp, parsed.value, parsed.step) if order is None else (
         parsed.timestamp[order], parsed.value[order], parsed.step[order])
     for index, ((_, entry), run) in enumerate(zip(todo, runs)):
+        if run is None:  # its folder vanished while read: skipped (a problem says so), never trusted
+            entry.info, entry.signature = None, None
+            entry.meta_problems += entry.metric_problems + entry.input_problems
+            entry.metric_problems, entry.input_problems = [], []
+            continue
         first, last = file_bounds[index], file_bounds[index + 1]
         rows = slice(row_bounds[first], row_bounds[last])
         entry.run = run
