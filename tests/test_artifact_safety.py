@@ -108,7 +108,7 @@ def _sqlite_store(tmp_path: Path, uris: dict[int, str]) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     db = mb.mlflow_sqlite(project / "mlflow.db")
-    mb.write(project / ".git" / "config", f'[remote "origin"]\n\turl = https://x-access-token:{SECRET}@github.com/o/r\n')
+    mb.write(project / ".git" / "config", f"[remote]\n\turl = https://x-access-token:{SECRET}@github.com/o/r\n")
     mb.write(project / ".env", f"AWS_SECRET_ACCESS_KEY={SECRET}\n")
     mb.write(project / "notes.txt", SECRET)
     conn = sqlite3.connect(db)
@@ -116,7 +116,8 @@ def _sqlite_store(tmp_path: Path, uris: dict[int, str]) -> Path:
                  "last_update_time) VALUES (1, 'exp', 'mlruns/1', 'active', ?, ?)", (mb.T0, mb.T0))
     for index, uri in uris.items():
         conn.execute("INSERT INTO runs (run_uuid, name, status, start_time, end_time, lifecycle_stage, artifact_uri, "
-                     "experiment_id, source_type, user_id) VALUES (?, ?, 'FINISHED', ?, ?, 'active', ?, 1, 'LOCAL', 'u')",
+                     "experiment_id, source_type, user_id) "
+                     "VALUES (?, ?, 'FINISHED', ?, ?, 'active', ?, 1, 'LOCAL', 'u')",
                      (rid(index), f"run{index}", mb.T0 + index, mb.T0 + index + 9, uri))
     conn.commit()
     conn.close()
@@ -144,6 +145,28 @@ def test_sqlite_runs_read_only_their_own_folder(tmp_path):
     for index in range(2, 9):
         assert_run_refused(result, out, rid(index))
     assert SECRET.encode() not in site_bytes(out)
+    assert_good_run_published(out)
+
+
+def test_sqlite_run_ids_that_name_other_folders_are_not_trusted(tmp_path):
+    """A database written by hand can give a run any id: one that is a folder's name ('mlruns', '.git')
+    does not make that folder the run's."""
+    project = tmp_path / "project"
+    db = _sqlite_store(tmp_path, {GOOD: f"mlruns/1/{rid(GOOD)}/artifacts"})
+    conn = sqlite3.connect(db)
+    for run_id, uri in (("mlruns", "mlruns"), (".git", ".git"), ("1", "mlruns/1")):
+        conn.execute("INSERT INTO runs (run_uuid, name, status, start_time, lifecycle_stage, artifact_uri, "
+                     "experiment_id, source_type, user_id) VALUES (?, ?, 'FINISHED', ?, 'active', ?, 1, 'LOCAL', 'u')",
+                     (run_id, f"odd {run_id}", mb.T0, uri))
+    conn.commit()
+    conn.close()
+    mb.write(project / "mlruns" / "1" / rid(GOOD) / "artifacts" / "ok.txt", "fine")
+    mb.write(project / "mlruns" / "1" / "stray-notes.txt", SECRET)
+    result = build(db, tmp_path / "site")
+    out = tmp_path / "site"
+    assert SECRET.encode() not in site_bytes(out)
+    refused = [p for p in result.problems if "artifacts unavailable" in p.message]
+    assert sorted(p.path for p in refused) == ["run .git", "run 1", "run mlruns"], result.problems
     assert_good_run_published(out)
 
 

@@ -31,7 +31,9 @@ _CHUNK = 1 << 20
 # allowlist, because a blocklist misses .xht, .shtm, .rss, .atom, .xsd and whatever a host's table
 # maps to an active type next, and an extension a host does not know is served with no type at all
 # (Apache), which the browser sniffs, as HTML when the file starts like HTML.
-SERVED_AS_IS = frozenset({"png", "jpg", "jpeg", "gif", "webp", "bmp", "ico", "avif", "txt", "csv", "tsv", "json", "pdf"})
+SERVED_AS_IS = frozenset(
+    {"png", "jpg", "jpeg", "gif", "webp", "bmp", "ico", "avif", "txt", "csv", "tsv", "json", "pdf"}
+)
 SAFE_SUFFIX = ".txt"  # text/plain everywhere; the page's link downloads it (download attribute) either way
 _SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -22,6 +22,9 @@ from reportgen.uri import scheme_of
 
 # A walk stops after this many files: a report never needs more, a hostile tree could hold millions.
 MAX_WALK_FILES = 100_000
+# Outside a file store, a folder belongs to a run when the run's id is one of its path's folder names;
+# MLflow's ids are 32 hex digits, an id shorter than this is never taken for one.
+MIN_RUN_ID_CHARS = 8
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -126,10 +129,14 @@ def _refusal(real: Path, *, allowed: list[Path], own: Path | None, own_roots: li
     if any(_inside(home, root) or _inside(root, home) for home in homes for root in own_roots):
         return (f"artifact folder {shown_name(str(real))} is not this run's <exp>/<run>/artifacts "
                 "(another run's or the store's files); not read")
-    home = max(homes, key=lambda a: len(str(a)))
-    if run_id and run_id in real.parts[len(home.parts):]:
+    below = real.parts[len(max(homes, key=lambda a: len(str(a))).parts):]
+    if any(part.startswith(".") for part in below):
+        return f"artifact folder {shown_name(str(real))} is inside a hidden folder (.git, ...); not read"
+    # An id as short as a folder name ('1', 'mlruns') would match folders that are not the run's.
+    if len(run_id) >= MIN_RUN_ID_CHARS and run_id in below:
         return ""
-    return f"artifact folder {shown_name(str(real))} is not this run's folder (no {run_id or 'run id'} in its path); not read"
+    return (f"artifact folder {shown_name(str(real))} is not this run's folder "
+            f"(no {run_id or 'run id'} in its path); not read")
 
 
 def resolve_root(
