@@ -60,9 +60,11 @@ def main() -> None:
 @click.option("--no-default-redaction", is_flag=True,
               help="Turn off the built-in secret rules (names and values); only --redact patterns apply.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes rendering run pages [default: one per CPU, up to 4, for 300+ runs].")
+              help="Processes rendering run pages [default: one per CPU, up to 4, for 300+ runs; never more "
+                   "than the CPUs or the runs].")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=DEFAULT_CACHE_DIR, show_default=True,
-              help="Cache for incremental builds: a rebuild renders only what changed (safe to delete).")
+              help="Cache for incremental builds: a rebuild renders only what changed (safe to delete). Used "
+                   "only when absent, empty or tagged by reportgen; never inside the output or a store.")
 @click.option("--no-cache", is_flag=True, help="Render everything; neither read nor write the cache.")
 @click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")

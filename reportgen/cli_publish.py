@@ -52,7 +52,9 @@ def summary(store, experiments, metrics, baseline, top, fmt, images, image_forma
     """
     from reportgen.publish.baseline import parse_directions, parse_run_spec
     from reportgen.publish.summary import write_summary
+    from reportgen.site.output import check_summary_paths
 
+    check_summary_paths(store, output=output, images=images)  # never written into the store it reads
     warn_no_default_redaction(no_default_redaction)
     spec = parse_run_spec(baseline, option="--baseline") if baseline is not None else None
     text = write_summary(store, output=output, fmt=fmt, experiments=experiments, metrics=metrics, baseline=spec,

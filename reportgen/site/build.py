@@ -14,7 +14,7 @@ from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifacts import Budget
 from reportgen.site.builder import LinkFailed, Progress, SiteBuilder
-from reportgen.site.cache import Digest, SiteCache, code_digest
+from reportgen.site.cache import Digest, SiteCache, check_cache_folder, code_digest
 from reportgen.site.collect import default_store_uris, gather, open_stores, store_root
 from reportgen.redaction import Redactor
 from reportgen.site.static_images import ImageMaker
@@ -74,7 +74,12 @@ def build_site(
                    workers=workers, progress=progress)
     if cache_dir is None:
         return _build(stores, output_dir, cache=None, **options)
-    cache = SiteCache.open(cache_dir)
+    # Before the cache is opened: a folder that is not ours, or one inside the site or a store, is refused
+    # with nothing in it read or written.
+    roots = [p for p in map(store_root, list(stores) if stores else default_store_uris()) if p]
+    output.check_target(Path(output_dir), store_roots=roots)
+    output.check_cache_placement(cache_dir, target=output_dir, store_roots=roots)
+    cache = SiteCache.open(check_cache_folder(cache_dir))
     try:
         result = _build(stores, output_dir, cache=cache, **options)
     except LinkFailed as failed:

@@ -22,7 +22,7 @@ from reportgen.site.incremental import (
 from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
 from reportgen.site.pages_run import children_of, run_context
-from reportgen.site.parallel import default_workers, fork_call, render_runs
+from reportgen.site.parallel import capped_workers, default_workers, fork_call, render_runs
 from reportgen.site.render import Renderer
 from reportgen.site.runspecs import RunHistorySpecs, split_history
 from reportgen.site.summary import MetricSummary, summarize
@@ -99,7 +99,7 @@ class SiteBuilder:
         self.templates_known = len(self.run_chart_templates)
         plans = [self._plan(exp) for exp in self.site.experiments]
         jobs = [(plan, run) for plan in plans for run in plan.pending]
-        workers = self.workers if self.workers is not None else default_workers(len(jobs))
+        workers = capped_workers(self.workers if self.workers is not None else default_workers(len(jobs)), len(jobs))
         serial = workers <= 1
         remaining = self.budget.remaining
         if serial:  # first: a forked share of experiment pages then knows their images (its compare page)

@@ -19,6 +19,7 @@ import json
 import os
 import pickle
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import orjson
+
+from reportgen.errors import ReportgenError
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
 # kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers)
@@ -39,10 +42,55 @@ _MEMOS = "memo"
 _RUN_CHARTS = "run-charts.pickle"  # in the memo folder: the run pages' chart templates
 _ASIDE = "aside.json"  # beside the unit's files (all under r/ or e/): never linked into a site
 _MAX_CONTENTS = 50_000
+_TAG_FILE = "CACHEDIR.TAG"
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This file is a cache directory tag created by reportgen: https://bford.info/cachedir/\n")
 # Libraries whose output ends up in the pages: a new version may render different bytes.
 _LIBRARIES = ("jinja2", "markupsafe", "altair", "vl-convert-python", "nh3", "markdown", "pandas", "numpy", "pyyaml")
+
+
+class CacheFolderError(ReportgenError):
+    """A --cache-dir that is not reportgen's cache: a build would delete and overwrite files in it."""
+
+
+def is_reportgen_cache(folder: Path) -> bool:
+    """Whether folder carries reportgen's own CACHEDIR.TAG: a regular file (not a link) starting with
+    its two lines. Another tool's tag (cargo, pip) has the same signature, not our line."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO never hangs
+    try:
+        handle = os.open(folder / _TAG_FILE, flags)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return False
+        head = os.read(handle, len(_TAG) + 1)
+    except OSError:
+        return False
+    finally:
+        os.close(handle)
+    return head.startswith(_TAG.encode("utf-8"))
+
+
+def check_cache_folder(folder: str | Path) -> Path:
+    """The resolved cache folder, when a build may write and prune it: absent, empty, or tagged by
+    reportgen (CACHEDIR.TAG); else CacheFolderError, and nothing in it is touched."""
+    given = Path(folder).expanduser()
+    resolved = given.resolve()
+    if not os.path.lexists(resolved):
+        return resolved
+    if not resolved.is_dir():
+        raise CacheFolderError(f"--cache-dir {given} exists and is not a folder; choose another cache folder")
+    try:
+        with os.scandir(resolved) as entries:
+            empty = next(entries, None) is None
+    except OSError as exc:
+        raise CacheFolderError(f"--cache-dir {given}: cannot be read ({exc.strerror})") from None
+    if not empty and not is_reportgen_cache(resolved):
+        raise CacheFolderError(
+            f"--cache-dir {given} is not empty and is not a reportgen cache (no reportgen {_TAG_FILE}); "
+            "choose an empty or new folder, or --no-cache")
+    return resolved
 
 
 class Digest:
@@ -157,6 +205,15 @@ def write_whole(target: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write a file that is not there yet; one that is (the user's) is left as it is."""
+    try:
+        with open(path, "x", encoding="utf-8") as stream:
+            stream.write(text)
+    except FileExistsError:
+        pass
 
 
 def _memo_name(folder: str) -> str:
@@ -344,10 +401,10 @@ class SiteCache:
                                         if entry["folder"].startswith("e/")} | {_RUN_CHARTS}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tag = self.folder / "CACHEDIR.TAG"
-            if not tag.exists():
+            tag = self.folder / _TAG_FILE
+            if not os.path.lexists(tag):
                 tag.write_text(_TAG, encoding="utf-8")
-                (self.folder / ".gitignore").write_text("# created by reportgen\n*\n", encoding="utf-8")
+                _write_new(self.folder / ".gitignore", "# created by reportgen\n*\n")
             handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.folder)
             # Pairs of other sites' builds stay too, up to a bound (a read digest never comes back
             # once its run changed: old pairs are only dead weight).

@@ -1,9 +1,16 @@
-"""The runs table of an experiment as downloadable CSV (safe to open in a spreadsheet) and JSON."""
+"""The runs table of an experiment as downloadable CSV (safe to open in a spreadsheet) and JSON.
+
+CSV cells follow OWASP's CSV-injection advice: a text cell starting with `= + - @`, TAB, CR or LF gets a
+leading `'`, so a spreadsheet shows it as text instead of running it; and every cell holding a comma,
+quote, CR or LF is quoted, so no cell can start a row of its own. A text cell that is a plain number
+(`-0.5`, `+1e-3`: params are text) is left as it is: it cannot be a formula, and stays a number.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +22,14 @@ encode_string = json.encoder.encode_basestring
 
 # A cell starting with one of these is a formula in Excel, LibreOffice and Google Sheets.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_plain_number = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?").fullmatch
+
+
+def safe_text(text: str) -> str:
+    """A text cell with a formula trigger neutralised by a leading quote; plain numbers kept."""
+    if text.startswith(_FORMULA_START) and not _plain_number(text):
+        return "'" + text
+    return text
 
 
 def csv_cell(value: Any) -> str:
@@ -24,10 +39,21 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, float):
         # Numbers stay numbers, a leading minus included: exact when finite, else NaN, +inf, -inf.
         return repr(value) if value - value == 0 else number(value)
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+    return safe_text(str(value))
+
+
+def csv_writer(buffer: io.StringIO) -> Any:
+    """A csv writer whose rows end in CRLF: csv quotes the characters of its line terminator only (with
+    "\n" alone, a bare CR was written unquoted and a spreadsheet started a new row there). Use csv_line."""
+    return csv.writer(buffer, lineterminator="\r\n")
+
+
+def csv_line(writer: Any, buffer: io.StringIO, cells: list[str]) -> str:
+    """One row as written by csv_writer, ending in "\n" like the rest of the site's text files."""
+    buffer.seek(0)
+    buffer.truncate()
+    writer.writerow(cells)
+    return buffer.getvalue()[:-2] + "\n"
 
 
 def table_records(exp: Any, columns: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -82,15 +108,10 @@ def export_pieces(header: list[str], rows: list[list[Any]]) -> tuple[str, list[s
     is written here."""
     encoded = [_encode_column(column) for column in zip(*rows)]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([csv_cell(name) for name in header])
-    csv_header = buffer.getvalue()
-    lines = []
-    for cells in zip(*[csv_cells for csv_cells, _ in encoded]):  # a line each: a cell may hold a line break
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(cells)
-        lines.append(buffer.getvalue())
+    writer = csv_writer(buffer)
+    csv_header = csv_line(writer, buffer, [csv_cell(name) for name in header])
+    # A line each: a cell may hold a line break.
+    lines = [csv_line(writer, buffer, cells) for cells in zip(*[csv_cells for csv_cells, _ in encoded])]
     if not rows:
         return csv_header, [], []
     order = sorted(range(len(header)), key=header.__getitem__)
@@ -102,7 +123,7 @@ def _encode_column(column: tuple[Any, ...]) -> tuple[list[str], list[str]]:
     """(CSV cells, JSON values) of a column; text and float columns in one pass each, others cell by cell."""
     kinds = set(map(type, column))
     if kinds <= {str, type(None)}:
-        return ([("'" + v if v.startswith(_FORMULA_START) else v) if v is not None else "" for v in column],
+        return ([(safe_text(v) if v.startswith(_FORMULA_START) else v) if v is not None else "" for v in column],
                 [encode_string(v) if v is not None else "null" for v in column])
     if kinds <= {float, type(None)}:
         if type(None) in kinds:

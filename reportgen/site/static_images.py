@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from reportgen.errors import ReportgenError
 from reportgen.site.jsonblock import JSONReady, json_text
+from reportgen.site.parallel import forked_pool
 
 # A helper that does not answer in time (a hang no guard foresaw) is killed and images are drawn here.
 HELPER_TIMEOUT_S = 60.0
@@ -95,7 +96,7 @@ class ImageMaker:
         self.used: set[str] = set()  # file names in cache_dir this build used (the rest may go)
         self.lock = threading.Lock()  # one draw at a time (start() draws on a thread)
         if helper and "fork" in multiprocessing.get_all_start_methods() and _safe_to_fork():
-            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            self.pool = forked_pool(1)  # killed with this process, not left drawing forever
             self.pool.submit(_warm_up)
 
     def start(self, specs: Sequence[dict]) -> Callable[[], list[bytes | str]]:

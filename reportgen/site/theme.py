@@ -47,16 +47,24 @@ def _read_theme_file(folder: Path) -> dict[str, Any]:
     return loaded
 
 
+def looks_like_path(value: str) -> bool:
+    """A theme given as a folder: a path separator, a leading '.' or '~', or absolute. A bare name is
+    always a bundled theme, so a folder of the current directory named `default` never shadows it."""
+    return (os.sep in value or "/" in value or (os.altsep is not None and os.altsep in value)
+            or value.startswith((".", "~")) or os.path.isabs(value))
+
+
 def _locate(name_or_path: str) -> Path:
-    candidate = Path(name_or_path).expanduser()
-    if os.sep in name_or_path or "/" in name_or_path or candidate.is_dir():
+    if looks_like_path(name_or_path):
+        candidate = Path(name_or_path).expanduser()
         if not candidate.is_dir():
             raise ReportgenError(f"theme folder {name_or_path} does not exist")
         return candidate.resolve()
     builtin = builtin_themes_dir() / name_or_path
-    if not builtin.is_dir():
+    if not (builtin / TEMPLATES_DIR).is_dir():
         known = sorted(p.name for p in builtin_themes_dir().iterdir() if (p / TEMPLATES_DIR).is_dir())
-        raise ReportgenError(f"unknown theme {name_or_path!r}; bundled themes: {', '.join(known)}")
+        hint = f" (a folder of yours: give it as a path, ./{name_or_path})" if Path(name_or_path).is_dir() else ""
+        raise ReportgenError(f"unknown theme {name_or_path!r}; bundled themes: {', '.join(known)}{hint}")
     return builtin
 
 
