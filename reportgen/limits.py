@@ -37,8 +37,6 @@ YAML_MAX_DEPTH = 32
 # int() refuses more than 4300 digits (Python 3.11+) and a timestamp has 13: a longer number is
 # refused before any conversion.
 YAML_MAX_INT_DIGITS = 40
-# A parent chain longer than this is cut (a problem names the run): a cycle or a hostile store.
-PARENT_CHAIN_MAX = 100_000
 
 # Display: a param or tag value (or a run name) is clipped to CLIP_CHARS in tables, chart data and images
 # (with an ellipsis, site.fmt.cut); a click opens more of it in place: up to FULL_VALUE_MAX_CHARS on a
