@@ -64,7 +64,8 @@ def test_secret_names_are_words_not_substrings():
 def test_csv_cells_are_formula_safe():
     assert csv_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     for start in "+-@\t\r":
-        assert csv_cell(start + "1").startswith("'")
+        assert csv_cell(start + "1+1").startswith("'")
+    assert csv_cell("-1") == "-1" and csv_cell("+2.5e3") == "+2.5e3"  # plain numbers (params are text) stay numbers
     assert csv_cell(-1.5) == "-1.5" and csv_cell(math.nan) == "NaN" and csv_cell(None) == ""
     assert csv_cell("plain") == "plain"
 
