@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
-from reportgen.model import Experiment, Run, RunInfo
+from reportgen.model import Experiment, Problem, Run, RunInfo
 
 REDACTED = "[redacted]"
 
@@ -247,6 +247,11 @@ class Redactor:
             parts += (text[last:start], REDACTED)
             last = end
         return "".join(parts) + text[last:]
+
+    def problem(self, item: Problem) -> Problem:
+        """A problem as a report shows it: a path or message may quote a value or a URI."""
+        path, message = self.text(item.path), self.text(item.message)
+        return item if (path, message) == (item.path, item.message) else replace(item, path=path, message=message)
 
     def mapping(self, values: Mapping[str, str]) -> dict[str, str]:
         if not any(self.is_secret_key(key) or (isinstance(value, str) and self.may_hide(value))

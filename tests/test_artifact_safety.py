@@ -300,6 +300,8 @@ def test_active_and_unknown_types_are_copied_under_a_safe_name(typed_site, name)
     assert served.endswith(SAFE_SUFFIX) and extension(served) in SERVED_AS_IS
     assert (typed_site / href.removeprefix("../")).is_file(), "the page links to the copy"
     assert mimetypes.guess_type(served)[0] == "text/plain"
+    # Downloaded (not opened on the host), the file gets its own name back.
+    assert {a.get_text(): a["download"] for a in page.select(".rg-file-line a")}[name] == name
 
 
 @pytest.mark.parametrize("name", PASSIVE)

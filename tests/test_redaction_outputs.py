@@ -175,3 +175,21 @@ def test_problems_printed_by_a_build_are_one_line_without_escapes(tmp_path):
     assert not any(line.lstrip().startswith("::") for line in text.splitlines())
     warning = next(line for line in text.splitlines() if line.startswith("  warning: "))
     assert "bad\\n::error file=x::pwned\\x1b[31m: skipped 1 bad metric line" in warning
+
+
+def test_the_problems_page_and_the_build_result_redact_what_a_problem_quotes(tmp_path):
+    """A problem names a file, and a file name can carry a credential: the page shows it redacted."""
+    store = tmp_path / "mlruns"
+    exp = mb.experiment(store, "1", "e")
+    run_id = mb.run(exp, 1, params={"lr": "0.1"})
+    mb.write(exp / run_id / "artifacts" / ".env password=PlantedInName42", "x")
+    mb.write(exp / run_id / "metrics" / "loss token=PlantedInKey77", "not a metric line\n")
+    from reportgen.site import build_site
+
+    with pytest.warns(UserWarning) as warned:
+        result = build_site([str(store)], tmp_path / "site", static_charts=False)
+    page = (tmp_path / "site" / "problems.html").read_text(encoding="utf-8")
+    assert page.count("[redacted]") >= 2, page
+    shown = page + "".join(str(problem) for problem in result.problems) + "".join(str(w.message) for w in warned)
+    assert "PlantedInName42" not in shown and "PlantedInKey77" not in shown
+    assert ".env" in page and "loss" in page  # the problem is still named

@@ -145,7 +145,8 @@ class SiteBuilder:
         # Last: every warning of the build is known by now (stores record artifact problems while we copy).
         # Sorted, so that the page does not depend on how run pages were shared between processes.
         found = [p for store in self.site.stores for p in getattr(store, "problems", [])] + self.extra_store_problems
-        self.problems = sorted(found + self.problems, key=lambda p: (p.path, p.message))
+        redacted = map(self.site.redactor.problem, found + self.problems)
+        self.problems = sorted(redacted, key=lambda p: (p.path, p.message))
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
     def _plan(self, exp: ExperimentData) -> "Plan":

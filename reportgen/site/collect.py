@@ -79,6 +79,7 @@ class SiteData:
     stores: list[Any]
     store_labels: list[str]
     experiments: list[ExperimentData]
+    redactor: Redactor = field(default_factory=Redactor)  # also for what the build itself reports
 
     @property
     def run_count(self) -> int:
@@ -165,7 +166,7 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
             result.append(data)
             if progress is not None:
                 progress()
-    return SiteData(stores=stores, store_labels=labels, experiments=result)
+    return SiteData(stores=stores, store_labels=labels, experiments=result, redactor=redactor)
 
 
 def _unused_key(key: str, index: int, used: set[str]) -> str:

@@ -13,6 +13,7 @@ from typing import IO, Iterable, Sequence
 import pandas as pd
 
 from reportgen.errors import ReportgenError, ResourceDoesNotExist, UnsupportedError
+from reportgen.printing import printable
 from reportgen.model import Experiment, FileInfo, Metric, Problem, Run, ViewType
 from reportgen.stores import artifacts
 from reportgen.stores._metrics_parse import HISTORY_COLUMNS  # re-exported: the history frame's columns
@@ -46,7 +47,7 @@ class Store(abc.ABC):
             return
         self._seen_problems.add((item.path, item.message))
         self.problems.append(item)
-        warnings.warn(str(item), ReadWarning, stacklevel=3)
+        warnings.warn(printable(item), ReadWarning, stacklevel=3)  # a log: redacted, one line
 
     # -- what a reader implements -------------------------------------------------------------
     @abc.abstractmethod
