@@ -16,7 +16,7 @@ from reportgen.model import Run
 from reportgen.query import (
     ATTRIBUTE, DATASET, METRIC, PARAM, TAG, OrderBy, parse_filter, parse_order_by, referenced_columns,
 )
-from reportgen.query_eval import order_positions
+from reportgen.query_eval import filter_mask, order_positions
 
 # The leading columns of mlflow.search_runs, in order; metrics.*, params.*, tags.* follow.
 INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
@@ -156,7 +156,7 @@ def search(
     if max_results is not None and max_results < 0:
         raise QueryError(f"max_results must be at least 0, got {max_results}")
     frame, present = search_frame(runs, referenced_columns(parsed, orders))
-    keep = parsed.mask(frame, present=present).to_numpy()
+    keep = filter_mask(parsed, frame, present=present).to_numpy()
     positions = np.flatnonzero(keep)
     ordered = positions[order_positions(frame.iloc[positions], orders, present={
         name: mask[positions] for name, mask in present.items()

@@ -153,12 +153,6 @@ class Filter:
             )
         return " AND ".join(c.text for c in self.comparisons())
 
-    def mask(self, frame, *, present=None):
-        """A boolean Series over frame's rows (see reportgen.query_eval.filter_mask)."""
-        from reportgen.query_eval import filter_mask
-
-        return filter_mask(self, frame, present=present)
-
 
 @dataclass(frozen=True)
 class OrderBy:

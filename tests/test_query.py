@@ -13,6 +13,7 @@ from mlflow_oracle import build_store, to_model
 from reportgen.errors import QueryError
 from reportgen.frames import runs_frame, search
 from reportgen.query import Comparison, parse_filter, parse_order_by
+from reportgen.query_eval import filter_mask
 
 FILTERS = [
     "",
@@ -193,7 +194,7 @@ def test_mask_on_runs_frame_matches_search(oracle):
     frame = runs_frame(runs)
     for f in ["metrics.rmse < 0.8", "params.alpha = '0.5' or tags.team = 'z'", "run_name LIKE 'beta%'",
               "start_time > 1700000000010", "tags.`my tag` IS NULL"]:
-        mask = parse_filter(f).mask(frame)
+        mask = filter_mask(parse_filter(f), frame)
         assert isinstance(mask, pd.Series) and mask.dtype == bool
         assert list(frame.loc[mask, "run_id"]) == [r.info.run_id for r in runs if r in search(runs, filter_string=f)]
 

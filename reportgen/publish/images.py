@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from reportgen.publish.summary import Summary
+from reportgen.publish.summary_data import Summary
 
 IMAGE_FORMATS = ("svg", "png")
 
@@ -20,8 +20,7 @@ def write_images(store, summary: Summary, folder: Path, *, link_base: Path, fmt:
     """One image per experiment with a ranked metric; each experiment's `images` gets
     {"metric", "path" (relative to link_base, '/'-separated), "alt"}."""
     from reportgen.charts import history_chart
-    from reportgen.site.assets import render_static
-    from reportgen.site.chartslots import _stable_ids as stable_svg_ids
+    from reportgen.static_charts import render_static, stable_svg_ids
 
     if fmt not in IMAGE_FORMATS:
         from reportgen.errors import BadInputError

@@ -10,7 +10,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -18,58 +18,14 @@ from reportgen.aggregate import Directions, constant_params, metric_direction, v
 from reportgen.errors import BadInputError, ReportgenError
 from reportgen.model import Experiment, Run
 from reportgen.publish.baseline import RunSpec, find_run_anywhere, resolve_run
-from reportgen.publish.text import Delta, delta
+from reportgen.publish.summary_data import GITHUB_LIMIT, ExperimentSummary, MetricInfo, RunRow, Summary
+from reportgen.publish.text import delta
 from reportgen.redaction import Redactor
+from reportgen.selection import default_store_uris, select_experiments
 
 DEFAULT_TOP = 5
 DEFAULT_METRICS = 4  # metrics chosen per experiment when --metric is not given
-GITHUB_LIMIT = 65_536  # characters of a GitHub comment or step summary
 _EVAL_WORDS = re.compile(r"(^|[^a-z])(val|valid|validation|test|eval|dev|holdout)([^a-z]|$)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class RunRow:
-    run_id: str
-    run_name: str
-    status: str
-    metrics: dict[str, float | None]
-    params: dict[str, str | None]
-    deltas: dict[str, Delta]
-    rank: int | None = None  # 1-based rank by the primary metric; None for the baseline row
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    key: str
-    direction: str | None
-    n_runs: int
-    best_run_id: str | None = None
-    best_run_name: str | None = None
-    best_value: float | None = None
-
-
-@dataclass
-class ExperimentSummary:
-    experiment_id: str
-    name: str
-    n_runs: int
-    metrics: list[MetricInfo]
-    ranked_by: str | None
-    top: list[RunRow]
-    baseline: RunRow | None
-    baseline_note: str | None
-    varying_params: list[str]
-    constant_params: dict[str, str]
-    notes: list[str] = field(default_factory=list)
-    images: list[dict[str, str]] = field(default_factory=list)  # {"metric", "path" (relative link), "alt"}
-
-
-@dataclass
-class Summary:
-    experiments: list[ExperimentSummary]
-    baseline_spec: str | None
-    site_url: str | None
-    problems: int = 0
 
 
 # -- choosing metrics -------------------------------------------------------------------------------
@@ -198,8 +154,6 @@ def build_summary(store, *, experiments: Sequence[str] = (), metrics: Sequence[s
                   directions: Directions | None = None, redactor: Redactor | None = None) -> Summary:
     """Gather the summary of the store's active experiments (or those named by id, name or glob),
     redacted by `redactor` (default: the built-in policy)."""
-    from reportgen.site.collect import select_experiments
-
     if top < 1:
         raise BadInputError("--top must be at least 1")
     try:
@@ -258,7 +212,6 @@ def write_summary(store_uri: str | None, *, output: str | os.PathLike[str] | Non
     built-in rules (off when default_redaction is False)."""
     from reportgen.publish.images import write_images
     from reportgen.publish.summary_md import render_markdown
-    from reportgen.site.collect import default_store_uris
     from reportgen.stores import open_store
 
     if fmt not in ("md", "json"):

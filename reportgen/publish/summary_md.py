@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from reportgen.publish.summary import GITHUB_LIMIT, ExperimentSummary, RunRow, Summary
+from reportgen.publish.summary_data import GITHUB_LIMIT, ExperimentSummary, RunRow, Summary
 from reportgen.publish.text import fmt_delta, fmt_value, md_escape, md_table, md_url
+from reportgen.selection import url_key
 
 MAX_PARAM_COLUMNS = 4
 MAX_CONSTANTS = 8
@@ -16,8 +17,6 @@ def _run_cell(row: RunRow, site_url: str | None) -> str:
     name = md_escape(row.run_name or "(unnamed)", limit=60)
     if site_url:
         # The site's run pages live at r/<run id>.html (a plain id is its own file name).
-        from reportgen.site.collect import url_key
-
         name = f"[{name}]({md_url(site_url.rstrip('/') + '/r/' + quote(url_key(row.run_id)) + '.html')})"
     status = "" if row.status == "FINISHED" else f" ({md_escape(row.status)})"
     return f"{name} ({md_escape(row.run_id[:8])}){status}"

@@ -12,19 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from reportgen.errors import ReportgenError
+from reportgen.static_charts import (  # noqa: F401 - render_static, engine_started: importers use them here
+    STATIC_WIDTH, VL_VERSION, engine_started, mark_engine_started, render_static,
+)
 
-# Altair 6.3 emits Vega-Lite 6.4 specs; pin the bundle to the same minor so specs and runtime agree.
-VL_VERSION = "6.4"
 BUNDLE_PATH = Path("static") / "vendor" / "vega-bundle.js"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-STATIC_WIDTH = 520
-# Whether this process has started vl-convert's engine (its threads do not survive a fork: a forked
-# child that draws with an engine inherited half-started hangs).
-_ENGINE = {"started": False}
-
-
-def engine_started() -> bool:
-    return _ENGINE["started"]
 
 
 def _escape_non_ascii(text: str) -> str:
@@ -63,7 +56,7 @@ def vega_bundle_text() -> str:
             return text
     except (OSError, UnicodeDecodeError):
         pass
-    _ENGINE["started"] = True
+    mark_engine_started()
     try:
         text = _wrap(vl_convert.javascript_bundle(vl_version=VL_VERSION))
     except BaseException as exc:  # vl-convert panics (a BaseException) instead of raising
@@ -93,23 +86,3 @@ def write_assets(out_dir: str | os.PathLike[str]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(vega_bundle_text(), encoding="ascii")
     return target
-
-
-def render_static(spec: dict, fmt: str = "svg") -> bytes:
-    """A static image of a Vega-Lite spec ("svg" or "png"), for pages read with JavaScript off."""
-    import vl_convert
-
-    if spec.get("width") == "container":
-        # No container outside a browser: give the plot the width it typically gets in a page.
-        spec = {**spec, "width": STATIC_WIDTH}
-    _ENGINE["started"] = True
-    try:
-        if fmt == "svg":
-            return vl_convert.vegalite_to_svg(spec, vl_version=VL_VERSION).encode("utf-8")
-        if fmt == "png":
-            return vl_convert.vegalite_to_png(spec, vl_version=VL_VERSION, scale=1)
-    except BaseException as exc:  # a bad spec panics inside vl-convert (pyo3 PanicException)
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise ReportgenError(f"cannot render a static chart image: {str(exc).splitlines()[0]}") from None
-    raise ReportgenError(f"unknown static image format {fmt!r}: use 'svg' or 'png'")

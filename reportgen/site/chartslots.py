@@ -4,7 +4,6 @@ run pages from reportgen.site.runspecs), plus the static SVG images shown when J
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -21,6 +20,7 @@ from reportgen.site.memo import Memo
 from reportgen.site.pages import experiment_varying, key_metrics, run_href, run_label, varying_params
 from reportgen.site.runspecs import RunHistorySpecs, Series
 from reportgen.site.summary import direction
+from reportgen.static_charts import stable_svg_ids as _stable_ids
 
 if TYPE_CHECKING:
     from reportgen.site.static_images import ImageMaker
@@ -102,21 +102,6 @@ class ChartSlots:
             target.write_bytes(_stable_ids(image))
             item["fallback"] = self.root + relative
         self.pending = []
-
-
-_COUNTER_ID_RE = re.compile(rb"\b(clip|gradient_|pattern_|marker_)(\d+)\b")
-
-
-def _stable_ids(svg: bytes) -> bytes:
-    """vl-convert numbers clip paths and gradients with per-process counters; renumber them per image
-    so that rebuilds are byte-identical."""
-    numbers: dict[bytes, bytes] = {}
-
-    def renumber(match: re.Match[bytes]) -> bytes:
-        key = match.group(0)
-        return numbers.setdefault(key, match.group(1) + str(len(numbers) + 1).encode())
-
-    return _COUNTER_ID_RE.sub(renumber, svg)
 
 
 def _top_runs(exp: ExperimentData, key: str, limit: int) -> list[str]:

@@ -4,10 +4,6 @@ Everything the pages need is read here, before anything is rendered (the mkdocs 
 """
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import os
-import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,30 +14,9 @@ import pandas as pd
 from reportgen.errors import ReportgenError
 from reportgen.model import Experiment, Run
 from reportgen.redaction import Redactor
-from reportgen.uri import ENV_TRACKING_URI, local_path, redact_uri, scheme_of
-
-_SAFE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def default_store_uris(environ: dict[str, str] | None = None, cwd: Path | None = None) -> list[str]:
-    """MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db (what `mlflow ui` would show)."""
-    environ = dict(os.environ) if environ is None else environ
-    cwd = Path.cwd() if cwd is None else cwd
-    if environ.get(ENV_TRACKING_URI):
-        return [environ[ENV_TRACKING_URI]]
-    if (cwd / "mlruns").is_dir():
-        return [str(cwd / "mlruns")]
-    if (cwd / "mlflow.db").is_file():
-        return [f"sqlite:///{cwd / 'mlflow.db'}"]
-    raise ReportgenError("no store given: pass a store path or URI, set MLFLOW_TRACKING_URI, "
-                         "or run where ./mlruns or ./mlflow.db exists")
-
-
-def url_key(value: str) -> str:
-    """A folder name for an id: the id itself when it is plain, else a short hash."""
-    if _SAFE_KEY_RE.match(value):
-        return value
-    return "h" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+from reportgen.selection import default_store_uris, select_experiments, url_key  # noqa: F401 - importers use them here
+from reportgen.selection import experiment_matches as _matches
+from reportgen.uri import local_path, redact_uri, scheme_of
 
 
 @dataclass
@@ -99,21 +74,6 @@ def store_root(uri: str) -> Path | None:
     if scheme_of(uri) == "sqlite" and uri.startswith("sqlite:///"):
         return Path(uri[len("sqlite:///"):])
     return None
-
-
-def _matches(experiment: Experiment, pattern: str) -> bool:
-    return (experiment.experiment_id == pattern or experiment.name == pattern
-            or fnmatch.fnmatchcase(experiment.name, pattern))
-
-
-def select_experiments(experiments: list[Experiment], patterns: Sequence[str]) -> list[Experiment]:
-    """The experiments named (by id, name or glob); every pattern must match one at least."""
-    if not patterns:
-        return experiments
-    for pattern in patterns:
-        if not any(_matches(exp, pattern) for exp in experiments):
-            raise ReportgenError(f"--experiment {pattern!r} matches no experiment")
-    return [exp for exp in experiments if any(_matches(exp, p) for p in patterns)]
 
 
 def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str], filter_string: str | None,

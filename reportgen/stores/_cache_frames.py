@@ -4,16 +4,14 @@ the rows of some runs with the whole frame's categories, without making the whol
 from __future__ import annotations
 
 from itertools import chain, compress
-from typing import TYPE_CHECKING, Collection
+from typing import Collection
 
 import numpy as np
 import pandas as pd
 
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._metrics_parse import HISTORY_COLUMNS
-
-if TYPE_CHECKING:
-    from reportgen.stores.file_cache import Entry
+from reportgen.stores._run_reads import Entry
 
 
 class Histories:

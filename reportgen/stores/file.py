@@ -25,6 +25,7 @@ from reportgen.stores._file_parts import (
 )
 from reportgen.stores._io import Inline, gc_paused, read_many
 from reportgen.stores._meta import read_meta
+from reportgen.stores._run_reads import repeated_ids
 from reportgen.stores.artifacts import ArtifactRoot
 from reportgen.stores.artifacts import signature as artifact_signature
 from reportgen.stores.base import Store
@@ -34,22 +35,6 @@ if TYPE_CHECKING:
 
 # (run folder, RunInfo) of one readable run
 _RunRef = tuple[str, RunInfo]
-
-
-def repeated_ids(folders: list[str], infos: list[RunInfo | None]) -> dict[int, str]:
-    """index -> problem of each run folder whose run id an earlier folder has: the same run folder in
-    two experiments (a copy, a merge). One id must mean one run (pages, charts and artifacts are keyed
-    by it): the first in folder order is kept, whatever the lifecycle view."""
-    first: dict[str, str] = {}
-    repeats = {}
-    for index, (folder, info) in enumerate(zip(folders, infos)):
-        if info is None:
-            continue
-        if info.run_id in first:
-            repeats[index] = f"run id {info.run_id} repeats the run at {first[info.run_id]}; run skipped"
-        else:
-            first[info.run_id] = folder
-    return repeats
 
 
 def _odd_folder(entry: os.DirEntry[str]) -> str:

@@ -19,9 +19,8 @@ import tempfile
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -29,12 +28,10 @@ from reportgen import __version__
 from reportgen.model import Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._io import gc_paused
-from reportgen.stores.file import repeated_ids
 from reportgen.stores._read_sign import Signature, Signer, artifact_state
 from reportgen.stores._cache_frames import Histories
+from reportgen.stores._run_reads import Entry, repeated_ids
 
-if TYPE_CHECKING:
-    from reportgen.stores.file import FileStore
 
 # Bump when an entry's meaning changes; a cache of another version (or reportgen version) is ignored.
 CACHE_VERSION = 4  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each
@@ -48,29 +45,10 @@ SHARDS = tuple(f"{n:02x}" for n in range(64))
 # A folder changed this close to the scan may change again within the file system's timestamp
 # granularity without its signature changing ("racy" entries, as git calls them): kept, not trusted.
 RACY_NS = 2_000_000_000
-Problems = list[tuple[str, str]]
 
 
 class ReadCacheWarning(UserWarning):
     """The read cache could not be written (the read itself is complete)."""
-
-
-@dataclass
-class Entry:
-    """What a read made of one run folder."""
-
-    signature: Signature | None  # None: not trusted next time (changed too recently)
-    info: RunInfo | None  # None: the run was skipped (meta_problems say why)
-    meta_problems: Problems = field(default_factory=list)
-    run: Run | None = None  # None until a read admitted the run and built it
-    metric_problems: Problems = field(default_factory=list)
-    input_problems: Problems = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)  # metric files, in key order
-    counts: np.ndarray | None = None  # points per file
-    timestamp: np.ndarray | None = None
-    value: np.ndarray | None = None
-    step: np.ndarray | None = None
-    read_digest: bytes | None = None  # ReadDigests' digest of its signature, once made (kept with it)
 
 
 # -- the cache file ------------------------------------------------------------------------------
@@ -278,8 +256,23 @@ def _inside(path: Path, folder: str) -> bool:
 
 
 # -- the read ------------------------------------------------------------------------------------
+class FileReader(Protocol):
+    """The parts of stores.file.FileStore a cached read uses (a Protocol: that module imports this one)."""
+
+    _root: str
+
+    def _run_folders(self, experiment_folder: str) -> list[str]: ...
+
+    def _read_infos(self, folders: list[str], report: Callable[[int, str, str], None]) -> list[RunInfo | None]: ...
+
+    def _build_parts(self, refs: list[tuple[str, RunInfo]], report_metrics: Callable[[int, str, str], None],
+                     report_inputs: Callable[[int, str, str], None]) -> tuple[list[Run | None], Sequence, Any]: ...
+
+    def problem(self, path: str, message: str, *, kind: str = "warning") -> None: ...
+
+
 def cached_read(
-    store: FileStore, experiment_folders: list[str], view: ViewType, cache_dir: Path, *,
+    store: FileReader, experiment_folders: list[str], view: ViewType, cache_dir: Path, *,
     scrub: Callable[[Any], Any] | None = None,
 ) -> tuple[list[tuple[str, RunInfo]], list[Run], Histories, ReadDigests, dict[str, str | None]]:
     """(refs, runs, histories) as FileStore._build(refs, histories=True) gives them (the history frame
@@ -464,13 +457,13 @@ class ReadDigests:
         return digest.digest()
 
 
-def _read_infos(store: FileStore, folders: list[str], entries: list[Entry]) -> None:
+def _read_infos(store: FileReader, folders: list[str], entries: list[Entry]) -> None:
     infos = store._read_infos(folders, lambda i, path, message: entries[i].meta_problems.append((path, message)))
     for entry, info in zip(entries, infos):
         entry.info = info
 
 
-def _build(store: FileStore, todo: list[tuple[str, Entry]]) -> None:
+def _build(store: FileReader, todo: list[tuple[str, Entry]]) -> None:
     """Build the runs of these entries (sorted by run id) and keep each one's points and problems."""
     if not todo:
         return
