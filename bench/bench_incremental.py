@@ -43,7 +43,7 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 ROOT = Path(__file__).resolve().parents[1]
-_CLI = "import sys; from reportgen.cli import run; sys.argv[0] = 'reportgen'; run()"  # the console script
+_CLI = "import sys; from reportgen.cli import main; sys.argv[0] = 'reportgen'; main()"  # the console script
 
 
 def _timed_build(store: Path, out: Path, *, cache: Path | None, replace: bool,

@@ -1,9 +1,7 @@
 """The `reportgen` command line: thin click commands that parse options and call one library function."""
 from __future__ import annotations
 
-import os
 import re
-import sys
 import warnings
 
 import click
@@ -99,27 +97,5 @@ main.add_command(summary)
 main.add_command(check)
 
 
-def run() -> None:
-    """The `reportgen` console script: main(), then the process ends without the interpreter freeing what
-    the build made (its teardown took 0.2 s, a sixth of a rebuild in a fresh process; mypy ends the same
-    way). Output is flushed first and the exit status kept; every file is written and every helper
-    process ended by then. Library callers of main() (and tests) exit normally."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:  # sys.exit("message"): printed, status 1, as the interpreter does
-            print(exc.code, file=sys.stderr)
-            code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed or broken pipe: nothing more can reach it
-            pass
-    os._exit(code)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    run()
+    main()

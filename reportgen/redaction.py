@@ -163,6 +163,7 @@ class Redactor:
     default: bool = True
     count: int = 0
     # Keys repeat across thousands of runs: each is judged once.
+    env_found: set[str] = field(default_factory=set, repr=False, compare=False)  # env secrets met in a text
     _judged: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
     _secret_set: set[str] = field(default_factory=set, repr=False, compare=False)  # those judged secret
 
@@ -174,7 +175,15 @@ class Redactor:
     def fingerprint(self, *, env: bool = True) -> str:
         """A digest of the rules (for cache keys): other rules, other redacted data. env=False leaves the
         environment's secrets out (they change with every CI job's token; hiding more is always safe)."""
-        text = "\0".join(("v1", str(self.default), *self.patterns, "env", *(self.env_secrets if env else ())))
+        return self._digest(self.env_secrets if env else ())
+
+    def found_fingerprint(self) -> str:
+        """fingerprint() with only the environment's secrets that some text held so far: the key of pages
+        rendered from that text. A CI job's fresh token is in no run, so it leaves the key alone."""
+        return self._digest(sorted(self.env_found))
+
+    def _digest(self, secrets: Iterable[str]) -> str:
+        text = "\0".join(("v1", str(self.default), *self.patterns, "env", *secrets))
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def scrub(self, item: Run | RunInfo) -> Run | RunInfo:
@@ -218,6 +227,7 @@ class Redactor:
         cleaned = value
         for secret in self.env_secrets:
             if secret in cleaned:
+                self.env_found.add(secret)
                 cleaned = cleaned.replace(secret, REDACTED)
         if self.default:
             if "@" in cleaned:

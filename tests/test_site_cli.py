@@ -129,7 +129,7 @@ def test_every_build_option_is_documented_in_help():
 
 
 def _console_script(*args, cwd):
-    """`reportgen ARGS` as the installed console script runs it (reportgen.cli:run), in a fresh process."""
+    """`reportgen ARGS` as the installed console script runs it (reportgen.cli:main), in a fresh process."""
     import os
     import subprocess
     import sys
@@ -137,12 +137,12 @@ def _console_script(*args, cwd):
 
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-c", "import sys; from reportgen.cli import run; sys.argv[0] = 'reportgen'; run()",
+    return subprocess.run([sys.executable, "-c", "import sys; from reportgen.cli import main; sys.argv[0] = 'reportgen'; main()",
                            *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 def test_the_console_script_keeps_output_and_exit_status(tmp_path, store):
-    """run() ends the process without the interpreter's teardown: the summary still arrives whole, the
+    """The console script in a fresh process: the summary arrives whole, the
     site and cache are complete, and failures keep their status and message."""
     done = _console_script("build", str(store), "-o", str(tmp_path / "site"), "--cache-dir", str(tmp_path / "cache"),
                            cwd=tmp_path)

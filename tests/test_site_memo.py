@@ -187,71 +187,6 @@ def test_memo_keys_cover_the_runs_and_an_exception_keeps_nothing():
     assert Memo().get(lambda: 1, "anything") == 1 and not Memo().active
 
 
-def _turn_for(monkeypatch, who):
-    """The compare page's turn goes to `who` ("child" or "parent"): the other process finds it taken."""
-    import os
-
-    from reportgen.site import experiment_pages
-
-    parent = os.getpid()
-    real = experiment_pages._Turn.take
-    monkeypatch.setattr(experiment_pages._Turn, "take",
-                        lambda turn: real(turn) if (os.getpid() == parent) == (who == "parent") else False)
-
-
-def _count_compares(monkeypatch, log):
-    """Each process that makes the compare specs or page adds a line to `log` (a child's calls count too)."""
-    import os
-
-    from reportgen.site import experiment_pages
-
-    real_compare, real_page = experiment_pages.ExperimentPages._compare, experiment_pages.ExperimentPages.compare_page
-
-    def note(what):
-        with open(log, "a") as handle:
-            handle.write(f"{what} {'parent' if os.getpid() == parent else 'child'}\n")
-
-    parent = os.getpid()
-    monkeypatch.setattr(experiment_pages.ExperimentPages, "_compare",
-                        lambda self: note("specs") or real_compare(self))
-    monkeypatch.setattr(experiment_pages.ExperimentPages, "compare_page",
-                        lambda self, *a: note("page") or real_page(self, *a))
-    return lambda: sorted(log.read_text().split("\n")[:-1]) if log.exists() else []
-
-
-def test_rows_and_compare_specs_made_by_a_forked_process_are_remembered(tmp_path, store, monkeypatch):
-    from reportgen.site import builder
-
-    calls = Calls(monkeypatch)
-    cache = tmp_path / "cache"
-    client = TrackingClient(tracking_uri=str(store))
-    monkeypatch.setattr(builder, "ROWS_PER_PAGE", 2)  # this process makes the first page's two rows
-    monkeypatch.setattr(chartslots, "COMPARE_HISTORY_RUNS", 2)  # the best two: run 4 is not among them
-    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 1)  # the child makes every row
-    build(store, tmp_path / "site", cache_dir=cache)
-    assert calls.rows == 2  # this process's share: the first page (the child's are not counted here)
-    client.set_tag(RUN_4, "team", "nlp")
-    calls.clear()
-    _turn_for(monkeypatch, "child")
-    compares = _count_compares(monkeypatch, tmp_path / "compares.log")
-    result = build(store, tmp_path / "site", cache_dir=cache)
-    assert calls.rows <= 1  # the first page's rows come from the memo too (run 4's may be one of them)
-    # The child wrote the compare page (run 4's page was written first, so its images were known).
-    assert compares() == ["page child", "specs child"]
-    _same_as_full(tmp_path, store, tmp_path / "site")
-    assert result.pages == build(store, tmp_path / "full").pages
-    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 10**9)  # now this process makes them
-    made_compare = []
-    real = chartslots._compare_histories
-    monkeypatch.setattr(chartslots, "_compare_histories", lambda *a, **k: made_compare.append(1) or real(*a, **k))
-    client.set_tag(RUN_4, "team", "speech")
-    calls.clear()
-    build(store, tmp_path / "site", cache_dir=cache)
-    assert calls.rows == 1  # the others were in the memo the forked build left
-    assert made_compare == []  # so were the compare specs
-    _same_as_full(tmp_path, store, tmp_path / "site")
-
-
 def test_summaries_of_cached_runs_lost_from_the_cache_are_made_again(tmp_path, store):
     """A new column makes every row again, with the metric summaries of the cached runs (kept beside
     their pages in the cache); where those are gone they come from the runs' histories."""
@@ -265,57 +200,6 @@ def test_summaries_of_cached_runs_lost_from_the_cache_are_made_again(tmp_path, s
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "new_column", "x")
     build(store, tmp_path / "site", cache_dir=cache)
     _same_as_full(tmp_path, store, tmp_path / "site")
-
-
-def test_the_compare_page_goes_to_the_process_done_first(tmp_path, store, monkeypatch):
-    """Forked, the compare specs and page are made once, by whichever process takes their turn first: here
-    this one (a new column makes the child's share of rows long). The same site, and the specs are
-    remembered all the same."""
-    from reportgen.site import builder
-
-    cache = tmp_path / "cache"
-    client = TrackingClient(tracking_uri=str(store))
-    monkeypatch.setattr(builder, "ROWS_PER_PAGE", 2)
-    monkeypatch.setattr(chartslots, "COMPARE_HISTORY_RUNS", 2)  # the best two: run 4 is not among them
-    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 1)
-    build(store, tmp_path / "site", cache_dir=cache)
-    _turn_for(monkeypatch, "parent")
-    compares = _count_compares(monkeypatch, tmp_path / "compares.log")
-    client.set_tag(RUN_4, "new_column", "x")
-    build(store, tmp_path / "site", cache_dir=cache)
-    assert compares() == ["page parent", "specs parent"]
-    _same_as_full(tmp_path, store, tmp_path / "site")
-    monkeypatch.setattr(builder, "FORK_PAGES_FROM_RUNS", 10**9)  # this process makes them all, if it must
-    made_compare = []
-    real = chartslots._compare_histories
-    monkeypatch.setattr(chartslots, "_compare_histories", lambda *a, **k: made_compare.append(1) or real(*a, **k))
-    client.set_tag(RUN_4, "team", "speech")
-    build(store, tmp_path / "site", cache_dir=cache)
-    assert made_compare == []
-    _same_as_full(tmp_path, store, tmp_path / "site")
-
-
-def test_a_turn_is_taken_once_across_a_fork():
-    import os
-
-    from reportgen.site.experiment_pages import _Turn
-
-    turn = _Turn()
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child takes it first
-        os.write(writer, b"1" if turn.take() else b"0")
-        os._exit(0)
-    os.waitpid(pid, 0)
-    assert os.read(reader, 1) == b"1"
-    assert not turn.take()  # taken by the child
-    turn.close()
-    assert not turn.take()  # closed: nothing to take
-    mine = _Turn()
-    assert mine.take() and not mine.take()
-    mine.close()
-    os.close(reader)
-    os.close(writer)
 
 
 def test_rows_remembered_for_other_columns_are_fitted_not_made_again(tmp_path, store, monkeypatch):
@@ -375,8 +259,7 @@ def test_a_change_to_one_run_rewrites_only_the_files_of_its_rows(tmp_path, store
     assert 1 <= len(shards) <= 4 < len(after) - 2
     assert "rows-first.pickle" in rewritten  # the first page holds run 4's row (one page)
     calls.clear()
-    monkeypatch.setattr("reportgen.site.builder.FORK_PAGES_FROM_RUNS", 1)
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "speech")
     build(store, tmp_path / "site", cache_dir=cache)
-    assert calls.rows <= 2  # run 4's row, here and in the child's count (not seen here): the rest were found
+    assert calls.rows <= 1  # run 4's row: the rest were found
     _same_as_full(tmp_path, store, tmp_path / "site")

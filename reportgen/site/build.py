@@ -3,17 +3,15 @@ target, then swap it in. Reads like a table of contents; the steps live in the s
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifacts import Budget
-from reportgen.site.builder import LinkFailed, Progress, SiteBuilder
+from reportgen.site.builder import Progress, SiteBuilder
 from reportgen.site.cache import Digest, SiteCache, check_cache_folder, code_digest
 from reportgen.site.collect import default_store_uris, gather, open_stores, store_root
 from reportgen.redaction import Redactor
@@ -80,12 +78,7 @@ def build_site(
     output.check_target(Path(output_dir), store_roots=roots)
     output.check_cache_placement(cache_dir, target=output_dir, store_roots=roots)
     cache = SiteCache.open(check_cache_folder(cache_dir))
-    try:
-        result = _build(stores, output_dir, cache=cache, **options)
-    except LinkFailed as failed:
-        fresh = SiteCache(cache.folder)
-        fresh.warnings.append(f"{cache.folder}: cached pages could not be linked ({failed}); rendered instead")
-        return _build(stores, output_dir, cache=fresh, **options)
+    result = _build(stores, output_dir, cache=cache, **options)
     if result.budget_hit and cache.restored:
         # Copies under a site size limit depend on which runs render in which process: only a build
         # that renders every run gives the bytes of a full build.
@@ -137,12 +130,13 @@ def _build(
                                    images=images, bytecode_dir=cache.templates if cache is not None else None)
             if cache is not None:
                 builder.cache = cache
-                # Redaction rules are in the key: runs may be keyed by what was read, before redaction.
+                # Redaction rules are in the key: runs may be keyed by what was read, before redaction. Of the
+                # environment's secrets only those the runs held: a CI job's token changes every job (else no
+                # page would be reused), and a run holding it was logged since, so it renders again anyway.
                 builder.build_key = Digest(
                     code_digest(theme_.folders), title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size,
-                    max_site_size, strict, static_charts, "redact", redactor.fingerprint()).hex()
-            with _read_data_frozen():
-                builder.build()
+                    max_site_size, strict, static_charts, "redact", redactor.found_fingerprint()).hex()
+            builder.build()
         except BaseException:
             output.discard(staging)
             raise
@@ -165,18 +159,3 @@ def _build(
                        timings=timings, budget_hit=builder.budget_hit,
                        reused=cache.restored if cache is not None else 0,
                        notes=list(cache.warnings) if cache is not None else [])
-
-
-@contextlib.contextmanager
-def _read_data_frozen() -> Iterator[None]:
-    """What the read made (runs, histories: most of the heap, none of it garbage) is left out of garbage
-    collection while the pages render: each full collection walked it all again (0.07-0.13 s, once or twice
-    a build), and forked processes copied the pages that walk touched."""
-    if gc.get_freeze_count():  # the caller froze objects of its own: keep out of its way
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()

@@ -22,7 +22,7 @@ from reportgen.site.incremental import (
 from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
 from reportgen.site.pages_run import children_of, run_context
-from reportgen.site.parallel import capped_workers, default_workers, fork_call, render_runs
+from reportgen.site.parallel import capped_workers, default_workers, render_runs
 from reportgen.site.render import Renderer
 from reportgen.site.runspecs import RunHistorySpecs, split_history
 from reportgen.site.summary import MetricSummary, summarize
@@ -30,13 +30,6 @@ from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme
 
 RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget
-# An experiment's pages are shared with a forked process from this many runs (below, a fork costs more).
-FORK_PAGES_FROM_RUNS = 300
-FORK_LINKS_FROM = 200  # cached folders linked by a forked process from this many
-
-
-class LinkFailed(Exception):
-    """Cached units could not be linked into the site (the disk filled up, the cache went away)."""
 
 
 class Progress:
@@ -75,7 +68,7 @@ class SiteBuilder:
         self.images = images
         self.cache: SiteCache | None = None
         self.build_key = ""
-        self.claimed: list[str] = []  # cache keys of the units to link into the site
+        self._linked_folders: set[str] = set()  # site folders made while linking cached units
         self.budget_hit = False
 
     def warn(self, path: str, message: str) -> None:
@@ -100,43 +93,21 @@ class SiteBuilder:
         plans = [self._plan(exp) for exp in self.site.experiments]
         jobs = [(plan, run) for plan in plans for run in plan.pending]
         workers = capped_workers(self.workers if self.workers is not None else default_workers(len(jobs)), len(jobs))
-        serial = workers <= 1
         remaining = self.budget.remaining
-        if serial:  # first: a forked share of experiment pages then knows their images (its compare page)
-            rendered = render_runs(self, jobs, lambda job: self._run_page(*job), workers=1,
-                                   progress=lambda done: self.report("Rendering pages", done, None))
-            for (plan, run), side in zip(jobs, rendered):
-                plan.rendered[run.info.run_id] = side
-        # The claimed units are linked into the site by a forked process: the first forked share of an
-        # experiment's pages, before its share (one fork less, one process less beside this one), else
-        # a process of their own.
-        link_all = self._link_job()
-        carrier = None
-        for plan in plans:  # the forked shares of big experiments' pages start now
-            self._start_pages(plan, alone=serial, first=link_all if carrier is None else None)
-            if carrier is None and plan.pages is not None and plan.pages.carries:
-                carrier = plan.pages
-        linked = self._start_links(link_all) if carrier is None else lambda: self._links_done(carrier.first_outcome)
 
-        def meanwhile() -> None:
+        def experiment_pages() -> None:
             # This process's share while worker processes render the run pages (after them when serial).
             for plan in plans:
                 self._experiment_pages(plan)
 
-        # One set of workers for the run pages of every experiment: they fork once, and the experiment
-        # pages of this process overlap all of them.
-        if serial:
-            meanwhile()
-        else:
-            rendered = render_runs(
-                self, jobs, lambda job: self._run_page(*job), workers=workers,
-                progress=lambda done: self.report("Rendering pages", done, None), meanwhile=meanwhile)
-        # Copies made in worker processes count here too (in this process they already did).
-        self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
+        rendered = render_runs(self, jobs, lambda job: self._run_page(*job), workers=workers,
+                               progress=lambda done: self.report("Rendering pages", done, None),
+                               meanwhile=experiment_pages)
+        if workers > 1:  # copies made in worker processes count here too (in this process they already did)
+            self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
         for (plan, run), side in zip(jobs, rendered):
             plan.rendered[run.info.run_id] = side
             self.budget_hit = self.budget_hit or side["budget_hit"]
-        linked()
         if self.cache is not None and len(self.run_chart_templates) > self.templates_known:
             self.cache.keep_run_chart_templates(self.build_key, self.run_chart_templates)
         for plan in plans:
@@ -181,36 +152,23 @@ class SiteBuilder:
         return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
                              plan.children, plan.names)
 
-    def _start_pages(self, plan: "Plan", *, alone: bool, first: Callable[[], Any] | None = None) -> None:
-        """alone: no worker process renders run pages meanwhile; a big experiment's pages then take a
-        second process (an incremental build that renders a few runs again), started here. first: a job
-        for that process to do before its share (see ExperimentPages)."""
+    def _experiment_pages(self, plan: "Plan") -> None:
         if plan.pages_done:
             return
-        fork = alone and len(plan.exp.runs) >= FORK_PAGES_FROM_RUNS
         before = len(self.problems)
-        known = all(run.info.run_id in plan.rendered for run in plan.pending)
-        plan.pages = ExperimentPages(self, plan.exp, plan.summaries, fork=fork, memo=self._memo(plan),
-                                     rows_per_page=ROWS_PER_PAGE, images=self._images(plan) if known else None,
-                                     first=first if fork else None)
-        plan.page_problems = self.problems[before:]
-
-    def _experiment_pages(self, plan: "Plan") -> None:
-        if plan.pages is None:
-            return
-        before = len(self.problems)
+        pages = ExperimentPages(self, plan.exp, plan.summaries, memo=self._memo(plan), rows_per_page=ROWS_PER_PAGE)
         if self.images is None:
-            plan.table_pages, plan.histories = plan.pages.finish()
+            plan.table_pages, plan.histories = pages.finish()
         else:  # the static images these pages use, for the cache to keep while the unit is reused
             images, self.images.used = self.images.used, set()
             try:
-                plan.table_pages, plan.histories = plan.pages.finish()
+                plan.table_pages, plan.histories = pages.finish()
             finally:
                 plan.image_names, self.images.used = sorted(self.images.used), images | self.images.used
-        plan.page_problems += self.problems[before:]
-        memo = plan.pages.memo
-        if isinstance(memo.old, MemoFolder):
-            memo.old.keep(memo.new)
+        plan.page_problems = self.problems[before:]
+        plan.pages = pages
+        if isinstance(pages.memo.old, MemoFolder):
+            pages.memo.old.keep(pages.memo.new)
 
     def _memo(self, plan: "Plan") -> Memo:
         """What the last build that rendered this experiment's pages remembered of them (charts, rows)."""
@@ -233,8 +191,7 @@ class SiteBuilder:
         if plan.pages_done:
             return
         assert plan.pages is not None
-        if not plan.pages.compare_written:  # (finish() may have written it, or its forked share)
-            plan.pages.compare_page(self._images(plan), plan.histories)
+        plan.pages.compare_page(self._images(plan), plan.histories)
         if keys is not None:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
                              {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
@@ -247,55 +204,25 @@ class SiteBuilder:
                 for run in plan.exp.runs}
 
     def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
-        """A cached unit for the site (linked in by _start_links), its problems and pages counted as if
-        rendered."""
+        """A cached unit linked into the site, its problems and pages counted as if rendered; None when
+        it is not cached (or cannot be linked: then it is rendered)."""
         assert self.cache is not None
         side = self.cache.claim(key, folder)
         if side is None:
             return None
-        self.claimed.append(key)
+        try:
+            self.cache.link(key, self.out, self._linked_folders)
+        except OSError as exc:  # the cache went away or the disk is full: this unit is rendered instead
+            self.cache.release(key, self.out)
+            self.cache.warnings.append(f"{folder}: cached pages could not be linked ({exc.strerror or exc}); "
+                                       "rendered instead")
+            return None
         for problem in problems_in(side["problems"]):
             self.warn(problem.path, problem.message)
         self.extra_store_problems.extend(problems_in(side["store_problems"]))
         self.pages += side["pages"]
         self.budget_hit = self.budget_hit or side["budget_hit"]
         return side
-
-    def _link_job(self) -> Callable[[], str | None] | None:
-        """The job that links the claimed units into the site (it returns what failed, or None); None
-        when there are none. The folders they go in are made now, before any process is forked."""
-        keys, cache, out = self.claimed, self.cache, self.out
-        if not keys or cache is None:
-            return None
-
-        def link_all() -> str | None:
-            made: set[str] = set()
-            for key in keys:
-                try:
-                    cache.link(key, out, made)
-                except OSError as exc:
-                    return f"{cache.used[key]['folder']}: {exc.strerror or exc}"
-            return None
-
-        for parent in {cache.used[key]["folder"].split("/")[0] for key in keys}:
-            (out / parent).mkdir(exist_ok=True)  # not made by both processes at once
-        return link_all
-
-    def _start_links(self, link_all: Callable[[], str | None] | None) -> Callable[[], None]:
-        """Starts the links (link_job's); returns the function that waits for them.
-
-        Thousands of folders are made by a forked process while this one renders: mkdir costs 0.03 to
-        0.35 ms on one disk (more after a big deletion), and a thread would get the GIL back after each
-        call only as often as the rendering lets it go."""
-        if link_all is None:
-            return lambda: None
-        waiting = fork_call(link_all) if len(self.claimed) >= FORK_LINKS_FROM else None
-        return lambda: self._links_done(waiting() if waiting is not None else link_all())
-
-    @staticmethod
-    def _links_done(failed: str | None) -> None:
-        if failed is not None:
-            raise LinkFailed(failed)
 
     def _restore_runs(self, exp: ExperimentData, keys: UnitKeys) -> dict[str, dict[str, Any]]:
         sides = {}

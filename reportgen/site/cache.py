@@ -304,6 +304,17 @@ class SiteCache:
                 made.add(parent)
             _link_or_copy(source + relative, target + relative)
 
+    def release(self, key: str, staging: Path) -> None:
+        """Undo claim() and whatever link() did of it: the unit is rendered instead. (A file left linked
+        would be written through to the cache's copy.)"""
+        entry = self.used.pop(key)
+        self.restored -= 1
+        for relative, _, _ in entry["files"]:
+            try:
+                os.unlink(f"{staging}{os.sep}{relative}")
+            except OSError:
+                pass
+
     def linked_sizes(self) -> dict[str, int]:
         """Folder -> bytes of the units used by this build whose files all lie in their folder (the
         sizes their files had when stored; claim checked that they still have them)."""

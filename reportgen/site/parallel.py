@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
@@ -117,66 +116,3 @@ def render_runs(builder: Any, items: Sequence[Any], render_one: Callable[[Any], 
         builder.extra_store_problems.extend(outcome["store_problems"])
         progress(len(outcome["results"]))
     return [results[position] for position in range(len(items))]
-
-
-_CALLS: dict[int, Callable[[], Any]] = {}
-
-
-def _call(token: int) -> Any:
-    return _CALLS[token]()
-
-
-def fork_call(job: Callable[[], Any]) -> Callable[[], Any] | None:
-    """Start job() in a forked process (no GIL shared: for work of system calls, which a thread would
-    do at the pace the busy main thread lets go of the GIL). Returns a function waiting for its
-    result (or raising its exception); None where fork does not exist."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    token = id(job)
-    _CALLS[token] = job
-    try:
-        pool = forked_pool(1)
-        future = pool.submit(_call, token)  # forks here: the child has its copy of the job
-    finally:
-        del _CALLS[token]
-
-    def wait() -> Any:
-        try:
-            return future.result()
-        finally:
-            pool.shutdown()
-
-    return wait
-
-
-def start_forked(builder: Any, job: Callable[[], Any]) -> Callable[[], Any] | None:
-    """fork_call for pages: job() writes pages and returns a picklable result; the returned function
-    also adds the child's warnings, pages and store problems to the builder. If the child dies, job()
-    runs in this process instead."""
-
-    def in_child() -> dict[str, Any]:
-        builder.report = lambda *args, **kwargs: None
-        builder.problems = []
-        builder.pages = 0
-        stores = builder.site.stores
-        before = [len(getattr(store, "problems", [])) for store in stores]
-        result = job()
-        store_problems = [p for store, n in zip(stores, before) for p in getattr(store, "problems", [])[n:]]
-        return {"result": result, "problems": builder.problems, "store_problems": store_problems,
-                "pages": builder.pages}
-
-    waiting = fork_call(in_child)
-    if waiting is None:
-        return None
-
-    def wait() -> Any:
-        try:
-            outcome = waiting()
-        except BrokenProcessPool:
-            return job()
-        builder.problems.extend(outcome["problems"])
-        builder.pages += outcome["pages"]
-        builder.extra_store_problems.extend(outcome["store_problems"])
-        return outcome["result"]
-
-    return wait
