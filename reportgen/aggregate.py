@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from reportgen.analysis import varies as varies_rule
 from reportgen.errors import ReportgenError
 from reportgen.frames import RunsLike, as_runs_frame, metric_columns, param_columns
 from reportgen.numbers import settled
@@ -188,7 +189,7 @@ def runs_tables(
 
 # -- params ---------------------------------------------------------------------------------------
 def param_summary(runs: RunsLike) -> pd.DataFrame:
-    """One row per param: key, varies (runs differ, a missing param counting as a value),
+    """One row per param: key, varies (analysis.varies: the runs that have it hold two values or more),
     n_values (distinct values), n_missing, value (the shared value of a constant param)."""
     frame = as_runs_frame(runs)
     rows = []
@@ -196,7 +197,7 @@ def param_summary(runs: RunsLike) -> pd.DataFrame:
         values = frame[column]
         n_missing = int(values.isna().sum())
         distinct = values.dropna().unique()
-        varies = len(distinct) + (1 if n_missing else 0) > 1
+        varies = varies_rule(len(distinct))
         rows.append({
             "key": column[len("params."):], "varies": bool(varies), "n_values": len(distinct),
             "n_missing": n_missing, "value": None if varies or not len(distinct) else distinct[0],

@@ -7,20 +7,13 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from reportgen.analysis import SEED_PARAMS, is_seed, tree_order
 from reportgen.errors import ReportgenError
 from reportgen.frames import RunsLike, as_runs_frame, metric_columns, param_columns
 from reportgen.numbers import mean_std
 
-# Param names that only pick a random seed: runs differing in these alone are repeats.
-SEED_PARAMS = frozenset({"seed", "random_seed", "random_state", "rng_seed", "seed_value", "np_seed",
-                         "torch_seed", "global_seed", "data_seed", "init_seed"})
 PARENT_TAG = "tags.mlflow.parentRunId"
 TREE_COLUMNS = ["run_id", "parent_run_id", "root_run_id", "depth", "n_children", "tree_order"]
-
-
-def _is_seed(key: str, seed_params: Iterable[str]) -> bool:
-    name = key.lower().rsplit("/", 1)[-1].rsplit(".", 1)[-1]
-    return name in {s.lower() for s in seed_params}
 
 
 def seed_groups(
@@ -40,7 +33,7 @@ def seed_groups(
     frame = as_runs_frame(runs)
     all_params = param_columns(frame)
     if by is None:
-        ignored = [c for c in all_params if _is_seed(c[len("params."):], seed_params)]
+        ignored = [c for c in all_params if is_seed(c[len("params."):], seed_params)]
     else:
         wanted = [by] if isinstance(by, str) else list(by)
         ignored = [c if c.startswith("params.") else f"params.{c}" for c in wanted]
@@ -88,32 +81,9 @@ def run_tree(runs: RunsLike) -> pd.DataFrame:
     frame = as_runs_frame(runs)
     ids = [str(r) for r in frame["run_id"]]
     parents = _parents(frame)
-    present = set(ids)
-    children: dict[str, list[str]] = {i: [] for i in ids}
-    for run_id, parent in zip(ids, parents):
-        if parent in present and parent != run_id:
-            children[parent].append(run_id)
-    parent_of = dict(zip(ids, parents))
-    rows: list[dict[str, object]] = []
-    visited: set[str] = set()
-
-    def visit(root: str) -> None:
-        stack = [(root, 0)]
-        while stack:
-            run_id, depth = stack.pop()
-            if run_id in visited:
-                continue
-            visited.add(run_id)
-            rows.append({"run_id": run_id, "parent_run_id": parent_of[run_id], "root_run_id": root,
-                         "depth": depth, "n_children": len(children[run_id])})
-            stack.extend((child, depth + 1) for child in reversed(children[run_id]))
-
-    for run_id, parent in zip(ids, parents):
-        if parent not in present or parent == run_id:
-            visit(run_id)
-    for run_id in ids:  # only runs caught in a cycle are left
-        visit(run_id)
-    tree = pd.DataFrame(rows, columns=TREE_COLUMNS[:-1])
+    ordered, n_children = tree_order(ids, parents)
+    tree = pd.DataFrame([{"run_id": ids[i], "parent_run_id": parents[i], "root_run_id": ids[root], "depth": depth,
+                          "n_children": n_children[i]} for i, depth, root in ordered], columns=TREE_COLUMNS[:-1])
     tree["tree_order"] = np.arange(len(tree))
     return tree
 

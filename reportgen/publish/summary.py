@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Sequence
 
 from reportgen.aggregate import Directions, constant_params, metric_direction, varying_params
+from reportgen.analysis import is_seed
+from reportgen.rollups import seed_groups as frame_seed_groups
 from reportgen.errors import BadInputError, ReportgenError
 from reportgen.model import Experiment, Run
 from reportgen.publish.baseline import RunSpec, find_run_anywhere, resolve_run
-from reportgen.publish.summary_data import GITHUB_LIMIT, ExperimentSummary, MetricInfo, RunRow, Summary
+from reportgen.publish.summary_data import GITHUB_LIMIT, ExperimentSummary, MetricInfo, RunRow, SeedGroup, Summary
 from reportgen.publish.text import delta
 from reportgen.redaction import Redactor
 from reportgen.selection import default_store_uris, select_experiments
@@ -51,6 +53,19 @@ def choose_metrics(runs: Sequence[Run], wanted: Sequence[str], directions: Direc
 
 
 # -- one experiment ---------------------------------------------------------------------------------
+def seed_groups(runs: Sequence[Run], varying: Sequence[str]) -> list[SeedGroup]:
+    """The groups of two runs or more that differ only in seed params (analysis.is_seed), as
+    rollups.seed_groups makes them (the site's seed chart shows the same groups); none when no seed
+    param varies."""
+    if not any(is_seed(key) for key in varying):
+        return []
+    others = [key for key in varying if not is_seed(key)]
+    by_id = {run.info.run_id: run for run in runs}
+    found = frame_seed_groups(list(runs), metrics=[])
+    return [SeedGroup({key: by_id[ids[0]].data.params.get(key) for key in others}, list(ids))
+            for ids in found.loc[found["n_runs"] >= 2, "run_ids"]]
+
+
 def _row(run: Run, metrics: Sequence[str], params: Sequence[str], baseline: Run | None,
          directions: Directions | None, rank: int | None) -> RunRow:
     values = {key: _finite_or_none(run.data.metrics.get(key)) for key in metrics}
@@ -104,7 +119,7 @@ def summarize_experiment(experiment: Experiment, runs: Sequence[Run], *, metrics
         experiment_id=experiment.experiment_id, name=experiment.name, n_runs=len(runs), metrics=infos,
         ranked_by=primary if primary_direction else None, top=rows, baseline=base_row,
         baseline_note=baseline_note, varying_params=varying, constant_params=dict(sorted(constants.items())),
-        notes=notes,
+        notes=notes, seed_groups=seed_groups(runs, varying) if runs else [],
     )
 
 
@@ -141,6 +156,7 @@ def redact_summary(summary: Summary, redactor: Redactor) -> Summary:
             baseline=_redact_row(exp.baseline, redactor) if exp.baseline is not None else None,
             baseline_note=redactor.text(exp.baseline_note) if exp.baseline_note is not None else None,
             constant_params=redactor.mapping(exp.constant_params), notes=[redactor.text(n) for n in exp.notes],
+            seed_groups=[replace(g, params=redactor.mapping(g.params)) for g in exp.seed_groups],
             metrics=[replace(m, best_run_name=redactor.text(m.best_run_name)) if m.best_run_name else m
                      for m in exp.metrics]))
     return replace(summary, experiments=experiments,

@@ -30,6 +30,14 @@ class MetricInfo:
     best_value: float | None = None
 
 
+@dataclass(frozen=True)
+class SeedGroup:
+    """Runs that repeat one configuration with other seeds (rollups.seed_groups, two runs or more):
+    the values of the other varying params, and the runs, in store order."""
+    params: dict[str, str | None]
+    run_ids: list[str]
+
+
 @dataclass
 class ExperimentSummary:
     experiment_id: str
@@ -43,6 +51,7 @@ class ExperimentSummary:
     varying_params: list[str]
     constant_params: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    seed_groups: list[SeedGroup] = field(default_factory=list)
     images: list[dict[str, str]] = field(default_factory=list)  # {"metric", "path" (relative link), "alt"}
 
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from reportgen import charts
+from reportgen import charts, rollups
+from reportgen.analysis import is_seed
 from reportgen.model import Run
 from reportgen.numbers import mean_std
 from reportgen.site import fmt
@@ -31,7 +32,6 @@ MAX_STATIC_IMAGES = 3
 MAX_RUNS_PER_CHART = 30  # the best runs of each metric; more lines are noise and weight
 MAX_SCATTER_RUNS = 1000
 MAX_PARALLEL_RUNS = 200  # one line per run: beyond a few hundred it is a blur and a megabyte of JSON
-SEED_PARAMS = ("seed", "random_seed", "random_state", "rng_seed")
 
 
 class ChartSlots:
@@ -245,7 +245,7 @@ def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo:
         return
     metric = keys[0]
     runs = [run for run in exp.runs if metric in run.data.metrics][:MAX_SCATTER_RUNS]
-    dims = [key for key in varying if key not in SEED_PARAMS][:8] or varying[:8]
+    dims = [key for key in varying if not is_seed(key)][:8] or varying[:8]
     # Columns as lists: they are the memo's key; frames are made only for a chart drawn again. Values
     # clipped as pages show them: a 64 KB value as an axis label would take vl-convert minutes.
     columns = {
@@ -282,21 +282,35 @@ def _clipped(value: str | None) -> str | None:
 
 
 def seed_groups(runs: Sequence[Run], varying: list[str] | None = None) -> tuple[str | None, dict[str, list[Run]]]:
-    """(seed param, runs grouped by all their other varying params); only groups of two runs or more.
+    """(the seed params that vary, joined; label -> runs), the groups of two runs or more that
+    rollups.seed_groups makes (`reportgen summary` too): runs with the same value of every param but
+    the seeds (analysis.is_seed), labelled by their other varying params, sorted by label.
     varying: the runs' varying params, when known."""
     if varying is None:
         varying, _ = varying_params(runs)
-    seed = next((key for key in SEED_PARAMS if key in varying), None)
-    if seed is None:
+    seeds = [key for key in varying if is_seed(key)]
+    if not seeds:
         return None, {}
-    others = [key for key in varying if key != seed]
+    others = [key for key in varying if not is_seed(key)]
+    found = rollups.seed_groups(_params_frame(runs), metrics=[])
+    by_id = {run.info.run_id: run for run in runs}
     groups: dict[str, list[Run]] = {}
-    for run in runs:
-        if seed not in run.data.params:
-            continue
-        label = ", ".join(f"{key}={run.data.params.get(key, '')}" for key in others) or "all runs"
-        groups.setdefault(label, []).append(run)
-    return seed, {label: members for label, members in sorted(groups.items()) if len(members) >= 2}
+    for run_ids in found.loc[found["n_runs"] >= 2, "run_ids"]:
+        members = [by_id[run_id] for run_id in run_ids]
+        label = ", ".join(f"{key}={members[0].data.params.get(key, '')}" for key in others) or "all runs"
+        while label in groups:  # a missing param and an empty value look alike
+            label += " "
+        groups[label] = members
+    return ", ".join(seeds), dict(sorted(groups.items()))
+
+
+def _params_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """The columns of a runs frame that seed groups read (run_id, experiment_id, params.*), made from
+    the runs without the rest of runs_frame."""
+    keys = sorted({key for run in runs for key in run.data.params})
+    return pd.DataFrame({"run_id": [run.info.run_id for run in runs],
+                         "experiment_id": [run.info.experiment_id for run in runs],
+                         **{f"params.{key}": [run.data.params.get(key) for run in runs] for key in keys}})
 
 
 def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _Rows, memo: Memo, *,

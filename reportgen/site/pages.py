@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from markupsafe import Markup
 
+from reportgen.analysis import split_params, tree_order
 from reportgen.limits import CLIP_CHARS, FULL_VALUE_MAX_CHARS, TABLE_FULL_CHARS
 from reportgen.model import Problem, Run
 from reportgen.site import fmt
@@ -67,15 +68,9 @@ def key_metrics(exp: ExperimentData) -> list[str]:
 
 
 def varying_params(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
-    """(param keys whose values differ between runs, param keys with one value everywhere)."""
-    # Missing values do not count: a child run without the parent's params does not make them "vary".
-    values: dict[str, set[str]] = {}
-    keys = sorted({key for run in runs for key in run.data.params})
-    for key in keys:
-        values[key] = {run.data.params[key] for run in runs if key in run.data.params}
-    varying = [key for key in keys if len(values[key]) > 1]
-    constant = [key for key in keys if len(values[key]) <= 1]
-    return varying, constant
+    """(param keys whose values differ between runs, param keys every run has with one value): the
+    analysis layer's rule (analysis.varies), the one `reportgen summary` applies."""
+    return split_params([run.data.params for run in runs])
 
 
 def experiment_varying(exp: ExperimentData) -> tuple[list[str], list[str]]:
@@ -93,36 +88,10 @@ def experiment_tree(exp: ExperimentData) -> list[tuple[Run, int]]:
 
 
 def run_tree(runs: Sequence[Run]) -> list[tuple[Run, int]]:
-    """Runs in display order with nesting depth: each parent followed by its children (recursively)."""
-    by_id = {run.info.run_id: run for run in runs}
-    children: dict[str, list[Run]] = {}
-    roots: list[Run] = []
-    for run in runs:
-        parent = run.parent_run_id
-        if parent and parent in by_id and parent != run.info.run_id:
-            children.setdefault(parent, []).append(run)
-        else:
-            roots.append(run)
-    ordered: list[tuple[Run, int]] = []
-    seen: set[str] = set()
-
-    def visit(root: Run, depth: int) -> None:
-        # A stack, not recursion: a parent chain thousands of runs deep must not reach the recursion limit.
-        stack = [(root, depth)]
-        while stack:
-            run, depth = stack.pop()
-            if run.info.run_id in seen:  # a parent cycle in corrupt tags
-                continue
-            seen.add(run.info.run_id)
-            ordered.append((run, depth))
-            stack.extend((child, min(depth + 1, 8)) for child in reversed(children.get(run.info.run_id, [])))
-
-    for root in roots:
-        visit(root, 0)
-    for run in runs:  # runs caught in a cycle with no root
-        if run.info.run_id not in seen:
-            visit(run, 0)
-    return ordered
+    """Runs in display order with nesting depth (capped at 8 for indentation): each parent followed by
+    its children, recursively (analysis.tree_order, the order of rollups.run_tree)."""
+    ordered, _ = tree_order([run.info.run_id for run in runs], [run.parent_run_id for run in runs])
+    return [(runs[i], min(depth, 8)) for i, depth, _ in ordered]
 
 
 def summary_cells(summary: MetricSummary | None, latest: float | None) -> dict[str, Any]:
