@@ -11,6 +11,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from reportgen.histories import downsample_series
+
 
 def finite_or_none(value: Any) -> Any:
     if value is None:
@@ -75,32 +77,11 @@ def unique_labels(ids: Sequence[str], labels: Mapping[str, str]) -> dict[str, st
 
 
 def downsample_indices(values: np.ndarray, budget: int) -> np.ndarray:
-    """Indices to keep: first, last, and per bucket the min, the max and the first non-finite point.
-
-    Extremes survive (a loss spike stays visible) and a NaN keeps its gap; order is preserved. Buckets
-    are np.array_split's; within one, the first of equal extremes wins (np.argmin's choice). Computed for
-    all buckets at once: a Python loop over buckets cost ~2 ms a series, most of a long-history build.
-    """
-    n = len(values)
-    if n <= budget:
-        return np.arange(n)
-    values = np.asarray(values, dtype=float)
-    buckets = max(1, (budget - 2) // 3)
-    size, extra = divmod(n, buckets)
-    starts = np.arange(buckets) * size + np.minimum(np.arange(buckets), extra)
-    positions = np.arange(n)
-    finite = np.isfinite(values)
-    has_finite = np.add.reduceat(finite.astype(np.int64), starts) > 0
-    keep = [np.array([0, n - 1])]
-    for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
-        candidates = np.where(finite, values, fill)
-        extreme = reduce.reduceat(candidates, starts)
-        per_row = np.repeat(extreme, np.diff(np.append(starts, n)))
-        first = np.minimum.reduceat(np.where(finite & (candidates == per_row), positions, n), starts)
-        keep.append(first[has_finite])
-    first_gap = np.minimum.reduceat(np.where(finite, n, positions), starts)
-    keep.append(first_gap[first_gap < n])
-    return np.unique(np.concatenate(keep))
+    """Indices to keep of one series of chart points (in step order): at most `budget`, the first, the
+    last, the min and the max kept (a loss spike stays visible) and a NaN in every gap that survives.
+    histories.downsample_series over the positions: one downsampler for charts and frames."""
+    values = np.asarray(values, dtype="float64")
+    return downsample_series(np.arange(len(values), dtype="float64"), values, max(int(budget), 1))
 
 
 def sort_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:

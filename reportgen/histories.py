@@ -1,8 +1,10 @@
-"""Metric histories for charts: downsampling with tsdownsample (first, last, min, max and NaN gaps
-kept) and wall-time / relative-time columns. Input is Store.metric_histories' long frame."""
+"""Metric histories for charts: the one downsampler (tsdownsample's MinMaxLTTB, keeping first, last,
+min, max and NaN gaps), used by the frames (downsample_histories) and by every chart (through
+chartdata.downsample_indices), and wall-time / relative-time columns. Input is Store.metric_histories'
+long frame."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,19 +22,10 @@ _MIN_DOWNSAMPLER_POINTS = 3
 _DOWNSAMPLER = MinMaxLTTBDownsampler()
 
 
-def _resolve_downsample() -> Callable[[np.ndarray, np.ndarray, int], np.ndarray]:
-    """tsdownsample's compiled float64 MinMaxLTTB, skipping its per-call dtype dispatch (which costs
-    more than the work on a 1000-point series); the public method when its internals change."""
-    try:
-        compiled = _DOWNSAMPLER._switch_mod_with_x_and_y(  # noqa: SLF001
-            np.dtype("float64"), np.dtype("float64"), _DOWNSAMPLER.mod_single_core
-        )
-        return lambda x, y, n_out: compiled(x, y, n_out, ratio=4)
-    except Exception:  # pragma: no cover - depends on the installed tsdownsample
-        return lambda x, y, n_out: _DOWNSAMPLER.downsample(x, y, n_out=n_out)
-
-
-_minmax_lttb = _resolve_downsample()
+def _minmax_lttb(x: np.ndarray, y: np.ndarray, n_out: int) -> np.ndarray:
+    """Positions MinMaxLTTB keeps (tsdownsample's public call: its dtype dispatch costs ~50 us a
+    series, which a private entry point would save, but internals change between versions)."""
+    return _DOWNSAMPLER.downsample(x, y, n_out=n_out)
 
 
 def _check_history(histories: pd.DataFrame) -> None:

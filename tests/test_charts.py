@@ -365,34 +365,3 @@ def test_write_assets_wraps_and_escapes_bundle(tmp_path, monkeypatch):
     assert "\\u2212" in text  # the minus sign of axis labels, escaped
     cached = list((tmp_path / "cache" / "reportgen").glob("vega-bundle-*.js"))
     assert len(cached) == 1 and cached[0].read_bytes() == data
-
-
-def _downsample_reference(values, budget):
-    """downsample_indices as first written: a loop over np.array_split's buckets (the oracle)."""
-    n = len(values)
-    if n <= budget:
-        return np.arange(n)
-    keep = {0, n - 1}
-    finite = np.isfinite(values)
-    for chunk in np.array_split(np.arange(n), max(1, (budget - 2) // 3)):
-        mask = finite[chunk]
-        if mask.any():
-            sub = chunk[mask]
-            keep.add(int(sub[np.argmin(values[sub])]))
-            keep.add(int(sub[np.argmax(values[sub])]))
-        if not mask.all():
-            keep.add(int(chunk[~mask][0]))
-    return np.array(sorted(keep))
-
-
-def test_vectorised_downsampling_keeps_the_same_points_as_the_bucket_loop():
-    rng = np.random.default_rng(7)
-    for trial in range(3000):
-        n, budget = int(rng.integers(1, 300)), int(rng.integers(1, 50))
-        values = rng.normal(size=n) if trial % 2 else rng.integers(0, 3, size=n).astype(float)  # ties
-        if trial % 3 == 0:
-            holes = rng.random(n) < 0.25
-            values[holes] = rng.choice([np.nan, np.inf, -np.inf, -0.0], size=int(holes.sum()))
-        if trial % 50 == 0:
-            values[:] = np.nan
-        assert np.array_equal(charts.downsample_indices(values, budget), _downsample_reference(values, budget))
