@@ -98,7 +98,9 @@ def is_secret_name(key: str) -> bool:
 
 
 # -- secret values ----------------------------------------------------------------------------------
-# user:password@ (or a token@) inside any URL-looking text: dropped with the @.
+# user:password@ (or a token@) inside any URL-looking text: replaced by USERINFO_REDACTED (a word a URL
+# parser still takes as userinfo; "[...]" in a host part reads as an IPv6 literal and fails to parse).
+USERINFO_REDACTED = "redacted"
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s?#]+)@")
 # Credentials recognisable by their shape, whatever the key: AWS key ids, GitHub, Hugging Face, OpenAI,
 # Slack and GitLab tokens, JWTs, PEM private keys, and the value of an Authorization header.
@@ -221,7 +223,7 @@ class Redactor:
         return any(secret in value for secret in self.env_secrets)
 
     def text(self, value: str) -> str:
-        """A free-text value with its credential parts replaced (userinfo dropped)."""
+        """A free-text value with its credential parts replaced."""
         if not isinstance(value, str) or not self.may_hide(value):
             return value
         cleaned = value
@@ -231,7 +233,7 @@ class Redactor:
                 cleaned = cleaned.replace(secret, REDACTED)
         if self.default:
             if "@" in cleaned:
-                cleaned = _USERINFO.sub(lambda m: m.group("scheme"), cleaned)
+                cleaned = _USERINFO.sub(lambda m: m.group("scheme") + USERINFO_REDACTED + "@", cleaned)
             cleaned = _SHAPES.sub(REDACTED, cleaned)
             cleaned = self._assigned(cleaned)
         if cleaned != value:
