@@ -1,5 +1,7 @@
 """Themes as a search path: the user's folder first, then the theme it extends, and so on (one Jinja
-loader); static files are layered the same way, the most specific file winning.
+loader); static files are layered the same way, the most specific file winning. A template name
+`<bundled theme>:<template>` (`default:run.html`) skips the search path and names the bundled theme's own
+file, so a user's run.html can extend the bundled run.html and replace one block (docs/themes.md).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ DEFAULT_THEME = "default"
 THEME_FILE = "theme.yml"
 TEMPLATES_DIR = "templates"
 STATIC_DIR = "static"
+# "default:run.html": the bundled theme named before the colon, then the template within it.
+PREFIX_DELIMITER = ":"
 # A theme chain longer than this is a cycle or a mistake.
 _MAX_DEPTH = 8
 
@@ -32,6 +36,11 @@ def builtin_themes_dir() -> Path:
     except (ModuleNotFoundError, TypeError):
         pass
     return Path(__file__).resolve().parents[2] / "themes"
+
+
+def bundled_theme_names() -> list[str]:
+    root = builtin_themes_dir()
+    return sorted(p.name for p in root.iterdir() if (p / TEMPLATES_DIR).is_dir())
 
 
 def _read_theme_file(folder: Path) -> dict[str, Any]:
@@ -62,10 +71,44 @@ def _locate(name_or_path: str) -> Path:
         return candidate.resolve()
     builtin = builtin_themes_dir() / name_or_path
     if not (builtin / TEMPLATES_DIR).is_dir():
-        known = sorted(p.name for p in builtin_themes_dir().iterdir() if (p / TEMPLATES_DIR).is_dir())
+        known = bundled_theme_names()
         hint = f" (a folder of yours: give it as a path, ./{name_or_path})" if Path(name_or_path).is_dir() else ""
         raise ReportgenError(f"unknown theme {name_or_path!r}; bundled themes: {', '.join(known)}{hint}")
     return builtin
+
+
+def _chain_loader(folders: tuple[Path, ...] | list[Path]) -> jinja2.BaseLoader:
+    return jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(folder / TEMPLATES_DIR)) for folder in folders])
+
+
+class ThemeLoader(jinja2.BaseLoader):
+    """A plain name goes through the theme's search path; `name:template` goes to the bundled theme `name`
+    (its own chain), whatever the user's folders hold. Only get_source is ours: Jinja's load() keeps
+    compiling, naming and bytecode-caching each template under its full name."""
+
+    def __init__(self, search_path: jinja2.BaseLoader) -> None:
+        self.search_path = search_path
+        self._bundled: dict[str, jinja2.BaseLoader] = {}
+
+    def _bundled_loader(self, template: str, prefix: str) -> jinja2.BaseLoader:
+        if prefix not in self._bundled:
+            names = bundled_theme_names()
+            if prefix not in names:
+                raise jinja2.TemplateNotFound(
+                    template, f"{template!r}: no bundled theme {prefix!r} (bundled themes: {', '.join(names)})")
+            self._bundled[prefix] = _chain_loader(Theme.load(prefix).folders)
+        return self._bundled[prefix]
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        prefix, colon, name = template.partition(PREFIX_DELIMITER)
+        if not colon:
+            return self.search_path.get_source(environment, template)
+        try:
+            return self._bundled_loader(template, prefix).get_source(environment, name)
+        except jinja2.TemplateNotFound as exc:
+            if exc.name == template:
+                raise
+            raise jinja2.TemplateNotFound(template, f"{template!r}: the bundled theme {prefix!r} has no {name!r}") from None
 
 
 @dataclass(frozen=True)
@@ -97,11 +140,8 @@ class Theme:
         return cls(folders=tuple(folders), settings=settings)
 
     def environment(self) -> jinja2.Environment:
-        loader = jinja2.ChoiceLoader(
-            [jinja2.FileSystemLoader(str(folder / TEMPLATES_DIR)) for folder in self.folders]
-        )
         env = jinja2.Environment(
-            loader=loader,
+            loader=ThemeLoader(_chain_loader(self.folders)),
             autoescape=True,  # every template, whatever its extension: data is never trusted
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
