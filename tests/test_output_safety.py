@@ -122,6 +122,25 @@ def test_absent_empty_and_tagged_caches_are_used(tmp_path, store):
         assert again.reused > 0, (folder, again.notes, sorted(os.listdir(folder)))
 
 
+def test_a_build_that_fails_halfway_leaves_a_cache_the_next_build_accepts(tmp_path, store, monkeypatch):
+    """The cache folder is tagged as it is made, before the build writes into it: a failed build (here: the
+    page rendering) leaves no untagged folder that the next build would refuse."""
+    from reportgen.site.builder import SiteBuilder
+
+    cache = tmp_path / "cache"
+
+    def fail(self):
+        raise ReportgenError("rendering failed")
+
+    monkeypatch.setattr(SiteBuilder, "build", fail)
+    with pytest.raises(ReportgenError, match="rendering failed"):
+        build_site([str(store)], tmp_path / "site", cache_dir=cache, static_charts=False)
+    assert any(cache.iterdir()) and (cache / "CACHEDIR.TAG").is_file()
+    monkeypatch.undo()
+    build_site([str(store)], tmp_path / "site", cache_dir=cache, static_charts=False)
+    assert (tmp_path / "site" / "index.html").is_file()
+
+
 def test_cache_inside_the_output_is_refused(tmp_path, store):
     site = tmp_path / "site"
     _build(store, site)

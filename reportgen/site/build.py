@@ -12,7 +12,7 @@ from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifacts import Budget
 from reportgen.site.builder import Progress, SiteBuilder
-from reportgen.site.cache import Digest, SiteCache, check_cache_folder, code_digest
+from reportgen.site.cache import Digest, SiteCache, claim_cache_folder, code_digest
 from reportgen.site.collect import default_store_uris, gather, open_stores, store_root
 from reportgen.redaction import Redactor
 from reportgen.site.static_images import ImageMaker
@@ -77,7 +77,7 @@ def build_site(
     roots = [p for p in map(store_root, list(stores) if stores else default_store_uris()) if p]
     output.check_target(Path(output_dir), store_roots=roots)
     output.check_cache_placement(cache_dir, target=output_dir, store_roots=roots)
-    cache = SiteCache.open(check_cache_folder(cache_dir))
+    cache = SiteCache.open(claim_cache_folder(cache_dir))
     result = _build(stores, output_dir, cache=cache, **options)
     if result.budget_hit and cache.restored:
         # Copies under a site size limit depend on which runs render in which process: only a build

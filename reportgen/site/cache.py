@@ -93,6 +93,20 @@ def check_cache_folder(folder: str | Path) -> Path:
     return resolved
 
 
+def claim_cache_folder(folder: Path) -> Path:
+    """check_cache_folder(folder), made and tagged before anything is written into it: a build that fails
+    halfway leaves a folder the next build still knows as its own."""
+    resolved = check_cache_folder(folder)
+    try:
+        resolved.mkdir(parents=True, exist_ok=True)
+        if not is_reportgen_cache(resolved):
+            _write_new(resolved / _TAG_FILE, _TAG)
+            _write_new(resolved / ".gitignore", "# created by reportgen\n*\n")
+    except OSError:
+        pass  # an unwritable cache costs only time: the build goes on and its notes say why nothing was kept
+    return resolved
+
+
 class Digest:
     """A blake2b digest fed with framed parts, so that ("ab", "c") and ("a", "bc") differ."""
 
