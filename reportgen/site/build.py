@@ -16,7 +16,7 @@ from reportgen.site.cache import Digest, SiteCache, claim_cache_folder, code_dig
 from reportgen.site.collect import default_store_uris, gather, open_stores, store_root
 from reportgen.redaction import Redactor
 from reportgen.site.static_images import ImageMaker
-from reportgen.site.theme import Theme
+from reportgen.site.theme import Theme, builtin_themes_dir
 
 DEFAULT_TITLE = "Experiment report"
 DEFAULT_MAX_ARTIFACT_SIZE = 20 * 1024 * 1024
@@ -130,12 +130,14 @@ def _build(
                                    images=images, bytecode_dir=cache.templates if cache is not None else None)
             if cache is not None:
                 builder.cache = cache
-                # Redaction rules are in the key: runs may be keyed by what was read, before redaction. Of the
+                # The key: the code and every bundled theme (any theme may extend one: "default:run.html"), the
+                # options, and the redaction rules (runs may be keyed by what was read, before redaction). Of the
                 # environment's secrets only those the runs held: a CI job's token changes every job (else no
                 # page would be reused), and a run holding it was logged since, so it renders again anyway.
+                code = code_digest([*theme_.folders, builtin_themes_dir()])
                 builder.build_key = Digest(
-                    code_digest(theme_.folders), title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size,
-                    max_site_size, strict, static_charts, "redact", redactor.found_fingerprint()).hex()
+                    code, title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size, max_site_size, strict,
+                    static_charts, "redact", redactor.found_fingerprint()).hex()
             builder.build()
         except BaseException:
             output.discard(staging)
