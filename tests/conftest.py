@@ -1,7 +1,7 @@
-"""Shared pytest fixtures. Append-only: several helpers add fixtures here; keep each block self-contained."""
+"""Shared pytest fixtures: the browser, a fresh logging-client store, and the demo store most site tests build."""
 from __future__ import annotations
 
-# --- Browser tests (Playwright driving Debian's Chromium; owner: charts/JS helper) -----------------------
+# --- Browser tests (Playwright driving Debian's Chromium) -----------------------------------------------
 import os
 import warnings
 
@@ -21,6 +21,7 @@ warnings.filterwarnings("ignore", category=pytest.PytestRemovedIn10Warning)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "ignore::pytest.PytestRemovedIn10Warning")
     config.addinivalue_line("markers", "browser: needs headless Chromium (skipped when it is missing)")
+    config.addinivalue_line("markers", "oracle: compares with real MLflow (skipped when mlflow is missing)")
 
 
 @pytest.fixture(scope="session")
@@ -36,15 +37,7 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
-# --- Logging client: a fresh file store per test, fluent state reset (owner: tracking helper) --------
-_configure_before_tracking = pytest_configure
-
-
-def pytest_configure(config: pytest.Config) -> None:  # noqa: F811 - chains the hook defined above
-    _configure_before_tracking(config)
-    config.addinivalue_line("markers", "oracle: compares with real MLflow (skipped when mlflow is missing)")
-
-
+# --- Logging client: a fresh file store per test, fluent state reset ----------------------------------
 def _reset_tracking_state() -> None:
     from reportgen.tracking import _uri, fluent
 
@@ -67,3 +60,11 @@ def tracking_root(tmp_path, monkeypatch):
     _uri.set_tracking_uri(str(root))
     yield root
     _reset_tracking_state()
+
+
+# --- Site tests: the demo store (tests/site_stores.py); files that need another store define their own --
+@pytest.fixture
+def store(tmp_path):
+    from site_stores import demo_store
+
+    return demo_store(tmp_path / "mlruns")

@@ -95,3 +95,15 @@ def assert_safe_page(name: str, soup: BeautifulSoup, out: Path) -> None:
         target = (page_dir / urlsplit(url).path).resolve()
         assert target.is_file(), f"{name}: broken link {url}"
         assert out.resolve() in target.parents, f"{name}: link {url} leaves the site"
+
+
+def same_as_full(tmp_path: Path, store: Path, out: Path, **options) -> None:
+    """Builds the store in full (no cache) beside `out` and asserts both sites are identical, file by file."""
+    import shutil
+
+    full = tmp_path / "full"
+    shutil.rmtree(full, ignore_errors=True)
+    build(store, full, **options)
+    expected, got = tree_digest(full), tree_digest(out)
+    assert sorted(got) == sorted(expected)
+    assert [name for name in expected if expected[name] != got[name]] == []

@@ -8,14 +8,9 @@ from click.testing import CliRunner
 
 import mlruns_builder as mb
 from reportgen.cli import main
-from site_stores import demo_store, html_pages
+from site_stores import html_pages
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # skipped items are asserted on
-
-
-@pytest.fixture
-def store(tmp_path):
-    return demo_store(tmp_path / "mlruns")
 
 
 def run_cli(*args, **kwargs):

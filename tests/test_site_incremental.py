@@ -11,26 +11,11 @@ from click.testing import CliRunner
 
 from reportgen.cli import main
 from reportgen.tracking import TrackingClient
-from site_stores import build, demo_store, tree_digest
+from site_stores import build, same_as_full
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")
 
 RUN_1, RUN_2, RUN_3 = (f"{i:032x}" for i in (1, 2, 3))
-
-
-@pytest.fixture
-def store(tmp_path):
-    return demo_store(tmp_path / "mlruns")
-
-
-def _same_as_full(tmp_path, store, out, **options):
-    """Builds the store in full (no cache) beside `out` and asserts both sites are identical."""
-    full = tmp_path / "full"
-    shutil.rmtree(full, ignore_errors=True)
-    build(store, full, **options)
-    expected, got = tree_digest(full), tree_digest(out)
-    assert sorted(got) == sorted(expected)
-    assert [name for name in expected if expected[name] != got[name]] == []
 
 
 def test_warm_rebuild_reuses_everything_and_equals_a_full_build(tmp_path, store):
@@ -47,7 +32,7 @@ def test_warm_rebuild_reuses_everything_and_equals_a_full_build(tmp_path, store)
     from reportgen.site.output import tree_size
 
     assert second.size_bytes == first.size_bytes == tree_size(tmp_path / "site")
-    _same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
+    same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
 
 
 @pytest.mark.parametrize("change", ["metric", "tag", "artifact", "delete", "new-run", "meta", "rename-experiment"])
@@ -74,7 +59,7 @@ def test_rebuild_after_a_change_equals_a_full_build(tmp_path, store, change):
     elif change == "rename-experiment":
         client.rename_experiment("1", "vision v2")
     result = build(store, tmp_path / "site", cache_dir=cache)
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
     if change in ("metric", "tag", "artifact", "meta"):
         # the changed run and the experiment's folder are rendered again; nothing else
         assert result.reused == 6
@@ -92,7 +77,7 @@ def test_a_changed_parent_renders_its_children_again(tmp_path, store):
     child_page = next((tmp_path / "site" / "r").glob(f"{6:032x}*.html")).read_text(encoding="utf-8")
     assert "renamed-sweep" in child_page
     assert result.reused == 5  # 4 untouched runs + the empty experiment
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_options_theme_and_code_are_part_of_the_key(tmp_path, store):
@@ -103,7 +88,7 @@ def test_options_theme_and_code_are_part_of_the_key(tmp_path, store):
     theme.mkdir(parents=True)
     (theme / "_footer.html").write_text("<footer>custom footer</footer>\n")
     assert build(store, tmp_path / "site", cache_dir=cache, max_points=50, theme=str(tmp_path / "theme")).reused == 0
-    _same_as_full(tmp_path, store, tmp_path / "site", max_points=50, theme=str(tmp_path / "theme"))
+    same_as_full(tmp_path, store, tmp_path / "site", max_points=50, theme=str(tmp_path / "theme"))
 
 
 @pytest.fixture
@@ -128,7 +113,7 @@ def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_pat
     hashed.clear()
     result = build(store, tmp_path / "site", cache_dir=cache)
     assert result.reused == 6 and hashed == [{RUN_2}]  # only the changed run's points are hashed
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
     # Nothing changed: no experiment renders, so no history frame is made at all.
     from reportgen.stores._cache_frames import Histories
 
@@ -150,7 +135,7 @@ def test_a_run_keeps_its_key_once_the_read_cache_vouches_for_it(tmp_path, store,
     result = build(store, tmp_path / "site", cache_dir=cache)
     assert result.reused == 8
     assert build(store, tmp_path / "site", cache_dir=cache).reused == 8
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 @pytest.mark.parametrize("change", ["--redact", "secret in the environment"])
@@ -168,7 +153,7 @@ def test_redaction_rules_are_part_of_the_key(tmp_path, store, settled, monkeypat
     assert result.reused == 0
     page = (tmp_path / "site" / "r" / f"{RUN_1}.html").read_text(encoding="utf-8")
     assert ("adam" not in page) if change == "--redact" else ("tok-9876543" not in page)
-    _same_as_full(tmp_path, store, tmp_path / "site", **options)
+    same_as_full(tmp_path, store, tmp_path / "site", **options)
 
 
 def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
@@ -180,7 +165,7 @@ def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
         stream.write("<!-- edited -->")
     result = build(store, tmp_path / "site", cache_dir=cache)
     assert result.reused == 7
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monkeypatch):
@@ -204,11 +189,11 @@ def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monk
     result = build(store, tmp_path / "site", cache_dir=cache)
     assert len(calls) >= 3 and result.reused == len(calls) - 1
     assert any("could not be linked" in note and "No space left on device" in note for note in result.notes)
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
     monkeypatch.undo()
     again = build(store, tmp_path / "again", cache_dir=cache)  # the cache's own copies were not touched
     assert again.reused == len(calls)
-    _same_as_full(tmp_path, store, tmp_path / "again")
+    same_as_full(tmp_path, store, tmp_path / "again")
 
 
 @pytest.mark.parametrize("damage", ["garbage-index", "missing-unit", "deleted-cache", "wrong-version"])
@@ -228,7 +213,7 @@ def test_a_damaged_cache_costs_only_time(tmp_path, store, damage):
         (cache / "index.json").write_text(json.dumps(index))
     result = build(store, tmp_path / "site", cache_dir=cache)
     assert result.reused == (7 if damage == "missing-unit" else 0)
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
     if damage == "garbage-index":
         assert any("cache index" in note for note in result.notes)
 
@@ -244,7 +229,7 @@ def test_an_unwritable_cache_still_builds(tmp_path, store):
         cache.chmod(0o500)
     result = build(store, tmp_path / "site", cache_dir=cache / "inner")
     assert result.reused == 0 and result.notes
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_stale_units_are_dropped(tmp_path, store):
@@ -295,7 +280,7 @@ def test_warnings_of_cached_runs_are_still_listed(tmp_path, store):
     assert second.reused == 8
     assert [str(p) for p in second.problems] == [str(p) for p in first.problems]
     assert any("symlink" in p.message for p in second.problems)
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_a_site_size_limit_that_bites_turns_the_cache_off(tmp_path, store):
@@ -304,7 +289,7 @@ def test_a_site_size_limit_that_bites_turns_the_cache_off(tmp_path, store):
     build(store, tmp_path / "site", cache_dir=cache, max_site_size=100)
     result = build(store, tmp_path / "site", cache_dir=cache, max_site_size=100)
     assert result.budget_hit and result.reused == 0
-    _same_as_full(tmp_path, store, tmp_path / "site", max_site_size=100)
+    same_as_full(tmp_path, store, tmp_path / "site", max_site_size=100)
     roomy = build(store, tmp_path / "site", cache_dir=cache)
     assert not roomy.budget_hit and build(store, tmp_path / "site", cache_dir=cache).reused == 8
 
@@ -316,7 +301,7 @@ def test_a_new_artifact_over_the_site_size_limit_gives_a_full_build(tmp_path, st
     (store / "1" / RUN_2 / "artifacts" / "big.txt").write_text("x" * 5000)
     result = build(store, tmp_path / "site", cache_dir=cache, max_site_size=4000)
     assert result.budget_hit and result.reused == 0
-    _same_as_full(tmp_path, store, tmp_path / "site", max_site_size=4000)
+    same_as_full(tmp_path, store, tmp_path / "site", max_site_size=4000)
 
 
 def test_static_images_of_unchanged_charts_come_from_the_cache(tmp_path, store, monkeypatch):
@@ -332,7 +317,7 @@ def test_static_images_of_unchanged_charts_come_from_the_cache(tmp_path, store, 
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_3, "reviewed", "yes")
     result = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
     assert result.reused == 6 and sum(drawn) == 0
-    _same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
+    same_as_full(tmp_path, store, tmp_path / "site", static_charts=True)
 
 
 def test_images_of_a_reused_experiment_stay_in_the_cache(tmp_path, store, monkeypatch):
@@ -358,7 +343,7 @@ def test_forked_incremental_build_equals_a_serial_full_build(tmp_path, store):
     TrackingClient(tracking_uri=str(store)).log_metric(RUN_1, "loss", 0.5, step=50, timestamp=1_700_000_050_000)
     result = build(store, tmp_path / "site", cache_dir=cache, workers=2)
     assert result.reused == 6
-    _same_as_full(tmp_path, store, tmp_path / "site", workers=1)
+    same_as_full(tmp_path, store, tmp_path / "site", workers=1)
 
 
 

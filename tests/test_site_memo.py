@@ -12,23 +12,11 @@ from reportgen.site import chartslots, exports
 from reportgen.site.memo import Memo
 from reportgen.site.runs_rows import RowWriter
 from reportgen.tracking import TrackingClient
-from site_stores import build, demo_store, tree_digest
+from site_stores import build, same_as_full, tree_digest
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")
 
 RUN_4 = f"{4:032x}"  # lr0.01-s2: the worst loss and accuracy of 'vision'
-
-
-@pytest.fixture
-def store(tmp_path):
-    return demo_store(tmp_path / "mlruns")
-
-
-def _same_as_full(tmp_path, store, out):
-    full = tmp_path / "full"
-    shutil.rmtree(full, ignore_errors=True)
-    build(store, full)
-    assert tree_digest(out) == tree_digest(full)
 
 
 class Calls:
@@ -91,7 +79,7 @@ def test_charts_and_rows_of_unchanged_runs_come_from_the_last_build(tmp_path, st
     assert calls.rows == 1  # only run 4's row
     assert [title for title in calls.history if "(run page)" in title] == []  # its page's charts: from templates
     assert calls.exported == 1  # and its export lines
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_a_change_to_a_charted_run_draws_its_charts_again(tmp_path, store, monkeypatch):
@@ -105,7 +93,7 @@ def test_a_change_to_a_charted_run_draws_its_charts_again(tmp_path, store, monke
     calls.clear()
     build(store, tmp_path / "site", cache_dir=cache)
     assert "loss (best 2 runs)" in calls.history and calls.rows == 1
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_other_options_do_not_share_a_memo(tmp_path, store, monkeypatch):
@@ -136,7 +124,7 @@ def test_a_damaged_memo_costs_only_time(tmp_path, store, damage):
             path.write_bytes(b"\x80\x05not a pickle" if damage == "garbage" else b"")
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "nlp")
     build(store, tmp_path / "site", cache_dir=cache)
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
     if damage == "garbage":  # the damaged specs were written again, readable
         import pickle
 
@@ -199,7 +187,7 @@ def test_summaries_of_cached_runs_lost_from_the_cache_are_made_again(tmp_path, s
     asides[3].write_bytes(b"{not json")
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "new_column", "x")
     build(store, tmp_path / "site", cache_dir=cache)
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_rows_remembered_for_other_columns_are_fitted_not_made_again(tmp_path, store, monkeypatch):
@@ -220,7 +208,7 @@ def test_rows_remembered_for_other_columns_are_fitted_not_made_again(tmp_path, s
     build(store, tmp_path / "site", cache_dir=cache)
     assert (calls.rows, calls.fitted) == (1, 5)  # run 4's row made, the 5 others fitted
     assert asides == []  # no other run has f1: their summaries were not needed
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
     calls.clear()
     build(store, tmp_path / "site", cache_dir=cache)  # the fitted rows were remembered as fitted
     assert (calls.rows, calls.fitted) == (0, 0)
@@ -234,7 +222,7 @@ def test_rows_remembered_for_other_columns_are_fitted_not_made_again(tmp_path, s
     build(store, tmp_path / "site", cache_dir=cache)
     assert (calls.rows, calls.fitted) == (1, 6)
     assert 'class="rg-const"' not in (tmp_path / "site" / "e" / "1" / "index.html").read_text()
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_a_change_to_one_run_rewrites_only_the_files_of_its_rows(tmp_path, store, monkeypatch):
@@ -262,4 +250,4 @@ def test_a_change_to_one_run_rewrites_only_the_files_of_its_rows(tmp_path, store
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_4, "team", "speech")
     build(store, tmp_path / "site", cache_dir=cache)
     assert calls.rows <= 1  # run 4's row: the rest were found
-    _same_as_full(tmp_path, store, tmp_path / "site")
+    same_as_full(tmp_path, store, tmp_path / "site")

@@ -7,14 +7,9 @@ import pytest
 
 from reportgen.errors import ReportgenError
 from reportgen.site.output import MARKER_FILE
-from site_stores import build, demo_store, tree_digest
+from site_stores import build, tree_digest
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # skipped items are asserted on
-
-
-@pytest.fixture
-def store(tmp_path):
-    return demo_store(tmp_path / "mlruns")
 
 
 def test_rebuild_is_byte_identical(tmp_path, store):
