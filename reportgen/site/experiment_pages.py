@@ -3,7 +3,8 @@ and the compare page.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts
 from reportgen.site.collect import ExperimentData
@@ -13,8 +14,21 @@ from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_i
 from reportgen.site.pages_run import compare_context, compare_order
 from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script_bytes
 
-if TYPE_CHECKING:
-    from reportgen.site.builder import SiteBuilder
+
+
+class PageWriter(Protocol):
+    """What the pages need of the build (reportgen.site.builder.SiteBuilder): where and how to write."""
+
+    out: Path
+    max_points: int
+    static_charts: bool
+    images: Any
+
+    def render(self, template: str, path: str, context: dict[str, Any]) -> None: ...
+
+    def report(self, phase: str, advance: int = 1, total: int | None = None) -> None: ...
+
+    def warn(self, path: str, message: str) -> None: ...
 
 COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 runs
 
@@ -24,7 +38,7 @@ class ExperimentPages:
     (the first with its charts) and, once the run pages are written, the compare page (it shows the
     images they copied). memo: chart specs and rows of the last build, for the runs that did not change."""
 
-    def __init__(self, builder: SiteBuilder, exp: ExperimentData, summaries: dict, *,
+    def __init__(self, builder: PageWriter, exp: ExperimentData, summaries: dict, *,
                  memo: Memo | None = None, rows_per_page: int = ROWS_PER_PAGE) -> None:
         self.builder = builder
         self.exp = exp
