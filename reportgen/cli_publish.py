@@ -86,7 +86,7 @@ def check(store, baseline, candidate, rules, experiments, directions, fmt, redac
     """
     from reportgen.publish.baseline import parse_directions, parse_run_spec
     from reportgen.publish.check import check_runs, render_check
-    from reportgen.site.collect import default_store_uris, select_experiments
+    from reportgen.selection import default_store_uris, select_experiments
     from reportgen.redaction import Redactor
     from reportgen.stores import open_store
 

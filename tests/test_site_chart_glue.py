@@ -186,10 +186,10 @@ def test_static_images_drawn_by_the_helper_equal_in_process_ones(tmp_path):
 
 def test_no_image_helper_is_forked_once_this_process_started_vl_convert():
     # A forked child drawing with an engine whose threads stayed in the parent hangs (it did, in pytest).
-    from reportgen.site import assets
+    from reportgen import static_charts
     from reportgen.site.static_images import ImageMaker
 
-    assets.render_static(_point_spec(2))
+    static_charts.render_static(_point_spec(2))
     maker = ImageMaker(helper=True)
     assert maker.pool is None
     assert isinstance(maker.draw([_point_spec(2)])[0], bytes)
@@ -203,7 +203,7 @@ def _hang_in_child(spec):
     import os
     import time
 
-    from reportgen.site.assets import render_static
+    from reportgen.static_charts import render_static
 
     if os.getpid() not in _PARENT_PID:
         time.sleep(600)

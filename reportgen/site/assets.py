@@ -12,9 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from reportgen.errors import ReportgenError
-from reportgen.static_charts import (  # noqa: F401 - render_static, engine_started: importers use them here
-    STATIC_WIDTH, VL_VERSION, engine_started, mark_engine_started, render_static,
-)
+from reportgen.static_charts import VL_VERSION, mark_engine_started
 
 BUNDLE_PATH = Path("static") / "vendor" / "vega-bundle.js"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")

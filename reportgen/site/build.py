@@ -13,7 +13,8 @@ from reportgen.site import output
 from reportgen.site.artifacts import Budget
 from reportgen.site.builder import Progress, SiteBuilder
 from reportgen.site.cache import Digest, SiteCache, claim_cache_folder, code_digest
-from reportgen.site.collect import default_store_uris, gather, open_stores, store_root
+from reportgen.selection import default_store_uris
+from reportgen.site.collect import gather, open_stores, store_root
 from reportgen.redaction import Redactor
 from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme, builtin_themes_dir

@@ -14,7 +14,7 @@ import pandas as pd
 from reportgen.errors import ReportgenError
 from reportgen.model import Experiment, Run
 from reportgen.redaction import Redactor
-from reportgen.selection import default_store_uris, select_experiments, url_key  # noqa: F401 - importers use them here
+from reportgen.selection import select_experiments, url_key
 from reportgen.selection import experiment_matches as _matches
 from reportgen.uri import local_path, redact_uri, scheme_of
 

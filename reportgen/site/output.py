@@ -50,7 +50,7 @@ def check_cache_placement(cache: str | Path, *, target: str | Path, store_roots:
 def check_summary_paths(store_uri: str | None, *, output: str | Path | None, images: str | Path | None) -> None:
     """`reportgen summary`: its -o file and --images folder never go into the store it reads (-o there
     overwrote an experiment's meta.yaml)."""
-    from reportgen.site.collect import default_store_uris
+    from reportgen.selection import default_store_uris
 
     if output is not None or images is not None:
         check_outside_stores([("-o", output), ("--images", images)], [store_uri or default_store_uris()[0]])

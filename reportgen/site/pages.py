@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from markupsafe import Markup
 
 from reportgen.analysis import split_params, tree_order
-from reportgen.limits import CLIP_CHARS, FULL_VALUE_MAX_CHARS, TABLE_FULL_CHARS
+from reportgen.limits import CLIP_CHARS, TABLE_FULL_CHARS
 from reportgen.model import Problem, Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData, SiteData

@@ -32,7 +32,7 @@ _WARM_UP_SPEC = {"mark": "point", "data": {"values": [{"a": 1}]},
 
 def _draw(spec: dict) -> bytes | str:
     """SVG bytes, or the message of the ReportgenError (exceptions need not cross the process pipe)."""
-    from reportgen.site.assets import render_static
+    from reportgen.static_charts import render_static
 
     try:
         return render_static(spec, "svg")
@@ -41,7 +41,7 @@ def _draw(spec: dict) -> bytes | str:
 
 
 def _spec_key(spec: dict) -> str:
-    from reportgen.site.assets import VL_VERSION
+    from reportgen.static_charts import VL_VERSION
 
     # The specs of reportgen.charts are JSONReady: their text comes from orjson, ~10x faster than json.
     text = json_text(spec) if isinstance(spec, JSONReady) else json.dumps(
@@ -79,7 +79,7 @@ def _warm_up() -> None:
 
 
 def _safe_to_fork() -> bool:
-    from reportgen.site.assets import engine_started
+    from reportgen.static_charts import engine_started
 
     # Other threads (a progress bar's refresh, OpenBLAS pools) hold nothing the helper uses, as for the
     # run-page workers; vl-convert's own engine threads are the hazard.
