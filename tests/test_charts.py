@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import vl_convert
 
-from reportgen import charts
+from reportgen import charts, static_charts
 from reportgen.errors import ReportgenError
 from reportgen.site import assets
 
@@ -55,7 +55,7 @@ def strict_json(spec: dict) -> str:
 
 def compiles(spec: dict) -> dict:
     """Vega-Lite's own compiler accepts the spec (the same version the page bundle runs)."""
-    return vl_convert.vegalite_to_vega(spec, vl_version=assets.VL_VERSION)
+    return vl_convert.vegalite_to_vega(spec, vl_version=static_charts.VL_VERSION)
 
 
 def test_history_chart_one_line_per_run_with_synthetic_fields():
@@ -151,7 +151,7 @@ def test_history_chart_x_axes_and_log_scale():
 
 
 def _axis_labels(spec: dict) -> list[list[str]]:
-    svg = vl_convert.vegalite_to_svg(spec, vl_version=assets.VL_VERSION)
+    svg = vl_convert.vegalite_to_svg(spec, vl_version=static_charts.VL_VERSION)
     groups = re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', svg, re.S)
     return [re.findall(r">([^<>]+)</text>", group) for group in groups]
 
@@ -248,7 +248,7 @@ def test_parallel_coordinates_keeps_runs_without_the_colour_metric():
     rows = [r for r in spec["layer"][1]["data"]["values"] if r["label"] == "c"]
     assert [(r["c"], r["nc"], r["cs"]) for r in rows] == [(0.8, True, "-")] * 2
     assert spec["layer"][1]["encoding"]["color"]["condition"] == {"test": "datum.nc", "value": "#999999"}
-    svg = assets.render_static(spec).decode()
+    svg = static_charts.render_static(spec).decode()
     drawn = [m for m in svg.split("<path")[1:] if "Run: c" in m and "line mark" in m]
     assert drawn and ' d="M' in drawn[0] and 'stroke="#999999"' in drawn[0]
 
@@ -340,13 +340,13 @@ def test_theme_config_light_and_dark_differ():
 
 def test_render_static_svg_and_png():
     spec = charts.history_chart(history(n_runs=2), title="t", run_labels={})
-    svg = assets.render_static(spec, "svg")
+    svg = static_charts.render_static(spec, "svg")
     assert svg.startswith(b"<svg") and b"<path" in svg
-    assert assets.render_static(spec, "png").startswith(b"\x89PNG")
+    assert static_charts.render_static(spec, "png").startswith(b"\x89PNG")
     with pytest.raises(ReportgenError):
-        assets.render_static(spec, "gif")
+        static_charts.render_static(spec, "gif")
     with pytest.raises(ReportgenError):
-        assets.render_static({"mark": "nonsense"}, "svg")
+        static_charts.render_static({"mark": "nonsense"}, "svg")
 
 
 def test_write_assets_wraps_and_escapes_bundle(tmp_path, monkeypatch):

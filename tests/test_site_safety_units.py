@@ -48,9 +48,9 @@ def test_redactor_defaults_patterns_userinfo_and_env_secrets():
     assert values["api_key"] == values["db_password"] == values["AWS_SECRET_ACCESS_KEY"] == REDACTED
     assert values["token"] == values["user_email"] == REDACTED
     assert values["lr"] == "0.1" and values["mlflow.source.git.commit"] == "abc"
-    assert values["url"] == "https://host/x"
+    assert values["url"] == "https://redacted@host/x"
     assert values["note"] == f"uses {REDACTED} here"
-    assert redactor.text("see s3://AKIA:xyz@bucket/k and http://h/p") == "see s3://bucket/k and http://h/p"
+    assert redactor.text("see s3://AKIA:xyz@bucket/k and http://h/p") == "see s3://redacted@bucket/k and http://h/p"
 
 
 def test_secret_names_are_words_not_substrings():
