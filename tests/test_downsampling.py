@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from reportgen import charts, histories
 from reportgen.aggregate import downsample_histories
+from test_aggregate import check_downsampled  # the one contract, stated once
 
 PACKAGE = Path(__file__).resolve().parents[1] / "reportgen"
 
@@ -63,20 +64,7 @@ def test_chart_indices_are_downsample_series_over_positions():
        budget=st.integers(8, 60))
 def test_chart_downsampling_keeps_the_contract(values, budget):
     y = np.array(values, dtype="float64")
-    kept = charts.downsample_indices(y, budget)
-    assert np.all(np.diff(kept) > 0) and kept[0] == 0 and kept[-1] == len(y) - 1
-    if len(y) <= budget:
-        assert len(kept) == len(y)
-        return
-    assert len(kept) <= budget
-    real = y[~np.isnan(y)]
-    if len(real):
-        assert real.min() in y[kept] and real.max() in y[kept]
-    is_nan = np.isnan(y)
-    bounds = [-1] + [int(k) for k in kept if not is_nan[k]] + [len(y)]
-    for left, right in zip(bounds[:-1], bounds[1:]):
-        if is_nan[left + 1:right].any():
-            assert any(left < k < right and is_nan[k] for k in kept), (left, right)
+    check_downsampled(y, charts.downsample_indices(y, budget), budget)
 
 
 def test_no_private_tsdownsample_names():
