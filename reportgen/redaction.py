@@ -163,9 +163,8 @@ class Redactor:
     patterns: tuple[str, ...] = ()
     env_secrets: tuple[str, ...] = ()
     default: bool = True
-    count: int = 0
-    # Keys repeat across thousands of runs: each is judged once.
     env_found: set[str] = field(default_factory=set, repr=False, compare=False)  # env secrets met in a text
+    # Keys repeat across thousands of runs: each is judged once.
     _judged: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
     _secret_set: set[str] = field(default_factory=set, repr=False, compare=False)  # those judged secret
 
@@ -215,7 +214,7 @@ class Redactor:
 
     # -- values --------------------------------------------------------------------------------------
     def may_hide(self, value: str) -> bool:
-        """Whether text() could change the value (one regex search; texts may be tested joined by "\\0")."""
+        """Whether text() could change the value (substring tests only; texts may be tested joined by "\\0")."""
         if self.default:
             lowered = value.lower()
             if any(hint in lowered for hint in _HINTS):
@@ -236,8 +235,6 @@ class Redactor:
                 cleaned = _USERINFO.sub(lambda m: m.group("scheme") + USERINFO_REDACTED + "@", cleaned)
             cleaned = _SHAPES.sub(REDACTED, cleaned)
             cleaned = self._assigned(cleaned)
-        if cleaned != value:
-            self.count += 1
         return cleaned
 
     def _assigned(self, text: str) -> str:
@@ -272,7 +269,6 @@ class Redactor:
         result = {}
         for key, value in values.items():
             if self.is_secret_key(key) and value is not None:
-                self.count += 1
                 result[key] = REDACTED
             else:
                 result[key] = self.text(value)

@@ -90,14 +90,8 @@ class FileStore(Store):
                 entries = list(os.scandir(parent))
             except OSError:
                 continue
-            # Junk (.DS_Store, models/, artifact folders) is not an experiment: ignored silently; an
-            # experiment id that is a symlink or a file is named (its runs would vanish unseen).
-            for entry in entries:
-                if mlruns.is_experiment_id(entry.name):
-                    if entry.is_dir(follow_symlinks=False):
-                        folders.append(entry.path)
-                    else:
-                        self.problem(entry.path, f"experiment folder {_odd_folder(entry)}; experiment skipped")
+            # Junk (.DS_Store, models/, artifact folders) is not an experiment: ignored silently.
+            folders += self._id_folders(entries, mlruns.is_experiment_id, "experiment")
         return sorted(folders, key=lambda f: (int(os.path.basename(f)), os.path.dirname(f) != self._root))
 
     def _load_experiment(self, folder: str) -> Experiment:
@@ -159,14 +153,19 @@ class FileStore(Store):
         except OSError as exc:
             self.problem(experiment_folder, f"cannot list experiment folder ({exc.strerror}); its runs skipped")
             return []
+        return sorted(self._id_folders(entries, mlruns.is_run_id, "run"))
+
+    def _id_folders(self, entries: list[os.DirEntry[str]], is_id: Callable[[str], bool], kind: str) -> list[str]:
+        """The entries named like an id that are plain folders; one named like an id that is a symlink or
+        a file is a problem (what it holds would vanish unseen), never followed."""
         folders = []
         for entry in entries:
-            if mlruns.is_run_id(entry.name):
+            if is_id(entry.name):
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(entry.path)
                 else:
-                    self.problem(entry.path, f"run folder {_odd_folder(entry)}; run skipped")
-        return sorted(folders)
+                    self.problem(entry.path, f"{kind} folder {_odd_folder(entry)}; {kind} skipped")
+        return folders
 
     def _infos(self, experiment_folders: list[str], view: ViewType) -> list[_RunRef]:
         folders = [run for exp in experiment_folders for run in self._run_folders(exp)]
