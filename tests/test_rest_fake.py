@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +33,7 @@ def _json(status: int, payload: Any, **headers: str) -> Reply:
 class FakeServer:
     """Routes (method, path) to a function(request) -> Reply; records every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[tuple[str, str], Callable[[dict], Reply]] = {}
         self.requests: list[dict] = []
         fake = self
@@ -79,8 +81,10 @@ class FakeServer:
                 pass  # a client that gave up (timeout tests): not the test's output
 
         self.httpd = Quiet(("127.0.0.1", 0), Handler)
+        if tls:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def route(self, method: str, path: str, reply: Callable[[dict], Reply] | Reply) -> None:
@@ -222,21 +226,54 @@ def test_unknown_run_is_resource_does_not_exist(server):
 
 
 # -- redirects ----------------------------------------------------------------------------------
-def test_redirect_to_other_origin_drops_credentials(server, other_server):
-    other_server.route("GET", "/landing", (200, {}, b"OK"))
-    server.route("GET", "/start", (302, {"Location": f"{other_server.url}/landing"}, b""))
-    http, _ = session(server.url, {"MLFLOW_TRACKING_TOKEN": "secret-token"})
-    assert http.request("GET", "/start").body == b"OK"
-    assert server.requests[-1]["headers"]["Authorization"] == "Bearer secret-token"
-    assert "Authorization" not in other_server.requests[-1]["headers"]
+@pytest.mark.parametrize("credentials", [
+    {"env": {"MLFLOW_TRACKING_TOKEN": "secret-token"}}, {"env": {"MLFLOW_TRACKING_USERNAME": "ann",
+                                                                "MLFLOW_TRACKING_PASSWORD": "pw"}},
+    {"userinfo": "bob:hunter2@"},
+])
+@pytest.mark.parametrize("elsewhere", ["other port", "other host name"])
+def test_redirect_to_other_origin_drops_credentials(server, other_server, credentials, elsewhere):
+    target = other_server if elsewhere == "other port" else server
+    landing = f"{other_server.url}/landing" if elsewhere == "other port" else f"http://localhost:{server.port}/landing"
+    target.route("GET", "/landing", (200, {}, b"OK"))
+    server.route("GET", "/start", (302, {"Location": landing}, b""))
+    http, _ = session(f"http://{credentials.get('userinfo', '')}127.0.0.1:{server.port}", credentials.get("env"))
+    assert http.request("GET", "/start").content == b"OK"
+    first = next(r for r in server.requests if r["path"] == "/start")
+    assert first["headers"]["Authorization"].startswith(("Bearer ", "Basic "))
+    assert target.requests[-1]["path"] == "/landing" and "Authorization" not in target.requests[-1]["headers"]
 
 
 def test_same_origin_redirect_keeps_credentials(server):
     server.route("GET", "/landing", (200, {}, b"OK"))
     server.route("GET", "/start", (307, {"Location": "/landing"}, b""))
     http, _ = session(server.url, {"MLFLOW_TRACKING_TOKEN": "t"})
-    assert http.request("GET", "/start").body == b"OK"
+    assert http.request("GET", "/start").content == b"OK"
     assert server.requests[-1]["path"] == "/landing" and server.requests[-1]["headers"]["Authorization"] == "Bearer t"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_opens_connections_of_its_own(server):
+    server.route("GET", "/health", (200, {}, b"OK"))
+    http, _ = session(server.url)
+    http.request("GET", "/health")  # the parent now keeps a connection alive
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, never return into pytest
+        answer = b"0"
+        try:
+            answer = b"1" if http.request("GET", "/health").content == b"OK" else b"0"
+            http.close()
+        finally:
+            os.write(write, answer)
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.close(read)
+    os.waitpid(pid, 0)
+    http.request("GET", "/health")
+    clients = [r["client"] for r in server.requests]
+    assert clients[0] == clients[2] != clients[1]  # the child had its own socket; the parent's still works
 
 
 def test_redirect_loop_stops(server):
@@ -627,13 +664,78 @@ def test_credential_order_matches_mlflow(server):
     assert server.requests[-1]["headers"]["Authorization"] == "Bearer tok"  # then the token
 
 
-def test_tls_options():
-    import ssl
+def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as two PEM files."""
+    import datetime
+    import ipaddress
 
-    insecure = HttpSession("https://127.0.0.1:1", env={"MLFLOW_TRACKING_INSECURE_TLS": "true"})
-    assert insecure._ssl.verify_mode == ssl.CERT_NONE and not insecure._ssl.check_hostname
-    strict = HttpSession("https://127.0.0.1:1", env={})
-    assert strict._ssl.verify_mode == ssl.CERT_REQUIRED
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _tls_server(folder: Path, client_ca: Path | None = None) -> tuple[FakeServer, Path]:
+    cert, key = _certificate(folder, "server")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    fake = FakeServer(tls=context)
+    fake.route("GET", "/health", (200, {}, b"OK"))
+    return fake, cert
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_checks_the_server_against_the_given_bundle_or_not_at_all(tmp_path):
+    server, cert = _tls_server(tmp_path)
+    try:
+        strict, sleeps = session(server.url)
+        with pytest.raises(ServerError, match=r"TLS failed \(.*certificate") as caught:
+            strict.request("GET", "/health")
+        assert "\n" not in str(caught.value) and sleeps == []  # a certificate that fails is not retried
+        assert server.requests == []
+        bundle, _ = session(server.url, {"MLFLOW_TRACKING_SERVER_CERT_PATH": str(cert)})
+        assert bundle.request("GET", "/health").content == b"OK"
+        insecure, _ = session(server.url, {"MLFLOW_TRACKING_INSECURE_TLS": "true"})
+        assert insecure.request("GET", "/health").content == b"OK"
+    finally:
+        server.close()
+
+
+def test_tls_client_certificate(tmp_path):
+    client_cert, client_key = _certificate(tmp_path, "client")
+    server, cert = _tls_server(tmp_path, client_ca=client_cert)
+    try:
+        env = {"MLFLOW_TRACKING_SERVER_CERT_PATH": str(cert)}
+        without, _ = session(server.url, env, max_retries=0)
+        with pytest.raises(ServerError, match="TLS failed"):
+            without.request("GET", "/health")
+        both = tmp_path / "client.pem"  # certificate and key in one file, as MLflow's variable takes them
+        both.write_bytes(client_cert.read_bytes() + client_key.read_bytes())
+        http, _ = session(server.url, {**env, "MLFLOW_TRACKING_CLIENT_CERT_PATH": str(both)})
+        assert http.request("GET", "/health").content == b"OK"
+        assert len(server.requests) == 1
+    finally:
+        server.close()
+
+
+def test_tls_settings_that_cannot_work_fail_before_any_request():
     with pytest.raises(ReportgenError, match="only one of"):
         HttpSession("https://127.0.0.1:1", env={"MLFLOW_TRACKING_INSECURE_TLS": "true",
                                                 "MLFLOW_TRACKING_SERVER_CERT_PATH": "/x.pem"})
