@@ -37,9 +37,22 @@ def test_log_artifact_follows_a_symlinked_file_like_mlflow(client, run_id, tmp_p
     assert copied.read_text() == "content" and not copied.is_symlink()
 
 
-def test_log_artifact_refuses_folders_fifos_and_missing_files(client, run_id, tmp_path):
-    with pytest.raises(InvalidParameterValue, match="use log_artifacts"):
-        client.log_artifact(run_id, str(tmp_path))
+def test_log_artifact_of_a_folder_logs_it_under_its_name_as_mlflow_does(client, run_id, tmp_path):
+    folder = tmp_path / "outputs"
+    (folder / "inner").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "inner" / "b.txt").write_text("b")
+    client.log_artifact(run_id, str(folder))
+    client.log_artifact(run_id, str(folder) + "/", artifact_path="nested/dir")
+    assert [f.path for f in client.list_artifacts(run_id)] == ["nested", "outputs"]
+    assert {f.path for f in client.list_artifacts(run_id, "outputs")} == {"outputs/a.txt", "outputs/inner"}
+    assert [f.path for f in client.list_artifacts(run_id, "nested/dir/outputs/inner")] == [
+        "nested/dir/outputs/inner/b.txt"]
+
+
+def test_log_artifact_refuses_the_folder_holding_the_store_fifos_and_missing_files(client, run_id, tmp_path):
+    with pytest.raises(InvalidParameterValue, match="holds the run's artifacts"):
+        client.log_artifact(run_id, str(tmp_path))  # the store is inside: the copy would never end
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     with pytest.raises(InvalidParameterValue, match="not a regular file"):

@@ -52,15 +52,18 @@ def _copy_file(source: Path, target: Path) -> None:
         raise _files.disk_error(target, exc, f"copy {source} to") from None
 
 
-def log_artifact(root: Path, local_file: str | os.PathLike[str], artifact_path: str | None) -> None:
-    """Copy one file (a symlink is followed, as MLflow does) into root/artifact_path/."""
-    source = Path(local_file)
+def log_artifact(root: Path, local_path: str | os.PathLike[str], artifact_path: str | None) -> None:
+    """Copy one file (a symlink is followed, as MLflow does) into root/artifact_path/; a folder is
+    copied whole into root/artifact_path/<its name>/, as MLflow's client does."""
+    source = Path(local_path)
     try:
         info = source.stat()
     except OSError as exc:
         raise _files.disk_error(source, exc, "read") from None
     if stat.S_ISDIR(info.st_mode):
-        raise InvalidParameterValue(f"{source} is a folder: use log_artifacts to log a folder")
+        name = os.path.basename(os.path.normpath(source))
+        log_artifacts(root, source, f"{artifact_path}/{name}" if artifact_path else name)
+        return
     if not stat.S_ISREG(info.st_mode):
         raise InvalidParameterValue(f"{source} is not a regular file (FIFO, socket or device): not logged")
     target = destination(root, artifact_path) / source.name
@@ -73,8 +76,11 @@ def log_artifacts(root: Path, local_dir: str | os.PathLike[str], artifact_path: 
     if not source_root.is_dir():
         raise InvalidParameterValue(f"{source_root} is not a folder")
     target_root = destination(root, artifact_path)
-    _files.makedirs(target_root)
     resolved_source = source_root.resolve()
+    if _files.is_within(target_root, resolved_source):
+        # Copying a folder into itself never ends (each pass copies the last copy again).
+        raise InvalidParameterValue(f"{source_root} holds the run's artifacts: it cannot be logged into them")
+    _files.makedirs(target_root)
     for dirpath, dirnames, filenames in os.walk(source_root, followlinks=False):
         relative = Path(dirpath).relative_to(source_root)
         for name in dirnames:

@@ -6,20 +6,16 @@ so what is read is what any reportgen report sees.
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import tempfile
-from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
-
-import yaml
+from typing import Any, Iterable, Sequence
 
 from reportgen import validation
 from reportgen.errors import InvalidParameterValue, UnsupportedError
 from reportgen.model import (
+    Dataset,
+    DatasetInput,
     Experiment,
-    FileInfo,
+    InputTag,
     LifecycleStage,
     Metric,
     Run,
@@ -27,7 +23,8 @@ from reportgen.model import (
     RunStatus,
     ViewType,
 )
-from reportgen.tracking import _env, _experiment_search, _uri, artifacts, context
+from reportgen.tracking import _env, _experiment_search, _uri, async_logging, context
+from reportgen.tracking._client_artifacts import ArtifactMethods
 from reportgen.tracking.filestore import FileStoreWriter, writer_for
 from reportgen.uri import HTTP_SCHEMES, SQL_SCHEMES, local_path, scheme_of
 
@@ -80,7 +77,24 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-class TrackingClient:
+def _dataset_input(item: Any, index: int) -> DatasetInput:
+    """Our DatasetInput from one with MLflow's fields (MLflow's own entities included), checked."""
+    dataset = getattr(item, "dataset", None)
+    if dataset is None:
+        raise InvalidParameterValue(f"datasets[{index}] is not a DatasetInput: {type(item).__name__}")
+    fields = {}
+    for name in ("name", "digest", "source_type", "source"):
+        value = getattr(dataset, name, None)
+        if not isinstance(value, str) or not value:
+            raise InvalidParameterValue(f"datasets[{index}].dataset.{name} must be a non-empty string")
+        fields[name] = value
+    for name in ("schema", "profile"):
+        fields[name] = getattr(dataset, name, None)
+    tags = tuple(InputTag(_str(tag.key), _str(tag.value)) for tag in (getattr(item, "tags", None) or ()))
+    return DatasetInput(Dataset(**fields), tags)
+
+
+class TrackingClient(ArtifactMethods):
     """MLflow's MlflowClient for file stores (writing) and every store reportgen reads."""
 
     def __init__(self, tracking_uri: str | os.PathLike[str] | None = None, registry_uri: str | None = None) -> None:
@@ -223,6 +237,7 @@ class TrackingClient:
 
     def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
         status = RunStatus.to_string(status or RunStatus.FINISHED)
+        async_logging.flush()  # what was logged asynchronously lands before the run ends
         self._writer().update_run_info(run_id, status=status, end_time=end_time or _env.now_ms())
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
@@ -240,6 +255,9 @@ class TrackingClient:
 
     # -- logging ----------------------------------------------------------------------------------
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        """The value when written (synchronous), else a RunOperations to wait on."""
+        if not async_logging.is_synchronous(synchronous):
+            return async_logging.submit(self.log_param, run_id, key, value, synchronous=True)
         text = _str(value)
         validation.validate_param(key, text)
         try:
@@ -261,12 +279,15 @@ class TrackingClient:
         dataset_name: str | None = None,
         dataset_digest: str | None = None,
         model_id: str | None = None,
-    ) -> None:
+    ) -> async_logging.RunOperations | None:
         timestamp = timestamp if timestamp is not None else _env.now_ms()
+        if not async_logging.is_synchronous(synchronous):
+            return async_logging.submit(self.log_metric, run_id, key, value, timestamp, step, synchronous=True)
         step = step if step is not None else 0
         value = validation.metric_value(value)
         validation.validate_metric(key, value, timestamp, step)
         self._writer().log_metric(run_id, key, value, int(timestamp), int(step))
+        return None
 
     def log_batch(
         self,
@@ -275,8 +296,11 @@ class TrackingClient:
         params: Sequence[Any] = (),
         tags: Sequence[Any] = (),
         synchronous: bool | None = None,
-    ) -> None:
+    ) -> async_logging.RunOperations | None:
         """Metrics, params and tags (objects with .key/.value, metrics also .timestamp/.step)."""
+        if not async_logging.is_synchronous(synchronous):
+            return async_logging.submit(self.log_batch, run_id, list(metrics), list(params), list(tags),
+                                        synchronous=True)
         metrics = validation.check_sequence("metrics", metrics)
         params = validation.check_sequence("params", params)
         tags = validation.check_sequence("tags", tags)
@@ -301,11 +325,25 @@ class TrackingClient:
         for chunk_metrics, chunk_params, chunk_tags in _chunks(metric_rows, param_rows, tag_rows):
             validation.validate_batch_limits(len(chunk_metrics), len(chunk_params), len(chunk_tags))
             writer.log_batch(run_id, chunk_metrics, chunk_params, chunk_tags)
+        return None
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+    def set_tag(
+        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
+    ) -> async_logging.RunOperations | None:
+        if not async_logging.is_synchronous(synchronous):
+            return async_logging.submit(self.set_tag, run_id, key, value, synchronous=True)
         text = _str(value)
         validation.validate_tag(key, text)
         self._writer().set_tag(run_id, key, text)
+        return None
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] | None = None, models: Any = None) -> None:
+        """Dataset inputs of a run: each dataset once per experiment, each input once per run (as MLflow)."""
+        if models:
+            raise UnsupportedError("log_inputs with models is not supported yet: log the model's datasets instead")
+        items = [_dataset_input(item, index) for index, item in enumerate(datasets or [])]
+        if items:
+            self._writer().log_inputs(validation.validate_run_id(run_id), items)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._writer().delete_tag(run_id, key)
@@ -313,76 +351,6 @@ class TrackingClient:
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         validation.validate_run_id(run_id)
         return self._store().get_metric_history(run_id, key)
-
-    # -- artifacts --------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _artifact_root(self, run_id: str) -> Iterator[Path]:
-        """The folder to write a run's artifacts into: the run's own, or (for a tracking server) a
-        staging folder uploaded when the block ends, so both get the same path and file checks."""
-        writer = self._writer()
-        upload = getattr(writer, "upload_artifacts", None)
-        if upload is None:
-            yield artifacts.artifact_root(writer.artifact_uri(validation.validate_run_id(run_id)))
-            return
-        with tempfile.TemporaryDirectory(prefix="reportgen-upload-") as staging:
-            yield Path(staging)
-            upload(run_id, Path(staging))
-
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        with self._artifact_root(run_id) as root:
-            artifacts.log_artifact(root, local_path, artifact_path)
-
-    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-        with self._artifact_root(run_id) as root:
-            artifacts.log_artifacts(root, local_dir, artifact_path)
-
-    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        with self._artifact_root(run_id) as root:
-            artifacts.write_artifact(root, artifact_file, text.encode("utf-8"))
-
-    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
-        """JSON (indent 2), or YAML when the file ends in .yml/.yaml, as MLflow writes them."""
-        if os.path.splitext(artifact_file)[1] in (".yml", ".yaml"):
-            try:
-                text = yaml.safe_dump(dictionary, indent=2, default_flow_style=False)
-            except yaml.YAMLError as exc:
-                raise InvalidParameterValue(f"cannot write {artifact_file} as YAML: {exc}") from None
-        else:
-            text = json.dumps(dictionary, indent=2, default=str)
-        self.log_text(run_id, text, artifact_file)
-
-    def log_figure(
-        self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
-    ) -> None:
-        """A matplotlib figure saved in the format its file suffix names (PNG, SVG, PDF, ...)."""
-        try:
-            import matplotlib.figure
-        except ImportError:
-            raise UnsupportedError("log_figure needs matplotlib: pip install matplotlib") from None
-        if not isinstance(figure, matplotlib.figure.Figure):
-            raise InvalidParameterValue(
-                f"Unsupported figure object type: '{type(figure).__name__}' (only matplotlib figures)"
-            )
-        import io
-
-        buffer = io.BytesIO()
-        suffix = os.path.splitext(artifact_file)[1].lstrip(".").lower() or "png"
-        figure.savefig(buffer, format=suffix, **(save_kwargs or {}))
-        with self._artifact_root(run_id) as root:
-            artifacts.write_artifact(root, artifact_file, buffer.getvalue())
-
-    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
-        validation.validate_run_id(run_id)
-        return self._store().list_artifacts(run_id, validation.validate_artifact_path(path))
-
-    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
-        validation.validate_run_id(run_id)
-        return artifacts.download(self._store(), run_id, path, dst_path)
-
-    def get_artifact_uri(self, run_id: str, artifact_path: str | None = None) -> str:
-        uri = self.get_run(run_id).info.artifact_uri
-        relative = validation.validate_artifact_path(artifact_path)
-        return f"{uri.rstrip('/')}/{relative}" if relative else uri
 
 
 MlflowClient = TrackingClient

@@ -17,8 +17,8 @@ from typing import Any, Mapping, Sequence
 
 from reportgen import mlruns, validation
 from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist
-from reportgen.model import LifecycleStage, RunInfo, RunStatus
-from reportgen.tracking import _env, _files
+from reportgen.model import DatasetInput, LifecycleStage, RunInfo, RunStatus
+from reportgen.tracking import _env, _files, inputs
 from reportgen.tracking.experiments import ExperimentWriter, join_uri
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -173,6 +173,9 @@ class FileStoreWriter(ExperimentWriter):
                 self._append(state, run_id, key, "".join(key_lines).encode())
         for key, value in tags:
             self._set_tag(state, run_id, key, value)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        inputs.write_inputs(self._active_state(run_id).run_dir, run_id, datasets)
 
     def log_param(self, run_id: str, key: str, value: str) -> None:
         self._log_param(self._active_state(run_id), key, value)

@@ -12,8 +12,8 @@ import threading
 from typing import Any, Sequence
 
 from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist
-from reportgen.model import Experiment, LifecycleStage, Metric, Param, Run, RunStatus, RunTag, ViewType
-from reportgen.tracking import _env, _uri, context
+from reportgen.model import Experiment, LifecycleStage, Run, RunStatus, RunTag, ViewType
+from reportgen.tracking import _uri, context
 from reportgen.tracking.client import TrackingClient
 
 ENV_RUN_ID = "MLFLOW_RUN_ID"
@@ -266,78 +266,6 @@ def _run_id(run_id: str | None = None) -> str:
         return run_id
     stack = _stack()
     return (stack[-1] if stack else start_run()).info.run_id
-
-
-# -- logging --------------------------------------------------------------------------------------
-def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
-    return _client().log_param(_run_id(), key, value)
-
-
-def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
-    _client().log_batch(_run_id(run_id), params=[Param(key, str(value)) for key, value in params.items()])
-
-
-def log_metric(
-    key: str,
-    value: float,
-    step: int | None = None,
-    synchronous: bool | None = None,
-    timestamp: int | None = None,
-    run_id: str | None = None,
-    **_ignored: Any,
-) -> None:
-    # MLflow's fluent API treats 0/None alike here: `timestamp or now`, `step or 0`.
-    _client().log_metric(_run_id(run_id), key, value, timestamp or _env.now_ms(), step or 0)
-
-
-def log_metrics(
-    metrics: dict[str, float],
-    step: int | None = None,
-    synchronous: bool | None = None,
-    run_id: str | None = None,
-    timestamp: int | None = None,
-    **_ignored: Any,
-) -> None:
-    timestamp = timestamp or _env.now_ms()
-    rows = [Metric(key, value, timestamp, step or 0) for key, value in metrics.items()]
-    _client().log_batch(_run_id(run_id), metrics=rows)
-
-
-def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
-    _client().set_tag(_run_id(), key, value)
-
-
-def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
-    _client().log_batch(_run_id(), tags=[RunTag(key, str(value)) for key, value in tags.items()])
-
-
-def delete_tag(key: str) -> None:
-    _client().delete_tag(_run_id(), key)
-
-
-def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
-    _client().log_artifact(_run_id(run_id), local_path, artifact_path)
-
-
-def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
-    _client().log_artifacts(_run_id(run_id), local_dir, artifact_path)
-
-
-def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
-    _client().log_text(_run_id(run_id), text, artifact_file)
-
-
-def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
-    _client().log_dict(_run_id(run_id), dictionary, artifact_file)
-
-
-def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
-    _client().log_figure(_run_id(), figure, artifact_file, save_kwargs=save_kwargs)
-
-
-def get_artifact_uri(artifact_path: str | None = None) -> str:
-    run = _get_or_start_run()
-    return _client().get_artifact_uri(run.info.run_id, artifact_path)
 
 
 # -- search ---------------------------------------------------------------------------------------
