@@ -156,15 +156,8 @@ CHANGES = {
 }
 
 
-@pytest.fixture(params=["one process", "split"])
-def split(request, monkeypatch):
-    """The folders checked by this process alone, or half of them by a forked one (big stores)."""
-    monkeypatch.setattr(file_cache, "SPLIT_CHECK_FROM", 10**9 if request.param == "one process" else 2)
-    return request.param
-
-
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_equal_to_a_plain_read_after_each_change(root, tmp_path, trusted, parsed, change, split):
+def test_equal_to_a_plain_read_after_each_change(root, tmp_path, trusted, parsed, change):
     cache = tmp_path / "cache" / "read"
     _same(root, cache)
     _same(root, cache, experiment_ids=["7", "8"])  # a second cached read: nothing changed
@@ -181,7 +174,7 @@ def test_equal_to_a_plain_read_after_each_change(root, tmp_path, trusted, parsed
     assert parsed["built"] == [] and parsed["metas"] == []
 
 
-def test_only_changed_runs_are_read(root, tmp_path, trusted, parsed, split):
+def test_only_changed_runs_are_read(root, tmp_path, trusted, parsed):
     cache = tmp_path / "cache"
     FileStore(root).read_all(cache_dir=cache)
     open(root / "7" / _rid(4) / "metrics" / "loss", "a").write(f"{T0 + 9} 0.5 9\n")
@@ -191,24 +184,6 @@ def test_only_changed_runs_are_read(root, tmp_path, trusted, parsed, split):
     FileStore(root).read_all(cache_dir=cache)
     assert sorted(parsed["built"]) == [_rid(1), _rid(4)]
     assert sorted(parsed["metas"]) == [_rid(1), _rid(4)]
-
-
-def test_a_failed_check_process_costs_only_time(root, tmp_path, trusted, parsed, monkeypatch):
-    monkeypatch.setattr(file_cache, "SPLIT_CHECK_FROM", 2)
-    cache = tmp_path / "cache"
-    FileStore(root).read_all(cache_dir=cache)
-    open(root / "7" / _rid(6) / "metrics" / "loss", "a").write(f"{T0 + 9} 0.5 9\n")  # in the child's half
-    parent, dumps = os.getpid(), file_cache.pickle.dumps
-
-    def dies_in_the_child(*args, **kwargs):
-        if os.getpid() != parent:
-            raise MemoryError("the child's result cannot be sent")
-        return dumps(*args, **kwargs)
-
-    monkeypatch.setattr(file_cache.pickle, "dumps", dies_in_the_child)
-    parsed["built"].clear()
-    _same(root, cache)
-    assert _rid(6) in parsed["built"]
 
 
 def test_recent_files_are_not_trusted(root, tmp_path, parsed):

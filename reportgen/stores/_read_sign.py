@@ -190,9 +190,8 @@ class Signer:
 
 def artifact_state(run_folder: str) -> str | None:
     """artifacts.signature of the run folder's artifacts/ when the run folder and it are directories,
-    neither a symlink (lstat); None otherwise. Taken while a cached read checks the run folders (by its
-    forked process, for a store big enough to have one), for the build cache's artifact signatures
-    (FileStore.artifact_signature)."""
+    neither a symlink (lstat); None otherwise. Taken when a cached read checks the run folders, for the
+    build cache's artifact signatures (FileStore.artifact_signature)."""
     artifacts = os.path.join(run_folder, mlruns.ARTIFACTS_DIR)
     try:
         if not (stat.S_ISDIR(os.lstat(run_folder).st_mode) and stat.S_ISDIR(os.lstat(artifacts).st_mode)):

@@ -4,7 +4,7 @@ cached read is not read again (incremental builds). The result is the same as a 
 Each run folder is signed by the names and stats of what the reader reads (stores._read_sign says
 which, and why parameter files are signed by name); an entry keeps what the reader made of the folder:
 its RunInfo (or that it was skipped), the Run, the parsed metric points of its files and the problems
-met, by phase, so that they are reported in the same order as by a full read. The cache is 16 files
+met, by phase, so that they are reported in the same order as by a full read. The cache is 64 files
 in the caller's folder, each the signatures of its entries (a pickle), then the entries (a pickle
 with their arrays' bytes after it).
 """
@@ -69,80 +69,34 @@ def shard_path(cache_dir: Path, shard: str) -> Path:
     return cache_dir / f"{CACHE_PREFIX}{shard}.pickle"
 
 
-class CacheFiles:
-    """The shards of a cache folder, read in steps: every entry's signature (a small first pickle in
-    each shard), then the rest of each file mapped into memory, then the entries unpickled from it
-    (meanwhile, a forked process checks most of the folders)."""
-
-    def __init__(self, cache_dir: Path, store_root: str) -> None:
-        self._cache_dir = cache_dir
-        self._stamp = _stamp(store_root)
-        self._open: list[tuple[BinaryIO, dict[str, Signature | None]]] = []
-        self._read: list[tuple[tuple[int, list[int]], memoryview, dict[str, Signature | None]]] = []
-
-    def signatures(self) -> dict[str, Signature | None]:
-        """name -> signature of the entries of every usable shard (None: not trusted)."""
-        found: dict[str, Signature | None] = {}
-        for shard in SHARDS:
-            try:
-                handle = open(shard_path(self._cache_dir, shard), "rb")
-            except OSError:
-                continue
-            try:
-                # pickle is safe here only because the cache folder is the user's own (like a build
-                # folder): whoever can write it can already run code as the user.
-                stamp, signatures = pickle.load(handle)
-                if stamp != self._stamp or not isinstance(signatures, dict) or not all(
-                        s is None or type(s) is Signature for s in signatures.values()):
-                    raise ValueError("another store or version")
-            except Exception:  # noqa: BLE001 - truncated, corrupt or foreign: read those runs again
-                handle.close()
-                continue
-            self._open.append((handle, signatures))
-            found.update(signatures)
-        return found
-
-    def read(self) -> None:
-        """The rest of each shard, mapped, not read: the entries' points (most of the bytes) are read from
-        the page cache only where used (a rebuild uses few runs' points). Reading 50 MB in a thread while
-        the folders were checked doubled the time of the check (the two took turns for the GIL)."""
-        for handle, signatures in self._open:
-            with handle:
-                try:
-                    layout = pickle.load(handle)
-                    if _MAP_SHARDS:
-                        start = handle.tell()
-                        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-                        self._read.append((layout, memoryview(mapped)[start:], signatures))
-                    else:
-                        self._read.append((layout, memoryview(handle.read()), signatures))
-                except Exception:  # noqa: BLE001 - as above
-                    pass
-        self._open = []
-
-    def entries(self) -> dict[str, Entry]:
-        """The entries of the shards read; a shard that fails holds none."""
-        entries: dict[str, Entry] = {}
-        with gc_paused():
-            for layout, data, signatures in self._read:
-                try:
-                    entries.update(_entries(_load_entries(layout, data), signatures))
-                except Exception:  # noqa: BLE001 - as above
-                    pass
-        self._read = []
-        return entries
-
-    def close(self) -> None:
-        for handle, _ in self._open:
-            handle.close()
-
-
 def load(cache_dir: Path, store_root: str) -> dict[str, Entry]:
     """The entries of the last cached read of this store; a missing or unusable shard holds none."""
-    files = CacheFiles(cache_dir, store_root)
-    files.signatures()
-    files.read()
-    return files.entries()
+    stamp = _stamp(store_root)
+    entries: dict[str, Entry] = {}
+    with gc_paused():
+        for shard in SHARDS:
+            try:
+                entries.update(_load_shard(shard_path(cache_dir, shard), stamp))
+            except Exception:  # noqa: BLE001 - missing, truncated, corrupt or foreign: those runs are read again
+                pass
+    return entries
+
+
+def _load_shard(path: Path, stamp: tuple) -> dict[str, Entry]:
+    with open(path, "rb") as handle:
+        # pickle is safe here only because the cache folder is the user's own (like a build folder):
+        # whoever can write it can already run code as the user.
+        found, signatures = pickle.load(handle)
+        if found != stamp or not isinstance(signatures, dict) or not all(
+                s is None or type(s) is Signature for s in signatures.values()):
+            return {}
+        layout = pickle.load(handle)
+        if _MAP_SHARDS:  # the points (most of the bytes) are read from the page cache only where used
+            start = handle.tell()
+            data = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))[start:]
+        else:
+            data = memoryview(handle.read())
+    return _entries(_load_entries(layout, data), signatures)
 
 
 def _entries(packed: tuple, signatures: dict[str, Signature | None]) -> dict[str, Entry]:
@@ -286,18 +240,13 @@ def cached_read(
     # Run folders are joined onto the root string (os.path.relpath costs 50 us each).
     cut = len(os.path.join(root, ""))
     names = [folder[cut:] for folder in folders]
-    files = CacheFiles(cache_dir, root)
-    try:
-        # Each folder is checked against its last signature before anything is read: a file that
-        # changes during the read is seen next time.
-        before = files.signatures() if writable else {}
-        check_here, check_rest = _start_check(names, folders, before)  # a forked process checks a share
-        files.read()
-        here = check_here()
-    finally:
-        files.close()
-    old = files.entries()  # (unpickled while the forked process may still be checking)
-    signed, states = check_rest(here)
+    old = load(cache_dir, root) if writable else {}
+    # Each folder is checked against its last signature before anything is read: a file that changes
+    # during the read is seen next time.
+    signer = Signer()
+    signed = [signer.sign(folder) if (last := old.get(name)) is None or last.signature is None
+              else signer.check(folder, last.signature) for name, folder in zip(names, folders)]
+    states = [artifact_state(folder) for folder in folders]
     entries: list[Entry] = []
     fresh: list[int] = []
     for index, (name, signature) in enumerate(zip(names, signed)):
@@ -352,65 +301,6 @@ def cached_read(
     artifacts = dict(zip(folders, states))
     return ([(f, e.info) for f, e in refs], [e.run for _, e in refs], frame, digests,  # type: ignore[misc]
             {f: artifacts[f] for f, _ in refs})
-
-
-# From this many run folders, a forked process checks most of them (the check is stat calls, 2 us each:
-# ~0.15 s for 2000 runs of 24 files); below, the fork costs more than it saves.
-SPLIT_CHECK_FROM = 500
-CHECK_HERE = 0.4  # the share this process checks: it also reads the cache files meanwhile
-
-
-def _start_check(names: list[str], folders: list[str], before: dict[str, Signature | None]) -> tuple[
-        Callable[[], tuple[list[Signature], list[str | None]]],
-        Callable[[tuple[list[Signature], list[str | None]]], tuple[list[Signature], list[str | None]]]]:
-    """Starts checking the run folders against their signatures `before` (signing those without one),
-    and taking their artifact_state. Returns two functions: the first checks this process's share, the
-    second takes its result and gives every folder's (signature, artifact state). A forked process
-    checks the last 60% and sends back the signatures that changed, and takes every folder's artifact
-    state (this process unpickles the cache meanwhile); should it fail, this process does it all."""
-    signer = Signer()
-
-    def check(index: int) -> Signature:
-        signed = before.get(names[index])
-        return signer.sign(folders[index]) if signed is None else signer.check(folders[index], signed)
-
-    def check_all(indexes: range) -> tuple[list[Signature], list[str | None]]:
-        return [check(index) for index in indexes], [artifact_state(folders[index]) for index in indexes]
-
-    count = len(folders)
-    if count < SPLIT_CHECK_FROM or not hasattr(os, "fork"):
-        return (lambda: check_all(range(count))), (lambda here: here)
-    mine = int(count * CHECK_HERE)
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: stat calls, one pickle, then gone without running any exit handler
-        status = 1
-        try:
-            os.close(reader)
-            changed = {index: signed for index in range(mine, count)
-                       if (signed := check(index)) != before.get(names[index])}
-            states = [artifact_state(folder) for folder in folders]
-            with os.fdopen(writer, "wb") as pipe:
-                pipe.write(pickle.dumps((changed, states), protocol=pickle.HIGHEST_PROTOCOL))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(writer)
-
-    def finish(here: tuple[list[Signature], list[str | None]]) -> tuple[list[Signature], list[str | None]]:
-        with os.fdopen(reader, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        try:
-            changed, states = pickle.loads(data) if status == 0 else (None, None)
-        except Exception:  # noqa: BLE001 - a child that died mid-write: check its share here
-            changed, states = None, None
-        if not isinstance(changed, dict) or not isinstance(states, list) or len(states) != count:
-            signed, states = check_all(range(mine, count))
-            return here[0] + signed, [artifact_state(folders[index]) for index in range(mine)] + states
-        return [*here[0], *(changed.get(index) or before[names[index]] for index in range(mine, count))], states  # type: ignore[misc]
-
-    return (lambda: ([check(index) for index in range(mine)], [])), finish
 
 
 class ReadDigests:
