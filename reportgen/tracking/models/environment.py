@@ -1,0 +1,111 @@
+"""The environment files MLflow saves with a model: requirements.txt, conda.yaml, python_env.yaml.
+
+MLflow infers requirements by loading the model in a subprocess and watching imports; here they are
+read from the pickle itself (the modules its classes come from), which needs no second process.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import pickle
+import pickletools
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+REQUIREMENTS_FILE = "requirements.txt"
+CONDA_FILE = "conda.yaml"
+PYTHON_ENV_FILE = "python_env.yaml"
+# The MLflow release whose model format this package writes: the floor when MLflow is not installed.
+MLFLOW_FORMAT_VERSION = "3.17"
+_BUILD_PACKAGES = ("pip", "setuptools", "wheel")
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def pinned(distribution: str) -> str:
+    version = _version(distribution)
+    return f"{distribution}=={version}" if version else distribution
+
+
+def mlflow_requirement() -> str:
+    """mlflow pinned to the installed release as MLflow pins itself, else the format's floor."""
+    version = _version("mlflow")
+    return f"mlflow=={version}" if version else f"mlflow>={MLFLOW_FORMAT_VERSION}"
+
+
+def pickled_modules(obj: Any) -> set[str]:
+    """Top-level modules of every class and function a pickle of obj refers to."""
+    # Protocol 2 names each global in one GLOBAL opcode ("module name"); later protocols split it.
+    data = pickle.dumps(obj, protocol=2)
+    modules = set()
+    for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
+        if opcode.name == "GLOBAL":
+            modules.add(str(arg).split(" ", 1)[0].split(".", 1)[0])
+    return modules
+
+
+def distributions_of(modules: Iterable[str]) -> set[str]:
+    """The installed distributions providing these top-level modules (stdlib and local code skipped)."""
+    providers = importlib.metadata.packages_distributions()
+    found = set()
+    for module in modules:
+        if module in sys.stdlib_module_names or module in ("builtins", "__main__"):
+            continue
+        found.update(providers.get(module, ()))
+    return found
+
+
+def requirements(default: Iterable[str], pip_requirements: Iterable[str] | None,
+                 extra_pip_requirements: Iterable[str] | None) -> list[str]:
+    """requirements.txt lines: the user's list, or the defaults plus extras; mlflow first unless named."""
+    if pip_requirements is not None:
+        lines = list(pip_requirements)
+    else:
+        lines = list(default) + list(extra_pip_requirements or ())
+    if not any(_name(line) == "mlflow" for line in lines):
+        lines.insert(0, mlflow_requirement())
+    seen, unique = set(), []
+    for line in lines:
+        if line not in seen:
+            seen.add(line)
+            unique.append(line)
+    return unique
+
+
+def _name(requirement: str) -> str:
+    name = requirement.strip()
+    for stop in "=<>!~[; ":
+        name = name.split(stop, 1)[0]
+    return name.lower().replace("_", "-")
+
+
+def conda_env(pip_lines: list[str]) -> dict[str, Any]:
+    pip_version = _version("pip")
+    return {
+        "name": "mlflow-env",
+        "channels": ["conda-forge"],
+        # MLflow writes pip<= rather than == since conda-forge lags behind PyPI.
+        "dependencies": [f"python={platform.python_version()}", f"pip<={pip_version}" if pip_version else "pip",
+                         {"pip": pip_lines}],
+    }
+
+
+def write_env_files(folder: Path, pip_lines: list[str]) -> None:
+    """requirements.txt, conda.yaml and python_env.yaml, byte for byte as MLflow writes them."""
+    (folder / CONDA_FILE).write_text(yaml.safe_dump(conda_env(pip_lines), default_flow_style=False))
+    (folder / REQUIREMENTS_FILE).write_text("\n".join(pip_lines))
+    python_env = {
+        "python": platform.python_version(),
+        "build_dependencies": [pinned(name) for name in _BUILD_PACKAGES],
+        "dependencies": [f"-r {REQUIREMENTS_FILE}"],
+    }
+    (folder / PYTHON_ENV_FILE).write_text(yaml.safe_dump(python_env, sort_keys=False, default_flow_style=False))
