@@ -221,7 +221,7 @@ def test_run_deleted_while_read_is_skipped(root, tmp_path, monkeypatch, how, cac
             calls.append(folders)
         return real(folders, problems)
 
-    monkeypatch.setattr("reportgen.stores.file.read_key_values", read_key_values)
+    monkeypatch.setattr("reportgen.stores._run_build.read_key_values", read_key_values)
     store = FileStore(root)
     if cached:
         runs, frame = store.read_all(cache_dir=tmp_path / "cache")

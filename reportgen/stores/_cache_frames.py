@@ -11,7 +11,7 @@ import pandas as pd
 
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._metrics_parse import HISTORY_COLUMNS
-from reportgen.stores._run_reads import Entry
+from reportgen.stores._cache_entry import Entry
 
 
 class Histories:

@@ -1,4 +1,5 @@
-"""Read-only reader of an mlruns/ file store, as written by MLflow 1.x-3.x or by reportgen.tracking.
+"""Read-only reader of an mlruns/ file store, as written by MLflow 1.x-3.x or by reportgen.tracking:
+FileStore finds the experiment and run folders and answers the Store API; stores._run_build builds runs.
 
 Tolerant: a bad experiment, run, metric file or line is skipped with one problem naming the file.
 Files are read in batches (threads overlap the I/O) and metric files parsed many at a time in one
@@ -8,33 +9,27 @@ cache_dir (stores.file_cache); the logging client reads through get_run after ev
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from reportgen import mlruns
 from reportgen.errors import ResourceDoesNotExist, StoreError
-from reportgen.model import Experiment, Metric, Run, RunData, RunInfo, ViewType
+from reportgen.model import Experiment, Metric, Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._file_parts import (
-    DatasetReader, Report, Skip, UsualArtifactRoots, history_of, join, key_files, lstat_key, parse_metric_files,
-    read_key_values, run_artifact_root, run_info, safe_key,
+    Skip, UsualArtifactRoots, history_of, join, lstat_key, parse_metric_files, read_key_values, run_artifact_root,
+    run_info, safe_key,
 )
-from reportgen.stores._io import Inline, gc_paused, read_many
+from reportgen.stores._io import gc_paused
 from reportgen.stores._meta import read_meta
-from reportgen.stores._run_reads import repeated_ids
+from reportgen.stores._read_digest import ReadDigests
+from reportgen.stores._run_build import RunRef, build_runs, metric_files, read_infos, repeated_ids
 from reportgen.stores.artifacts import ArtifactRoot
 from reportgen.stores.artifacts import signature as artifact_signature
 from reportgen.stores.base import Store
-
-if TYPE_CHECKING:
-    from reportgen.stores.file_cache import ReadDigests
-
-# (run folder, RunInfo) of one readable run
-_RunRef = tuple[str, RunInfo]
+from reportgen.stores.file_cache import cached_read
 
 
 def _odd_folder(entry: os.DirEntry[str]) -> str:
@@ -68,7 +63,7 @@ class FileStore(Store):
         self._root = str(path)
         self._allowed = [path, *(Path(r) for r in artifact_roots)]
         # run_id -> (folder, RunInfo) of the runs the last read met: artifact_root() needs no new scan.
-        self._known: dict[str, _RunRef] = {}
+        self._known: dict[str, RunRef] = {}
         self._roots: dict[str, tuple[ArtifactRoot, tuple[int, int, int] | None]] = {}  # resolved from _known
         self._usual_roots = UsualArtifactRoots(self._root)
         self._digests: ReadDigests | None = None  # those of the last read, when it was a cached one
@@ -167,54 +162,22 @@ class FileStore(Store):
                     self.problem(entry.path, f"{kind} folder {_odd_folder(entry)}; {kind} skipped")
         return folders
 
-    def _infos(self, experiment_folders: list[str], view: ViewType) -> list[_RunRef]:
+    def _infos(self, experiment_folders: list[str], view: ViewType) -> list[RunRef]:
         folders = [run for exp in experiment_folders for run in self._run_folders(exp)]
-        infos = self._read_infos(folders, lambda i, p, m: self.problem(p, m))
+        infos = read_infos(folders, lambda i, p, m: self.problem(p, m))
         repeats = repeated_ids(folders, infos)
         for index, message in repeats.items():
             self.problem(folders[index], message)
         return [(folder, info) for index, (folder, info) in enumerate(zip(folders, infos))
                 if info is not None and index not in repeats and view.admits(info.lifecycle_stage)]
 
-    @staticmethod
-    def _read_infos(folders: list[str], report: Report) -> list[RunInfo | None]:
-        """The RunInfo of each run folder, None (and a problem) for an unreadable one."""
-        metas = read_many([join(f, mlruns.META_FILE) for f in folders], cap=mlruns.MAX_META_BYTES)
-        infos: list[RunInfo | None] = []
-        for index, (folder, data) in enumerate(zip(folders, metas)):
-            try:
-                infos.append(run_info(join(folder, mlruns.META_FILE), data, os.path.basename(folder),
-                                      os.path.basename(os.path.dirname(folder))))
-            except Skip as skip:
-                report(index, skip.path, skip.message)
-                infos.append(None)
-        return infos
-
-    def _metric_files(self, refs: list[_RunRef], keys: list[str] | None = None,
-                      problems: list[list[tuple[str, str]]] | None = None) -> list[tuple[int, str, str]]:
-        """(run index, key, path) of the runs' metric files, sorted by (run_id, key); with `problems`
-        (a list per run), what key_files leaves out is named there."""
-        files = []
-        for index, (folder, _) in enumerate(refs):
-            metrics_dir = join(folder, mlruns.METRICS_DIR)
-            if keys is None:
-                found = key_files(metrics_dir, None if problems is None else problems[index])
-            else:
-                found = [(k, join(metrics_dir, k)) for k in keys if safe_key(k) and os.path.isfile(join(metrics_dir, k))]
-            files.extend((index, key, path) for key, path in found)
-        files.sort(key=lambda f: (refs[f[0]][1].run_id, f[1]))
-        return files
-
-    def _parse_files(self, files: list[tuple[int, str, str]], report: Report | None = None) -> mp.ParsedMetrics:
-        return parse_metric_files(files, self._report if report is None else report)
-
     def _report(self, index: int, path: str, message: str) -> None:
         self.problem(path, message)
 
-    def _build(self, refs: list[_RunRef], *, histories: bool = False) -> tuple[list[Run], pd.DataFrame | None]:
+    def _build(self, refs: list[RunRef], *, histories: bool = False) -> tuple[list[Run], pd.DataFrame | None]:
         """Runs with params, tags, inputs and latest metrics (and, when asked, the full history frame),
         every metric file read and parsed once. A run whose folder vanished meanwhile is left out."""
-        built, files, parsed = self._build_parts(refs, self._report, self._report)
+        built, files, parsed = build_runs(refs, self._report, self._report)
         frame = history_of(files, parsed, [info.run_id for _, info in refs]) if histories else None
         runs = [run for run in built if run is not None]
         if len(runs) < len(built):
@@ -225,67 +188,23 @@ class FileStore(Store):
                 frame["run_id"] = frame["run_id"].cat.remove_unused_categories()
         return runs, frame
 
-    def _build_parts(
-        self, refs: list[_RunRef], report_metrics: Report, report_inputs: Report
-    ) -> tuple[list[Run | None], list[tuple[int, str, str]], mp.ParsedMetrics]:
-        """The runs, their metric files in (run_id, key) order and the parsed points of those files.
-        None for a run whose folder is gone once read (deleted, or moved to .trash, meanwhile): what was
-        read of it may be part of it, so it is skipped with a problem (to report_inputs).
-
-        What is left out of a run's metrics/, params/ and tags/ (a folder that is a file, a symlink or
-        FIFO, a value over its cap, a file gone meanwhile) goes to report_inputs with the run's other
-        problems of that phase, in run order, so that a cached read (file_cache) reports them alike."""
-        skipped: list[list[tuple[str, str]]] = [[] for _ in refs]
-        files = self._metric_files(refs, problems=skipped)
-        with ThreadPoolExecutor(max_workers=1) if len(refs) > 1 else Inline() as aside:
-            # params and tags are read meanwhile (their reads overlap the parse of the metrics)
-            kv_skipped: list[list[list[tuple[str, str]]]] = [[[] for _ in refs], [[] for _ in refs]]
-            key_values = aside.submit(lambda: [read_key_values([join(folder, kind) for folder, _ in refs], found)
-                                               for kind, found in zip((mlruns.PARAMS_DIR, mlruns.TAGS_DIR), kv_skipped)])
-            parsed = self._parse_files(files, report_metrics)
-            params, tags = key_values.result()
-        latest: list[list[Metric]] = [[] for _ in refs]
-        rows = mp.latest_rows(parsed)
-        found = np.flatnonzero(rows >= 0)
-        rows = rows[found]
-        # Python numbers from whole arrays at once: per-element numpy indexing costs ~1 us a value.
-        for i, value, stamp, step in zip(found.tolist(), parsed.value[rows].tolist(),
-                                         parsed.timestamp[rows].tolist(), parsed.step[rows].tolist()):
-            index, key, _ = files[i]
-            latest[index].append(Metric(key, value, stamp, step))
-        datasets = DatasetReader()
-        runs: list[Run | None] = []
-        for index, ((folder, info), run_params, run_tags, metrics) in enumerate(zip(refs, params, tags, latest)):
-            if not os.path.isdir(folder):
-                report_inputs(index, folder, "run folder vanished while read (deleted or moved); run skipped")
-                runs.append(None)
-                continue
-            if not info.run_name and run_tags.get("mlflow.runName"):
-                info = RunInfo(**{**info.__dict__, "run_name": run_tags["mlflow.runName"]})
-            objs = tuple(sorted(metrics, key=lambda m: m.key))
-            data = RunData(metrics={m.key: m.value for m in objs}, params=run_params, tags=run_tags, metric_objs=objs)
-            for path, message in (*skipped[index], *kv_skipped[0][index], *kv_skipped[1][index]):
-                report_inputs(index, path, message)
-            inputs = datasets.inputs(folder, lambda path, message: report_inputs(index, path, message))
-            runs.append(Run(info=info, data=data, inputs=inputs))
-        return runs, files, parsed
-
     def _chosen_experiment_folders(self, experiment_ids: Sequence[str] | None) -> list[str]:
         if experiment_ids is None:
             return [folder for _, folder in self._experiments(ViewType.ACTIVE_ONLY)]
         return [self._experiment_folder(e) for e in dict.fromkeys(str(e) for e in experiment_ids)]
 
-    def _refs(self, experiment_ids: Sequence[str] | None, view: ViewType) -> list[_RunRef]:
+    def _refs(self, experiment_ids: Sequence[str] | None, view: ViewType) -> list[RunRef]:
         refs = sorted(self._infos(self._chosen_experiment_folders(experiment_ids), view), key=lambda ref: ref[1].run_id)
         self._remember(refs)
         return refs
 
-    def _remember(self, refs: list[_RunRef], digests: ReadDigests | None = None) -> None:
+    def _remember(self, refs: list[RunRef], digests: ReadDigests | None = None,
+                  artifact_states: dict[str, str | None] | None = None) -> None:
         self._known = {info.run_id: (folder, info) for folder, info in refs}
         self._roots = {}
         self._digests = digests
-        # Run folder -> its artifact_state, taken by a cached read while it checked the folders.
-        self._artifact_states: dict[str, str | None] = {}
+        # Run folder -> its artifact_state, taken by a cached read when it checked the folders.
+        self._artifact_states = artifact_states or {}
 
     def read_digest(self, run_id: str) -> bytes | None:
         """Store.read_digest: the digest of the run folder's read-cache signature (file_cache), as blind
@@ -330,14 +249,14 @@ class FileStore(Store):
         """read_all(cache_dir=...), with the history frame made when asked: histories(None) is
         read_all's frame, histories(run_ids) its rows of those runs (reset index, same categories).
         scrub: applied to each Run and RunInfo before it is written to the cache (redaction)."""
-        from reportgen.stores.file_cache import cached_read
-
         view = ViewType.coerce(run_view_type)
         with gc_paused():
-            folders = self._chosen_experiment_folders(experiment_ids)
-            refs, runs, parts, digests, states = cached_read(self, folders, view, Path(cache_dir), scrub=scrub)
-            self._remember(refs, digests)
-            self._artifact_states = states
+            experiments = self._chosen_experiment_folders(experiment_ids)
+            folders = [run for exp in experiments for run in self._run_folders(exp)]
+            read = cached_read(self._root, experiments, folders, view, Path(cache_dir), problem=self.problem,
+                               scrub=scrub)
+            self._remember(read.refs, read.digests, read.artifact_states)
+        runs = read.runs
         kept: set[str] | None = None
         if filter_string or order_by:
             from reportgen.frames import search
@@ -345,7 +264,7 @@ class FileStore(Store):
             every = len(runs)
             runs = search(runs, filter_string=filter_string, order_by=order_by)
             kept = {r.run_id for r in runs} if len(runs) < every else None
-        return runs, lambda run_ids: parts.frame(run_ids, runs=kept)
+        return runs, lambda run_ids: read.histories.frame(run_ids, runs=kept)
 
     def _find_run_folder(self, run_id: str) -> str:
         if mlruns.is_run_id(run_id):
@@ -359,7 +278,7 @@ class FileStore(Store):
                         return join(entry.path, run_id)
         raise ResourceDoesNotExist(f"Run '{run_id}' not found")
 
-    def _load_run(self, run_id: str) -> _RunRef:
+    def _load_run(self, run_id: str) -> RunRef:
         folder = self._find_run_folder(run_id)
         try:
             return folder, run_info(join(folder, mlruns.META_FILE), None, run_id,
@@ -381,7 +300,7 @@ class FileStore(Store):
         path = join(folder, mlruns.METRICS_DIR, key)
         if not safe_key(key) or not os.path.isfile(path):
             return []
-        parsed = self._parse_files([(0, key, path)])
+        parsed = parse_metric_files([(0, key, path)], self._report)
         order = mp.sort_within_files(parsed)
         if order is None:
             order = slice(None)
@@ -409,8 +328,8 @@ class FileStore(Store):
                 raise ResourceDoesNotExist(f"Run '{missing[0]}' not found")
             # The folder name is the run id; meta.yaml is not needed to read the metrics.
             refs = [(known[r], RunInfo(r, "", "", "", "RUNNING", None, None, "")) for r in wanted]
-        files = self._metric_files(refs, None if keys is None else sorted(set(keys)))
-        return history_of(files, self._parse_files(files), [info.run_id for _, info in refs])
+        files = metric_files(refs, None if keys is None else sorted(set(keys)))
+        return history_of(files, parse_metric_files(files, self._report), [info.run_id for _, info in refs])
 
     @staticmethod
     def _experiment_folders_in(parent: str) -> list[str]:
@@ -452,7 +371,7 @@ class FileStore(Store):
             return f"{usual}:{state if taken else artifact_signature(usual)}"
         return super().artifact_signature(run_id)
 
-    def _artifact_root(self, run_id: str, known: _RunRef | None) -> ArtifactRoot:
+    def _artifact_root(self, run_id: str, known: RunRef | None) -> ArtifactRoot:
         if known is None:
             folder = self._find_run_folder(run_id)
             try:

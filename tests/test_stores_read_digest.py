@@ -1,5 +1,6 @@
-"""FileStore.read_digest after a cached read: it changes with every file the reader reads for a run
-and with nothing else, and equal digests always come with an equal Run and equal history rows."""
+"""Specifies reportgen.stores._read_digest: FileStore.read_digest after a cached read changes with every
+file the reader reads for a run and with nothing else, and equal digests always come with an equal Run
+and equal history rows."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ import warnings
 import pytest
 
 from mlruns_builder import T0, experiment, mlflow_sqlite, run, write
-from reportgen.stores import file_cache
+from reportgen.stores import _read_digest, file_cache
 from reportgen.stores.file import FileStore
 from reportgen.stores.sqlite import SqliteStore
 
@@ -53,7 +54,7 @@ CHANGES = {
     "tag": (2, lambda root: write(root / "4" / _rid(2) / "tags" / "team", "b")),
     "tag added": (2, lambda root: write(root / "4" / _rid(2) / "tags" / "other", "x")),
     # MLflow never rewrites a parameter: one replaced (a new file moved over it) is seen, one edited in
-    # place is not (stores._read_sign; tests/test_file_read_cache.py)
+    # place is not (stores._read_sign; tests/test_stores_file_cache.py)
     "param replaced": (4, lambda root: (write(root / "4" / _rid(4) / "params" / "lr.tmp", "0.9"),
                                         os.replace(root / "4" / _rid(4) / "params" / "lr.tmp",
                                                    root / "4" / _rid(4) / "params" / "lr"))),
@@ -135,8 +136,8 @@ def test_digests_are_kept_with_the_cache_and_made_only_for_changed_runs(root, tm
     cache = tmp_path / "cache"
     first = _read(root, cache)
     made = []
-    real = file_cache.ReadDigests._digest
-    monkeypatch.setattr(file_cache.ReadDigests, "_digest", lambda self, *a: made.append(a[0]) or real(self, *a))
+    real = _read_digest.ReadDigests._digest
+    monkeypatch.setattr(_read_digest.ReadDigests, "_digest", lambda self, *a: made.append(a[0]) or real(self, *a))
     assert {run_id: found[0] for run_id, found in _read(root, cache).items()} == \
         {run_id: found[0] for run_id, found in first.items()}
     assert made == []  # read from the cache

@@ -1,19 +1,19 @@
-"""The file store reader's shortcuts give what the plain paths give: the 3-column metric parse, and
-artifact_root answering from the last read."""
+"""Specifies reportgen.stores._metrics_parse: the vectorised parse of many metric files at once gives what
+a line-by-line parse with mlruns.parse_metric_line gives (points, bad lines, latest point), and the
+3-column shortcut takes only plain three-field lines."""
 from __future__ import annotations
 
 import itertools
-import shutil
+import math
 
 import numpy as np
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mlruns_builder import T0, experiment, run
+from mlruns_builder import T0
 from reportgen import mlruns
-from reportgen.errors import ResourceDoesNotExist
 from reportgen.stores import _metrics_parse
-from reportgen.stores._metrics_parse import parse_metric_blobs
-from reportgen.stores.file import FileStore
+from reportgen.stores._metrics_parse import latest_rows, parse_metric_blobs
 
 # Lines that are almost metric lines: signs, spaces, quotes, exotic digits, floats where ints belong,
 # too many or too few fields, NaN spellings, values past int64.
@@ -67,49 +67,46 @@ def test_plain_fast_path_only_takes_three_field_lines():
         assert _metrics_parse._fast_plain(odd, np.array([odd.count(b"\n")])) is None
 
 
-@pytest.fixture
-def store_root(tmp_path):
-    root = tmp_path / "mlruns"
-    exp = experiment(root, "7", "seven")
-    for index in (1, 2):
-        run(exp, index, metrics={"loss": [(T0, 1.0, 0)]})
-    run(exp, 3, stage="deleted")
-    moved = run(exp, 4, artifact_uri="file:///elsewhere/on/another/machine/artifacts")
-    return root, moved
+_line = st.one_of(
+    st.tuples(st.integers(0, 2**45), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**6)).map(
+        lambda t: f"{t[0]} {t[1]!r} {t[2]}"),
+    st.tuples(st.integers(0, 2**45), st.floats(allow_nan=False)).map(lambda t: f"{t[0]} {t[1]!r}"),
+    st.sampled_from(["", "1 2 3 4", "1 abc 3", "1 0.5 50.0", "x y z", "1 2 3 4 5 6", "1.5 2 3", "1 2 3 d e"]),
+)
 
 
-def test_artifact_root_answers_from_the_last_read(store_root, monkeypatch):
-    root, moved = store_root
-    fresh = FileStore(root)
-    expected = {r: fresh.artifact_root(r) for r in (f"{1:032x}", f"{3:032x}", moved)}
-    store = FileStore(root)
-    store.read_all()
-
-    def no_scan(self, run_id):
-        raise AssertionError("scanned the store again")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(FileStore, "_find_run_folder", no_scan)
-        assert store.artifact_root(f"{1:032x}") == expected[f"{1:032x}"]
-        assert store.artifact_root(moved) == expected[moved]  # the stale URI still falls back
-    assert store.artifact_root(f"{3:032x}") == expected[f"{3:032x}"]  # not in the read: looked up
-    shutil.rmtree(root / "7" / f"{1:032x}")
-    with pytest.raises(ResourceDoesNotExist):  # a folder gone since the read is looked up, as before
-        store.artifact_root(f"{1:032x}")
-
-
-def test_artifact_root_memory_sees_a_swapped_folder(store_root, tmp_path):
-    root, _ = store_root
-    run_id = f"{1:032x}"
-    store = FileStore(root)
-    store.read_all()
-    artifacts = root / "7" / run_id / "artifacts"
-    first = store.artifact_root(run_id)
-    assert first.path == artifacts.resolve() and store.artifact_root(run_id) == first
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    shutil.rmtree(artifacts)
-    artifacts.symlink_to(outside)  # swapped for a symlink after the first answer
-    swapped = store.artifact_root(run_id)
-    assert swapped.path is None and "symlink" in swapped.reason
-    assert swapped == FileStore(root).artifact_root(run_id)
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(_line, max_size=8).map("\n".join), min_size=1, max_size=6), st.booleans())
+def test_vectorised_parse_equals_line_by_line(files, trailing_partial):
+    blobs = [(text + "\n").encode() if text else b"" for text in files]
+    if trailing_partial:
+        blobs[-1] += b"123 4"
+    saved = _metrics_parse.SMALL_BYTES
+    _metrics_parse.SMALL_BYTES = 0  # force the read_csv path; the line-by-line one is the reference
+    try:
+        parsed = parse_metric_blobs(blobs)
+    finally:
+        _metrics_parse.SMALL_BYTES = saved
+    offsets = parsed.offsets
+    for i, blob in enumerate(blobs):
+        expected, bad = [], 0
+        lines = blob.split(b"\n")
+        bad += 1 if lines[-1] else 0
+        for raw in lines[:-1]:
+            try:
+                expected.append(mlruns.parse_metric_line(raw.decode()))
+            except ValueError:
+                bad += 1
+        rows = range(offsets[i], offsets[i] + parsed.counts[i])
+        got = [(int(parsed.timestamp[r]), float(parsed.value[r]), int(parsed.step[r])) for r in rows]
+        assert [(t, s) for t, _, s in got] == [(t, s) for t, _, s in expected]
+        assert np.array_equal(np.array([v for _, v, _ in got]), np.array([v for _, v, _ in expected]), equal_nan=True)
+        assert parsed.bad_lines[i] == bad
+    # and the latest row per file is the max by (step, timestamp, value) with NaN lowest
+    for i, row in enumerate(latest_rows(parsed)):
+        if parsed.counts[i] == 0:
+            assert row == -1
+            continue
+        rows = range(offsets[i], offsets[i] + parsed.counts[i])
+        key = lambda r: (parsed.step[r], parsed.timestamp[r], -math.inf if math.isnan(parsed.value[r]) else parsed.value[r])  # noqa: E731
+        assert key(row) == max(key(r) for r in rows)

@@ -1,5 +1,7 @@
-"""FileStore.read_all(cache_dir=...): the same runs, frame and problems as a read without the cache,
-after every kind of change to a store, and only the changed runs read again."""
+"""Specifies reportgen.stores.file_cache, with its shard files (stores._cache_shards) and run folder
+signatures (stores._read_sign): FileStore.read_all(cache_dir=...) gives the same runs, frame and
+problems as a read without the cache, after every kind of change to a store, and reads only the
+changed runs again."""
 from __future__ import annotations
 
 import os
@@ -13,8 +15,7 @@ from mlruns_builder import T0, experiment, run, write
 from reportgen import mlruns
 from reportgen.errors import ReportgenError
 from reportgen.model import RunInfo
-from reportgen.stores import file_cache
-from reportgen.stores import _read_sign
+from reportgen.stores import _cache_shards, _read_sign, file_cache
 from reportgen.stores._read_sign import Signer
 from reportgen.stores.file import FileStore
 
@@ -27,20 +28,20 @@ def trusted(monkeypatch):
 
 @pytest.fixture
 def parsed(monkeypatch):
-    """The run ids whose metric files and meta.yaml each read parses (reset by the test)."""
+    """The run ids whose metric files and meta.yaml each cached read parses (reset by the test)."""
     seen: dict[str, list[str]] = {"built": [], "metas": []}
-    build, infos = FileStore._build_parts, FileStore._read_infos
+    build, infos = file_cache.build_runs, file_cache.read_infos
 
-    def build_parts(self, refs, *args):
+    def build_runs(refs, *args):
         seen["built"].extend(info.run_id for _, info in refs)
-        return build(self, refs, *args)
+        return build(refs, *args)
 
     def read_infos(folders, report):
         seen["metas"].extend(os.path.basename(f) for f in folders)
         return infos(folders, report)
 
-    monkeypatch.setattr(FileStore, "_build_parts", build_parts)
-    monkeypatch.setattr(FileStore, "_read_infos", staticmethod(read_infos))
+    monkeypatch.setattr(file_cache, "build_runs", build_runs)
+    monkeypatch.setattr(file_cache, "read_infos", read_infos)
     return seen
 
 
@@ -206,7 +207,7 @@ def test_dropped_runs_leave_the_cache(root, tmp_path, trusted):
     FileStore(root).read_all(cache_dir=cache)
     shutil.rmtree(root / "7" / _rid(2))
     FileStore(root).read_all(cache_dir=cache)
-    entries = file_cache.load(cache, str(root))
+    entries = _cache_shards.load(cache, str(root))
     assert os.path.join("7", _rid(2)) not in entries
     assert os.path.join("7", _rid(1)) in entries
 
@@ -216,7 +217,7 @@ def test_dropped_runs_leave_the_cache(root, tmp_path, trusted):
 def test_a_bad_cache_is_ignored_and_rewritten(root, tmp_path, trusted, parsed, monkeypatch, damage):
     cache = tmp_path / "cache"
     FileStore(root).read_all(cache_dir=cache)
-    paths = sorted(cache.glob(file_cache.CACHE_PREFIX + "*"))
+    paths = sorted(cache.glob(_cache_shards.CACHE_PREFIX + "*"))
     assert len(paths) > 3  # the store's runs spread over several shards
     if damage == "garbage":
         paths[0].write_bytes(b"\x80\x05not a pickle at all")
@@ -230,7 +231,7 @@ def test_a_bad_cache_is_ignored_and_rewritten(root, tmp_path, trusted, parsed, m
     elif damage == "empty":
         paths[-1].write_bytes(b"")
     elif damage == "other version":
-        monkeypatch.setattr(file_cache, "CACHE_VERSION", file_cache.CACHE_VERSION + 1)
+        monkeypatch.setattr(_cache_shards, "CACHE_VERSION", _cache_shards.CACHE_VERSION + 1)
     else:
         shutil.copytree(root, tmp_path / "copy", symlinks=True)
         root = tmp_path / "copy"
@@ -266,7 +267,7 @@ def test_never_written_inside_the_store(root, trusted):
 @pytest.mark.parametrize("mapped", [True, False])
 def test_shards_read_mapped_or_whole_give_the_same_runs(root, tmp_path, trusted, monkeypatch, mapped):
     """Shards are mapped (mmap) where the next save can replace a mapped file, else read whole (Windows)."""
-    monkeypatch.setattr(file_cache, "_MAP_SHARDS", mapped)
+    monkeypatch.setattr(_cache_shards, "_MAP_SHARDS", mapped)
     cache = tmp_path / "cache"
     _same(root, cache)
     CHANGES["metric line appended"](root)
@@ -277,11 +278,11 @@ def test_shards_read_mapped_or_whole_give_the_same_runs(root, tmp_path, trusted,
 def test_shards_of_an_older_layout_are_removed(root, tmp_path, trusted):
     cache = tmp_path / "cache"
     cache.mkdir()
-    stray = cache / f"{file_cache.CACHE_PREFIX}f.pickle"  # a shard name of version 3 (16 shards)
+    stray = cache / f"{_cache_shards.CACHE_PREFIX}f.pickle"  # a shard name of version 3 (16 shards)
     stray.write_bytes(b"old")
     _same(root, cache)
     assert not stray.exists()
-    assert {p.name for p in cache.iterdir()} <= {file_cache.shard_path(cache, s).name for s in file_cache.SHARDS}
+    assert {p.name for p in cache.iterdir()} <= {_cache_shards.shard_path(cache, s).name for s in _cache_shards.SHARDS}
 
 
 def test_no_temp_files_left(root, tmp_path, trusted):
@@ -289,7 +290,7 @@ def test_no_temp_files_left(root, tmp_path, trusted):
     for _ in range(2):
         FileStore(root).read_all(cache_dir=cache)
         CHANGES["new tag"](root)
-    assert all(p.name.startswith(file_cache.CACHE_PREFIX) and p.suffix == ".pickle" for p in cache.iterdir())
+    assert all(p.name.startswith(_cache_shards.CACHE_PREFIX) and p.suffix == ".pickle" for p in cache.iterdir())
 
 
 def test_strict_raises_the_same_first_problem(root, tmp_path, trusted):
