@@ -1,0 +1,243 @@
+"""Models logged by reportgen.tracking.sklearn, read by real MLflow 3: loaded through models:/ and runs:/
+URIs they predict as the original, the logged model is listed with its run, the signature and input
+example read back equal MLflow's own inference, and the files match those MLflow's log_model writes."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+mlflow = pytest.importorskip("mlflow")
+pytest.importorskip("sklearn")
+
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
+
+import reportgen.tracking as rg  # noqa: E402
+from reportgen.errors import InvalidParameterValue, ReportgenError  # noqa: E402
+from reportgen.tracking import sklearn as rg_sklearn  # noqa: E402
+from reportgen.tracking.models import infer_signature  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.oracle
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_reads_files(monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # MLflow 3.17 refuses to load otherwise
+    yield
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    mlflow.tracking.fluent._active_experiment_id = None
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 3, size=40)})
+    y = (X.a + X.b > 1).astype(int)
+    return X, y, LogisticRegression().fit(X, y)
+
+
+def _log(X, model, **kwargs):
+    with rg.start_run() as run:
+        rg.log_param("C", 1.0)
+        rg.log_metric("acc", 0.75, step=0)
+        rg.log_metric("acc", 0.8, step=1)
+        info = rg_sklearn.log_model(model, **kwargs)
+    return run.info.run_id, info
+
+
+@pytest.mark.parametrize("fmt", ["skops", "pickle", "cloudpickle"])
+def test_mlflow_loads_our_model_and_predicts_the_same(tracking_root, data, fmt):
+    X, _, model = data
+    run_id, info = _log(X, model, name="clf", serialization_format=fmt)
+    mlflow.set_tracking_uri(tracking_root.as_uri())
+    expected = model.predict(X)
+    for uri in (f"models:/{info.model_id}", f"runs:/{run_id}/clf", info.model_uri):
+        np.testing.assert_array_equal(mlflow.sklearn.load_model(uri).predict(X), expected)
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"runs:/{run_id}/clf").predict(X), expected)
+
+
+def test_mlflow_lists_the_logged_model_with_its_run(tracking_root, data):
+    X, _, model = data
+    experiment = rg.set_experiment("models")
+    run_id, info = _log(X, model, name="clf", params={"extra": 3}, tags={"team": "x"}, model_type="classifier")
+    mlflow.set_tracking_uri(tracking_root.as_uri())
+    client = mlflow.MlflowClient()
+    [listed] = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    assert (listed.model_id, listed.name, listed.source_run_id, listed.model_type) == (
+        info.model_id, "clf", run_id, "classifier")
+    assert str(listed.status) == "READY"
+    assert listed.params == {"C": "1.0", "extra": "3"}
+    assert listed.tags["team"] == "x" and listed.tags["mlflow.source.type"] == "LOCAL"
+    # The run's metrics at step 0 (log_model's default step) go to the model, with the run's id.
+    assert [(m.key, m.value, m.step, m.run_id) for m in listed.metrics] == [("acc", 0.75, 0, run_id)]
+    assert client.get_logged_model(info.model_id).artifact_location == info.artifact_path
+    outputs = client.get_run(run_id).outputs.model_outputs
+    assert [(o.model_id, o.step) for o in outputs] == [(info.model_id, 0)]
+
+
+@pytest.mark.parametrize("kind", ["dataframe", "ndarray"])
+def test_signature_and_example_read_back_as_mlflow_infers_them(tracking_root, data, kind):
+    X, y, _ = data
+    inputs = X if kind == "dataframe" else X.to_numpy()
+    model = LogisticRegression().fit(inputs, y)
+    signature = infer_signature(inputs, model.predict(inputs))
+    _, info = _log(X, model, name="clf", signature=signature, input_example=inputs[:3])
+    mlflow.set_tracking_uri(tracking_root.as_uri())
+    read = mlflow.models.get_model_info(info.model_uri)
+    assert read.signature == mlflow.models.infer_signature(inputs, model.predict(inputs))
+    example = mlflow.models.Model.load(info.model_uri).load_input_example(
+        mlflow.artifacts.download_artifacts(info.model_uri))
+    if kind == "dataframe":
+        pd.testing.assert_frame_equal(example, X[:3].reset_index(drop=True))
+    else:
+        np.testing.assert_array_equal(example, inputs[:3])
+
+
+def _mlflow_log(store: Path, X, model, **kwargs):
+    mlflow.set_tracking_uri(store.as_uri())
+    with mlflow.start_run() as run:
+        mlflow.log_param("C", 1.0)
+        mlflow.log_metric("acc", 0.75, step=0)
+        mlflow.log_metric("acc", 0.8, step=1)
+        info = mlflow.sklearn.log_model(model, **kwargs)
+    mlflow.set_tracking_uri(None)
+    return run.info.run_id, info
+
+
+def _tree(root: Path, ids: dict[str, str]) -> dict[str, object]:
+    """Every file of the store with ids and volatile values replaced, parsed where it is YAML."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).as_posix()
+        text = path.read_text(errors="replace")
+        for real, placeholder in ids.items():
+            rel, text = rel.replace(real, placeholder), text.replace(real, placeholder)
+        text = re.sub(r"\b1[0-9]{12}\b", "<ms>", text)
+        if path.name in ("meta.yaml", "MLmodel", "conda.yaml", "python_env.yaml"):
+            parsed = yaml.safe_load(text)
+            for volatile in ("utc_time_created", "mlflow_version", "run_name", "model_size_bytes"):
+                parsed.pop(volatile, None)
+            found[rel] = parsed
+        elif path.suffix in (".skops", ".pkl"):
+            found[rel] = "<model>"
+        elif "/tags/" in rel and path.name in ("mlflow.runName", "mlflow.source.name"):
+            found[rel] = "<volatile>"
+        else:
+            found[rel] = text
+    return found
+
+
+def test_files_equal_those_mlflow_log_model_writes(tmp_path, tracking_root, data):
+    X, _, model = data
+    kwargs = {"name": "clf", "input_example": X[:3], "pip_requirements": ["scikit-learn"]}
+    ours_run, ours = _log(X, model, **kwargs)
+    theirs_root = tmp_path / "theirs"
+    theirs_run, theirs = _mlflow_log(theirs_root, X, model, **kwargs)
+    ours_tree = _tree(tracking_root, {ours_run: "<run>", ours.model_id: "<model>", tracking_root.as_uri(): "<root>"})
+    theirs_tree = _tree(theirs_root, {theirs_run: "<run>", theirs.model_id: "<model>", theirs_root.as_uri(): "<root>"})
+    assert ours_tree.keys() == theirs_tree.keys()
+    for rel in ours_tree:
+        assert ours_tree[rel] == theirs_tree[rel], rel
+
+
+def test_signature_inferred_from_the_example_as_mlflow_does(tmp_path, tracking_root, data):
+    X, _, model = data
+    _, ours = _log(X, model, name="clf", input_example=X[:5])
+    _, theirs = _mlflow_log(tmp_path / "theirs", X, model, name="clf", input_example=X[:5],
+                            pip_requirements=["scikit-learn"])
+    assert ours.signature.to_dict() == theirs.signature.to_dict()
+    assert ours.saved_input_example_info == theirs.saved_input_example_info
+
+
+def test_model_logged_without_a_run_belongs_to_the_active_experiment(tracking_root, data):
+    X, _, model = data
+    experiment = rg.set_experiment("no-run")
+    info = rg_sklearn.log_model(model, artifact_path="clf")  # MLflow 2's spelling of name
+    assert rg.active_run() is None and info.run_id is None
+    mlflow.set_tracking_uri(tracking_root.as_uri())
+    listed = mlflow.MlflowClient().get_logged_model(info.model_id)
+    assert (listed.experiment_id, listed.name, listed.source_run_id) == (experiment.experiment_id, "clf", None)
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(info.model_uri).predict(X), model.predict(X))
+
+
+def test_name_and_artifact_path_together_are_refused(tracking_root, data):
+    with pytest.raises(InvalidParameterValue, match="Both `artifact_path`"):
+        rg_sklearn.log_model(data[2], artifact_path="a", name="b")
+
+
+def test_a_model_that_cannot_be_saved_is_marked_failed(tracking_root, data):
+    X, y, _ = data
+    # skops refuses a lambda; the logged model is then FAILED, as MLflow leaves it.
+    model = make_pipeline(FunctionTransformer(lambda v: v), StandardScaler(), LogisticRegression()).fit(X, y)
+    with rg.start_run():
+        with pytest.raises(ReportgenError, match="skops"):
+            rg_sklearn.log_model(model, name="clf")
+    mlflow.set_tracking_uri(tracking_root.as_uri())
+    [listed] = mlflow.MlflowClient().search_logged_models(experiment_ids=["0"])
+    assert str(listed.status) == "FAILED"
+
+
+def test_reportgen_reads_a_store_holding_models(tracking_root, data):
+    X, _, model = data
+    run_id, _ = _log(X, model, name="clf")
+    store = rg.MlflowClient(tracking_root.as_uri())
+    assert store.get_run(run_id).data.params == {"C": "1.0"}
+
+
+BLOCKED = textwrap.dedent(
+    """
+    import sys, warnings
+
+    class Blocked:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("mlflow", "skops"):
+                raise ImportError(name + " is blocked in this test")
+            return None
+
+    sys.meta_path.insert(0, Blocked())
+    warnings.simplefilter("ignore")
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    import reportgen.tracking as mlflow
+    import reportgen.tracking.sklearn
+    mlflow.set_tracking_uri(sys.argv[1])
+    X = np.arange(20.0).reshape(10, 2)
+    model = LogisticRegression().fit(X, X[:, 0] > 8)
+    with mlflow.start_run():
+        info = reportgen.tracking.sklearn.log_model(model, name="clf", input_example=X[:2])
+    assert not any(name.split(".")[0] in ("mlflow", "skops") for name in sys.modules)
+    print(info.model_id)
+    """
+)
+
+
+def test_logged_without_mlflow_or_skops_and_loaded_by_mlflow(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    store = tmp_path / "mlruns"
+    done = subprocess.run([sys.executable, "-c", BLOCKED, str(store)], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    model_id = done.stdout.split()[-1]
+    mlflow.set_tracking_uri(store.as_uri())
+    loaded = mlflow.pyfunc.load_model(f"models:/{model_id}")
+    X = np.arange(20.0).reshape(10, 2)
+    np.testing.assert_array_equal(loaded.predict(X), X[:, 0] > 8)
+    assert loaded.metadata.flavors["sklearn"]["serialization_format"] == "pickle"  # skops was not there
