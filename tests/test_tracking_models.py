@@ -241,3 +241,37 @@ def test_logged_without_mlflow_or_skops_and_loaded_by_mlflow(tmp_path):
     X = np.arange(20.0).reshape(10, 2)
     np.testing.assert_array_equal(loaded.predict(X), X[:, 0] > 8)
     assert loaded.metadata.flavors["sklearn"]["serialization_format"] == "pickle"  # skops was not there
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from mlflow_server import ServerFailed, start
+
+    root = tmp_path_factory.mktemp("models-server")
+    try:
+        running = start(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", root / "server.log")
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    yield running
+    running.stop()
+
+
+def test_model_logged_to_a_server_loads_through_it(server, data, monkeypatch):
+    for name in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    X, _, model = data
+    rg.set_tracking_uri(server.url)
+    try:
+        rg.set_experiment("served-models")
+        run_id, info = _log(X, model, name="clf", input_example=X[:3], params={"extra": 3})
+    finally:
+        rg.set_tracking_uri(None)
+    mlflow.set_tracking_uri(server.url)
+    for uri in (info.model_uri, f"runs:/{run_id}/clf"):
+        np.testing.assert_array_equal(mlflow.pyfunc.load_model(uri).predict(X), model.predict(X))
+    client = mlflow.MlflowClient()
+    listed = client.get_logged_model(info.model_id)
+    assert (str(listed.status), listed.source_run_id, listed.params) == ("READY", run_id, {"C": "1.0", "extra": "3"})
+    assert [(m.key, m.value, m.step) for m in listed.metrics] == [("acc", 0.75, 0)]
+    assert [o.model_id for o in client.get_run(run_id).outputs.model_outputs] == [info.model_id]
+    assert mlflow.models.get_model_info(info.model_uri).signature.to_dict() == info.signature.to_dict()
