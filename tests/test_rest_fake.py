@@ -564,6 +564,14 @@ def test_artifact_download_is_streamed_and_stops_at_the_callers_cap(server):
         assert handle.read() == b"y" * 131072
 
 
+def test_artifact_download_cut_short_is_an_error_not_a_short_file(server):
+    half = _Chunks(4)  # 256 KiB sent of the 512 KiB announced, then the server hangs up
+    server.route("GET", "/get-artifact", lambda r: (200, {"Content-Length": str(8 * 65536), "Connection": "close"}, half))
+    with pytest.raises(ServerError, match=r"GET /get-artifact: the download broke off \(IncompleteRead\)"):
+        with store(server.url).open_artifact(RUN, "big.bin") as handle:
+            handle.read()
+
+
 def test_artifact_download_streams_to_disk_and_reuses_the_connection(server, tmp_path):
     from reportgen.tracking import artifacts
 
