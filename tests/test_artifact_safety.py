@@ -18,7 +18,8 @@ import pytest
 import mlruns_builder as mb
 from reportgen.model import FileInfo
 from reportgen.site.artifact_preview import PREVIEW_CSP
-from reportgen.site.artifacts import SAFE_SUFFIX, SERVED_AS_IS, Budget, RunArtifacts, extension
+from reportgen.site.artifact_plan import Budget, plan_run
+from reportgen.site.artifacts import SAFE_SUFFIX, SERVED_AS_IS, extension, write_artifacts
 from site_stores import build, html_pages
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # problems are asserted on
@@ -245,9 +246,10 @@ class _ListingStore:
 def test_names_from_any_store_are_checked_before_copying(tmp_path):
     names = ["ok.txt", ".env", "a/.git/config", "bad\udcff.txt", "d\ud800/x.txt"]
     problems: list[tuple[str, str]] = []
-    walker = RunArtifacts(_ListingStore(names), "r1", out_dir=tmp_path, run_dir="r/r1",
-                          budget=Budget(per_file=1000, remaining=10_000), warn=lambda p, m: problems.append((p, m)))
-    tree = walker.walk()
+    store = _ListingStore(names)
+    warn = lambda p, m: problems.append((p, m))  # noqa: E731
+    planned = plan_run(store, "r1", Budget(per_file=1000, remaining=10_000), warn)
+    tree = write_artifacts(store, "r1", planned, out_dir=tmp_path, run_dir="r/r1", warn=warn)
     assert [node.name for node in tree] == ["ok.txt"]
     assert [p.name.split("-", 1)[1] for p in (tmp_path / "r" / "r1" / "files").iterdir()] == ["ok.txt"]
     assert len(problems) == 4 and all(path.startswith("run r1 artifact ") for path, _ in problems)

@@ -1,8 +1,9 @@
-"""A run's artifacts in the site: a bounded walk through the store API, copies under sanitized names, and
-previews (images, escaped text, CSV tables, sanitized markdown, HTML in a sandboxed iframe).
+"""The write step of a run's artifacts: the copies the plan (site.artifact_plan) decided, under sanitized
+names, and the run page's tree with previews (images, escaped text, CSV tables, sanitized markdown, HTML
+in a sandboxed iframe) made from the bytes read.
 
 Files are read only through Store.open_artifact (which refuses symlinks, special files and paths outside
-the run); here the output names are made safe and sizes are capped per file and per site.
+the run).
 """
 from __future__ import annotations
 
@@ -16,15 +17,9 @@ from typing import Any, Callable
 
 from reportgen.errors import ReportgenError
 from reportgen.site.artifact_preview import preview_for, preview_kind
-from reportgen.stores.artifacts import unpublishable
+from reportgen.site.artifact_plan import PlannedFile, where
 
-# Walk bounds: a run with a million files or a deep tree must not stall the build.
-MAX_DEPTH = 16
-MAX_ENTRIES_PER_RUN = 2000
-MAX_PREVIEWS_PER_RUN = 40
 HEAD_BYTES = 64 * 1024
-MAX_COMPARE_IMAGES = 12
-_CHUNK = 1 << 20
 # The only extensions a copy keeps: types every common static host (GitHub and GitLab Pages, Netlify,
 # S3, nginx, Apache, python -m http.server) maps to a passive MIME type that no browser runs script
 # in on the site's origin. Every other name, and a name without an extension, gets SAFE_SUFFIX: an
@@ -36,14 +31,6 @@ SERVED_AS_IS = frozenset(
 )
 SAFE_SUFFIX = ".txt"  # text/plain everywhere; the page's link downloads it (download attribute) either way
 _SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass
-class Budget:
-    """Bytes the site may still take in copied artifacts."""
-
-    per_file: int
-    remaining: int
 
 
 @dataclass
@@ -73,126 +60,68 @@ def safe_file_name(path: str) -> str:
     return f"{digest}-{base}"
 
 
-class RunArtifacts:
-    """Walks, copies and previews the artifacts of one run into `<out>/<run_dir>/files/`."""
+def write_artifacts(store: Any, run_id: str, planned: list[PlannedFile], *, out_dir: Path, run_dir: str,
+                    warn: Callable[[str, str], None]) -> list[ArtifactNode]:
+    """Copies the planned files of one run into `<out_dir>/<run_dir>/files/` and returns the run page's
+    tree of them, folders first, with previews made from the bytes read."""
+    root = ArtifactNode(name="", path="", is_dir=True)
+    folders: dict[str, ArtifactNode] = {"": root}
+    for item in planned:
+        parts = item.path.split("/")
+        parent = root
+        for depth in range(1, len(parts)):
+            prefix = "/".join(parts[:depth])
+            if prefix not in folders:
+                folders[prefix] = ArtifactNode(name=parts[depth - 1], path=prefix, is_dir=True)
+                parent.children.append(folders[prefix])
+            parent = folders[prefix]
+        node = ArtifactNode(name=parts[-1], path=item.path, is_dir=False, size=item.size, note=item.note)
+        parent.children.append(_write(store, run_id, item, node, out_dir, run_dir, warn))
+    _folders_first(root)
+    return root.children
 
-    def __init__(self, store: Any, run_id: str, *, out_dir: Path, run_dir: str, budget: Budget,
-                 warn: Callable[[str, str], None], copy: bool = True) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.out_dir = out_dir
-        self.run_dir = run_dir
-        self.budget = budget
-        self.warn = warn
-        self.copy = copy
-        self.entries = 0
-        self.previews = 0
-        self.copied_bytes = 0
 
-    def _where(self, path: str) -> str:
-        return f"run {self.run_id} artifact {path!r}"  # repr: control characters and surrogates escaped
-
-    def _publishable(self, path: str) -> bool:
-        """False (with a problem) for a path with a hidden or non-UTF-8 part. A local store's walk
-        leaves those out already; a server's listing is checked here."""
-        for part in path.split("/"):
-            reason = unpublishable(part)
-            if reason:
-                self.warn(self._where(path), reason)
-                return False
-        return True
-
-    def walk(self) -> list[ArtifactNode]:
-        """The run's artifact tree: Store.walk_artifacts lists every regular file (symlinks and special
-        files are skipped there, with a problem each); folders are rebuilt from the paths."""
-        try:
-            infos = self.store.walk_artifacts(self.run_id, max_files=MAX_ENTRIES_PER_RUN)
-        except ReportgenError as exc:
-            self.warn(self._where(""), f"cannot list artifacts: {exc}")
-            return []
-        root = ArtifactNode(name="", path="", is_dir=True)
-        folders: dict[str, ArtifactNode] = {"": root}
-        for info in sorted(infos, key=lambda item: item.path):
-            if not self._publishable(info.path):
-                continue
-            parts = info.path.split("/")
-            if len(parts) > MAX_DEPTH:
-                self.warn(self._where(info.path), f"deeper than {MAX_DEPTH} folders; not listed")
-                continue
-            parent = root
-            for depth in range(1, len(parts)):
-                prefix = "/".join(parts[:depth])
-                if prefix not in folders:
-                    folders[prefix] = ArtifactNode(name=parts[depth - 1], path=prefix, is_dir=True)
-                    parent.children.append(folders[prefix])
-                parent = folders[prefix]
-            parent.children.append(
-                self._file(ArtifactNode(name=parts[-1], path=info.path, is_dir=False, size=info.file_size))
-            )
-        _folders_first(root)
-        return root.children
-
-    def _read(self, path: str, limit: int) -> tuple[bytes, bool]:
-        """At most `limit` bytes of the file and whether there was more."""
-        with self.store.open_artifact(self.run_id, path) as handle:
-            data = handle.read(limit + 1)
-        return data[:limit], len(data) > limit
-
-    def _file(self, node: ArtifactNode) -> ArtifactNode:
-        kind = preview_kind(node.path)
-        wants_preview = self.previews < MAX_PREVIEWS_PER_RUN and kind != "download"
-        fits = node.size is None or node.size <= self.budget.per_file
-        if self.copy and not fits:
-            self.warn(self._where(node.path), "not copied: larger than --max-artifact-size")
-            node.note = "too large to copy"
-        try:
-            if self.copy and fits and self.budget.remaining > 0:
-                data, more = self._copy(node)
-            elif wants_preview:
-                data, more = self._read(node.path, HEAD_BYTES)
-            else:
-                data, more = b"", True
-        except (ReportgenError, OSError) as exc:
-            self.warn(self._where(node.path), f"skipped: {exc}")
-            node.note = "not readable"
-            return node
-        if self.copy and node.href is None and not node.note:
-            node.note = "too large to copy" if not fits or more else "not copied (site size limit)"
-        if wants_preview and data:
-            node.preview = preview_for(kind, data, truncated=more, href=node.href, data_uri=_data_uri)
-            if node.preview is not None:
-                self.previews += 1
+def _write(store: Any, run_id: str, item: PlannedFile, node: ArtifactNode, out_dir: Path, run_dir: str,
+           warn: Callable[[str, str], None]) -> ArtifactNode:
+    if not item.copy and not item.preview:
         return node
-
-    def _copy(self, node: ArtifactNode) -> tuple[bytes, bool]:
-        limit = min(self.budget.per_file, self.budget.remaining)
-        data, more = self._read(node.path, limit)
-        if more:
-            reason = "larger than --max-artifact-size" if limit == self.budget.per_file else "site size limit reached"
-            self.warn(self._where(node.path), f"not copied: {reason}")
-            node.note = "too large to copy" if limit == self.budget.per_file else "not copied (site size limit)"
-            return data[:HEAD_BYTES], True
-        relative = f"{self.run_dir}/files/{safe_file_name(node.path)}"
-        target = self.out_dir / relative
+    # A planned copy reads one byte more than listed: a file that grew since the listing is not copied.
+    limit = (item.size or 0) if item.copy else HEAD_BYTES
+    try:
+        with store.open_artifact(run_id, item.path) as handle:
+            data = handle.read(limit + 1)
+    except (ReportgenError, OSError) as exc:
+        warn(where(run_id, item.path), f"skipped: {exc}")
+        node.note = "not readable"
+        return node
+    more = len(data) > limit
+    data = data[:limit]
+    if item.copy and more:
+        warn(where(run_id, item.path), "not copied: it changed while the report was built")
+        node.note = "changed while copying"
+    elif item.copy:
+        relative = f"{run_dir}/files/{safe_file_name(item.path)}"
+        target = out_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        self.budget.remaining -= len(data)
-        self.copied_bytes += len(data)
         node.href = relative
         node.size = len(data)
-        return data, False
+    if item.preview and data:
+        truncated = node.href is None and (more or len(data) > HEAD_BYTES)
+        node.preview = preview_for(preview_kind(item.path), data if node.href else data[:HEAD_BYTES],
+                                   truncated=truncated, href=node.href, data_uri=_data_uri)
+    return node
 
 
-def image_artifacts(nodes: list[ArtifactNode], limit: int = MAX_COMPARE_IMAGES) -> list[dict[str, str]]:
-    """The copied images of a tree, depth first (path and href relative to the site root), at most `limit`."""
-    found: list[dict[str, str]] = []
-    stack = list(reversed(nodes))
-    while stack and len(found) < limit:
+def copied_paths(nodes: list[ArtifactNode]) -> set[str]:
+    """The artifact paths of a tree that were copied into the site."""
+    found: set[str] = set()
+    stack = list(nodes)
+    while stack:
         node = stack.pop()
-        if node.is_dir:
-            stack.extend(reversed(node.children))
-        elif node.href and node.preview and node.preview.get("kind") == "image" and node.preview.get("src") == node.href:
-            found.append({"path": node.path, "href": node.href})
+        stack.extend(node.children)
+        if node.href:
+            found.add(node.path)
     return found
 
 
@@ -205,8 +134,3 @@ def _folders_first(node: ArtifactNode) -> None:
 
 def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
-
-
-def size_limit_reached(nodes: list[ArtifactNode]) -> bool:
-    """Whether some file of the tree was not copied because the site size limit was reached."""
-    return any(node.note == "not copied (site size limit)" or size_limit_reached(node.children) for node in nodes)

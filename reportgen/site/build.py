@@ -1,5 +1,5 @@
-"""`build_site`: gather (stores, runs, histories), then render every page into a temp folder beside the
-target, then swap it in. Reads like a table of contents; the steps live in the sibling modules.
+"""`build_site`: gather (stores, runs, histories, artifact listings), then copy the artifacts and render
+every page into a temp folder beside the target, then swap it in. Reads like a table of contents; the steps live in the sibling modules.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from reportgen.model import Problem
 from reportgen.site import output
-from reportgen.site.artifacts import Budget
+from reportgen.site.artifact_plan import Budget
 from reportgen.site.builder import Progress, SiteBuilder
 from reportgen.site.cache import Digest, SiteCache, claim_cache_folder, code_digest
 from reportgen.selection import default_store_uris
@@ -78,13 +78,7 @@ def build_site(
     roots = [p for p in map(store_root, list(stores) if stores else default_store_uris()) if p]
     output.check_target(Path(output_dir), store_roots=roots)
     output.check_cache_placement(cache_dir, target=output_dir, store_roots=roots)
-    cache = SiteCache.open(claim_cache_folder(cache_dir))
-    result = _build(stores, output_dir, cache=cache, **options)
-    if result.budget_hit and cache.restored:
-        # Copies under a site size limit depend on which runs render in which process: only a build
-        # that renders every run gives the bytes of a full build.
-        return _build(stores, output_dir, cache=SiteCache(cache.folder), **options)
-    return result
+    return _build(stores, output_dir, cache=SiteCache.open(claim_cache_folder(cache_dir)), **options)
 
 
 def _build(
@@ -120,14 +114,15 @@ def _build(
     images = ImageMaker(helper=static_charts, cache_dir=cache.images if cache is not None else None)
     timings: dict[str, float] = {}
     try:
+        budget = Budget(max_artifact_size, max_site_size)
         site = gather(opened, uris, experiments=experiments, filter_string=filter_string, redactor=redactor,
+                      artifacts=budget if artifacts else None, strict=strict,
                       read_cache=cache.folder / "read" if cache is not None else None)
         timings["read"] = time.perf_counter() - started
         staging = output.new_staging(target)
         try:
             builder = SiteBuilder(site, staging, theme_, title=title or DEFAULT_TITLE, max_points=max_points,
-                                   artifacts=artifacts, budget=Budget(max_artifact_size, max_site_size),
-                                   strict=strict, static_charts=static_charts, report=report, workers=workers,
+                                   artifacts=artifacts, strict=strict, static_charts=static_charts, report=report, workers=workers,
                                    images=images, bytecode_dir=cache.templates if cache is not None else None)
             if cache is not None:
                 builder.cache = cache
@@ -151,14 +146,12 @@ def _build(
         for store in opened:
             store.close()
     if cache is not None:
-        if builder.budget_hit:
-            cache.used.clear()  # see build_site: such units are not reusable
         cache.save(target, images.used)
         timings["cache"] = time.perf_counter() - started - sum(timings.values())
     # Linked folders are sized from the cache's records of their files, not walked again.
     size = output.tree_size(target, cache.linked_sizes() if cache is not None else None)
     return BuildResult(output=target, pages=builder.pages, runs=site.run_count, experiments=len(site.experiments),
                        size_bytes=size, seconds=time.perf_counter() - started, problems=builder.problems,
-                       timings=timings, budget_hit=builder.budget_hit,
+                       timings=timings, budget_hit=budget.hit,
                        reused=cache.restored if cache is not None else 0,
                        notes=list(cache.warnings) if cache is not None else [])

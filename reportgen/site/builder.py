@@ -1,6 +1,7 @@
-"""The builder of one site: plans each experiment against the build cache, renders run pages (in worker
-processes for big builds), experiment pages, the compare, index and problems pages into a staging folder.
-`build.build_site` gathers the data and swaps the folder in.
+"""The builder of one site: plans each experiment against the build cache, copies the run's artifacts the
+gather planned and renders the run pages (in a pool of worker processes for big builds), then the
+experiment pages, the compare, index and problems pages, into a staging folder. `build.build_site`
+gathers the data and swaps the folder in.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any, Callable
 from reportgen import __version__
 from reportgen.errors import ReportgenError
 from reportgen.model import Problem
-from reportgen.site.artifacts import Budget, RunArtifacts, image_artifacts, size_limit_reached
+from reportgen.site.artifact_plan import compare_images
+from reportgen.site.artifacts import copied_paths, safe_file_name, write_artifacts
 from reportgen.site.cache import SiteCache
 from reportgen.site.chartslots import ChartSlots, run_charts
 from reportgen.site.collect import ExperimentData, SiteData
@@ -22,7 +24,7 @@ from reportgen.site.incremental import (
 from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
 from reportgen.site.pages_run import children_of, run_context
-from reportgen.site.parallel import capped_workers, default_workers, render_runs
+from reportgen.site.parallel import RunPagePool, capped_workers, default_workers
 from reportgen.site.render import Renderer
 from reportgen.site.runspecs import RunHistorySpecs, split_history
 from reportgen.site.summary import MetricSummary, summarize
@@ -47,7 +49,7 @@ class SiteBuilder:
     """Renders every page of one site into `out`; collects the build's own warnings."""
 
     def __init__(self, site: SiteData, out: Path, theme: Theme, *, title: str, max_points: int,
-                 artifacts: bool, budget: Budget, strict: bool, static_charts: bool, report: Progress,
+                 artifacts: bool, strict: bool, static_charts: bool, report: Progress,
                  workers: int | None = None, images: ImageMaker | None = None,
                  bytecode_dir: Path | None = None) -> None:
         self.site = site
@@ -57,19 +59,18 @@ class SiteBuilder:
                                  bytecode_dir=bytecode_dir)
         self.max_points = max_points
         self.artifacts = artifacts
-        self.budget = budget
         self.strict = strict
         self.static_charts = static_charts
         self.report = report
-        self.problems: list[Problem] = []  # the build's own; the stores' are added at the end
-        self.extra_store_problems: list[Problem] = []  # what the stores' copies in worker processes met
+        self.problems: list[Problem] = []  # the build's own; the gather's and the stores' are added at the end
+        self.cached_store_problems: list[Problem] = []  # what the stores met copying the cached units' artifacts
         self.pages = 0
         self.workers = workers
         self.images = images
+        self._jobs: list[tuple[Plan, Any]] = []  # the run pages to render: (its experiment's plan, run)
         self.cache: SiteCache | None = None
         self.build_key = ""
         self._linked_folders: set[str] = set()  # site folders made while linking cached units
-        self.budget_hit = False
 
     def warn(self, path: str, message: str) -> None:
         if self.strict:
@@ -85,39 +86,36 @@ class SiteBuilder:
         (self.out / ".nojekyll").write_bytes(b"")
         self.renderer.copy_static()
         self.renderer.write_vendor_assets()
-        total_runs = self.site.run_count
-        self.report("Rendering pages", 0, total_runs + len(self.site.experiments))
+        self.report("Rendering pages", 0, self.site.run_count + len(self.site.experiments))
         # Chart templates of run pages: one dict for every experiment's, kept by the cache for the next build.
         self.run_chart_templates = self.cache.run_chart_templates(self.build_key) if self.cache is not None else {}
         self.templates_known = len(self.run_chart_templates)
         plans = [self._plan(exp) for exp in self.site.experiments]
-        jobs = [(plan, run) for plan in plans for run in plan.pending]
+        jobs = self._jobs = [(plan, run) for plan in plans for run in plan.pending]
         workers = capped_workers(self.workers if self.workers is not None else default_workers(len(jobs)), len(jobs))
-        remaining = self.budget.remaining
-
-        def experiment_pages() -> None:
-            # This process's share while worker processes render the run pages (after them when serial).
+        with RunPagePool(self._run_page, workers) as pool:
+            # This process copies each run's artifacts (the store is read here only) and the pool renders
+            # its page; then this process writes the experiments' pages while the pool finishes.
+            for index, (plan, run) in enumerate(jobs):
+                tree, plan.written[run.info.run_id] = self._write_artifacts(plan.exp, run)
+                pool.submit(index, tree)
             for plan in plans:
                 self._experiment_pages(plan)
-
-        rendered = render_runs(self, jobs, lambda job: self._run_page(*job), workers=workers,
-                               progress=lambda done: self.report("Rendering pages", done, None),
-                               meanwhile=experiment_pages)
-        if workers > 1:  # copies made in worker processes count here too (in this process they already did)
-            self.budget.remaining = remaining - sum(side["bytes"] for side in rendered)
-        for (plan, run), side in zip(jobs, rendered):
-            plan.rendered[run.info.run_id] = side
-            self.budget_hit = self.budget_hit or side["budget_hit"]
+            for (plan, run), side in zip(jobs, pool.results()):
+                plan.written[run.info.run_id].update(side, pages=1)
+                self.problems.extend(problems_in(side["problems"]))
+                self.pages += 1
+                self.report("Rendering pages", 1, None)
         if self.cache is not None and len(self.run_chart_templates) > self.templates_known:
             self.cache.keep_run_chart_templates(self.build_key, self.run_chart_templates)
         for plan in plans:
-            self._finish(plan)
+            self._keep(plan)
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
-        # Last: every warning of the build is known by now (stores record artifact problems while we copy).
-        # Sorted, so that the page does not depend on how run pages were shared between processes.
-        found = [p for store in self.site.stores for p in getattr(store, "problems", [])] + self.extra_store_problems
-        redacted = map(self.site.redactor.problem, found + self.problems)
-        self.problems = sorted(redacted, key=lambda p: (p.path, p.message))
+        # Last: every warning of the build is known by now. Sorted: the page does not depend on the order
+        # in which the pages were rendered.
+        found = [p for store in self.site.stores for p in getattr(store, "problems", [])]
+        found += self.site.problems + self.cached_store_problems + self.problems
+        self.problems = sorted(map(self.site.redactor.problem, found), key=lambda p: (p.path, p.message))
         self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
     def _plan(self, exp: ExperimentData) -> "Plan":
@@ -148,25 +146,40 @@ class SiteBuilder:
         plan.names = {run.info.run_id: run_label(run) for run in exp.runs}
         return plan
 
-    def _run_page(self, plan: "Plan", run: Any) -> dict[str, Any]:
+    def _write_artifacts(self, exp: ExperimentData, run: Any) -> tuple[list[Any], dict[str, Any]]:
+        """Copies the run's planned artifacts: the tree its page shows, and for the cache the paths whose
+        copy failed and the problems the store met."""
+        run_id = run.info.run_id
+        planned = exp.artifacts.get(run_id, [])
+        before = len(getattr(exp.store, "problems", []))
+        tree = write_artifacts(exp.store, run_id, planned, out_dir=self.out, run_dir=f"r/{exp.run_keys[run_id]}",
+                               warn=self.warn)
+        copied = copied_paths(tree)
+        return tree, {"not_copied": [item.path for item in planned if item.copy and item.path not in copied],
+                      "store_problems": problems_out(getattr(exp.store, "problems", [])[before:])}
+
+    def _run_page(self, index: int, tree: list[Any]) -> dict[str, Any]:
+        plan, run = self._jobs[index]
         return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
-                             plan.children, plan.names)
+                             plan.children, plan.names, tree)
 
     def _experiment_pages(self, plan: "Plan") -> None:
+        """The experiment's table pages, exports and compare page (after its runs' artifacts are copied:
+        it shows their images)."""
         if plan.pages_done:
             return
         before = len(self.problems)
         pages = ExperimentPages(self, plan.exp, plan.summaries, memo=self._memo(plan), rows_per_page=ROWS_PER_PAGE)
         if self.images is None:
-            plan.table_pages, plan.histories = pages.finish()
+            plan.table_pages, histories = pages.finish()
         else:  # the static images these pages use, for the cache to keep while the unit is reused
             images, self.images.used = self.images.used, set()
             try:
-                plan.table_pages, plan.histories = pages.finish()
+                plan.table_pages, histories = pages.finish()
             finally:
                 plan.image_names, self.images.used = sorted(self.images.used), images | self.images.used
+        pages.compare_page(self._images(plan), histories)
         plan.page_problems = self.problems[before:]
-        plan.pages = pages
         if isinstance(pages.memo.old, MemoFolder):
             pages.memo.old.keep(pages.memo.new)
 
@@ -177,31 +190,33 @@ class SiteBuilder:
         folder = MemoFolder(self.cache.memo_path(f"e/{plan.exp.key}"), self.build_key)
         return Memo(self.build_key, plan.keys.runs, folder, remembers=folder.remembers)
 
-    def _finish(self, plan: "Plan") -> None:
-        """After the run pages: the compare page (it shows the images their artifacts copied), and what
-        was rendered goes into the cache."""
+    def _images(self, plan: "Plan") -> dict[str, list[dict[str, str]]]:
+        """Run id -> the image artifacts the compare page shows (path, href relative to the site root)."""
+        exp = plan.exp
+        images = {}
+        for run in exp.runs:
+            run_id = run.info.run_id
+            failed = set((plan.sides.get(run_id) or plan.written[run_id])["not_copied"])
+            folder = f"r/{exp.run_keys[run_id]}/files"
+            images[run_id] = [{"path": path, "href": f"{folder}/{safe_file_name(path)}"}
+                              for path in compare_images(exp.artifacts.get(run_id, [])) if path not in failed]
+        return images
+
+    def _keep(self, plan: "Plan") -> None:
+        """What was rendered goes into the cache."""
         exp, keys = plan.exp, plan.keys
-        if keys is not None:
-            for run in plan.pending:
-                run_id = run.info.run_id
-                folder = f"r/{exp.run_keys[run_id]}"  # its copied artifacts, if any; the page beside it
-                side = dict(plan.rendered[run_id])
-                self.cache.store(keys.runs[run_id], folder, self.out, side, pages=[f"{folder}.html"],
-                                 aside={"summaries": side.pop("summaries")})
-        if plan.pages_done:
+        if keys is None:
             return
-        assert plan.pages is not None
-        plan.pages.compare_page(self._images(plan), plan.histories)
-        if keys is not None:
+        for run in plan.pending:
+            run_id = run.info.run_id
+            folder = f"r/{exp.run_keys[run_id]}"  # its copied artifacts, if any; the page beside it
+            side = dict(plan.written[run_id])
+            self.cache.store(keys.runs[run_id], folder, self.out, side, pages=[f"{folder}.html"],
+                             aside={"summaries": side.pop("summaries")})
+        if not plan.pages_done:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
                              {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
-                              "store_problems": [], "budget_hit": False, "images": plan.image_names})
-
-    @staticmethod
-    def _images(plan: "Plan") -> dict[str, list[dict[str, str]]]:
-        """Run id -> the image artifacts its page copied (for the compare page)."""
-        return {run.info.run_id: (plan.sides.get(run.info.run_id) or plan.rendered[run.info.run_id])["images"]
-                for run in plan.exp.runs}
+                              "store_problems": [], "images": plan.image_names})
 
     def _restore(self, key: str, folder: str) -> dict[str, Any] | None:
         """A cached unit linked into the site, its problems and pages counted as if rendered; None when
@@ -219,9 +234,8 @@ class SiteBuilder:
             return None
         for problem in problems_in(side["problems"]):
             self.warn(problem.path, problem.message)
-        self.extra_store_problems.extend(problems_in(side["store_problems"]))
+        self.cached_store_problems.extend(problems_in(side["store_problems"]))
         self.pages += side["pages"]
-        self.budget_hit = self.budget_hit or side["budget_hit"]
         return side
 
     def _restore_runs(self, exp: ExperimentData, keys: UnitKeys) -> dict[str, dict[str, Any]]:
@@ -231,40 +245,28 @@ class SiteBuilder:
             side = self._restore(keys.runs[run_id], f"r/{exp.run_keys[run_id]}")
             if side is not None:
                 sides[run_id] = side
-                # What a full build's copies would have taken from the site size budget.
-                self.budget.remaining -= side["bytes"]
         return sides
 
-    def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children,
-                 names) -> dict[str, Any]:
-        """Writes the run's page; returns what the build keeps of it: the copied image artifacts (path,
-        href) for the compare page, and for the cache its warnings, copied bytes and metric summaries."""
+    def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children, names,
+                 artifacts: list[Any]) -> dict[str, Any]:
+        """Writes the run's page (its artifacts are copied already: `artifacts` is their tree); returns
+        what the build keeps of it: its warnings and, for the cache, its metric summaries. May run in a
+        worker process: it reads no store and counts nothing of the builder's."""
         # Run pages get no static chart images (0.1 s each, thousands of pages): their metrics table
         # holds the numbers when JavaScript is off.
         run_id = run.info.run_id
-        run_dir = f"r/{exp.run_keys[run_id]}"
         problems_before = len(self.problems)
-        store_before = len(getattr(exp.store, "problems", []))
         context = run_context(exp, run, summaries, children, names)
         slots = ChartSlots("chart", out_dir=None, image_dir=None, root="../../", warn=self.warn)
         if history_part:
             run_charts(run, history_part, slots, specs)
-        tree = []
-        copied = 0
-        if self.artifacts:
-            walker = RunArtifacts(exp.store, run_id, out_dir=self.out, run_dir=run_dir,
-                                  budget=self.budget, warn=self.warn)
-            tree = walker.walk()
-            copied = walker.copied_bytes
-        context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": tree,
+        context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": artifacts,
                         "artifacts_enabled": self.artifacts})
-        self.render("run.html", f"{run_dir}.html", context)
+        self.renderer.page("run.html", f"r/{exp.run_keys[run_id]}.html", context)
         problems = self.problems[problems_before:]
+        del self.problems[problems_before:]  # the build adds them with the results, from any process
         return {
-            "images": image_artifacts(tree), "pages": 1, "bytes": copied,
             "problems": problems_out(problems),
-            "store_problems": problems_out(getattr(exp.store, "problems", [])[store_before:]),
-            "budget_hit": any("site size limit" in p.message for p in problems) or size_limit_reached(tree),
             "summaries": summaries_out(summaries, run_id, set(run.data.metrics) | set(history_part or ())),
         }
 
@@ -283,9 +285,7 @@ class Plan:
     by_run: dict[str, dict] = field(default_factory=dict)
     specs: RunHistorySpecs | None = None
     names: dict[str, str] = field(default_factory=dict)
-    histories: dict[str, dict] = field(default_factory=dict)
     page_problems: list[Problem] = field(default_factory=list)
     table_pages: int = 0
-    pages: ExperimentPages | None = None  # its own pages, started
     image_names: list[str] = field(default_factory=list)  # static images (cache names) of its pages
-    rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> side data of pages rendered now

@@ -32,7 +32,7 @@ from reportgen.errors import ReportgenError
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
 # kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers)
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"

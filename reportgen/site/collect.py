@@ -1,6 +1,8 @@
-"""Gathering for a build: open the stores, pick the experiments and runs, read their histories, redact.
+"""Gathering for a build: open the stores, pick the experiments and runs, read their histories, redact,
+list each run's artifacts and plan their copies.
 
-Everything the pages need is read here, before anything is rendered (the mkdocs way: gather, then write).
+Everything the pages need is read here, before anything is rendered (the mkdocs way: gather, then write);
+only the artifact files themselves are read later, as they are copied.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Any, Callable, Collection, Sequence
 import pandas as pd
 
 from reportgen.errors import ReportgenError
-from reportgen.model import Experiment, Run
+from reportgen.model import Experiment, Problem, Run
 from reportgen.redaction import Redactor
+from reportgen.site.artifact_plan import Budget, PlannedFile, plan_run
 from reportgen.selection import select_experiments, url_key
 from reportgen.selection import experiment_matches as _matches
 from reportgen.uri import local_path, redact_uri, scheme_of
@@ -31,6 +34,7 @@ class ExperimentData:
     histories: Callable[[Collection[str] | None], pd.DataFrame]
     whole: bool = False  # the store's runs are all this experiment's
     run_keys: dict[str, str] = field(default_factory=dict)  # run_id -> folder name under r/
+    artifacts: dict[str, list[PlannedFile]] = field(default_factory=dict)  # run_id -> its listed files
     _history: pd.DataFrame | None = field(default=None, repr=False)
     # What the pages derive from the runs more than once (they do not change after the gather).
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -55,6 +59,7 @@ class SiteData:
     store_labels: list[str]
     experiments: list[ExperimentData]
     redactor: Redactor = field(default_factory=Redactor)  # also for what the build itself reports
+    problems: list[Problem] = field(default_factory=list)  # met while gathering (the stores keep their own)
 
     @property
     def run_count(self) -> int:
@@ -77,8 +82,10 @@ def store_root(uri: str) -> Path | None:
 
 
 def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str], filter_string: str | None,
-           redactor: Redactor, progress: Any = None, read_cache: Path | None = None) -> SiteData:
-    """The chosen experiments of every store with their runs and histories, redacted.
+           redactor: Redactor, artifacts: Budget | None = None, strict: bool = False, progress: Any = None,
+           read_cache: Path | None = None) -> SiteData:
+    """The chosen experiments of every store with their runs and histories, redacted, and each run's
+    artifact files with the copies that fit the budget (None: artifacts are left out).
     read_cache: a folder where stores that keep a read cache (supports_read_cache) keep it."""
     labels = [redactor.text(redact_uri(uri)) for uri in uris]
     chosen: list[tuple[int, Experiment]] = []
@@ -126,7 +133,23 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
             result.append(data)
             if progress is not None:
                 progress()
-    return SiteData(stores=stores, store_labels=labels, experiments=result, redactor=redactor)
+    site = SiteData(stores=stores, store_labels=labels, experiments=result, redactor=redactor)
+    if artifacts is not None:
+        plan_artifacts(site, artifacts, strict=strict)
+    return site
+
+
+def plan_artifacts(site: SiteData, budget: Budget, *, strict: bool) -> None:
+    """Every run's artifact files and whether each is copied, in the site's run order (so the copies under
+    --max-site-size are the same in every build of the same store)."""
+    def warn(path: str, message: str) -> None:
+        if strict:
+            raise ReportgenError(f"{path}: {message}")
+        site.problems.append(Problem(path=path, message=message))
+
+    for exp in site.experiments:
+        for run in exp.runs:
+            exp.artifacts[run.info.run_id] = plan_run(exp.store, run.info.run_id, budget, warn)
 
 
 def _unused_key(key: str, index: int, used: set[str]) -> str:

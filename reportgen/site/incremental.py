@@ -102,7 +102,10 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
         for child in children.get(run_id, []):
             child_id = child.info.run_id
             parts += ("child", exp.run_keys.get(child_id, ""), labels.get(child_id, ""), child.info.status)
-        parts += ("artifacts", exp.store.artifact_signature(run_id) if artifacts else "off")
+        if artifacts:  # what the files are, and which of them this build copies
+            parts += ("artifacts", exp.store.artifact_signature(run_id), repr(exp.artifacts.get(run_id)))
+        else:
+            parts += ("artifacts", "off")
         runs[run_id] = Digest.after(head, *parts)  # Digest("run", exp_part, *parts)
     experiment = Digest("experiment-pages", exp_part)
     experiment.add(*(part for run in exp.runs for part in (exp.run_keys[run.info.run_id], runs[run.info.run_id])))

@@ -1,6 +1,6 @@
-"""Run pages rendered by forked worker processes: each run page is independent, and with thousands of
-runs they are most of a build. Workers inherit everything gathered (fork), render an interleaved share
-of the runs and send back only small results: image lists, warnings, page counts.
+"""Run pages rendered by a pool of forked worker processes: each run page is independent, and with
+thousands of runs they are most of a build. Workers inherit everything gathered (fork), are sent a run's
+index and its artifact tree, and send back only small results (warnings, metric summaries).
 
 Every process forked here (and the image helper) dies with the build: on Linux it asks the kernel for
 SIGKILL when its parent goes (PR_SET_PDEATHSIG), so a killed build leaves no worker behind.
@@ -11,17 +11,12 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
-from typing import Any, Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Callable
 
 # Below this many runs a fork costs more than it saves.
 PARALLEL_FROM_RUNS = 300
 MAX_WORKERS = 4
-
-# Set in the parent just before forking; the workers read it instead of receiving pickled data.
-_JOB: dict[str, Any] = {}
-
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -67,52 +62,46 @@ def forked_pool(workers: int) -> ProcessPoolExecutor:
                                initializer=die_with_parent, initargs=(os.getpid(),))
 
 
-def _work(index: int) -> dict[str, Any]:
-    builder, items, render_one, workers = _JOB["builder"], _JOB["items"], _JOB["render_one"], _JOB["workers"]
-    builder.report = lambda *args, **kwargs: None  # the parent's progress bar is not ours to draw
-    builder.problems = []
-    builder.pages = 0
-    # Each worker may copy its share of the remaining site budget (decided before the fork, so the
-    # outcome depends only on the worker count).
-    builder.budget = replace(builder.budget, remaining=builder.budget.remaining // workers)
-    stores = builder.site.stores
-    before = [len(getattr(store, "problems", [])) for store in stores]
-    results = {position: render_one(items[position]) for position in range(index, len(items), workers)}
-    store_problems = [p for store, n in zip(stores, before) for p in getattr(store, "problems", [])[n:]]
-    return {"results": results, "problems": builder.problems, "store_problems": store_problems,
-            "pages": builder.pages}
+_render: Callable[..., Any] | None = None  # in a worker process: what its pool renders
 
 
-def render_runs(builder: Any, items: Sequence[Any], render_one: Callable[[Any], Any], *, workers: int,
-                progress: Callable[[int], None], meanwhile: Callable[[], None] | None = None) -> list[Any]:
-    """[render_one(item) for item in items] (run pages), in `workers` forked processes (1: in this one).
-    Warnings and store problems of the workers are added to the builder and the stores.
-    meanwhile: other work of this process, done while the workers render (after them when serial)."""
-    if workers <= 1:
-        result = []
-        for item in items:
-            result.append(render_one(item))
-            progress(1)
-        if meanwhile is not None:
-            meanwhile()
-        return result
-    workers = capped_workers(workers, len(items))
-    _JOB.update(builder=builder, items=list(items), render_one=render_one, workers=workers)
-    try:
-        with forked_pool(workers) as pool:
-            # A fork pool starts every worker at the first submit: the parent's own work below runs
-            # beside them (and after the fork, so the workers do not inherit vl-convert's threads).
-            pending = pool.map(_work, range(workers))
-            if meanwhile is not None:
-                meanwhile()
-            outcomes = list(pending)
-    finally:
-        _JOB.clear()
-    results: dict[int, Any] = {}
-    for outcome in outcomes:
-        results.update(outcome["results"])
-        builder.problems.extend(outcome["problems"])
-        builder.pages += outcome["pages"]
-        builder.extra_store_problems.extend(outcome["store_problems"])
-        progress(len(outcome["results"]))
-    return [results[position] for position in range(len(items))]
+def _start_worker(render: Callable[..., Any], parent: int) -> None:
+    global _render
+    die_with_parent(parent)
+    _render = render
+
+
+def _call(*args: Any) -> Any:
+    assert _render is not None
+    return _render(*args)
+
+
+class RunPagePool:
+    """render(*args) of every submitted job, results in submission order: in this process when
+    workers <= 1 (at once), else in `workers` forked processes (each of which dies with this one)."""
+
+    def __init__(self, render: Callable[..., Any], workers: int) -> None:
+        self.render = render
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            # Forked at the first submit: the render function and what it reaches are inherited, not sent.
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_start_worker, initargs=(render, os.getpid()))
+        self._done: list[Any] = []
+        self._pending: list[Future[Any]] = []
+
+    def submit(self, *args: Any) -> None:
+        if self.pool is None:
+            self._done.append(self.render(*args))
+        else:
+            self._pending.append(self.pool.submit(_call, *args))
+
+    def results(self) -> list[Any]:
+        return self._done + [future.result() for future in self._pending]
+
+    def __enter__(self) -> "RunPagePool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
