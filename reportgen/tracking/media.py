@@ -92,7 +92,8 @@ def compressed(image):
 def encode(image, file_name: str) -> bytes:
     """The image in the format its file name's suffix names (PIL chooses by suffix, as MLflow's save)."""
     buffer = io.BytesIO()
-    image.save(buffer, format=_pil().registered_extensions().get(os.path.splitext(file_name)[1].lower()))
+    suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    image.save(buffer, format=_pil().registered_extensions().get(suffix))
     return buffer.getvalue()
 
 
