@@ -23,7 +23,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
 
 import reportgen.tracking as rg  # noqa: E402
-from reportgen.errors import InvalidParameterValue, ReportgenError  # noqa: E402
+from reportgen.errors import InvalidParameterValue, ReportgenError, UnsupportedError  # noqa: E402
 from reportgen.tracking import sklearn as rg_sklearn  # noqa: E402
 from reportgen.tracking.models import infer_signature  # noqa: E402
 
@@ -275,3 +275,31 @@ def test_model_logged_to_a_server_loads_through_it(server, data, monkeypatch):
     assert [(m.key, m.value, m.step) for m in listed.metrics] == [("acc", 0.75, 0)]
     assert [o.model_id for o in client.get_run(run_id).outputs.model_outputs] == [info.model_id]
     assert mlflow.models.get_model_info(info.model_uri).signature.to_dict() == info.signature.to_dict()
+
+
+def test_mlflow_signature_objects_are_accepted(tracking_root, data):
+    X, _, model = data
+    theirs = mlflow.models.infer_signature(X, model.predict(X))
+    _, info = _log(X, model, name="clf", signature=theirs)
+    mlflow.set_tracking_uri(tracking_root.as_uri())
+    assert mlflow.models.get_model_info(info.model_uri).signature == theirs
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"name": "a/b"}, "Invalid model name"),
+    ({"name": "m", "serialization_format": "joblib"}, "Unrecognized serialization format"),
+    ({"name": "m", "registered_model_name": "r"}, "not supported yet: registered_model_name"),
+])
+def test_bad_arguments_are_one_line_errors(tracking_root, data, kwargs, message):
+    with pytest.raises(ReportgenError, match=message) as caught:
+        rg_sklearn.log_model(data[2], **kwargs)
+    assert "\n" not in caught.value.message
+
+
+def test_sqlite_stores_say_logged_models_are_not_supported_yet(tmp_path, data):
+    rg.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with pytest.raises(UnsupportedError, match="sqlite"):
+            rg_sklearn.log_model(data[2], name="m")
+    finally:
+        rg.set_tracking_uri(None)

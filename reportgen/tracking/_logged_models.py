@@ -181,10 +181,10 @@ class RestModels:
     """Logged models on a tracking server: MLflow's logged-model endpoints, artifacts via mlflow-artifacts."""
 
     def __init__(self, client: TrackingClient) -> None:
-        from reportgen.rest.http import HttpSession
+        from reportgen.tracking import rest_writer
 
         self.client = client
-        self.session = HttpSession(client.tracking_uri)
+        self.session = rest_writer.writer_for(client.tracking_uri).session  # the process's one session per server
 
     def _call(self, method: str, endpoint: str, body: Mapping[str, Any]) -> Any:
         data = json.dumps(body).encode("utf-8")

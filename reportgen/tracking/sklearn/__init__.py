@@ -74,8 +74,8 @@ def save_model(
         model.saved_input_example_info = example.info
     if signature is None and example is not None:
         signature = _signature_from_example(sk_model, example.data, pyfunc_predict_fn)
-    if isinstance(signature, ModelSignature):
-        model.signature = signature
+    if signature is not None and signature is not False:
+        model.signature = signature  # ours, or anything with MLflow's to_dict() (MLflow's own ModelSignature)
     if metadata is not None:
         model.metadata = metadata
     model_file = MODEL_FILES[fmt]

@@ -20,7 +20,7 @@ def default_format() -> str:
     except ImportError:
         warnings.warn(
             "skops is not installed: the model is saved with pickle instead of MLflow 3's default skops "
-            "format (pip install skops for the safe format)", UserWarning, stacklevel=4,
+            "format (pip install skops for the safe format)", UserWarning, stacklevel=3,
         )
         return PICKLE
     return SKOPS
