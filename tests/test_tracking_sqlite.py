@@ -2,12 +2,15 @@
 written into a database MLflow made, unknown schema versions refused, several processes at once."""
 from __future__ import annotations
 
+import importlib.util
 import math
 import multiprocessing
 import os
 import re
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -197,10 +200,28 @@ def mlflow_made(tmp_path_factory) -> Path:
     return path
 
 
+def _normalized(sql: str) -> str:
+    """A CREATE statement with its whitespace collapsed and, for a table, its columns and constraints
+    sorted: MLflow's migrations write a table's constraints in an order that varies from run to run."""
+    sql = re.sub(r"\s+", " ", sql).strip()
+    if not sql.startswith("CREATE TABLE"):
+        return sql
+    head, body = sql.split("(", 1)
+    body, depth, items, item = body.rsplit(")", 1)[0], 0, [], ""
+    for char in body:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            items.append(item.strip())
+            item = ""
+        else:
+            item += char
+    return f"{head}({', '.join(sorted([*items, item.strip()]))})"
+
+
 def _schema(path: Path) -> set[tuple[str, str, str]]:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
-    return {(kind, name, re.sub(r"\s+", " ", sql).strip()) for kind, name, sql in rows}
+    return {(kind, name, _normalized(sql)) for kind, name, sql in rows}
 
 
 @pytest.mark.oracle
@@ -379,3 +400,51 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     assert sorted(m.step for m in points) == list(range(WORKERS * POINTS))
     # latest_metrics holds the highest step of all processes' points
     assert client.get_run(shared).data.metrics == {"shared": float(WORKERS - 1)}
+    if importlib.util.find_spec("mlflow"):
+        assert len(_mlflow_client(uri).get_metric_history(shared, "shared")) == WORKERS * POINTS
+
+
+def _hold_write_lock(db: Path, seconds: float) -> threading.Thread:
+    """Another connection holding the write lock for `seconds` (started before this returns)."""
+    locked = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    locked.wait()
+    return thread
+
+
+def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlconn, "BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr(sqlconn, "FIRST_PAUSE_S", 0.02)
+    db = tmp_path / "busy.db"
+    client = TrackingClient(_uri(db))
+    rid = client.create_run("0").info.run_id
+    holder = _hold_write_lock(db, 0.4)
+    client.log_metric(rid, "m", 1.0)  # busy timeout passes several times: retried with pauses
+    holder.join()
+    assert [m.value for m in client.get_metric_history(rid, "m")] == [1.0]
+
+
+def test_a_lock_never_released_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlconn, "BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr(sqlconn, "FIRST_PAUSE_S", 0.01)
+    monkeypatch.setattr(sqlconn, "RETRIES", 2)
+    db = tmp_path / "stuck.db"
+    client = TrackingClient(_uri(db))
+    rid = client.create_run("0").info.run_id
+    holder = _hold_write_lock(db, 1.0)
+    with pytest.raises(StoreError, match="still locked by another process") as caught:
+        client.log_metric(rid, "m", 1.0)
+    holder.join()
+    assert "\n" not in caught.value.message
+    client.log_metric(rid, "m", 2.0)  # the connection is usable again
+    assert [m.value for m in client.get_metric_history(rid, "m")] == [2.0]
