@@ -16,7 +16,8 @@ import mlruns_builder as mb
 from reportgen.cli import main
 from reportgen.errors import ReportgenError
 from reportgen.site import build_site
-from reportgen.site.cache import CacheFolderError, SiteCache, check_cache_folder
+from reportgen.site.cache import SiteCache
+from reportgen.site.cache_folder import CacheFolderError, check_cache_folder
 from reportgen.site.exports import export_texts, write_exports
 from reportgen.site.output import PlacementError
 from reportgen.site.theme import Theme, builtin_themes_dir

@@ -12,7 +12,8 @@ from reportgen.model import Problem
 from reportgen.site import output
 from reportgen.site.artifact_plan import Budget
 from reportgen.site.builder import Progress, SiteBuilder
-from reportgen.site.cache import Digest, SiteCache, claim_cache_folder, code_digest
+from reportgen.site.cache import Digest, SiteCache, code_digest
+from reportgen.site.cache_folder import claim_cache_folder
 from reportgen.selection import default_store_uris
 from reportgen.site.collect import gather, open_stores, store_root
 from reportgen.redaction import Redactor

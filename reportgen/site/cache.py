@@ -19,7 +19,6 @@ import json
 import os
 import pickle
 import shutil
-import stat
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from reportgen.errors import ReportgenError
+from reportgen.site.cache_folder import tag_cache_folder
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
 # kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers)
@@ -42,69 +41,8 @@ _MEMOS = "memo"
 _RUN_CHARTS = "run-charts.pickle"  # in the memo folder: the run pages' chart templates
 _ASIDE = "aside.json"  # beside the unit's files (all under r/ or e/): never linked into a site
 _MAX_CONTENTS = 50_000
-_TAG_FILE = "CACHEDIR.TAG"
-_TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
-        "# This file is a cache directory tag created by reportgen: https://bford.info/cachedir/\n")
 # Libraries whose output ends up in the pages: a new version may render different bytes.
 _LIBRARIES = ("jinja2", "markupsafe", "altair", "vl-convert-python", "nh3", "markdown", "pandas", "numpy", "pyyaml")
-
-
-class CacheFolderError(ReportgenError):
-    """A --cache-dir that is not reportgen's cache: a build would delete and overwrite files in it."""
-
-
-def is_reportgen_cache(folder: Path) -> bool:
-    """Whether folder carries reportgen's own CACHEDIR.TAG: a regular file (not a link) starting with
-    its two lines. Another tool's tag (cargo, pip) has the same signature, not our line."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # a FIFO never hangs
-    try:
-        handle = os.open(folder / _TAG_FILE, flags)
-    except OSError:
-        return False
-    try:
-        if not stat.S_ISREG(os.fstat(handle).st_mode):
-            return False
-        head = os.read(handle, len(_TAG) + 1)
-    except OSError:
-        return False
-    finally:
-        os.close(handle)
-    return head.startswith(_TAG.encode("utf-8"))
-
-
-def check_cache_folder(folder: str | Path) -> Path:
-    """The resolved cache folder, when a build may write and prune it: absent, empty, or tagged by
-    reportgen (CACHEDIR.TAG); else CacheFolderError, and nothing in it is touched."""
-    given = Path(folder).expanduser()
-    resolved = given.resolve()
-    if not os.path.lexists(resolved):
-        return resolved
-    if not resolved.is_dir():
-        raise CacheFolderError(f"--cache-dir {given} exists and is not a folder; choose another cache folder")
-    try:
-        with os.scandir(resolved) as entries:
-            empty = next(entries, None) is None
-    except OSError as exc:
-        raise CacheFolderError(f"--cache-dir {given}: cannot be read ({exc.strerror})") from None
-    if not empty and not is_reportgen_cache(resolved):
-        raise CacheFolderError(
-            f"--cache-dir {given} is not empty and is not a reportgen cache (no reportgen {_TAG_FILE}); "
-            "choose an empty or new folder, or --no-cache")
-    return resolved
-
-
-def claim_cache_folder(folder: Path) -> Path:
-    """check_cache_folder(folder), made and tagged before anything is written into it: a build that fails
-    halfway leaves a folder the next build still knows as its own."""
-    resolved = check_cache_folder(folder)
-    try:
-        resolved.mkdir(parents=True, exist_ok=True)
-        if not is_reportgen_cache(resolved):
-            _write_new(resolved / _TAG_FILE, _TAG)
-            _write_new(resolved / ".gitignore", "# created by reportgen\n*\n")
-    except OSError:
-        pass  # an unwritable cache costs only time: the build goes on and its notes say why nothing was kept
-    return resolved
 
 
 class Digest:
@@ -219,15 +157,6 @@ def write_whole(target: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
-
-
-def _write_new(path: Path, text: str) -> None:
-    """Write a file that is not there yet; one that is (the user's) is left as it is."""
-    try:
-        with open(path, "x", encoding="utf-8") as stream:
-            stream.write(text)
-    except FileExistsError:
-        pass
 
 
 def _memo_name(folder: str) -> str:
@@ -426,10 +355,7 @@ class SiteCache:
                                         if entry["folder"].startswith("e/")} | {_RUN_CHARTS}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tag = self.folder / _TAG_FILE
-            if not os.path.lexists(tag):
-                tag.write_text(_TAG, encoding="utf-8")
-                _write_new(self.folder / ".gitignore", "# created by reportgen\n*\n")
+            tag_cache_folder(self.folder)
             handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.folder)
             # Pairs of other sites' builds stay too, up to a bound (a read digest never comes back
             # once its run changed: old pairs are only dead weight).
