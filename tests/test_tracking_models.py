@@ -144,9 +144,25 @@ def _tree(root: Path, ids: dict[str, str]) -> dict[str, object]:
     return found
 
 
-def test_files_equal_those_mlflow_log_model_writes(tmp_path, tracking_root, data):
+def _options(tmp_path: Path, kind: str) -> dict[str, object]:
+    if kind == "example":
+        return {"input_example": "X[:3]", "pip_requirements": ["scikit-learn"]}
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "features.py").write_text("SCALE = 2\n")
+    (tmp_path / "notes.txt").write_text("read me")
+    return {
+        "serialization_format": "cloudpickle", "code_paths": [str(tmp_path / "helpers")],
+        "extra_files": [str(tmp_path / "notes.txt")], "metadata": {"owner": "me"},
+        "conda_env": {"name": "env", "channels": ["defaults"], "dependencies": ["python=3.11", {"pip": ["scikit-learn"]}]},
+    }
+
+
+@pytest.mark.parametrize("kind", ["example", "files"])
+def test_files_equal_those_mlflow_log_model_writes(tmp_path, tracking_root, data, kind):
     X, _, model = data
-    kwargs = {"name": "clf", "input_example": X[:3], "pip_requirements": ["scikit-learn"]}
+    kwargs = {"name": "clf", **_options(tmp_path, kind)}
+    if "input_example" in kwargs:
+        kwargs["input_example"] = X[:3]
     ours_run, ours = _log(X, model, **kwargs)
     theirs_root = tmp_path / "theirs"
     theirs_run, theirs = _mlflow_log(theirs_root, X, model, **kwargs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import os
 import pickle
 import pickletools
 import platform
@@ -16,12 +17,15 @@ from typing import Any, Iterable
 
 import yaml
 
+from reportgen.errors import InvalidParameterValue
+
 REQUIREMENTS_FILE = "requirements.txt"
 CONDA_FILE = "conda.yaml"
 PYTHON_ENV_FILE = "python_env.yaml"
 # The MLflow release whose model format this package writes: the floor when MLflow is not installed.
 MLFLOW_FORMAT_VERSION = "3.17"
 _BUILD_PACKAGES = ("pip", "setuptools", "wheel")
+_MLFLOW_NAMES = ("mlflow", "mlflow-skinny", "mlflow-tracing")
 
 
 def _version(distribution: str) -> str | None:
@@ -71,7 +75,7 @@ def requirements(default: Iterable[str], pip_requirements: Iterable[str] | None,
         lines = list(pip_requirements)
     else:
         lines = list(default) + list(extra_pip_requirements or ())
-    if not any(_name(line) == "mlflow" for line in lines):
+    if not any(_name(line) in _MLFLOW_NAMES for line in lines):
         lines.insert(0, mlflow_requirement())
     seen, unique = set(), []
     for line in lines:
@@ -80,6 +84,27 @@ def requirements(default: Iterable[str], pip_requirements: Iterable[str] | None,
             unique.append(line)
     return unique
 
+
+def from_conda_env(conda_env: dict[str, Any] | str | os.PathLike[str]) -> tuple[dict[str, Any], list[str]]:
+    """A user's conda env (dict or YAML file) and its pip lines, mlflow added first unless named."""
+    if not isinstance(conda_env, dict):
+        try:
+            conda_env = yaml.safe_load(Path(conda_env).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidParameterValue(f"cannot read conda_env {conda_env}: {exc}") from None
+    if not isinstance(conda_env, dict) or not isinstance(conda_env.get("dependencies", []), list):
+        raise InvalidParameterValue("conda_env must be a mapping with a `dependencies` list")
+    dependencies = conda_env.get("dependencies", [])
+    pip_lines = next((list(dep["pip"]) for dep in dependencies if isinstance(dep, dict) and "pip" in dep), [])
+    pip_lines = requirements([], pip_lines, None)
+    rebuilt, replaced = [], False
+    for dep in dependencies:
+        if isinstance(dep, dict) and "pip" in dep:
+            dep, replaced = {"pip": pip_lines}, True  # the completed list replaces the user's pip entry
+        rebuilt.append(dep)
+    if not replaced:
+        rebuilt.append({"pip": pip_lines})
+    return {**conda_env, "dependencies": rebuilt}, pip_lines
 
 def _name(requirement: str) -> str:
     name = requirement.strip()
@@ -99,9 +124,9 @@ def conda_env(pip_lines: list[str]) -> dict[str, Any]:
     }
 
 
-def write_env_files(folder: Path, pip_lines: list[str]) -> None:
-    """requirements.txt, conda.yaml and python_env.yaml, byte for byte as MLflow writes them."""
-    (folder / CONDA_FILE).write_text(yaml.safe_dump(conda_env(pip_lines), default_flow_style=False))
+def write_env_files(folder: Path, pip_lines: list[str], conda: dict[str, Any] | None = None) -> None:
+    """requirements.txt, conda.yaml (the user's, or the default) and python_env.yaml, as MLflow writes them."""
+    (folder / CONDA_FILE).write_text(yaml.safe_dump(conda or conda_env(pip_lines), default_flow_style=False))
     (folder / REQUIREMENTS_FILE).write_text("\n".join(pip_lines))
     python_env = {
         "python": platform.python_version(),

@@ -35,14 +35,17 @@ class Model:
     model_size_bytes: int | None = None
 
     def add_pyfunc_flavor(self, *, loader_module: str, model_path: str, predict_fn: str,
-                          conda_file: str, python_env_file: str) -> None:
-        self.flavors["python_function"] = {
+                          conda_file: str, python_env_file: str, code: str | None = None) -> None:
+        flavor: dict[str, Any] = {
             "model_path": model_path,
             "predict_fn": predict_fn,
             "loader_module": loader_module,
             "python_version": platform.python_version(),
-            "env": {"conda": conda_file, "virtualenv": python_env_file},
         }
+        if code:
+            flavor["code"] = code
+        flavor["env"] = {"conda": conda_file, "virtualenv": python_env_file}
+        self.flavors["python_function"] = flavor
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {

@@ -15,7 +15,7 @@ import pandas as pd
 from reportgen.errors import InvalidParameterValue, UnsupportedError
 from reportgen.tracking import _env, _logged_models, _uri, context, fluent
 from reportgen.tracking.client import TrackingClient
-from reportgen.tracking.models import environment
+from reportgen.tracking.models import environment, extras
 from reportgen.tracking.models.example import make_example
 from reportgen.tracking.models.mlmodel import Model, ModelInfo, folder_size
 from reportgen.tracking.models.signature import ModelSignature, infer_schema
@@ -54,8 +54,7 @@ def save_model(
     extra_files: Any = None,
 ) -> None:
     """Write the model folder: MLmodel, the model file, environment files, signature and example."""
-    _unsupported(conda_env=conda_env, code_paths=code_paths, extra_files=extra_files)
-    if pip_requirements is not None and extra_pip_requirements is not None:
+    if sum(option is not None for option in (conda_env, pip_requirements, extra_pip_requirements)) > 1:
         raise InvalidParameterValue(
             "Only one of `conda_env`, `pip_requirements`, and `extra_pip_requirements` can be specified"
         )
@@ -66,6 +65,7 @@ def save_model(
     if folder.exists() and any(folder.iterdir()):
         raise InvalidParameterValue(f"Path '{folder}' already exists and is not empty")
     folder.mkdir(parents=True, exist_ok=True)
+    code_dir = extras.copy_code_paths(code_paths, folder)
     model = mlflow_model or Model()
     example = None
     if input_example is not None:
@@ -80,17 +80,23 @@ def save_model(
         model.metadata = metadata
     model_file = MODEL_FILES[fmt]
     dump(sk_model, folder / model_file, fmt, skops_trusted_types)
+    extra_files_entry = extras.copy_extra_files(extra_files, folder)
     if hasattr(sk_model, pyfunc_predict_fn):
         model.add_pyfunc_flavor(loader_module="mlflow.sklearn", model_path=model_file, predict_fn=pyfunc_predict_fn,
-                                conda_file=environment.CONDA_FILE, python_env_file=environment.PYTHON_ENV_FILE)
+                                conda_file=environment.CONDA_FILE, python_env_file=environment.PYTHON_ENV_FILE,
+                                code=code_dir)
     else:
         _logger.warning("Model was missing function: %s. Not logging python_function flavor!", pyfunc_predict_fn)
     model.flavors[FLAVOR_NAME] = {
         "pickled_model": model_file, "sklearn_version": sklearn.__version__, "serialization_format": fmt,
-        "code": None, "skops_trusted_types": skops_trusted_types,
+        "code": code_dir, "skops_trusted_types": skops_trusted_types, **extra_files_entry,
     }
     model.model_size_bytes = folder_size(folder) or None
     model.save(folder)
+    if conda_env is not None:
+        conda, lines = environment.from_conda_env(conda_env)
+        environment.write_env_files(folder, lines, conda)
+        return
     default = {environment.pinned("scikit-learn")}
     if fmt in (SKOPS, CLOUDPICKLE):
         default.add(environment.pinned(fmt))
@@ -168,7 +174,8 @@ def log_model(
             store.link_run(logged, run_id, step)
         with tempfile.TemporaryDirectory(prefix="reportgen-model-") as tmp:
             folder = Path(tmp) / "model"
-            save_model(sk_model, folder, mlflow_model=mlmodel, serialization_format=fmt, signature=signature,
+            save_model(sk_model, folder, conda_env=conda_env, code_paths=code_paths, extra_files=extra_files,
+                       mlflow_model=mlmodel, serialization_format=fmt, signature=signature,
                        input_example=input_example, pip_requirements=pip_requirements,
                        extra_pip_requirements=extra_pip_requirements, pyfunc_predict_fn=pyfunc_predict_fn,
                        metadata=metadata, skops_trusted_types=skops_trusted_types)
