@@ -15,7 +15,7 @@ from mlruns_builder import T0, experiment, run, write
 from reportgen import mlruns
 from reportgen.errors import ReportgenError
 from reportgen.model import RunInfo
-from reportgen.stores import _cache_shards, _read_sign, file_cache
+from reportgen.stores import _cache_shards, file_cache
 from reportgen.stores._read_sign import Signer
 from reportgen.stores.file import FileStore
 
@@ -264,17 +264,6 @@ def test_never_written_inside_the_store(root, trusted):
     assert not inside.exists()
 
 
-@pytest.mark.parametrize("mapped", [True, False])
-def test_shards_read_mapped_or_whole_give_the_same_runs(root, tmp_path, trusted, monkeypatch, mapped):
-    """Shards are mapped (mmap) where the next save can replace a mapped file, else read whole (Windows)."""
-    monkeypatch.setattr(_cache_shards, "_MAP_SHARDS", mapped)
-    cache = tmp_path / "cache"
-    _same(root, cache)
-    CHANGES["metric line appended"](root)
-    _same(root, cache)
-    _same(root, cache)  # the cache saved over the shards this read had mapped
-
-
 def test_shards_of_an_older_layout_are_removed(root, tmp_path, trusted):
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -313,12 +302,9 @@ def test_points_out_of_order_and_ties(root, tmp_path, trusted):
     _same(root, cache)
 
 
-@pytest.mark.parametrize("dir_fd", [True, False])
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_a_check_finds_what_a_new_signature_would(root, change, dir_fd, monkeypatch):
-    """Checking a folder against its last signature (no listing) gives exactly its signature now,
-    with stat calls relative to the opened run folder or (where os.stat takes no dir_fd) by path."""
-    monkeypatch.setattr(_read_sign, "_DIR_FD", dir_fd and _read_sign._DIR_FD)
+def test_a_check_finds_what_a_new_signature_would(root, change):
+    """Checking a folder against its last signature (no listing) gives exactly its signature now."""
     folders = [str(f) for exp in ("7", "8") for f in sorted((root / exp).iterdir()) if f.name != "meta.yaml"]
     before = {folder: Signer().sign(folder) for folder in folders if os.path.isdir(folder)}
     CHANGES[change](root)

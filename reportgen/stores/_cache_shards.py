@@ -8,7 +8,6 @@ their arrays' bytes after it (pickle protocol 5, out of band), each at an 8-byte
 from __future__ import annotations
 
 import dataclasses
-import mmap
 import os
 import pickle
 import tempfile
@@ -27,8 +26,6 @@ from reportgen.stores._read_sign import Signature
 CACHE_VERSION = 4  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each
 # shard, arrays out of band; 4: 64 shards by a hash of the run folder's name
 CACHE_PREFIX = "file-store-read-"
-# Shards are mapped where a mapped file can still be replaced by the next save (not on Windows).
-_MAP_SHARDS = os.name != "nt"
 # A change to one run rewrites its shard: a 64th of the cache (2 ms for a 2000-run store, 20 ms when it
 # was a 16th); reading 64 files instead of 16 costs ~2 ms more.
 SHARDS = tuple(f"{n:02x}" for n in range(64))
@@ -73,11 +70,7 @@ def _load_shard(path: Path, expected: tuple) -> dict[str, Entry]:
                 s is None or type(s) is Signature for s in signatures.values()):
             return {}
         layout = pickle.load(handle)
-        if _MAP_SHARDS:  # the points (most of the bytes) are read from the page cache only where used
-            start = handle.tell()
-            data = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))[start:]
-        else:
-            data = memoryview(handle.read())
+        data = memoryview(handle.read())
     return _entries(_load_entries(layout, data), signatures)
 
 

@@ -30,10 +30,6 @@ _SEP = "\0\0"
 _RUN = "./"  # the run folder itself
 # What a check takes as still missing when the run folder's stats did not change (nothing appeared).
 _ABSENT = frozenset(f"{name}\0{errno.ENOENT}" for name in (mlruns.META_FILE, *(k + "/" for k in _KEY_DIRS)))
-# The run folder is opened once and its files stat-ed relative to it (shorter lookups); O_PATH needs
-# no read permission on the folder, as a stat by path needs none.
-_DIR_FD = os.stat in os.supports_dir_fd and os.stat in os.supports_follow_symlinks
-_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
 
 
 class Signature(NamedTuple):
@@ -105,18 +101,10 @@ def _stats(run_folder: str, rels: list[str]) -> bytes | None:
     are not, unless their path ends in "/". The hot loop of a cached read, hence the comprehensions."""
     stat = os.stat
     head = 2 if rels[1:2] == [mlruns.META_FILE] else 1
+    prefix = run_folder + os.sep
     try:
-        if _DIR_FD:
-            fd = os.open(run_folder, _DIR_FLAGS)
-            try:
-                found = [stat(rel, dir_fd=fd) for rel in rels[:head]]
-                found += [stat(rel, dir_fd=fd, follow_symlinks=False) for rel in rels[head:]]
-            finally:
-                os.close(fd)
-        else:
-            prefix = run_folder + os.sep
-            found = [stat(prefix + rel) for rel in rels[:head]]
-            found += [stat(prefix + rel, follow_symlinks=False) for rel in rels[head:]]
+        found = [stat(prefix + rel) for rel in rels[:head]]
+        found += [stat(prefix + rel, follow_symlinks=False) for rel in rels[head:]]
     except OSError:
         return None
     return array("q", [n for st in found for n in (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]).tobytes()
