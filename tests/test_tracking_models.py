@@ -3,6 +3,7 @@ URIs they predict as the original, the logged model is listed with its run, the 
 example read back equal MLflow's own inference, and the files match those MLflow's log_model writes."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -153,6 +154,7 @@ def _options(tmp_path: Path, kind: str) -> dict[str, object]:
     return {
         "serialization_format": "cloudpickle", "code_paths": [str(tmp_path / "helpers")],
         "extra_files": [str(tmp_path / "notes.txt")], "metadata": {"owner": "me"},
+        "registered_model_name": "quick", "tags": {"team": "x"},
         "conda_env": {"name": "env", "channels": ["defaults"], "dependencies": ["python=3.11", {"pip": ["scikit-learn"]}]},
     }
 
@@ -180,6 +182,21 @@ def test_signature_inferred_from_the_example_as_mlflow_does(tmp_path, tracking_r
                             pip_requirements=["scikit-learn"])
     assert ours.signature.to_dict() == theirs.signature.to_dict()
     assert ours.saved_input_example_info == theirs.saved_input_example_info
+
+
+def test_registered_versions_load_through_mlflows_registry(tracking_root, data):
+    X, _, model = data
+    run_id, first = _log(X, model, name="clf", registered_model_name="quick", tags={"team": "x"})
+    _, second = _log(X, model, name="clf", registered_model_name="quick")
+    assert (first.registered_model_version, second.registered_model_version) == (1, 2)
+    mlflow.set_tracking_uri(tracking_root.as_uri())
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("quick", "1")
+    assert (version.source, version.run_id, version.model_id, version.tags) == (
+        first.model_uri, run_id, first.model_id, {"team": "x"})
+    assert str(client.get_registered_model("quick").latest_versions[0].version) == "2"
+    assert client.get_logged_model(first.model_id).tags["mlflow.modelVersions"] == '[{"name": "quick", "version": 1}]'
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/quick/1").predict(X), model.predict(X))
 
 
 def test_model_logged_without_a_run_belongs_to_the_active_experiment(tracking_root, data):
@@ -279,7 +296,8 @@ def test_model_logged_to_a_server_loads_through_it(server, data, monkeypatch):
     rg.set_tracking_uri(server.url)
     try:
         rg.set_experiment("served-models")
-        run_id, info = _log(X, model, name="clf", input_example=X[:3], params={"extra": 3})
+        run_id, info = _log(X, model, name="clf", input_example=X[:3], params={"extra": 3},
+                            registered_model_name="served")
     finally:
         rg.set_tracking_uri(None)
     mlflow.set_tracking_uri(server.url)
@@ -291,6 +309,11 @@ def test_model_logged_to_a_server_loads_through_it(server, data, monkeypatch):
     assert [(m.key, m.value, m.step) for m in listed.metrics] == [("acc", 0.75, 0)]
     assert [o.model_id for o in client.get_run(run_id).outputs.model_outputs] == [info.model_id]
     assert mlflow.models.get_model_info(info.model_uri).signature.to_dict() == info.signature.to_dict()
+    version = client.get_model_version("served", str(info.registered_model_version))
+    assert (version.source, version.run_id) == (info.model_uri, run_id)  # the server keeps no model_id
+    assert client.get_logged_model(info.model_id).tags["mlflow.modelVersions"] == json.dumps(
+        [{"name": "served", "version": info.registered_model_version}])
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/served/1").predict(X), model.predict(X))
 
 
 def test_mlflow_signature_objects_are_accepted(tracking_root, data):
@@ -304,7 +327,8 @@ def test_mlflow_signature_objects_are_accepted(tracking_root, data):
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"name": "a/b"}, "Invalid model name"),
     ({"name": "m", "serialization_format": "joblib"}, "Unrecognized serialization format"),
-    ({"name": "m", "registered_model_name": "r"}, "not supported yet: registered_model_name"),
+    ({"name": "m", "registered_model_name": "a:b"}, "Names cannot contain"),
+    ({"name": "m", "model_id": "m-1"}, "not supported yet: model_id"),
 ])
 def test_bad_arguments_are_one_line_errors(tracking_root, data, kwargs, message):
     with pytest.raises(ReportgenError, match=message) as caught:

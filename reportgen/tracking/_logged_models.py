@@ -166,6 +166,13 @@ class FileModels:
     def upload(self, model: LoggedModel, local_dir: Path) -> None:
         artifacts.log_artifacts(artifacts.artifact_root(model.artifact_location), local_dir, None)
 
+    def set_tag(self, model: LoggedModel, key: str, value: str) -> None:
+        validation.validate_tag(key, value)
+        path = self._dir(model) / mlruns.TAGS_DIR / key
+        _files.makedirs(path.parent)
+        _files.atomic_write(path, value.encode("utf-8"))
+        model.tags[key] = value
+
     def finalize(self, model: LoggedModel, status: str) -> None:
         model.status = status
         model.last_updated_timestamp = _env.now_ms()
@@ -186,7 +193,7 @@ class RestModels:
         self.client = client
         self.session = rest_writer.writer_for(client.tracking_uri).session  # the process's one session per server
 
-    def _call(self, method: str, endpoint: str, body: Mapping[str, Any]) -> Any:
+    def call(self, method: str, endpoint: str, body: Mapping[str, Any]) -> Any:
         data = json.dumps(body).encode("utf-8")
         return self.session.request(method, f"{API}/{endpoint}", data=data, content_type="application/json").json()
 
@@ -202,22 +209,22 @@ class RestModels:
             body["source_run_id"] = source_run_id
         if model_type:
             body["model_type"] = model_type
-        info = self._call("POST", "logged-models", body)["model"]["info"]
+        info = self.call("POST", "logged-models", body)["model"]["info"]
         model_id = info["model_id"]
         for start in range(PARAMS_PER_REQUEST, len(pairs), PARAMS_PER_REQUEST):
-            self._call("POST", f"logged-models/{model_id}/params",
+            self.call("POST", f"logged-models/{model_id}/params",
                        {"model_id": model_id, "params": pairs[start:start + PARAMS_PER_REQUEST]})
         return LoggedModel(model_id, str(info["experiment_id"]), info.get("name", name), info["artifact_uri"],
                            int(info.get("creation_timestamp_ms", 0)), int(info.get("last_updated_timestamp_ms", 0)),
                            source_run_id, model_type, PENDING, dict(params), dict(tags))
 
     def link_run(self, model: LoggedModel, run_id: str, step: int) -> None:
-        self._call("POST", "runs/outputs", {"run_id": run_id, "models": [{"model_id": model.model_id, "step": step}]})
+        self.call("POST", "runs/outputs", {"run_id": run_id, "models": [{"model_id": model.model_id, "step": step}]})
         points = step_metrics(self.client, self.client.get_run(run_id), step)
         for start in range(0, len(points), validation.MAX_METRICS_PER_BATCH):
             metrics = [{"key": p.key, "value": entities.float_to_json(p.value), "timestamp": p.timestamp, "step": p.step,
                         "model_id": model.model_id} for p in points[start:start + validation.MAX_METRICS_PER_BATCH]]
-            self._call("POST", "runs/log-batch", {"run_id": run_id, "metrics": metrics, "params": [], "tags": []})
+            self.call("POST", "runs/log-batch", {"run_id": run_id, "metrics": metrics, "params": [], "tags": []})
 
     def upload(self, model: LoggedModel, local_dir: Path) -> None:
         parts = urlsplit(model.artifact_location)
@@ -234,8 +241,13 @@ class RestModels:
                 self.session.request("PUT", f"{ARTIFACTS_API}/{target}", data=source,
                                      content_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
 
+    def set_tag(self, model: LoggedModel, key: str, value: str) -> None:
+        validation.validate_tag(key, value)
+        self.call("PATCH", f"logged-models/{model.model_id}/tags", {"tags": [{"key": key, "value": value}]})
+        model.tags[key] = value
+
     def finalize(self, model: LoggedModel, status: str) -> None:
         model.status = status
-        self._call("PATCH", f"logged-models/{model.model_id}",
+        self.call("PATCH", f"logged-models/{model.model_id}",
                    {"model_id": model.model_id, "status": _STATUS_PROTO[status]})
 

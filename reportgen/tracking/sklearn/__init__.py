@@ -15,7 +15,7 @@ import pandas as pd
 from reportgen.errors import InvalidParameterValue, UnsupportedError
 from reportgen.tracking import _env, _logged_models, _uri, context, fluent
 from reportgen.tracking.client import TrackingClient
-from reportgen.tracking.models import environment, extras
+from reportgen.tracking.models import environment, extras, registry
 from reportgen.tracking.models.example import make_example
 from reportgen.tracking.models.mlmodel import Model, ModelInfo, folder_size
 from reportgen.tracking.models.signature import ModelSignature, infer_schema
@@ -129,7 +129,7 @@ def log_model(
     registered_model_name: str | None = None,
     signature: ModelSignature | bool | None = None,
     input_example: Any = None,
-    await_registration_for: int = 300,
+    await_registration_for: int = 300,  # MLflow's signature; versions made here are READY at once
     pip_requirements: list[str] | None = None,
     extra_pip_requirements: list[str] | None = None,
     pyfunc_predict_fn: str = "predict",
@@ -144,7 +144,9 @@ def log_model(
     skops_trusted_types: list[str] | None = None,
 ) -> ModelInfo:
     """Log the model as MLflow 3 does: a logged model (linked to the active run, if any) holding the files."""
-    _unsupported(registered_model_name=registered_model_name, model_id=model_id)
+    _unsupported(model_id=model_id)
+    if registered_model_name is not None:
+        registry.validate_name(registered_model_name)
     if name is not None and artifact_path is not None:
         raise InvalidParameterValue(
             "Both `artifact_path` (deprecated) and `name` parameters were specified. Please only specify `name`."
@@ -184,11 +186,14 @@ def log_model(
         store.finalize(logged, _logged_models.FAILED)
         raise
     store.finalize(logged, _logged_models.READY)
+    version = None
+    if registered_model_name is not None:
+        version = registry.register(store, logged, registered_model_name, {k: str(v) for k, v in (tags or {}).items()})
     return ModelInfo(
         artifact_path=logged.artifact_location, flavors=mlmodel.flavors, model_uri=logged.model_uri,
         model_uuid=mlmodel.model_uuid, run_id=run_id, saved_input_example_info=mlmodel.saved_input_example_info,
         signature=mlmodel.signature, utc_time_created=mlmodel.utc_time_created, metadata=mlmodel.metadata,
         model_id=logged.model_id, name=logged.name, params=logged.params, tags=logged.tags,
-        creation_timestamp=logged.creation_timestamp,
+        creation_timestamp=logged.creation_timestamp, registered_model_version=version,
     )
 
