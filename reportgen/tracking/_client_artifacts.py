@@ -122,7 +122,8 @@ class ArtifactMethods:
         media.check_table_file(artifact_file)
         frame = media.table_frame(data)
         files: dict[str, bytes] = {}
-        for column in frame.select_dtypes(include=["object"]).columns:
+        # Images can only sit in object columns (text columns are "str" in pandas 3: never images).
+        for column in [name for name in frame.columns if frame[name].dtype == object]:
             flags = frame[column].map(media.is_image)
             if flags.any() and not flags.all():
                 raise ValueError(
