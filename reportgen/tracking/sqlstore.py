@@ -1,11 +1,10 @@
 """The writer for sqlite:/// tracking URIs: FileStoreWriter's methods over MLflow's SQL schema, with the
 rules of MLflow's SqlAlchemyStore (ids, messages, latest_metrics, lifecycle of runs and experiments).
 
-Experiments live in reportgen.tracking.sqlexperiments; the database itself in reportgen.tracking.sqlconn.
+Experiments live in reportgen.tracking.sqlexperiments, logged models in sqlmodels, the database in sqlconn.
 """
 from __future__ import annotations
 
-import math
 import os
 import sqlite3
 import threading
@@ -17,13 +16,12 @@ from reportgen.model import DatasetInput, LifecycleStage, RunInfo, RunStatus
 from reportgen.tracking import _env
 from reportgen.tracking.experiments import join_uri
 from reportgen.tracking.sqlconn import Database
-from reportgen.tracking.sqlexperiments import SqlExperimentWriter, default_artifact_root
+from reportgen.tracking.sqlexperiments import default_artifact_root
+from reportgen.tracking.sqlmodels import SqlModelWriter, stored_value
 from reportgen.uri import scheme_of
 
 RUN_NAME_TAG = "mlflow.runName"
 ARTIFACTS_DIR = "artifacts"
-# SQL has no infinities: MLflow stores +-inf as the largest finite doubles, NaN as 0 with is_nan set.
-_MAX_FLOAT = 1.7976931348623157e308
 
 _RUN_COLUMNS = ("run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, "
                 "lifecycle_stage, deleted_time")
@@ -43,12 +41,8 @@ _UPSERT_TAG = ('INSERT INTO tags ("key", value, run_uuid) VALUES (?, ?, ?) '
 
 def _metric_row(run_id: str, key: str, value: float, timestamp: int, step: int) -> tuple:
     """The columns of _INSERT_METRIC and _UPSERT_LATEST for one point, its value as MLflow stores it."""
-    is_nan = math.isnan(value)
-    if is_nan:
-        value = 0.0
-    elif math.isinf(value):
-        value = _MAX_FLOAT if value > 0 else -_MAX_FLOAT
-    return (key, value, timestamp, run_id, step, int(is_nan))
+    stored, is_nan = stored_value(value)
+    return (key, stored, timestamp, run_id, step, int(is_nan))
 
 
 def _run_info(row: tuple) -> RunInfo:
@@ -60,7 +54,7 @@ def _run_info(row: tuple) -> RunInfo:
     )
 
 
-class SqlStoreWriter(SqlExperimentWriter):
+class SqlStoreWriter(SqlModelWriter):
     """Writes one SQLite database; every call is one transaction, so other processes see whole calls."""
 
     def __init__(self, db: Database) -> None:
@@ -181,17 +175,21 @@ class SqlStoreWriter(SqlExperimentWriter):
         tags: Sequence[tuple[str, str]],
     ) -> None:
         """Params, metrics, then tags (MLflow's order), in one transaction: all of it or none."""
-        metric_rows = [_metric_row(run_id, *metric) for metric in metrics]
-
         def work(conn: sqlite3.Connection) -> None:
             self._active_run(conn, run_id)
             self._insert_params(conn, run_id, params)
-            for row in metric_rows:
-                if conn.execute(_INSERT_METRIC, row).rowcount:
-                    conn.execute(_UPSERT_LATEST, row)
+            self._insert_metrics(conn, run_id, metrics)
             self._set_tags(conn, run_id, tags)
 
         self.db.transaction(work)
+
+    def _insert_metrics(
+        self, conn: sqlite3.Connection, run_id: str, metrics: Sequence[tuple[str, float, int, int]]
+    ) -> None:
+        for metric in metrics:
+            row = _metric_row(run_id, *metric)
+            if conn.execute(_INSERT_METRIC, row).rowcount:  # a point already logged changes nothing
+                conn.execute(_UPSERT_LATEST, row)
 
     def _insert_params(self, conn: sqlite3.Connection, run_id: str, params: Sequence[tuple[str, str]]) -> None:
         if not params:
