@@ -227,11 +227,14 @@ def test_a_model_that_cannot_be_saved_is_marked_failed(tracking_root, data):
     assert str(listed.status) == "FAILED"
 
 
-def test_reportgen_reads_a_store_holding_models(tracking_root, data):
+def test_reportgen_builds_a_store_holding_models_without_problems(tmp_path, tracking_root, data):
+    import reportgen
+
     X, _, model = data
-    run_id, _ = _log(X, model, name="clf")
-    store = rg.MlflowClient(tracking_root.as_uri())
-    assert store.get_run(run_id).data.params == {"C": "1.0"}
+    run_id, _ = _log(X, model, name="clf", registered_model_name="quick")
+    assert rg.MlflowClient(tracking_root.as_uri()).get_run(run_id).data.params == {"C": "1.0"}
+    result = reportgen.build_site([str(tracking_root)], tmp_path / "site", static_charts=False, strict=True)
+    assert result.runs == 1 and not result.problems
 
 
 BLOCKED = textwrap.dedent(
