@@ -13,13 +13,19 @@ class ReportgenError(click.ClickException):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, error_code: str = "INTERNAL_ERROR") -> None:
+    def __init__(self, message: str, error_code: str = "INTERNAL_ERROR") -> None:
         from reportgen.printing import printable
 
         # Messages echo names, paths and URIs from the data: redacted and kept to one printable line.
         super().__init__(printable(message))
-        # MLflow's error codes, so code written against MlflowException can branch the same way.
+        # MLflow's error codes, so code written against MlflowException can branch the same way (its
+        # constructor takes the code as the second argument too).
         self.error_code = error_code
+
+    @classmethod
+    def invalid_parameter_value(cls, message: str) -> "ReportgenError":
+        """MlflowException.invalid_parameter_value."""
+        return cls(message, error_code="INVALID_PARAMETER_VALUE")
 
     def __str__(self) -> str:
         return self.message
