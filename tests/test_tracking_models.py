@@ -237,7 +237,8 @@ def test_reportgen_builds_a_store_holding_models_without_problems(tmp_path, trac
     assert result.runs == 1 and not result.problems
 
 
-BLOCKED = textwrap.dedent(
+# MLflow 3's tracking quickstart as its docs write it, with only the import lines swapped.
+QUICKSTART = textwrap.dedent(
     """
     import sys, warnings
 
@@ -249,34 +250,60 @@ BLOCKED = textwrap.dedent(
 
     sys.meta_path.insert(0, Blocked())
     warnings.simplefilter("ignore")
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
+
     import reportgen.tracking as mlflow
     import reportgen.tracking.sklearn
+    from reportgen.tracking.models import infer_signature
+    from sklearn import datasets
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import train_test_split
+
+    X, y = datasets.load_iris(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
+    params = {"solver": "lbfgs", "max_iter": 1000, "multi_class": "auto", "random_state": 8888}
+    lr = LogisticRegression(**{k: v for k, v in params.items() if k != "multi_class"})
+    lr.fit(X_train, y_train)
+    accuracy = accuracy_score(y_test, lr.predict(X_test))
+
     mlflow.set_tracking_uri(sys.argv[1])
-    X = np.arange(20.0).reshape(10, 2)
-    model = LogisticRegression().fit(X, X[:, 0] > 8)
+    mlflow.set_experiment("MLflow Quickstart")
     with mlflow.start_run():
-        info = reportgen.tracking.sklearn.log_model(model, name="clf", input_example=X[:2])
+        mlflow.log_params(params)
+        mlflow.log_metric("accuracy", accuracy)
+        mlflow.set_tag("Training Info", "Basic LR model for iris data")
+        signature = infer_signature(X_train, lr.predict(X_train))
+        model_info = mlflow.sklearn.log_model(
+            sk_model=lr,
+            name="iris_model",
+            signature=signature,
+            input_example=X_train,
+            registered_model_name="tracking-quickstart",
+        )
     assert not any(name.split(".")[0] in ("mlflow", "skops") for name in sys.modules)
-    print(info.model_id)
+    print(model_info.model_uri)
     """
 )
 
 
-def test_logged_without_mlflow_or_skops_and_loaded_by_mlflow(tmp_path):
+def test_quickstart_without_mlflow_or_skops_then_loaded_by_mlflow(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("MLFLOW_TRACKING_URI", None)
     store = tmp_path / "mlruns"
-    done = subprocess.run([sys.executable, "-c", BLOCKED, str(store)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", QUICKSTART, str(store)], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    model_id = done.stdout.split()[-1]
+    model_uri = done.stdout.split()[-1]
     mlflow.set_tracking_uri(store.as_uri())
-    loaded = mlflow.pyfunc.load_model(f"models:/{model_id}")
-    X = np.arange(20.0).reshape(10, 2)
-    np.testing.assert_array_equal(loaded.predict(X), X[:, 0] > 8)
+    from sklearn import datasets
+
+    X, y = datasets.load_iris(return_X_y=True)
+    for uri in (model_uri, "models:/tracking-quickstart/1"):
+        loaded = mlflow.pyfunc.load_model(uri)
+        assert (loaded.predict(X) == y).mean() > 0.9
     assert loaded.metadata.flavors["sklearn"]["serialization_format"] == "pickle"  # skops was not there
+    [run] = mlflow.search_runs(experiment_names=["MLflow Quickstart"], output_format="list")
+    assert run.data.tags["Training Info"] == "Basic LR model for iris data"
 
 
 @pytest.fixture(scope="module")
