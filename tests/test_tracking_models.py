@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
 
 import reportgen.tracking as rg  # noqa: E402
-from reportgen.errors import InvalidParameterValue, ReportgenError, UnsupportedError  # noqa: E402
+from reportgen.errors import InvalidParameterValue, ReportgenError  # noqa: E402
 from reportgen.tracking import sklearn as rg_sklearn  # noqa: E402
 from reportgen.tracking.models import infer_signature  # noqa: E402
 
@@ -107,6 +108,54 @@ def test_signature_and_example_read_back_as_mlflow_infers_them(tracking_root, da
         pd.testing.assert_frame_equal(example, X[:3].reset_index(drop=True))
     else:
         np.testing.assert_array_equal(example, inputs[:3])
+
+
+SIGNATURE_CASES = {
+    "frame": lambda: pd.DataFrame({
+        "a": [1.0, 2.0], "b": [1, 2], "s": ["x", "y"], "f": np.array([1, 2], dtype="float32"),
+        "i32": np.array([1, 2], dtype="int32"), "u8": np.array([1, 2], dtype="uint8"), "bo": [True, False],
+        "dt": pd.to_datetime(["2020-01-01", "2020-01-02"]), "nan": [1.0, np.nan], "by": [b"a", b"b"],
+        "snone": ["a", None], "obj": pd.Series(["a", "b"], dtype=object), "cat": pd.Categorical(["a", "b"]),
+        "lists": [[1, 2], [3]]}),
+    "int-columns": lambda: pd.DataFrame({1: [1.0], 2: [2.0]}),
+    "series": lambda: pd.Series([1, 2], name="y"),
+    "unnamed-series": lambda: pd.Series([1.0, 2.0]),
+    "matrix": lambda: np.zeros((3, 4)),
+    "vector": lambda: np.array([1, 2, 3]),
+    "strings": lambda: np.array(["a", "bb"]),
+    "tensors": lambda: {"x": np.zeros((2, 3), dtype="float32"), "y": np.array([1, 2])},
+    "sparse": lambda: __import__("scipy.sparse").sparse.csr_matrix(np.eye(3)),
+    "floats": lambda: [1.0, 2.0],
+    "nested-lists": lambda: [[1, 2], [3]],
+    "records": lambda: [{"a": 1, "b": "x"}, {"a": 2, "b": None}],
+    "json-object": lambda: {"a": 1, "b": "s", "c": [1.5]},
+    "scalar": lambda: 3,
+    "text": lambda: "hi",
+    "mixed": lambda: pd.DataFrame({"a": [1, "x"]}),  # MLflow falls back to one column of any type
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIGNATURE_CASES))
+def test_signatures_and_examples_equal_mlflows(case):
+    from mlflow.models.utils import _Example
+
+    from reportgen.tracking.models.example import make_example
+
+    value = SIGNATURE_CASES[case]()
+    params = {"p": 1, "q": [1.0, 2.0], "r": "s", "t": True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both warn about integer columns
+        assert infer_signature(value, value, params).to_dict() == mlflow.models.infer_signature(
+            value, value, params).to_dict()
+    try:
+        theirs = _Example((value, params))
+    except mlflow.exceptions.MlflowException:  # not an example MLflow takes (a Series): ours refuses too
+        with pytest.raises(InvalidParameterValue):
+            make_example((value, params))
+        return
+    ours = make_example((value, params))
+    assert (ours.info, ours.example_json, ours.serving_json) == (
+        theirs.info, theirs.json_input_example, theirs.json_serving_input)
 
 
 def _mlflow_log(store: Path, X, model, **kwargs):
@@ -364,12 +413,3 @@ def test_bad_arguments_are_one_line_errors(tracking_root, data, kwargs, message)
     with pytest.raises(ReportgenError, match=message) as caught:
         rg_sklearn.log_model(data[2], **kwargs)
     assert "\n" not in caught.value.message
-
-
-def test_sqlite_stores_say_logged_models_are_not_supported_yet(tmp_path, data):
-    rg.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        with pytest.raises(UnsupportedError, match="sqlite"):
-            rg_sklearn.log_model(data[2], name="m")
-    finally:
-        rg.set_tracking_uri(None)

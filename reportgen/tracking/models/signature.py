@@ -6,6 +6,7 @@ sparse matrices, lists and scalars); the JSON of each spec is MLflow's, key orde
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import pandas as pd
 
 from reportgen.errors import InvalidParameterValue
 
+_logger = logging.getLogger(__name__)
 INTEGER_HINT = (
     "Hint: Inferred schema contains integer column(s). Integer columns in Python cannot represent "
     "missing values. If your input data contains missing values at inference time, it will be encoded "
@@ -25,14 +27,15 @@ INTEGER_HINT = (
 
 @dataclass(frozen=True)
 class ColSpec:
-    """A column: MLflow DataType name (double, long, string, ...), optional name, required."""
+    """A column: MLflow DataType name (double, long, string, any, ...) or an array type
+    ({"type": "array", "items": {...}}), optional name, required."""
 
-    type: str
+    type: str | dict[str, Any]
     name: str | int | None = None
     required: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {"type": self.type}
+        spec: dict[str, Any] = {"type": self.type} if isinstance(self.type, str) else dict(self.type)
         if self.name is not None:
             spec["name"] = self.name
         spec["required"] = self.required
@@ -106,17 +109,39 @@ def infer_signature(model_input: Any = None, model_output: Any = None,
                     params: dict[str, Any] | None = None) -> ModelSignature:
     """The signature MLflow infers from example input, the model's output on it, and params."""
     return ModelSignature(
-        infer_schema(model_input) if model_input is not None else None,
-        infer_schema(model_output) if model_output is not None else None,
+        _schema_or_any(model_input, "inputs") if model_input is not None else None,
+        _schema_or_any(model_output, "outputs") if model_output is not None else None,
         _param_schema(params) if params else None,
     )
+
+
+def _schema_or_any(data: Any, kind: str) -> Schema:
+    """The inferred schema, or MLflow's fallback for data it cannot type: one column of any type."""
+    try:
+        return infer_schema(data)
+    except InvalidParameterValue as exc:
+        _logger.warning("Failed to infer schema for %s (%s). Setting schema to `Schema([ColSpec(type=AnyType())]` "
+                        "as default.", kind, exc)
+        return Schema((ColSpec("any"),))
 
 
 def infer_schema(data: Any) -> Schema:
     """MLflow's _infer_schema for the data kinds listed in the module docstring."""
     if isinstance(data, list) and not data:
         return Schema((ColSpec("string"),))
-    if isinstance(data, pd.DataFrame):
+    if isinstance(data, list) and all(isinstance(row, dict) for row in data):
+        columns: dict[Any, list[Any]] = {}
+        for row in data:
+            for key, value in row.items():
+                columns.setdefault(key, []).append(value)
+        schema = Schema(tuple(ColSpec(_values_type(values), name, all(row.get(name) is not None for row in data))
+                              for name, values in columns.items()))
+    elif isinstance(data, dict) and data and not any(isinstance(v, np.ndarray) for v in data.values()):
+        if not all(isinstance(key, str) for key in data):
+            raise InvalidParameterValue("The dictionary keys are not all strings.")
+        schema = Schema(tuple(ColSpec(_values_type([value]), name, not _is_missing(value))
+                              for name, value in data.items()))
+    elif isinstance(data, pd.DataFrame):
         schema = Schema(tuple(ColSpec(_pandas_type(data[col]), col, _required(data[col])) for col in data.columns))
     elif isinstance(data, pd.Series):
         schema = Schema((ColSpec(_pandas_type(data), data.name, _required(data)),))
@@ -127,7 +152,7 @@ def infer_schema(data: Any) -> Schema:
     elif isinstance(data, dict) and data and all(isinstance(v, np.ndarray) for v in data.values()):
         schema = Schema(tuple(TensorSpec(_tensor_dtype(v.dtype), _variable_shape(v.shape), name)
                               for name, v in data.items()))
-    elif isinstance(data, list) and not any(isinstance(v, (dict, list, np.ndarray)) for v in data):
+    elif isinstance(data, list) and not any(isinstance(v, dict) for v in data):
         schema = Schema((ColSpec(_values_type(data)),))
     elif np.isscalar(data) or isinstance(data, pd.Timestamp):
         schema = Schema((ColSpec(_values_type([data])),))
@@ -224,15 +249,20 @@ def _scalar_type(value: Any) -> str:
     raise InvalidParameterValue(f"unsupported value of type {type(value).__name__} for a model signature")
 
 
-def _values_type(values: list[Any], *, string_fallback: bool = False) -> str:
-    """One MLflow type for a list of scalars, missing values skipped; mixed types are an error."""
-    types = {_scalar_type(value) for value in values if not _is_missing(value)}
+def _values_type(values: list[Any], *, string_fallback: bool = False) -> str | dict[str, Any]:
+    """One MLflow type for a column's values, missing ones skipped ("any" when all are): a scalar type,
+    or an array of one (lists, nested too); mixed types are an error."""
+    present = [value for value in values if not _is_missing(value)]
+    if not present:
+        return "any"
+    if all(isinstance(value, (list, np.ndarray)) for value in present):
+        items = _values_type([item for value in present for item in value])
+        return {"type": "array", "items": {"type": items} if isinstance(items, str) else items}
+    types = {_scalar_type(value) for value in present}
     if len(types) == 1:
         return types.pop()
     if string_fallback:
         return "string"
-    if not types:
-        raise InvalidParameterValue("cannot infer a model signature type from values that are all missing")
     raise InvalidParameterValue(f"values of mixed types {sorted(types)} in one model signature column")
 
 
