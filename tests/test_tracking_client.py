@@ -244,10 +244,10 @@ def test_get_run_unknown(client):
         client.get_run("../../etc")
 
 
-def test_sql_uris_refuse_logging(tmp_path):
-    # Logging to a database goes through a tracking server (http URIs, tests/test_rest_server.py).
+def test_sql_uris_other_than_sqlite_refuse_logging():
+    # SQLite is written directly (tests/test_tracking_sqlite.py); other databases through a tracking server.
     with pytest.raises(UnsupportedError, match="not supported yet"):
-        TrackingClient(f"sqlite:///{tmp_path}/m.db").create_run("0")
+        TrackingClient("postgresql://user@localhost/mlflow").create_run("0")
 
 
 def test_file_uri_forms(tmp_path):

@@ -1,8 +1,9 @@
 """MLflow 3's logged-model record: created PENDING with params and tags, linked to its run as an output
 (with the run's metrics of that step), given the model files, then finalized READY or FAILED.
 
-In a file store it is the experiment's models/m-<id>/ folder as MLflow 3.17's FileStore writes it; on a
-tracking server, the logged-model REST endpoints and the mlflow-artifacts upload.
+In a file store it is the experiment's models/m-<id>/ folder as MLflow 3.17's FileStore writes it; in SQLite,
+MLflow's logged_models tables; on a tracking server, the logged-model REST endpoints and the mlflow-artifacts
+upload.
 """
 from __future__ import annotations
 
@@ -70,14 +71,17 @@ def validate_name(name: str | None) -> None:
         )
 
 
-def store_for(client: TrackingClient) -> "FileModels | RestModels":
+def store_for(client: TrackingClient) -> "FileModels | RestModels | SqlModels":
     scheme = scheme_of(client.tracking_uri)
     if scheme == "file":
         return FileModels(client)
+    if scheme == "sqlite":
+        return SqlModels(client)
     if scheme in HTTP_SCHEMES:
         return RestModels(client)
     raise UnsupportedError(
-        f"logging models to a {scheme} tracking store is not supported yet: use a file store or a tracking server"
+        f"logging models to a {scheme} tracking store is not supported yet: use a file store, SQLite or a "
+        "tracking server"
     )
 
 
@@ -182,6 +186,38 @@ class FileModels:
     @staticmethod
     def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
         _files.atomic_write(folder / mlruns.META_FILE, mlruns.dump_meta(meta).encode("utf-8"))
+
+
+class SqlModels:
+    """Logged models of a SQLite store: MLflow's logged_models tables (reportgen.tracking.sqlmodels), files
+    in the experiment's local artifact folder (models/<model id>/artifacts)."""
+
+    def __init__(self, client: TrackingClient) -> None:
+        self.client = client
+        self.writer = client._writer()
+
+    def create(self, experiment_id: str, *, name: str, source_run_id: str | None, params: dict[str, str],
+               tags: dict[str, str], model_type: str | None) -> LoggedModel:
+        validate_name(name)
+        _checked(params, tags)
+        model_id, experiment_id, name, location, now = self.writer.create_logged_model(
+            experiment_id, name=name, source_run_id=source_run_id, params=params, tags=tags, model_type=model_type)
+        return LoggedModel(model_id, experiment_id, name, location, now, now, source_run_id, model_type, PENDING,
+                           dict(params), dict(tags))
+
+    def link_run(self, model: LoggedModel, run_id: str, step: int) -> None:
+        self.writer.log_outputs(run_id, model.model_id, step)
+        points = step_metrics(self.client, self.client.get_run(run_id), step)
+        if points:
+            self.writer.log_model_metrics(run_id, model.model_id,
+                                          [(p.key, p.value, p.timestamp, p.step) for p in points])
+
+    def upload(self, model: LoggedModel, local_dir: Path) -> None:
+        artifacts.log_artifacts(artifacts.artifact_root(model.artifact_location), local_dir, None)
+
+    def finalize(self, model: LoggedModel, status: str) -> None:
+        model.status = status
+        model.last_updated_timestamp = self.writer.finalize_logged_model(model.model_id, status)
 
 
 class RestModels:

@@ -114,10 +114,18 @@ class TrackingClient(ArtifactMethods):
             writer.ensure_root()
             self._file_writer = writer
             return writer
+        if self._scheme == "sqlite":
+            from reportgen.tracking import sqlstore
+
+            # Same method names as FileStoreWriter, over MLflow's SQL schema (stdlib sqlite3).
+            writer = sqlstore.writer_for(self.tracking_uri)
+            writer.ensure_root()  # MLflow creates the schema and experiment 0 when it opens the store
+            self._file_writer = writer
+            return writer
         if self._scheme in SQL_SCHEMES:
             raise UnsupportedError(
                 f"logging to a {self._scheme} tracking store ({self.tracking_uri}) is not supported yet: "
-                "reportgen can read it, and logs to file stores (a folder or file: URI)"
+                "reportgen can read it, and logs to SQLite (sqlite:///path.db), file stores and tracking servers"
             )
         if self._scheme in HTTP_SCHEMES:
             from reportgen.tracking import rest_writer
@@ -138,6 +146,8 @@ class TrackingClient(ArtifactMethods):
             else:
                 from reportgen.stores import open_store
 
+                if self._scheme == "sqlite":
+                    self._writer()  # the database and experiment 0 exist before the first read, as in MLflow
                 self._reader = open_store(self.tracking_uri)
         return self._reader
 
