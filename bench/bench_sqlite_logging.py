@@ -22,32 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _wire_sqlite_writer() -> None:
-    """Until TrackingClient._writer picks reportgen.tracking.sqlstore for sqlite: URIs by itself
-    (the change is with the lead), route it there; a no-op once it does."""
-    from reportgen.errors import UnsupportedError
-    from reportgen.tracking import sqlstore
-    from reportgen.tracking.client import TrackingClient
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            TrackingClient(f"sqlite:///{tmp}/probe.db")._writer()
-            return
-        except UnsupportedError:
-            pass
-    original = TrackingClient._writer
-
-    def writer(self):
-        if self._scheme != "sqlite":
-            return original(self)
-        if self._file_writer is None:
-            self._file_writer = sqlstore.writer_for(self.tracking_uri)
-            self._file_writer.ensure_root()
-        return self._file_writer
-
-    TrackingClient._writer = writer
-
-
 def per_point(client, points: int, keys: int) -> float:
     """Points per second of one log_metric call per point into one run."""
     run_id = client.create_run("0").info.run_id
@@ -81,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     from reportgen.tracking.client import TrackingClient
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    _wire_sqlite_writer()
     best = {"reportgen": 0.0, f"mlflow {mlflow.__version__}": 0.0}
     rows: dict[str, set[int]] = {name: set() for name in best}
     with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reportgen.errors import (
-    InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist, StoreError, UnsupportedError,
+    InvalidParameterValue, ResourceAlreadyExists, ResourceDoesNotExist, StoreError,
 )
 from reportgen.model import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from reportgen.stores import open_store
@@ -26,47 +26,17 @@ from reportgen.tracking.client import TrackingClient
 T0 = 1_700_000_000_000
 
 
-# -- wiring (until TrackingClient._writer picks sqlstore for sqlite: URIs itself) --------------------
 @pytest.fixture(autouse=True)
 def sqlite_client(monkeypatch, tmp_path):
-    """TrackingClient writes sqlite:/// through sqlstore; the working folder (MLflow's artifact root
-    ./mlruns) is the test's; every writer is closed afterwards."""
+    """The working folder (MLflow's artifact root ./mlruns) is the test's; every writer is closed afterwards."""
     monkeypatch.chdir(tmp_path)
     # No experiment made active by an earlier test (its id would not exist in this test's database).
     monkeypatch.setattr(fluent, "_active_experiment_id", None)
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
-    yield from _wired(monkeypatch, tmp_path)
+    yield
     sqlstore.close_all()
     sqlstore._writers.clear()
-
-
-def _wired(monkeypatch, tmp_path):
-    """Route sqlite: URIs to sqlstore when client.py does not yet (the change is with the lead)."""
-    try:
-        TrackingClient(_uri(tmp_path / "probe.db"))._writer()
-        yield
-        return
-    except UnsupportedError:
-        pass
-    original_writer, original_store = TrackingClient._writer, TrackingClient._store
-
-    def writer(self):
-        if self._scheme != "sqlite":
-            return original_writer(self)
-        if self._file_writer is None:
-            self._file_writer = sqlstore.writer_for(self.tracking_uri)
-            self._file_writer.ensure_root()
-        return self._file_writer
-
-    def store(self):
-        if self._scheme == "sqlite":
-            self._writer()
-        return original_store(self)
-
-    monkeypatch.setattr(TrackingClient, "_writer", writer)
-    monkeypatch.setattr(TrackingClient, "_store", store)
-    yield
 
 
 def _uri(path: Path) -> str:
@@ -504,13 +474,8 @@ def test_sklearn_model_logged_to_sqlite_loads_in_mlflow(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
     import reportgen.tracking as rg
-    from reportgen.tracking import _logged_models
 
     uri = _uri(tmp_path / "sk.db")
-    try:
-        _logged_models.store_for(TrackingClient(uri))
-    except UnsupportedError:
-        pytest.skip("_logged_models.store_for has no SQLite branch yet (the SqlModels change for the lead)")
     X = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.9], [1.0, 0.1]])
     y = np.array([0, 1, 0, 1])
     model = LogisticRegression().fit(X, y)
