@@ -224,6 +224,20 @@ def test_files_equal_those_mlflow_log_model_writes(tmp_path, tracking_root, data
         assert ours_tree[rel] == theirs_tree[rel], rel
 
 
+def test_save_model_writes_the_folder_mlflow_save_model_writes(tmp_path, data):
+    X, _, model = data
+    kwargs = {"input_example": X[:2], "pip_requirements": ["scikit-learn"], "pyfunc_predict_fn": "predict_proba"}
+    rg_sklearn.save_model(model, tmp_path / "ours", **kwargs)
+    mlflow.sklearn.save_model(model, tmp_path / "theirs", **kwargs)
+    ours, theirs = _tree(tmp_path / "ours", {}), _tree(tmp_path / "theirs", {})
+    for tree in (ours, theirs):
+        assert tree["MLmodel"].pop("model_uuid")  # random in both
+    assert ours == theirs
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(str(tmp_path / "ours")).predict(X), model.predict_proba(X))
+    with pytest.raises(InvalidParameterValue, match="already exists and is not empty"):
+        rg_sklearn.save_model(model, tmp_path / "ours")
+
+
 def test_signature_inferred_from_the_example_as_mlflow_does(tmp_path, tracking_root, data):
     X, _, model = data
     _, ours = _log(X, model, name="clf", input_example=X[:5])

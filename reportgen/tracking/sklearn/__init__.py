@@ -73,7 +73,7 @@ def save_model(
         example.save(folder)
         model.saved_input_example_info = example.info
     if signature is None and example is not None:
-        signature = _signature_from_example(sk_model, example.data, pyfunc_predict_fn)
+        signature = _signature_from_example(sk_model, example.data)
     if signature is not None and signature is not False:
         model.signature = signature  # ours, or anything with MLflow's to_dict() (MLflow's own ModelSignature)
     if metadata is not None:
@@ -105,13 +105,16 @@ def save_model(
     environment.write_env_files(folder, lines)
 
 
-def _signature_from_example(sk_model: Any, data: Any, predict_fn: str) -> ModelSignature | None:
-    """Input schema of the example and the schema of the model's prediction on it (None when that fails)."""
+def _signature_from_example(sk_model: Any, data: Any) -> ModelSignature | None:
+    """Input schema of the example and the schema of the model's predict() on it (None when that fails).
+
+    predict() whatever pyfunc_predict_fn says: MLflow 3.17 infers the output schema from it too.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MLflow infers silently here
             inputs = infer_schema(data)
-            prediction = getattr(sk_model, predict_fn)(data)
+            prediction = sk_model.predict(data)
             if not inputs.is_tensor_spec() and isinstance(prediction, np.ndarray) and prediction.ndim == 1:
                 prediction = pd.Series(prediction)  # one value per row of a column-based input
             return ModelSignature(inputs, infer_schema(prediction))
