@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
 
 import reportgen.tracking as rg  # noqa: E402
-from reportgen.errors import InvalidParameterValue, ReportgenError  # noqa: E402
+from reportgen.errors import InvalidParameterValue, ReportgenError, UnsupportedError  # noqa: E402
 from reportgen.tracking import sklearn as rg_sklearn  # noqa: E402
 from reportgen.tracking.models import infer_signature  # noqa: E402
 
@@ -427,3 +427,20 @@ def test_bad_arguments_are_one_line_errors(tracking_root, data, kwargs, message)
     with pytest.raises(ReportgenError, match=message) as caught:
         rg_sklearn.log_model(data[2], **kwargs)
     assert "\n" not in caught.value.message
+
+
+def test_model_logged_to_sqlite_loads_in_mlflow_and_registry_is_refused(tmp_path, data, monkeypatch):
+    X, _, model = data
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root for a database is ./mlruns
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    rg.set_tracking_uri(uri)
+    try:
+        with pytest.raises(UnsupportedError, match="registered_model_name is not supported yet"):
+            rg_sklearn.log_model(model, name="clf", registered_model_name="quick")
+        run_id, info = _log(X, model, name="clf")
+    finally:
+        rg.set_tracking_uri(None)
+    mlflow.set_tracking_uri(uri)
+    [listed] = mlflow.MlflowClient().search_logged_models(experiment_ids=["0"])  # the refused one was not made
+    assert (listed.model_id, listed.source_run_id, str(listed.status)) == (info.model_id, run_id, "READY")
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"runs:/{run_id}/clf").predict(X), model.predict(X))

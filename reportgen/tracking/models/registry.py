@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from reportgen import mlruns, validation
-from reportgen.errors import InvalidParameterValue
+from reportgen.errors import InvalidParameterValue, UnsupportedError
 from reportgen.rest.http import ServerError
 from reportgen.tracking import _env, _files
 from reportgen.tracking._logged_models import FileModels, LoggedModel, RestModels
@@ -34,12 +34,22 @@ def validate_name(name: str) -> None:
         raise InvalidParameterValue(f"Invalid value '{name}' for parameter 'name': not a unique path name")
 
 
-def register(store: FileModels | RestModels, model: LoggedModel, name: str, tags: Mapping[str, str]) -> int:
+def registry_for(store: Any) -> "_FileRegistry | _RestRegistry":
+    """The registry beside a logged-model store; checked before the model is logged."""
+    if isinstance(store, FileModels):
+        return _FileRegistry(store)
+    if isinstance(store, RestModels):
+        return _RestRegistry(store)
+    raise UnsupportedError("registered_model_name is not supported yet for this tracking store: use a file store "
+                           "or a tracking server")
+
+
+def register(store: Any, model: LoggedModel, name: str, tags: Mapping[str, str]) -> int:
     """Register `model` under `name` and return the new version (MLflow prints the same two lines)."""
     validate_name(name)
     for key, value in tags.items():
         validation.validate_tag(key, value)
-    registry = _FileRegistry(store) if isinstance(store, FileModels) else _RestRegistry(store)
+    registry = registry_for(store)
     if registry.create_registered_model(name):
         print(f"Successfully registered model '{name}'.", file=sys.stderr)
     else:

@@ -164,6 +164,8 @@ def log_model(
     experiment_id = run.info.experiment_id if run else fluent._get_experiment_id()
     model_params = {**(params or {}), **(client.get_run(run_id).data.params if run_id else {})}
     store = _logged_models.store_for(client)
+    if registered_model_name is not None:
+        registry.registry_for(store)  # refuse an unsupported registry before anything is logged
     logged = store.create(
         experiment_id,
         name=name or _env.random_run_name(),  # MLflow names an unnamed model like a run
