@@ -166,3 +166,47 @@ def test_sqlalchemy_reader_reads_the_same(tmp_path):
     with pytest.raises(StoreError) as failed:
         SqlStore("postgresql+nosuchdriver://u:secret@127.0.0.1:1/x")
     assert "127.0.0.1" in str(failed.value) and "secret" not in str(failed.value)
+
+
+def test_bulk_scan_equals_what_mlflow_reads(tmp_path, monkeypatch):
+    """A database MLflow wrote (its file store, then `migrate-filestore`), with enough runs for the bulk
+    scan: every run and every history equal what MlflowClient reads, and the scan served them."""
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.store.fs2db import migrate
+
+    root, db = tmp_path / "mlruns", tmp_path / "mlflow.db"
+    client = mlflow.MlflowClient(tracking_uri=root.as_uri())
+    experiment_id = client.create_experiment("scan")
+    rng = random.Random(7)
+    for i in range(SCAN_MIN_RUNS + 5):
+        run_id = client.create_run(experiment_id, run_name=f"r{i}", start_time=T0 + i).info.run_id
+        metrics = []
+        for key in ("loss", "acc/top1", "ünï"):
+            for step in rng.sample(range(40), rng.randint(1, 12)):
+                value = rng.choice([rng.uniform(-1e6, 1e6), math.nan, math.inf, -math.inf, 1e308, 0.0])
+                metrics.append(Metric(key, value, T0 + rng.randint(0, 10**9), step))
+                if rng.random() < 0.2:  # the same step again, another timestamp
+                    metrics.append(Metric(key, rng.random(), T0 + rng.randint(0, 10**9), step))
+        client.log_batch(run_id, metrics=metrics, params=[Param("i", str(i))], tags=[RunTag("t", str(i % 3))])
+    migrate(root, f"sqlite:///{db}", progress=False)
+
+    theirs = mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}")
+    monkeypatch.setattr(SqlSchemaStore, "_history_frame", lambda *a: pytest.fail("the scan was not used"))
+    runs, frame = open_store(db).read_all([experiment_id])
+    their_runs = {r.info.run_id: r for r in theirs.search_runs([experiment_id], max_results=1000)}
+    assert sorted(r.run_id for r in runs) == sorted(their_runs)
+    for run in runs:
+        expected = their_runs[run.run_id]
+        assert (run.data.params, run.data.tags) == (expected.data.params, expected.data.tags)
+        assert repr(run.data.metrics) == repr(dict(sorted(expected.data.metrics.items())))
+    rows = []
+    for run_id in sorted(their_runs):
+        for key in sorted(their_runs[run_id].data.metrics):
+            history = theirs.get_metric_history(run_id, key)
+            rows += [(run_id, key, m.step, m.timestamp, m.value)
+                     for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
+    assert len(frame) == len(rows)
+    assert list(zip(frame.run_id.astype(str), frame.key.astype(str), frame.step, frame.timestamp)) == [r[:4] for r in rows]
+    assert np.array_equal(frame.value.to_numpy(), np.array([r[4] for r in rows]), equal_nan=True)

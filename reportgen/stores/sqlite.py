@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from reportgen.errors import StoreError
-from reportgen.stores._sqlbase import SqlSchemaStore, history_frame
+from reportgen.stores._metrics_parse import history_frame
+from reportgen.stores._sqlbase import SqlSchemaStore
+from reportgen.stores._sqlscan import scanned_frame, stable_order
 
 BUSY_TIMEOUT_S = 10.0
 # Below this many runs, per-run queries through the (run_uuid, key, step) index beat one table scan.
 SCAN_MIN_RUNS = 50
-_SEP = "\x01"
 
 
 def sqlite_path(uri: str) -> Path:
@@ -79,10 +80,10 @@ class SqliteStore(SqlSchemaStore):
         """Many runs' points in one sequential scan of `metrics`.
 
         Python's sqlite3 spends most of its time building one object per cell (strings cost the
-        most), so each row travels as two or three numbers that float64 holds exactly: one packing
-        the (run, key) group, the step, is_nan (and the timestamp when it fits in 53 bits), then the
-        value. The groups come from latest_metrics and the step and timestamp ranges from index
-        lookups; a row outside them (or an old schema) sends the call down the exact per-run path.
+        most), so each row travels as two or three floats that hold it exactly: one packing bit fields
+        (run, key, step, the timestamp when all fit in 53 bits, is_nan), then the value. The groups come
+        from latest_metrics and the step and timestamp ranges from index lookups; a row outside them
+        (or an old schema) sends the call down the exact per-run path.
         """
         if len(ids) < SCAN_MIN_RUNS or not self._has("latest_metrics", "key"):
             return super()._history_frame(ids, key_list)
@@ -93,24 +94,26 @@ class SqliteStore(SqlSchemaStore):
         if not groups:
             return super()._history_frame([], key_list)
         keys = sorted({g[1] for g in groups})
-        key_code = {k: i for i, k in enumerate(keys)}
-        run_code = {r: i for i, r in enumerate(ids)}
-        s_span = max(int(g[2]) for g in groups) + 1  # latest is the max step of its series
+        s_max = max(int(g[2]) for g in groups)  # latest is the max step of its series
         t_min, t_max = self._timestamp_range(keys)
-        t_span = t_max - t_min + 1
-        group_bits = (len(ids) * len(keys) * s_span * 2).bit_length()
-        if group_bits > 52 or t_max >= 2**53 or t_min < 0:
+        r_bits, k_bits = (len(ids) - 1).bit_length(), (len(keys) - 1).bit_length()
+        s_bits, t_bits = max(s_max, 0).bit_length(), (t_max - t_min).bit_length()
+        if r_bits + k_bits + s_bits + 1 > 53 or max(t_max, -t_min) >= 2**53:
             return super()._history_frame(ids, key_list)  # cannot travel exactly as float64
-        pack_time = group_bits + t_span.bit_length() <= 52
-        self._fill_groups([(r, k, run_code[r] * len(keys) + key_code[k]) for r, k, _ in groups])
-        head = "((g.code * :sspan + m.step) * 2 + m.is_nan)"
-        if pack_time:
-            head = f"{head} * :tspan + (m.timestamp - :tmin)"
-        columns = f"CASE WHEN m.step BETWEEN 0 AND :smax AND m.timestamp BETWEEN :tmin AND :tmax THEN {head} ELSE -1 END"
+        pack_time = r_bits + k_bits + s_bits + t_bits + 1 <= 53
+        if not pack_time:
+            t_bits = 0
+        run_code, key_code = {r: i for i, r in enumerate(ids)}, {k: i for i, k in enumerate(keys)}
+        self._fill_groups([(r, k, run_code[r] << k_bits | key_code[k]) for r, k, _ in groups])
+        time_field = " | (m.timestamp - :tmin)" if pack_time else ""
+        head = f"(((g.code << :sbits | m.step) << :tbits{time_field}) << 1 | m.is_nan)"
+        # REAL: a float cell crosses into Python faster than a large integer one (exact below 2**53).
+        columns = ("CASE WHEN m.step BETWEEN 0 AND :smax AND m.timestamp BETWEEN :tmin AND :tmax "
+                   f"AND m.is_nan IN (0, 1) THEN CAST({head} AS REAL) ELSE -1 END")
         columns += ", m.value" if pack_time else ", m.timestamp, m.value"
         sql = (f"SELECT {columns} FROM metrics m CROSS JOIN temp.rg_groups g "
                'ON g.run_uuid = m.run_uuid AND g."key" = m."key"')
-        params = {"smax": s_span - 1, "tmin": t_min, "tmax": t_max, "sspan": s_span, "tspan": t_span}
+        params = {"smax": s_max, "tmin": t_min, "tmax": t_max, "sbits": s_bits, "tbits": t_bits}
         width = 2 if pack_time else 3
         try:
             cells = np.fromiter(itertools.chain.from_iterable(self._conn.execute(sql, params)), dtype=np.float64)
@@ -119,21 +122,23 @@ class SqliteStore(SqlSchemaStore):
         finally:
             self._conn.execute("DELETE FROM temp.rg_groups")
         table = cells.reshape(-1, width)
-        head_values = table[:, 0]
-        if (head_values < 0).any():  # a step or timestamp outside the ranges: take the exact path
+        if (table[:, 0] < 0).any():  # a step or timestamp outside the ranges: take the exact path
             return super()._history_frame(ids, key_list)
-        packed = head_values.astype(np.int64)
-        if pack_time:
-            packed, offset = np.divmod(packed, t_span)
-            stamps = offset + t_min
+        head, values = table[:, 0].astype(np.int64), table[:, width - 1]
+        if pack_time:  # head without is_nan orders rows as the frame does: sort before unpacking
+            order = stable_order(head >> 1)
+            if order is not None:
+                head, values = head[order], values[order]
+            stamps = ((head >> 1) & ((1 << t_bits) - 1)) + t_min
         else:
             stamps = table[:, 1].astype(np.int64)
-        packed, is_nan = np.divmod(packed, 2)
-        group, step = np.divmod(packed, s_span)
-        run_codes, key_codes = np.divmod(group, len(keys))
-        values = table[:, width - 1].copy()
-        values[is_nan.astype(bool)] = np.nan
-        return history_frame(run_codes, key_codes, ids, keys, step, stamps, values)
+        values = np.where(head & 1, np.nan, values)
+        rest = head >> (1 + t_bits)
+        step, rest = rest & ((1 << s_bits) - 1), rest >> s_bits
+        run_codes, key_codes = rest >> k_bits, rest & ((1 << k_bits) - 1)
+        if pack_time:
+            return history_frame(run_codes, key_codes, ids, keys, step, stamps, values, presorted=True)
+        return scanned_frame(run_codes, key_codes, step, stamps, values, ids, keys)
 
     def _timestamp_range(self, keys: list[str]) -> tuple[int, int]:
         """Smallest and largest timestamp of those keys, two index lookups per key (metric_pk)."""
