@@ -71,6 +71,13 @@ def test_mlflow_loads_our_model_and_predicts_the_same(tracking_root, data, fmt):
     for uri in (f"models:/{info.model_id}", f"runs:/{run_id}/clf", info.model_uri):
         np.testing.assert_array_equal(mlflow.sklearn.load_model(uri).predict(X), expected)
     np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"runs:/{run_id}/clf").predict(X), expected)
+    # Requirements: mlflow first, then the packages the pickle names and the serialization library.
+    lines = (Path(mlflow.artifacts.download_artifacts(info.model_uri)) / "requirements.txt").read_text().splitlines()
+    import sklearn
+
+    assert lines[0].startswith("mlflow") and f"scikit-learn=={sklearn.__version__}" in lines
+    assert f"numpy=={np.__version__}" in lines
+    assert any(line.startswith(f"{fmt}==") for line in lines) == (fmt != "pickle")
 
 
 def test_mlflow_lists_the_logged_model_with_its_run(tracking_root, data):

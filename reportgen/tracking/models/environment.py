@@ -1,17 +1,16 @@
 """The environment files MLflow saves with a model: requirements.txt, conda.yaml, python_env.yaml.
 
 MLflow infers requirements by loading the model in a subprocess and watching imports; here they are
-read from the pickle itself (the modules its classes come from), which needs no second process.
+the packages of the classes and functions the model's pickle names, which needs no second process.
 """
 from __future__ import annotations
 
 import importlib.metadata
-import io
 import os
 import pickle
-import pickletools
 import platform
 import sys
+import types
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -46,15 +45,32 @@ def mlflow_requirement() -> str:
     return f"mlflow=={version}" if version else f"mlflow>={MLFLOW_FORMAT_VERSION}"
 
 
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+class _ModuleRecorder(pickle.Pickler):
+    """Pickles into nothing (array buffers left out of band, so nothing is copied), noting the top-level
+    module of every class and function the pickle would name."""
+
+    def __init__(self) -> None:
+        super().__init__(_Discard(), protocol=5, buffer_callback=lambda _: None)
+        self.modules: set[str] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        named = obj if isinstance(obj, (type, types.FunctionType, types.BuiltinFunctionType)) else type(obj)
+        module = getattr(named, "__module__", None)
+        if isinstance(module, str):
+            self.modules.add(module.split(".", 1)[0])
+        return NotImplemented  # pickle it the usual way
+
+
 def pickled_modules(obj: Any) -> set[str]:
     """Top-level modules of every class and function a pickle of obj refers to."""
-    # Protocol 2 names each global in one GLOBAL opcode ("module name"); later protocols split it.
-    data = pickle.dumps(obj, protocol=2)
-    modules = set()
-    for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
-        if opcode.name == "GLOBAL":
-            modules.add(str(arg).split(" ", 1)[0].split(".", 1)[0])
-    return modules
+    recorder = _ModuleRecorder()
+    recorder.dump(obj)
+    return recorder.modules
 
 
 def distributions_of(modules: Iterable[str]) -> set[str]:
