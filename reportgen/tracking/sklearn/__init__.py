@@ -31,12 +31,6 @@ _logger = logging.getLogger(__name__)
 __all__ = ["FLAVOR_NAME", "SUPPORTED_SERIALIZATION_FORMATS", "log_model", "save_model"]
 
 
-def _unsupported(**options: Any) -> None:
-    given = [name for name, value in options.items() if value is not None]
-    if given:
-        raise UnsupportedError(f"log_model/save_model option(s) not supported yet: {', '.join(given)}")
-
-
 def save_model(
     sk_model: Any,
     path: str | os.PathLike[str],
@@ -147,7 +141,8 @@ def log_model(
     skops_trusted_types: list[str] | None = None,
 ) -> ModelInfo:
     """Log the model as MLflow 3 does: a logged model (linked to the active run, if any) holding the files."""
-    _unsupported(model_id=model_id)
+    if model_id is not None:
+        raise UnsupportedError("log_model option not supported yet: model_id (log into an existing logged model)")
     if registered_model_name is not None:
         registry.validate_name(registered_model_name)
     if name is not None and artifact_path is not None:
