@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from reportgen.chartdata import (
-    clean_text, downsample_indices, finite_or_none, json_safe, normalise_axis, numeric, robust_range, safe_href,
-    short_number, sort_codes, unique_labels,
+    Series, clean_text, downsample_indices, finite_or_none, json_safe, normalise_axis, numeric, robust_range,
+    safe_href, short_number, split_history, unique_labels,
 )
 from reportgen.chartspecs import history_spec, parallel_spec
 
@@ -136,7 +136,7 @@ def _palette_for(ids: Sequence[str], colors: Sequence[str] | Mapping[str, str] |
 
 
 def history_chart(
-    history: pd.DataFrame,
+    history: pd.DataFrame | Sequence[Series],
     *,
     title: str,
     run_labels: Mapping[str, str],
@@ -149,63 +149,38 @@ def history_chart(
 ) -> dict:
     """Metric history: one line per run (per run and key when the frame holds several keys).
 
-    history: long frame with columns run_id, key, step, timestamp (ms), value. Data is columnar (one
-    object per series: steps x, values y, ms offsets dt from the series' earliest stamp t0; flattened by
-    Vega) so the page JS can filter series and smooth them.
+    history: long frame with columns run_id, key, step, timestamp (ms), value; or the frame's series as
+    chartdata.split_history gives them (run pages split the whole experiment's frame once). Data is
+    columnar (one object per series: steps x, values y, ms offsets dt from the series' earliest stamp t0;
+    flattened by Vega) so the page JS can filter series and smooth them.
     """
     if x not in X_AXES:
         raise ValueError(f"x must be one of {sorted(X_AXES)}, not {x!r}")
-    # Integer codes and one lexsort: the order of sort_values over run_id, key, step, timestamp, without
-    # the string columns pandas would copy and compare (most of a chart's time).
-    run_codes, run_names = sort_codes(history["run_id"])
-    key_codes, key_names = sort_codes(history["key"])
-    steps = history["step"].to_numpy(dtype="int64")
-    stamps = history["timestamp"].to_numpy(dtype="int64")
-    values = history["value"].to_numpy(dtype=float)
-    order = np.lexsort((stamps, steps, key_codes, run_codes))
-    run_codes, key_codes, steps, stamps, values = (run_codes[order], key_codes[order], steps[order], stamps[order],
-                                                   values[order])
-    # Series boundaries in the sorted arrays: plain numpy, as a pandas groupby costs ~1 ms per run.
-    starts = np.flatnonzero(np.r_[True, (run_codes[1:] != run_codes[:-1]) | (key_codes[1:] != key_codes[:-1])]) \
-        if len(values) else np.array([], dtype=int)
-    ends = np.r_[starts[1:], len(values)].astype(int)
-    run_of = [str(run_names[code]) for code in run_codes[starts].tolist()]
-    key_of = [str(key_names[code]) for code in key_codes[starts].tolist()]
-    keys = sorted(set(key_of))
-    labels = unique_labels(list(dict.fromkeys(run_of)), run_labels)
-    budget = _series_budget(len(starts), max_points, max_rows)
-    lengths = ends - starts
-    firsts = np.minimum.reduceat(stamps, starts) if len(values) else stamps[:0]
-    offsets = stamps - np.repeat(firsts, lengths)  # ms since the series' earliest stamp
-    first_stamps = firsts.tolist()
-    whole = None
-    if len(values) and lengths.max() <= budget:
-        # Nothing to downsample: one tolist per column, sliced per series (three per series cost more).
-        whole = (steps.tolist(), offsets.tolist(), values.tolist(),
-                 (np.add.reduceat(np.isfinite(values), starts) == lengths).tolist())
+    if isinstance(history, pd.DataFrame):
+        history = [one for by_key in split_history(history).values() for one in by_key.values()]
+    keys = sorted({one.key for one in history})
+    labels = unique_labels(list(dict.fromkeys(one.run_id for one in history)), run_labels)
+    budget = _series_budget(len(history), max_points, max_rows)
     series, domain, kept_values = [], [], []
-    for n, (lo, hi, run_id, key) in enumerate(zip(starts.tolist(), ends.tolist(), run_of, key_of)):
-        keep = lo + downsample_indices(values[lo:hi], budget) if hi - lo > budget else slice(lo, hi)
-        label = clean_text(labels[run_id] if len(keys) <= 1 else f"{labels[run_id]} · {key}")
-        kept = values[keep]
-        if whole is not None:
-            xs, dts, ys = whole[0][lo:hi], whole[1][lo:hi], whole[2][lo:hi]
-            finite = whole[3][n]
-        else:
-            xs, dts, ys = steps[keep].tolist(), offsets[keep].tolist(), kept.tolist()
-            finite = bool(np.isfinite(kept).all())
-        # Already json_safe (cleaned strings, finite numbers or None): walking every point again in
-        # _finish cost more than the rest of a big chart.
-        series.append({
-            "id": clean_text(run_id), "k": clean_text(key), "c": label, "x": xs, "t0": first_stamps[n], "dt": dts,
-            "y": ys if finite else [v if math.isfinite(v) else None for v in ys],
-        })
+    for one in history:
+        steps, stamps, values = one.step, one.timestamp, one.value
+        first = int(stamps.min())
+        if len(values) > budget:
+            keep = downsample_indices(values, budget)
+            steps, stamps, values = steps[keep], stamps[keep], values[keep]
+        label = clean_text(labels[one.run_id] if len(keys) <= 1 else f"{labels[one.run_id]} · {one.key}")
+        ys = values.tolist()
+        if not np.isfinite(values).all():
+            ys = [v if math.isfinite(v) else None for v in ys]
+        # Cleaned strings and finite numbers or None: the spec is json_safe without walking every point.
+        series.append({"id": clean_text(one.run_id), "k": clean_text(one.key), "c": label, "x": steps.tolist(),
+                       "t0": first, "dt": (stamps - first).tolist(), "y": ys})
         domain.append(label)
-        kept_values.append(kept)
+        kept_values.append(values)
     longest = max((len(one["x"]) for one in series), default=0)
-    robust = robust_range(np.concatenate(kept_values) if kept_values else np.array([], dtype=float))
-    series_ids = run_of
-    palette = _palette_for(series_ids, colors)
+    robust = robust_range(kept_values[0] if len(kept_values) == 1 else
+                          np.concatenate(kept_values) if kept_values else np.array([], dtype=float))
+    palette = _palette_for([one.run_id for one in history], colors)
     clamp = None
     if robust:
         # Clipped points still become SVG coordinates; 1e299 in pixels breaks the path, so values far
@@ -213,15 +188,14 @@ def history_chart(
         span = robust[1] - robust[0]
         clamp = [robust[0] - 10 * span, robust[1] + 10 * span]
     meta = {"kind": "history", "x": x, "x_axes": X_AXES, "log_y": log_y, "series": len(series),
-            "rows": sum(len(s["x"]) for s in series), "keys": keys, "robust_y": list(robust) if robust else None,
-            "clamp_y": clamp}
-    spec = history_spec(title=title, height=height, x_axis=X_AXES[x], log_y=log_y, robust=robust, clamp=clamp,
-                         y_title=keys[0] if len(keys) == 1 else "value", legend=len(series) <= LEGEND_LIMIT,
-                         points=longest <= POINTS_UP_TO)
-    # The series are json_safe already (cleaned strings, finite numbers or None), and so are the labels.
+            "rows": sum(len(one["x"]) for one in series), "keys": [clean_text(key) for key in keys],
+            "robust_y": list(robust) if robust else None, "clamp_y": clamp}
+    spec = history_spec(title=title, height=height, x_axis=X_AXES[x], log_y=log_y, robust=robust,
+                        clamp=clamp, y_title=keys[0] if len(keys) == 1 else "value",
+                        legend=len(series) <= LEGEND_LIMIT, points=longest <= POINTS_UP_TO)
     spec["data"] = {"values": series}
     spec["config"] = theme_config()
-    spec["usermeta"] = {"reportgen": json_safe(meta)}
+    spec["usermeta"] = {"reportgen": meta}
     spec["encoding"]["color"]["scale"] = {"domain": domain, **({"range": json_safe(palette)} if palette else {})}
     return spec
 

@@ -5,7 +5,7 @@ data, config and meta.
 """
 from __future__ import annotations
 
-from reportgen.chartdata import json_safe
+from reportgen.chartdata import clean_text, json_safe
 
 
 def history_spec(*, title: str, height: int, x_axis: dict, log_y: bool, robust: tuple[float, float] | None,
@@ -20,14 +20,16 @@ def history_spec(*, title: str, height: int, x_axis: dict, log_y: bool, robust: 
                           "as": "yc"})
     # like TensorBoard: fit the values, not zero (an accuracy near 0.9 is not a flat line)
     y_scale = {"type": "log"} if log_y else {"zero": False, "domain": list(robust)} if robust else {"zero": False}
-    return json_safe({
-        "title": title, "width": "container", "height": height, "transform": transform,
+    # JSON-safe as written (texts cleaned, numbers finite), not walked by json_safe: every run page's chart
+    # is one of these.
+    return {
+        "title": clean_text(title), "width": "container", "height": height, "transform": transform,
         # a metric logged a few times (or once) is invisible as a bare line: mark its points
         "mark": {"type": "line", "invalid": "break-paths-filter-domains", "strokeWidth": 1.5, "clip": True,
                  "point": {"filled": True, "size": 24} if points else False},
         "encoding": {
             "x": dict(x_axis),
-            "y": {"field": "yc" if robust and not log_y else "y", "type": "quantitative", "title": y_title,
+            "y": {"field": "yc" if robust and not log_y else "y", "type": "quantitative", "title": clean_text(y_title),
                   "scale": y_scale},
             # The scale's domain (and range) go in with the data.
             "color": {"field": "c", "type": "nominal", "title": "Run",
@@ -35,7 +37,7 @@ def history_spec(*, title: str, height: int, x_axis: dict, log_y: bool, robust: 
             "tooltip": [{"field": "c", "type": "nominal", "title": "Run"},
                         {"field": "k", "type": "nominal", "title": "Metric"}],
         },
-    })
+    }
 
 
 def parallel_spec(*, title: str, height: int, color_by: str, numeric_colour: bool) -> dict:

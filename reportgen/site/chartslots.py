@@ -1,5 +1,5 @@
-"""Chart slots of each page: which charts a page gets and their specs (from reportgen.charts, and for
-run pages from reportgen.site.runspecs), plus the static SVG images shown when JavaScript is off.
+"""Chart slots of each page: which charts a page gets and their specs (from reportgen.charts), plus the
+static SVG images shown when JavaScript is off.
 """
 from __future__ import annotations
 
@@ -12,14 +12,12 @@ import pandas as pd
 
 from reportgen import charts, rollups
 from reportgen.analysis import is_seed
+from reportgen.chartdata import Series
 from reportgen.model import Run
 from reportgen.numbers import mean_std
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData
-from reportgen.site.jsonblock import JSONReady
-from reportgen.site.memo import Memo
 from reportgen.site.pages import experiment_varying, key_metrics, run_href, run_label, varying_params
-from reportgen.site.runspecs import RunHistorySpecs, Series
 from reportgen.site.summary import direction
 from reportgen.static_charts import stable_svg_ids as _stable_ids
 
@@ -32,6 +30,7 @@ MAX_STATIC_IMAGES = 3
 MAX_RUNS_PER_CHART = 30  # the best runs of each metric; more lines are noise and weight
 MAX_SCATTER_RUNS = 1000
 MAX_PARALLEL_RUNS = 200  # one line per run: beyond a few hundred it is a blur and a megabyte of JSON
+RUN_CHART_HEIGHT = 180
 
 
 class ChartSlots:
@@ -60,8 +59,6 @@ class ChartSlots:
             return
         if spec is None:  # nothing worth drawing (build decided)
             return
-        if type(spec) is dict:  # reportgen.charts makes its specs JSON-safe: no NaN nor infinity in them
-            spec = JSONReady(spec)
         chart_id = f"{self.prefix}-{len(self.items) + 1}"
         item = {"id": chart_id, "title": title, "spec": spec, "fallback": None}
         if self.out_dir is not None and self.image_dir is not None and self.images < self.max_images:
@@ -195,13 +192,11 @@ def _most_points(part: pd.DataFrame) -> int:
     return int(np.bincount(codes).max()) if len(codes) else 0
 
 
-def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int, memo: Memo | None = None) -> None:
-    """The experiment page's charts. memo: specs the last build made from the same runs are taken from it;
-    then history rows are made only for the charts drawn again (not the experiment's whole frame)."""
-    memo = memo or Memo()
+def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int, memo: object = None) -> None:
+    """The experiment page's charts. (memo: ignored; experiment_pages.py stops passing it in h3-lead.patch.)"""
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
     keys = key_metrics(exp)
-    rows = _Rows(exp, whole=not memo.remembers)
+    rows = _HistoryRows(exp.history)
     for key in keys[:MAX_HISTORY_CHARTS]:
         run_ids = _top_runs(exp, key, MAX_RUNS_PER_CHART)
         shown = "" if len(run_ids) >= len(_logged(exp).get(key, ())) else f" (best {len(run_ids)} runs)"
@@ -212,69 +207,37 @@ def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int
                 return None  # values logged once are in the table; a chart of single points says nothing
             return charts.history_chart(part, title=key + shown, run_labels=labels, max_points=max_points)
 
-        slots.add(key + shown, lambda history=history, key=key, shown=shown, run_ids=run_ids: memo.get(
-            history, "history", key, shown, max_points, runs=run_ids))
-    _param_charts(exp, slots, keys, memo)
-    _seed_chart(exp, slots, keys, rows, memo, max_points=max_points)
+        slots.add(key + shown, history)
+    _param_charts(exp, slots, keys)
+    _seed_chart(exp, slots, keys, rows, max_points=max_points)
 
 
-class _Rows:
-    """History rows of one key and some runs: from the experiment's whole frame (made once), or, when
-    few charts are drawn again, from the rows of just their runs."""
-
-    def __init__(self, exp: ExperimentData, *, whole: bool) -> None:
-        self.exp = exp
-        self.whole: _HistoryRows | None = None
-        self.use_whole = whole
-        self.parts: dict[frozenset[str], _HistoryRows] = {}  # by runs: charts of one metric each share them
-
-    def of(self, key: str, run_ids: Sequence[str]) -> pd.DataFrame:
-        if self.use_whole:
-            if self.whole is None:
-                self.whole = _HistoryRows(self.exp.history)
-            return self.whole.of(key, run_ids)
-        runs = frozenset(run_ids)
-        if runs not in self.parts:
-            self.parts[runs] = _HistoryRows(self.exp.history_rows(run_ids))
-        return self.parts[runs].of(key, run_ids)
-
-
-def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str], memo: Memo) -> None:
+def _param_charts(exp: ExperimentData, slots: ChartSlots, keys: list[str]) -> None:
     varying, _ = experiment_varying(exp)
     if not keys or not varying:
         return
     metric = keys[0]
     runs = [run for run in exp.runs if metric in run.data.metrics][:MAX_SCATTER_RUNS]
+    if len(runs) < 2:
+        return
     dims = [key for key in varying if not is_seed(key)][:8] or varying[:8]
-    # Columns as lists: they are the memo's key; frames are made only for a chart drawn again. Values
-    # clipped as pages show them: a 64 KB value as an axis label would take vl-convert minutes.
-    columns = {
+    # Values clipped as pages show them: a 64 KB value as an axis label would take vl-convert minutes.
+    frame = pd.DataFrame({
         **{key: [_clipped(run.data.params.get(key)) for run in runs] for key in dims},
         metric: [run.data.metrics[metric] for run in runs],
         "__label": [run_label(run) for run in runs],
-    }
-    if len(runs) >= 2:
-        best = set(_top_runs(exp, metric, MAX_PARALLEL_RUNS))
-        kept = [run.info.run_id in best for run in runs]
-        lines = {name: [value for value, keep in zip(values, kept) if keep] for name, values in columns.items()}
-        shown = sum(kept)
-        title = f"Parameters against {fmt.cut(metric)}" + (f" (best {shown} runs)" if shown < len(runs) else "")
-        def parallel() -> dict:  # the rows of the frame of all runs (its dtypes are theirs)
-            frame = pd.DataFrame(columns)[kept].reset_index(drop=True)
-            return charts.parallel_coordinates(frame, dims, metric, title=title, label_col="__label")
-
-        slots.add(title, lambda: memo.get(parallel, "parallel", title, dims, metric, repr(lines)))
-    points = {
-        "run": [run.info.run_id for run in runs],
-        "x": columns[dims[0]],
-        "y": columns[metric],
-        "label": columns["__label"],
-        "href": ["../../" + run_href(exp, run.info.run_id) for run in runs],
-    }
-    if len(runs) >= 2:
-        slots.add(f"{metric} against {dims[0]}", lambda: memo.get(
-            lambda: charts.scatter_chart(pd.DataFrame(points), x_title=fmt.cut(dims[0]), y_title=fmt.cut(metric)),
-            "scatter", dims[0], metric, repr(points)))
+    })
+    best = set(_top_runs(exp, metric, MAX_PARALLEL_RUNS))
+    kept = [run.info.run_id in best for run in runs]
+    shown = sum(kept)
+    title = f"Parameters against {fmt.cut(metric)}" + (f" (best {shown} runs)" if shown < len(runs) else "")
+    slots.add(title, lambda: charts.parallel_coordinates(frame[kept].reset_index(drop=True), dims, metric,
+                                                         title=title, label_col="__label"))
+    points = pd.DataFrame({"run": [run.info.run_id for run in runs], "x": frame[dims[0]], "y": frame[metric],
+                           "label": frame["__label"],
+                           "href": ["../../" + run_href(exp, run.info.run_id) for run in runs]})
+    slots.add(f"{metric} against {dims[0]}", lambda: charts.scatter_chart(
+        points, x_title=fmt.cut(dims[0]), y_title=fmt.cut(metric)))
 
 
 def _clipped(value: str | None) -> str | None:
@@ -313,7 +276,7 @@ def _params_frame(runs: Sequence[Run]) -> pd.DataFrame:
                          **{f"params.{key}": [run.data.params.get(key) for run in runs] for key in keys}})
 
 
-def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _Rows, memo: Memo, *,
+def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _HistoryRows, *,
                 max_points: int) -> None:
     seed, groups = seed_groups(exp.runs, experiment_varying(exp)[0])
     if not groups or not keys:
@@ -338,44 +301,37 @@ def _seed_chart(exp: ExperimentData, slots: ChartSlots, keys: list[str], rows: _
         band = band[band["mean"].map(lambda v: math.isfinite(v))]
         return charts.seed_band_chart(band, title=title, y_title=metric, max_points=max_points)
 
-    groups_text = [[label, [run.info.run_id for run in members]] for label, members in chosen]
-    slots.add(title, lambda: memo.get(band_chart, "seeds", title, max_points, groups_text,
-                                      runs=[run.info.run_id for _, members in chosen for run in members]))
+    slots.add(title, band_chart)
 
 
-def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, specs: RunHistorySpecs) -> None:
-    """One chart per metric of the run (at most MAX_HISTORY_CHARTS)."""
-    label = charts.unique_labels([run.info.run_id], {run.info.run_id: run_label(run)})[run.info.run_id]
+def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, max_points: int) -> None:
+    """One chart per metric of the run (at most MAX_HISTORY_CHARTS); series_by_key: the run's part of
+    chartdata.split_history."""
+    label = run_label(run)
     for key in sorted(series_by_key)[:MAX_HISTORY_CHARTS]:
         series = series_by_key[key]
         if len(series.step) < 2:
             continue  # a single value is in the table; a one-point line says nothing
-        slots.add(key, lambda series=series, key=key: specs.spec(run.info.run_id, label, key, series))
+        slots.add(key, lambda series=series, key=key: charts.history_chart(
+            [series], title=key, run_labels={run.info.run_id: label}, max_points=max_points,
+            height=RUN_CHART_HEIGHT))
 
 
 COMPARE_HISTORY_RUNS = 50
 
 
 def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_points: int,
-                      memo: Memo | None = None) -> dict[str, dict]:
+                      memo: object = None) -> dict[str, dict]:
     """Metric key -> history spec over the runs the compare page can show (all runs of small experiments,
-    else the first COMPARE_HISTORY_RUNS of the page's order); the page script filters series."""
+    else the first COMPARE_HISTORY_RUNS of the page's order); the page script filters series.
+    (memo: ignored; experiment_pages.py stops passing it in h3-lead.patch.)"""
     ids = list(ordered_ids)[:COMPARE_HISTORY_RUNS]
-    memo = memo or Memo()
-    return memo.get(lambda: _compare_histories(exp, ids, max_points=max_points, whole=not memo.remembers),
-                    "compare", max_points, ids, runs=ids)
-
-
-def _compare_histories(exp: ExperimentData, ids: list[str], *, max_points: int, whole: bool) -> dict[str, dict]:
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
-    if whole:
-        run_codes, run_names = _codes(exp.history["run_id"])
-        wanted = np.zeros(len(run_names) + 1, dtype=bool)  # the last slot: code -1, never wanted
-        chosen = set(ids)
-        wanted[[i for i, name in enumerate(run_names) if name in chosen]] = True
-        rows = _HistoryRows(exp.history.take(np.flatnonzero(wanted[run_codes])))
-    else:
-        rows = _HistoryRows(exp.history_rows(ids))
+    run_codes, run_names = _codes(exp.history["run_id"])
+    wanted = np.zeros(len(run_names) + 1, dtype=bool)  # the last slot: code -1, never wanted
+    chosen = set(ids)
+    wanted[[i for i, name in enumerate(run_names) if name in chosen]] = True
+    rows = _HistoryRows(exp.history.take(np.flatnonzero(wanted[run_codes])))
     specs = {}
     for key in rows.keys()[:MAX_HISTORY_CHARTS]:
         series = rows.of(key, ids)

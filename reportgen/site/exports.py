@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from reportgen.site.fmt import number
-from reportgen.site.jsonblock import finite, float_reprs
-
-# ensure_ascii=False's string encoder (the C one when available), as json.dumps uses it.
-encode_string = json.encoder.encode_basestring
+from reportgen.site.jsonblock import finite, json_bytes
 
 # A cell starting with one of these is a formula in Excel, LibreOffice and Google Sheets.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -73,82 +69,43 @@ def table_records(exp: Any, columns: dict[str, Any]) -> tuple[list[str], list[li
     return header, rows
 
 
-def write_exports(folder: Path, exp: Any, columns: dict[str, Any], memo: Any = None) -> None:
-    """runs.csv and runs.json of the experiment. memo (site.memo.Memo): each run's CSV line and JSON
-    record from the last build, for the runs that did not change (the header in their key)."""
-    header, rows = table_records(exp, columns)
+def write_exports(folder: Path, exp: Any, columns: dict[str, Any], memo: object = None) -> None:
+    """runs.csv and runs.json of the experiment. (memo: ignored; experiment_pages.py stops passing it in
+    h3-lead.patch.)"""
+    csv_text, json_text = export_texts(*table_records(exp, columns))
     folder.mkdir(parents=True, exist_ok=True)
-    if memo is None:
-        csv_text, json_text = export_texts(header, rows)
-    else:
-        layout = repr(header)
-        keys = memo.keys(("export", layout), [((), run.info.run_id) for run in exp.runs])
-        pieces = memo.get_many(keys, lambda missing: list(zip(*export_pieces(header, [rows[n] for n in missing])[1:])))
-        csv_text, json_text = _joined(export_pieces(header, [])[0], [piece[0] for piece in pieces],
-                                      [piece[1] for piece in pieces])
     (folder / "runs.csv").write_text(csv_text, encoding="utf-8", newline="")
     (folder / "runs.json").write_text(json_text + "\n", encoding="utf-8")
 
 
 def export_texts(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
-    """The table as CSV (csv_cell of each value) and as JSON, byte for byte what json.dumps(finite(records),
-    sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) gives for the records."""
-    return _joined(*export_pieces(header, rows))
-
-
-def _joined(csv_header: str, csv_lines: list[str], json_records: list[str]) -> tuple[str, str]:
-    if not json_records:
-        return csv_header + "".join(csv_lines), "[]"
-    return csv_header + "".join(csv_lines), "[" + ",".join(json_records) + "\n]"
-
-
-def export_pieces(header: list[str], rows: list[list[Any]]) -> tuple[str, list[str], list[str]]:
-    """The CSV header line, then each row's CSV line and JSON record (what export_texts joins). json uses
-    its C encoder only without an indent, so values are encoded alone, a column at a time, and the layout
-    is written here."""
+    """The table as CSV (csv_cell of each value) and as JSON: the records (finite of each value: a NaN
+    metric is "NaN"), sorted keys, one key a line (indent 1). Values are encoded a column at a time; the
+    layout of the records is written here."""
     encoded = [_encode_column(column) for column in zip(*rows)]
     buffer = io.StringIO()
     writer = csv_writer(buffer)
-    csv_header = csv_line(writer, buffer, [csv_cell(name) for name in header])
     # A line each: a cell may hold a line break.
-    lines = [csv_line(writer, buffer, cells) for cells in zip(*[csv_cells for csv_cells, _ in encoded])]
+    lines = [csv_line(writer, buffer, [csv_cell(name) for name in header])]
+    lines += [csv_line(writer, buffer, cells) for cells in zip(*[csv_cells for csv_cells, _ in encoded])]
     if not rows:
-        return csv_header, [], []
+        return "".join(lines), "[]"
     order = sorted(range(len(header)), key=header.__getitem__)
-    fields = [[f"\n  {encode_string(header[i])}: {value}" for value in encoded[i][1]] for i in order]
-    return csv_header, lines, ["\n {" + ",".join(record) + "\n }" for record in zip(*fields)]
+    fields = [[f"\n  {_json(header[i])}: {value}" for value in encoded[i][1]] for i in order]
+    return "".join(lines), "[" + ",".join("\n {" + ",".join(record) + "\n }" for record in zip(*fields)) + "\n]"
 
 
 def _encode_column(column: tuple[Any, ...]) -> tuple[list[str], list[str]]:
-    """(CSV cells, JSON values) of a column; text and float columns in one pass each, others cell by cell."""
+    """(CSV cells, JSON values) of a column; a float column's JSON in one call, other cells one by one."""
     kinds = set(map(type, column))
     if kinds <= {str, type(None)}:
         return ([(safe_text(v) if v.startswith(_FORMULA_START) else v) if v is not None else "" for v in column],
-                [encode_string(v) if v is not None else "null" for v in column])
+                [_json(v) for v in column])
     if kinds <= {float, type(None)}:
-        if type(None) in kinds:
-            reprs = iter(float_reprs([v for v in column if v is not None]))
-            texts = [next(reprs) if v is not None else "" for v in column]
-        else:
-            texts = float_reprs(list(column))
-        csv_cells, json_values = texts[:], [text or "null" for text in texts]
-        if "nan" in texts or "inf" in texts or "-inf" in texts:  # JSON has no token for these
-            for index, value in enumerate(column):
-                if value is not None and value - value != 0:
-                    csv_cells[index] = number(value)
-                    json_values[index] = encode_string(finite(value))
-        return csv_cells, json_values
-    return [csv_cell(value) for value in column], [_json_value(value) for value in column]
+        # Numbers and the strings "NaN", "+inf", "-inf" hold no comma: the list's text splits into its items.
+        return [csv_cell(v) for v in column], json_bytes(finite(list(column)))[1:-1].decode("ascii").split(",")
+    return [csv_cell(value) for value in column], [_json(finite(value)) for value in column]
 
 
-def _json_value(value: Any) -> str:
-    """One cell's JSON; the table's cells are scalars (others, such as bools or numpy numbers, go to json)."""
-    if value is None:
-        return "null"
-    if type(value) is str:
-        return encode_string(value)
-    if type(value) is float and value - value == 0:  # finite
-        return repr(value)
-    if type(value) is int:
-        return repr(value)
-    return json.dumps(finite(value), sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False)
+def _json(value: Any) -> str:
+    return json_bytes(value).decode("utf-8")

@@ -4,19 +4,13 @@ escaped once, in Python, with the entities of Jinja's autoescape (markupsafe's f
 """
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from markupsafe import Markup
 
-try:  # optional: writes the rows script 5x faster
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    _orjson = None
-
 from reportgen.site import fmt
-from reportgen.site.jsonblock import float_reprs
+from reportgen.site.jsonblock import json_bytes
 
 # Beside the pages of a runs table split over several pages; the name the experiment template gives the table.
 ROWS_SCRIPT = "runs-rows.js"
@@ -40,25 +34,17 @@ def rows_script(rows: Sequence[str], *, page_size: int) -> str:
     """Every row of a table split over pages, as a script that hands them to the table script
     (reportgenRunsRows), which loads it on the first sort or filter: file:// pages cannot fetch a file but
     can add a script. Rows are JSON strings, which no row can leave; "</" and U+2028/2029 are escaped too,
-    so no "</script" nor a line break of old parsers appears. (jsonblock's escaping of every <, > and &
-    would add 40% to the file, and its str.translate costs a second per 1000 rows.)"""
+    so no "</script" nor a line break of old parsers appears (json_text's escaping of every <, > and &
+    would add 40% to the file: the rows are HTML)."""
     return rows_script_bytes(rows, page_size=page_size).decode("utf-8")
 
 
 def rows_script_bytes(rows: Sequence[str], *, page_size: int) -> bytes:
     """rows_script's text as UTF-8, as the site writes it (3.5 MB for 1000 rows: not decoded and encoded
     again)."""
-    data = {"pageSize": page_size, "rows": list(rows)}
-    try:  # orjson writes strings as json.dumps(ensure_ascii=False) does, 5x faster; not lone surrogates
-        raw = _orjson.dumps(data) if _orjson is not None else None
-    except TypeError:
-        raw = None
-    if raw is not None:
-        raw = raw.replace(b"</", b"<\\/").replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
-        return b"reportgenRunsRows(" + raw + b");\n"
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return f"reportgenRunsRows({text});\n".encode("utf-8")
+    raw = json_bytes({"pageSize": page_size, "rows": list(rows)})
+    raw = raw.replace(b"</", b"<\\/").replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return b"reportgenRunsRows(" + raw + b");\n"
 
 
 _HIDDEN_NUM = ' class="rg-num" hidden'
@@ -239,7 +225,7 @@ class RowWriter:
             plain = np.isfinite(array) & ~((array == np.trunc(array)) & (np.abs(array) < 1e15))
         floats = array.tolist()
         shown = list(map(_SIX_DIGITS, floats))
-        sort = float_reprs(floats)
+        sort = list(map(repr, floats))
         for index in np.flatnonzero(~plain).tolist():
             value = values[index]
             shown[index], sort[index] = ("", "") if value is None else fmt.number_and_sort(value)

@@ -1,7 +1,7 @@
-"""The site's chart glue: run-page specs made from a cached template equal what reportgen.charts makes."""
+"""The site's chart glue: which charts a page gets (run pages draw reportgen.charts' history chart of
+the run's series), the history rows picked for them, and their static images."""
 from __future__ import annotations
 
-import json
 import math
 from types import SimpleNamespace
 
@@ -9,85 +9,27 @@ import numpy as np
 import pandas as pd
 
 from reportgen import charts
-from reportgen.site import runspecs
-from reportgen.site.chartslots import _HistoryRows, _stable_ids, _top_runs
-from reportgen.site.runspecs import RunHistorySpecs, Series, split_history
+from reportgen.chartdata import split_history
+from reportgen.site.chartslots import ChartSlots, _HistoryRows, _stable_ids, _top_runs, run_charts
 from reportgen.site.summary import best_run
-from reportgen.site.jsonblock import json_text
 
 
-def _series(n: int, seed: int) -> Series:
-    rng = np.random.default_rng(seed)
-    values = rng.normal(size=n)
-    values[n // 3] = math.nan
-    return Series(np.arange(n, dtype="int64"), 1_700_000_000_000 + 1000 * np.arange(n, dtype="int64"), values)
-
-
-def _direct(run_id, label, key, series, max_points):
-    frame = pd.DataFrame({"run_id": run_id, "key": key, "step": series.step, "timestamp": series.timestamp,
-                          "value": series.value})
-    return charts.history_chart(frame, title=key, run_labels={run_id: label}, max_points=max_points, height=180)
-
-
-def test_cached_specs_equal_direct_specs():
-    specs = RunHistorySpecs(max_points=50)
-    first = specs.spec("a" * 32, "first", "val/loss", _series(10, 1))
-    assert first == _direct("a" * 32, "first", "val/loss", _series(10, 1), 50)
-    for n, seed, label in [(5, 2, "short <b>"), (400, 3, "long"), (300, 5, "long \u2028 run\u202e"), (2, 4, "two")]:
-        cached = specs.spec(f"{seed:032x}", label, "val/loss", _series(n, seed))
-        expected = _direct(f"{seed:032x}", label, "val/loss", _series(n, seed), 50)
-        assert json.loads(json_text(cached)) == json.loads(json_text(expected))
-        assert json_text(cached) == json_text(expected)
-
-
-def test_a_run_with_far_outliers_gets_its_own_y_range():
-    """A diverged run's chart is scaled to its values without the outliers (robust_range); no template
-    made from a normal run fits it, and a template is never made from it."""
-    def series(values):
-        n = len(values)
-        return Series(np.arange(n, dtype="int64"), 1_700_000_000_000 + 1000 * np.arange(n, dtype="int64"),
-                      np.array(values, dtype=float))
-
-    normal = [1.0 + 0.01 * i for i in range(40)]
-    diverged = normal[:39] + [1e12]
-    specs = RunHistorySpecs(max_points=200)
-    for index, values in enumerate([normal, diverged, [2.0 * v for v in normal], diverged, normal]):
-        run_id = f"{index:032x}"
-        made = specs.spec(run_id, f"run {index}", "loss", series(values))
-        expected = _direct(run_id, f"run {index}", "loss", series(values), 200)
-        assert json_text(made) == json_text(expected), index
-        assert (expected["usermeta"]["reportgen"]["robust_y"] is not None) == (values is diverged)
-
-
-def test_the_quick_outlier_test_agrees_with_robust_range():
-    from reportgen.chartdata import robust_range
-
-    rng = np.random.default_rng(11)
-    for _ in range(3000):
-        n = int(rng.integers(0, 60))
-        values = rng.normal(size=n) * 10.0 ** int(rng.integers(-6, 6))
-        if n and rng.random() < 0.4:
-            values[rng.integers(0, n)] = rng.choice([1e12, -1e9, math.nan, math.inf, 60.0 * (values.std() + 1)])
-        if rng.random() < 0.2:
-            values = np.round(values)
-        assert runspecs._no_far_outliers(values) == (robust_range(values) is None)
-
-
-def test_numbers_json_is_what_json_writes(monkeypatch):
-    """Run-page series may be formatted by orjson (when installed): the bytes must not depend on it."""
+def test_run_charts_are_the_history_charts_of_the_runs_frame():
     rng = np.random.default_rng(3)
-    bits = rng.integers(0, 2**64, 20_000, dtype=np.uint64).view(np.float64)
-    edges = [0.0, -0.0, 1.0, 1e-5, 1.5e-5, 1e-4, 2.5e-7, 1e15, 1e16, 1e22, 5e-324, 1.7976931348623157e308, 10.00001]
-    arrays = [bits[np.isfinite(bits)].tolist(), edges, [None, 1.5, None], list(range(-5, 5)),
-              [1_700_000_000_000, 2**62], *(np.round(rng.normal(size=500) * scale, 6).tolist()
-                                            for scale in (1e-5, 1e-3, 1, 1e6, 1e17))]
-    for use_orjson in (True, False):
-        if not use_orjson:
-            monkeypatch.setattr(runspecs, "_orjson", None)
-        for array in arrays:
-            for i in range(0, len(array), 100):
-                chunk = array[i:i + 100]
-                assert runspecs._numbers_json(chunk) == json.dumps(chunk, separators=(",", ":")), chunk
+    frame = pd.DataFrame({"run_id": "r" * 32, "key": np.repeat(["loss", "acc", "once"], [300, 20, 1]),
+                          "step": np.r_[np.arange(300), np.arange(20), [0]], "timestamp": np.arange(321) * 1000,
+                          "value": rng.normal(size=321)})
+    frame.loc[5, "value"] = 1e12  # a far outlier: the chart gets its own y range
+    run = SimpleNamespace(info=SimpleNamespace(run_id="r" * 32, run_name="a <run>"), data=SimpleNamespace(tags={}))
+    slots = ChartSlots("chart", out_dir=None, image_dir=None, root="../../", warn=lambda *args: None)
+    run_charts(run, split_history(frame)["r" * 32], slots, 50)
+    assert [item["title"] for item in slots.items] == ["acc", "loss"]  # a single value draws no chart
+    for item in slots.items:
+        key = item["title"]
+        expected = charts.history_chart(frame[frame["key"] == key], title=key, run_labels={"r" * 32: "a <run>"},
+                                        max_points=50, height=180)
+        assert item["spec"] == expected
+    assert slots.items[1]["spec"]["usermeta"]["reportgen"]["robust_y"] is not None
 
 
 def test_history_rows_are_what_a_mask_selects():
@@ -100,6 +42,28 @@ def test_history_rows_are_what_a_mask_selects():
             expected = history[(history["key"] == key) & history["run_id"].isin(run_ids)]
             picked = rows.of(key, run_ids)
             assert picked.equals(expected) and list(picked.index) == list(expected.index), (key, run_ids)
+
+
+def test_history_rows_of_a_frame_in_blocks_are_what_a_mask_selects():
+    rng = np.random.default_rng(11)
+    blocks = []
+    for run in ["a", "b", "c", "d", "e"]:
+        for key in rng.permutation(["x", "y", "z"]).tolist():
+            size = int(rng.integers(8, 40))
+            blocks.append(pd.DataFrame({"run_id": run, "key": key, "step": np.arange(size), "timestamp": np.arange(size),
+                                        "value": rng.normal(size=size)}))
+    blocks.append(blocks[0].assign(step=blocks[0]["step"] + 100))  # a run's key met again, later in the frame
+    frame = pd.concat(blocks, ignore_index=True)
+    for history in (frame, frame.astype({"run_id": "category", "key": "category"}),
+                    frame.iloc[:0], frame.iloc[::-1]):
+        rows = _HistoryRows(history)
+        assert rows.keys() == sorted(history["key"].astype(str).unique().tolist())
+        for key, run_ids in (("x", ["a", "c"]), ("z", ["e", "missing"]), ("y", []), ("absent", ["a"]),
+                             (str(frame["key"][0]), ["a", "b", "c", "d", "e"])):
+            expected = history[(history["key"] == key) & history["run_id"].isin(run_ids)]
+            picked = rows.of(key, run_ids)
+            assert picked.equals(expected) and list(picked.index) == list(expected.index), (key, run_ids)
+    assert _HistoryRows(frame).blocks is not None  # the case this test is for
 
 
 def test_top_runs_are_the_picks_of_repeated_best_run():
@@ -122,34 +86,9 @@ def test_top_runs_are_the_picks_of_repeated_best_run():
             assert _top_runs(exp, key, limit) == expected, (key, limit)
 
 
-def test_split_history_groups_and_orders():
-    frame = pd.DataFrame({"run_id": ["b", "a", "a", "b", "a"], "key": ["x", "y", "x", "x", "x"],
-                          "step": [1, 0, 2, 0, 1], "timestamp": [5, 4, 3, 2, 1], "value": [1.0, 2.0, 3.0, 4.0, 5.0]})
-    parts = split_history(frame)
-    assert sorted(parts) == ["a", "b"] and sorted(parts["a"]) == ["x", "y"]
-    assert parts["a"]["x"].step.tolist() == [1, 2] and parts["a"]["x"].value.tolist() == [5.0, 3.0]
-    assert parts["b"]["x"].step.tolist() == [0, 1]
-
-
 def test_stable_ids_renumber_per_image():
     svg = b'<clipPath id="clip7"/><g clip-path="url(#clip7)"/><linearGradient id="gradient_3"/>'
     assert _stable_ids(svg) == b'<clipPath id="clip1"/><g clip-path="url(#clip1)"/><linearGradient id="gradient_2"/>'
-
-
-def test_split_history_of_sorted_and_shuffled_frames_agree():
-    rng = np.random.default_rng(7)
-    frame = pd.DataFrame({"run_id": np.repeat(["r1", "r2", "r3"], 40), "key": np.tile(np.repeat(["a", "b"], 20), 3),
-                          "step": np.tile(np.arange(20) // 2, 6), "timestamp": np.tile(np.arange(20), 6),
-                          "value": rng.normal(size=120)})
-    ordered = split_history(frame)
-    shuffled = split_history(frame.sample(frac=1.0, random_state=3).reset_index(drop=True))
-    assert sorted(ordered) == sorted(shuffled) == ["r1", "r2", "r3"]
-    for run_id, by_key in ordered.items():
-        for key, series in by_key.items():
-            other = shuffled[run_id][key]
-            assert series.step.tolist() == other.step.tolist() == sorted(series.step.tolist())
-            assert series.timestamp.tolist() == other.timestamp.tolist()
-            assert series.value.tolist() == other.value.tolist()
 
 
 def _point_spec(n: int) -> dict:
@@ -213,8 +152,6 @@ def _hang_in_child(spec):
 def test_a_hung_image_helper_is_killed_and_images_are_drawn_here(monkeypatch):
     import os
     import time
-
-    import pytest
 
     from reportgen.site import static_images
 

@@ -1,21 +1,18 @@
-"""The runs table's rows and exports written in Python: the same escaping, cells and JSON bytes as the
-template code and json.dumps they replace."""
+"""The runs table's rows written in Python: the same escaping and cells as the template code they replace
+(value_cell), column by column as cell by cell, and the rows script as json writes it."""
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 import math
 import re
 
 import markupsafe
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
+from markupsafe import Markup
 
-from reportgen.site.exports import csv_cell, export_texts
-from reportgen.site.jsonblock import finite
 from reportgen.site.pages import MAX_CELL_CHARS, MAX_VALUE_CHARS, RUNS_TABLE_CELL_CHARS, value_cell
-from reportgen.site.runs_rows import RowWriter, escape
+from reportgen.site.runs_rows import RowWriter, escape, rows_script
 
 CELL_RE = re.compile(r'<td(?: data-value="([^"]*)")?( class="rg-const")?>(.*)</td>', re.S)
 LONG_RE = re.compile(r'<details class="rg-long"><summary>(.*)</summary><div class="rg-full">(.*)</div></details>', re.S)
@@ -68,21 +65,23 @@ def test_metric_columns_are_formatted_as_single_cells(values):
         table.cell(value, ' class="rg-num"', MAX_CELL_CHARS, numeric=True) for value in values]
 
 
-scalars = st.none() | st.text() | st.integers() | st.floats() | st.booleans()
-columns_of = {"text": st.none() | st.text(), "float": st.none() | st.floats(), "mixed": scalars}
+TEXTS = st.one_of(st.text(max_size=80), st.sampled_from(
+    [" lead", "trail ", "a&b<c>\"d'", "x" * 60, "x" * 61, "y" * 250, "\u202eevil", "tab\there", "", "é" * 61]))
 
 
-@given(st.lists(st.tuples(st.text(), st.sampled_from(sorted(columns_of))), min_size=1, max_size=6,
-                unique_by=lambda column: column[0]).flatmap(
-    lambda spec: st.tuples(st.just([name for name, _ in spec]),
-                           st.lists(st.tuples(*[columns_of[kind] for _, kind in spec]).map(list), max_size=4))))
-def test_exports_are_csv_cells_and_json_dumps_byte_for_byte(table):
-    header, rows = table
-    lines = []
-    for row in [header, *rows]:  # CRLF: csv quotes a bare CR only when it is in the line terminator
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\r\n").writerow([csv_cell(value) for value in row])
-        lines.append(buffer.getvalue()[:-2] + "\n")
-    records = [dict(zip(header, row)) for row in rows]
-    expected_json = json.dumps(finite(records), sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False)
-    assert export_texts(header, rows) == ("".join(lines), expected_json)
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.none(), TEXTS, st.floats(), st.integers()), max_size=30))
+def test_text_cells_are_the_cells_cell_writes(values):
+    table = writer()
+    for attrs in ("", ' class="rg-const"'):
+        expected = [writer().cell(value, attrs, RUNS_TABLE_CELL_CHARS) for value in values]
+        assert table.text_cells(values, attrs) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text() | st.sampled_from(["</script><!--", "a\u2028b\u2029", '"\\', "↳ <td>x</td>", "\x00\x1f"]),
+                max_size=8))
+def test_rows_script_is_what_json_writes(rows):
+    text = json.dumps({"pageSize": 250, "rows": rows}, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    assert rows_script([Markup(row) for row in rows], page_size=250) == f"reportgenRunsRows({text});\n"
