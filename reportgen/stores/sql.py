@@ -2,6 +2,7 @@
 
 An optional extra (`pip install reportgen[sql]` plus the database's driver); the queries are the
 SQLite reader's (stores._sqlbase), run through SQLAlchemy's text() with the same :named parameters.
+PostgreSQL through psycopg2 reads histories in one binary COPY (stores._sqlcopy).
 """
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import pandas as pd
+
 from reportgen.errors import StoreError
 from reportgen.stores._sqlbase import SqlSchemaStore
+from reportgen.stores._sqlcopy import copy_histories
 from reportgen.uri import redact_uri
 
 
@@ -57,6 +61,22 @@ class SqlStore(SqlSchemaStore):
         if not inspector.has_table(table):
             return set()
         return {column["name"] for column in inspector.get_columns(table)}
+
+    def _history_frame(self, ids: list[str], key_list: list[str] | None) -> pd.DataFrame:
+        """PostgreSQL with psycopg2: one COPY of every point (keys as latest_metrics lists them, as the
+        SQLite scan); other databases, or rows the COPY cannot carry, the portable per-run queries."""
+        dialect = self._engine.dialect
+        if (dialect.name, dialect.driver) != ("postgresql", "psycopg2") or not self._has("latest_metrics", "key"):
+            return super()._history_frame(ids, key_list)
+        keys = {k for (k,) in self._per_run('SELECT DISTINCT "key" FROM latest_metrics WHERE run_uuid IN ({ids})', ids)}
+        if key_list is not None:
+            keys &= set(key_list)
+        try:
+            with self._engine.connect() as conn:
+                frame = copy_histories(conn.connection.dbapi_connection, ids, sorted(keys))
+        except dialect.loaded_dbapi.Error as exc:
+            raise StoreError(f"{self.uri}: query failed ({str(exc).splitlines()[0]})") from None
+        return super()._history_frame(ids, key_list) if frame is None else frame
 
     def close(self) -> None:
         self._engine.dispose()
