@@ -24,7 +24,7 @@ def test_tracking_uri_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _uri.set_tracking_uri(None)
     monkeypatch.chdir(tmp_path)
-    assert mlflow.get_tracking_uri() == (tmp_path / "mlruns").as_uri()
+    assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"  # MLflow 3's default
     assert not mlflow.is_tracking_uri_set()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///from/env")
     assert mlflow.get_tracking_uri() == "file:///from/env"
@@ -37,12 +37,31 @@ def test_tracking_uri_resolution(tmp_path, monkeypatch):
         mlflow.set_tracking_uri(None)
 
 
-def test_default_store_is_mlruns_in_cwd(tmp_path, monkeypatch, tracking_root):
+def test_default_store_is_mlruns_in_cwd_when_it_holds_experiments(tmp_path, monkeypatch, tracking_root):
+    """As MLflow 3: ./mlruns with an experiment in it stays the default; else sqlite:///mlflow.db."""
     mlflow.set_tracking_uri(None)
+    (tmp_path / "mlruns" / "0").mkdir(parents=True)
+    (tmp_path / "mlruns" / "0" / "meta.yaml").write_text("experiment_id: '0'\nname: Default\n"
+                                                         "artifact_location: mlruns/0\nlifecycle_stage: active\n")
     monkeypatch.chdir(tmp_path)
     with mlflow.start_run() as run:
         mlflow.log_metric("m", 1.0)
     assert (tmp_path / "mlruns" / "0" / run.info.run_id / "metrics" / "m").is_file()
+
+
+def test_default_store_is_sqlite_mlflow_db_in_cwd(tmp_path, monkeypatch, tracking_root):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    monkeypatch.chdir(tmp_path)
+    try:
+        with mlflow.start_run() as run:
+            mlflow.log_metric("m", 2.0)
+        client = mlflow.TrackingClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        assert client.get_run(run.info.run_id).data.metrics == {"m": 2.0}
+    finally:
+        from reportgen.tracking import sqlstore
+
+        sqlstore.close_all()
 
 
 def test_start_run_context_manager_finishes(tracking_root):

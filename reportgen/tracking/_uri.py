@@ -1,4 +1,5 @@
-"""Which tracking URI the client uses: set_tracking_uri(), then MLFLOW_TRACKING_URI, then ./mlruns."""
+"""Which tracking URI the client uses: set_tracking_uri(), then MLFLOW_TRACKING_URI, then as MLflow 3: ./mlruns
+when it holds experiments already, else sqlite:///mlflow.db in the working folder."""
 from __future__ import annotations
 
 import functools
@@ -30,10 +31,26 @@ def get_tracking_uri() -> str:
     return _default_uri(os.getcwd())
 
 
+DEFAULT_DATABASE = "mlflow.db"
+
+
 @functools.lru_cache(maxsize=64)
 def _default_uri(cwd: str) -> str:
     # Cached per working folder: the fluent API resolves the URI on every logging call.
-    return path_to_file_uri(os.path.join(cwd, DEFAULT_FILE_STORE))
+    mlruns = os.path.join(cwd, DEFAULT_FILE_STORE)
+    if _has_experiments(mlruns):
+        return path_to_file_uri(mlruns)
+    return f"sqlite:///{os.path.join(cwd, DEFAULT_DATABASE)}"
+
+
+def _has_experiments(folder: str) -> bool:
+    """Whether folder holds an experiment folder (digits, with its meta.yaml): MLflow 3 keeps logging there."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(entry.is_dir() and entry.name.isdigit() and os.path.lexists(os.path.join(entry.path, "meta.yaml"))
+                       for entry in entries)
+    except OSError:
+        return False
 
 
 def is_tracking_uri_set() -> bool:
