@@ -1,5 +1,5 @@
 """The SQL reader on PostgreSQL: histories in one binary COPY equal what MlflowClient reads of the same
-database (written by MLflow), and a COPY whose rows are not the fixed layout reads the exact way.
+database (written by MLflow), and a COPY stream not in the expected layout is refused.
 The database tests are skipped when the PostgreSQL binaries or psycopg2 are missing."""
 from __future__ import annotations
 
@@ -71,21 +71,22 @@ def test_copy_equals_what_mlflow_reads(logged, monkeypatch):
     store.close()
 
 
-def _copy_bytes(rows: list[list[tuple[str, object]]]) -> bytes:
-    """A binary COPY stream: each field ("i" int4, "q" int8, "d" float8, "?" bool, None for NULL)."""
+def _copy_bytes(rows: list[list[bytes | None]]) -> bytes:
+    """A binary COPY stream of rows of raw fields (None for NULL)."""
     out = [_sqlcopy._SIGNATURE, struct.pack(">ii", 0, 0)]
     for fields in rows:
         out.append(struct.pack(">h", len(fields)))
-        for fmt, value in fields:
-            out.append(struct.pack(">i", -1) if value is None else struct.pack(f">i{fmt}", struct.calcsize(fmt), value))
+        out += [struct.pack(">i", -1) if f is None else struct.pack(">i", len(f)) + f for f in fields]
     return b"".join(out) + struct.pack(">h", -1)
 
 
 def test_copy_layout_is_checked():
-    good = [("i", 1), ("i", 0), ("q", -5), ("q", T0), ("d", 0.5), ("?", False)]
-    rows = _sqlcopy._rows(memoryview(_copy_bytes([good, good])))
-    assert rows is not None and rows["step"].tolist() == [-5, -5] and rows["ts"].tolist() == [T0, T0]
-    with_null = [("i", 1), ("i", 0), ("q", 1), ("q", None), ("d", 0.5), ("?", False)]
-    assert _sqlcopy._rows(memoryview(_copy_bytes([good, with_null, good]))) is None
+    series = [b"r" * 32, b"loss", struct.pack(">2q", -5, 7), struct.pack(">2q", T0, T0 + 1), struct.pack(">2d", 0.5, 0.0),
+              b"\x00\x01"]
+    rows = _sqlcopy._rows(memoryview(_copy_bytes([series, series])))
+    assert rows is not None and len(rows) == 2 and [bytes(f) for f in rows[1]] == series
+    assert _sqlcopy._rows(memoryview(_copy_bytes([series, series[:2] + [None] + series[3:]]))) is None
+    assert _sqlcopy._rows(memoryview(_copy_bytes([series[:5]]))) is None
+    assert _sqlcopy._rows(memoryview(_copy_bytes([series])[:-3])) is None  # cut short
     assert _sqlcopy._rows(memoryview(b"not a copy stream at all")) is None
-    assert _sqlcopy._rows(memoryview(_copy_bytes([]))).size == 0
+    assert _sqlcopy._rows(memoryview(_copy_bytes([]))) == []

@@ -63,17 +63,14 @@ class SqlStore(SqlSchemaStore):
         return {column["name"] for column in inspector.get_columns(table)}
 
     def _history_frame(self, ids: list[str], key_list: list[str] | None) -> pd.DataFrame:
-        """PostgreSQL with psycopg2: one COPY of every point (keys as latest_metrics lists them, as the
-        SQLite scan); other databases, or rows the COPY cannot carry, the portable per-run queries."""
+        """PostgreSQL with psycopg2: one COPY of every point (stores._sqlcopy); other databases, or
+        rows the COPY cannot carry, the portable per-run queries."""
         dialect = self._engine.dialect
-        if (dialect.name, dialect.driver) != ("postgresql", "psycopg2") or not self._has("latest_metrics", "key"):
+        if (dialect.name, dialect.driver) != ("postgresql", "psycopg2"):
             return super()._history_frame(ids, key_list)
-        keys = {k for (k,) in self._per_run('SELECT DISTINCT "key" FROM latest_metrics WHERE run_uuid IN ({ids})', ids)}
-        if key_list is not None:
-            keys &= set(key_list)
         try:
             with self._engine.connect() as conn:
-                frame = copy_histories(conn.connection.dbapi_connection, ids, sorted(keys))
+                frame = copy_histories(conn.connection.dbapi_connection, ids, key_list)
         except dialect.loaded_dbapi.Error as exc:
             raise StoreError(f"{self.uri}: query failed ({str(exc).splitlines()[0]})") from None
         return super()._history_frame(ids, key_list) if frame is None else frame
