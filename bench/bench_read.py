@@ -10,6 +10,17 @@ part up to all runs: such figures are marked "extrapolated".
     python bench/bench_read.py [--stores A-file B-file A-sqlite B-sqlite] [--readers reportgen mlflow stdlib]
                                [--mlflow-sample N] [--repeat N]
 
+"floor" (SQLite stores only, needs `pip install adbc-driver-sqlite`) is the fastest read this machine
+allows (issue 18): ADBC's SQLite driver fetches the tables into Arrow in C, then the metrics become
+the same frame as ours; its Arrow fetch alone is printed beside it.
+
+Measured 2026-12-07 09:45 UTC, A-sqlite, best of 3 alternating rounds, load average 2.3-3.1:
+reportgen 0.81 s (212 MB), MLflow 45.21 s (534 MB; 62-83 s in other runs the same hour), 55.5x;
+floor 0.78 s (320 MB), its Arrow fetch alone 0.47 s; stdlib 1.31 s. Python's sqlite3 builds one
+object per cell (~0.3 us each), so reportgen's scan moves two floats per point and its floor is
+that fetch (~0.65 s); two threads on rowid halves gained nothing (the GIL), nor did ADBC itself
+with the same join (0.45-0.95 s: SQLite's own row decoding is most of it).
+
 "reportgen-cached" (file stores only) is the incremental read of issue 6: on a copy of the store, one
 cached read fills the read cache, then one run is changed (a metric line appended, a tag added, its
 meta.yaml rewritten) and read_all(cache_dir=...) timed after each change; "seconds" is the slowest.
