@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,27 @@ def test_compare_page_shows_image_artifacts_side_by_side(site):
     grid = soup.select_one("table.rg-image-grid")
     assert grid.select_one("tbody th").get_text() == "plots/curve.png"
     assert len(grid.select("img")) == 1, "only run 1 has the image; the other cells stay empty"
+
+
+def test_a_slice_of_the_runs_table_is_those_rows_of_the_whole():
+    from reportgen.site.collect import gather, open_stores
+    from reportgen.site.pages import experiment_columns, experiment_rows
+    from reportgen.redaction import Redactor
+    from reportgen.site.summary import summarize
+
+    uris = [str(Path(__file__).resolve().parents[1] / "sample_mlruns")]
+    stores = open_stores(uris, strict=False)
+    try:
+        site = gather(stores, uris, experiments=(), filter_string=None, redactor=Redactor.from_options(()),
+                      read_cache=None)
+        checked = 0
+        for exp in site.experiments:
+            summaries, columns = summarize(exp.history), experiment_columns(exp)
+            whole = experiment_rows(exp, summaries, columns)
+            for part in (slice(0, 2), slice(1, None), slice(0, 0)):
+                assert experiment_rows(exp, summaries, columns, rows=part) == whole[part]
+            checked += len(whole) > 2
+        assert checked
+    finally:
+        for store in stores:
+            store.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from reportgen import __version__
+from reportgen.chartdata import split_history
 from reportgen.errors import ReportgenError
 from reportgen.model import Problem
 from reportgen.site.artifact_plan import compare_images
@@ -21,12 +22,10 @@ from reportgen.site.experiment_pages import ExperimentPages
 from reportgen.site.incremental import (
     Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
 )
-from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
 from reportgen.site.pages_run import children_of, run_context
 from reportgen.site.parallel import RunPagePool, capped_workers, default_workers
 from reportgen.site.render import Renderer
-from reportgen.site.runspecs import RunHistorySpecs, split_history
 from reportgen.site.summary import MetricSummary, summarize
 from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme
@@ -87,9 +86,6 @@ class SiteBuilder:
         self.renderer.copy_static()
         self.renderer.write_vendor_assets()
         self.report("Rendering pages", 0, self.site.run_count + len(self.site.experiments))
-        # Chart templates of run pages: one dict for every experiment's, kept by the cache for the next build.
-        self.run_chart_templates = self.cache.run_chart_templates(self.build_key) if self.cache is not None else {}
-        self.templates_known = len(self.run_chart_templates)
         plans = [self._plan(exp) for exp in self.site.experiments]
         jobs = self._jobs = [(plan, run) for plan in plans for run in plan.pending]
         workers = capped_workers(self.workers if self.workers is not None else default_workers(len(jobs)), len(jobs))
@@ -106,8 +102,6 @@ class SiteBuilder:
                 self.problems.extend(problems_in(side["problems"]))
                 self.pages += 1
                 self.report("Rendering pages", 1, None)
-        if self.cache is not None and len(self.run_chart_templates) > self.templates_known:
-            self.cache.keep_run_chart_templates(self.build_key, self.run_chart_templates)
         for plan in plans:
             self._keep(plan)
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
@@ -141,8 +135,6 @@ class SiteBuilder:
                                    lambda key: cache.aside(key).get("summaries"),
                                    lambda run_id: summarize(exp.history_rows([run_id])))
         plan.by_run = split_history(history)
-        plan.specs = RunHistorySpecs(max_points=min(self.max_points, RUN_PAGE_MAX_POINTS),
-                                     templates=self.run_chart_templates)
         plan.names = {run.info.run_id: run_label(run) for run in exp.runs}
         return plan
 
@@ -160,8 +152,8 @@ class SiteBuilder:
 
     def _run_page(self, index: int, tree: list[Any]) -> dict[str, Any]:
         plan, run = self._jobs[index]
-        return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.specs,
-                             plan.children, plan.names, tree)
+        return self.run_page(plan.exp, run, plan.summaries, plan.by_run.get(run.info.run_id), plan.children,
+                             plan.names, tree)
 
     def _experiment_pages(self, plan: "Plan") -> None:
         """The experiment's table pages, exports and compare page (after its runs' artifacts are copied:
@@ -169,7 +161,7 @@ class SiteBuilder:
         if plan.pages_done:
             return
         before = len(self.problems)
-        pages = ExperimentPages(self, plan.exp, plan.summaries, memo=self._memo(plan), rows_per_page=ROWS_PER_PAGE)
+        pages = ExperimentPages(self, plan.exp, plan.summaries, rows_per_page=ROWS_PER_PAGE)
         if self.images is None:
             plan.table_pages, histories = pages.finish()
         else:  # the static images these pages use, for the cache to keep while the unit is reused
@@ -180,15 +172,6 @@ class SiteBuilder:
                 plan.image_names, self.images.used = sorted(self.images.used), images | self.images.used
         pages.compare_page(self._images(plan), histories)
         plan.page_problems = self.problems[before:]
-        if isinstance(pages.memo.old, MemoFolder):
-            pages.memo.old.keep(pages.memo.new)
-
-    def _memo(self, plan: "Plan") -> Memo:
-        """What the last build that rendered this experiment's pages remembered of them (charts, rows)."""
-        if self.cache is None or plan.keys is None:
-            return Memo()
-        folder = MemoFolder(self.cache.memo_path(f"e/{plan.exp.key}"), self.build_key)
-        return Memo(self.build_key, plan.keys.runs, folder, remembers=folder.remembers)
 
     def _images(self, plan: "Plan") -> dict[str, list[dict[str, str]]]:
         """Run id -> the image artifacts the compare page shows (path, href relative to the site root)."""
@@ -247,7 +230,7 @@ class SiteBuilder:
                 sides[run_id] = side
         return sides
 
-    def run_page(self, exp, run, summaries, history_part, specs: RunHistorySpecs, children, names,
+    def run_page(self, exp, run, summaries, history_part, children, names,
                  artifacts: list[Any]) -> dict[str, Any]:
         """Writes the run's page (its artifacts are copied already: `artifacts` is their tree); returns
         what the build keeps of it: its warnings and, for the cache, its metric summaries. May run in a
@@ -259,7 +242,7 @@ class SiteBuilder:
         context = run_context(exp, run, summaries, children, names)
         slots = ChartSlots("chart", out_dir=None, image_dir=None, root="../../", warn=self.warn)
         if history_part:
-            run_charts(run, history_part, slots, specs)
+            run_charts(run, history_part, slots, min(self.max_points, RUN_PAGE_MAX_POINTS))
         context.update({"page_title": context["run"]["name"], "charts": slots.items, "artifacts": artifacts,
                         "artifacts_enabled": self.artifacts})
         self.renderer.page("run.html", f"r/{exp.run_keys[run_id]}.html", context)
@@ -283,7 +266,6 @@ class Plan:
     children: dict[str, list[Any]]
     summaries: dict[tuple[str, str], MetricSummary] = field(default_factory=dict)
     by_run: dict[str, dict] = field(default_factory=dict)
-    specs: RunHistorySpecs | None = None
     names: dict[str, str] = field(default_factory=dict)
     page_problems: list[Problem] = field(default_factory=list)
     table_pages: int = 0

@@ -17,7 +17,6 @@ import hashlib
 from importlib import metadata
 import json
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -37,8 +36,7 @@ _INDEX = "index.json"
 _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
-_MEMOS = "memo"
-_RUN_CHARTS = "run-charts.pickle"  # in the memo folder: the run pages' chart templates
+_OLD_MEMOS = "memo"  # earlier builds kept chart specs and table rows here; save removes the folder
 _ASIDE = "aside.json"  # beside the unit's files (all under r/ or e/): never linked into a site
 _MAX_CONTENTS = 50_000
 # Libraries whose output ends up in the pages: a new version may render different bytes.
@@ -144,25 +142,6 @@ def _link_or_copy(source: str | Path, target: str | Path) -> None:
         shutil.copyfile(source, target)
 
 
-def write_whole(target: Path, data: bytes) -> None:
-    """Written whole, then moved in place: a reader never sees half a file (OSError when it cannot be)."""
-    handle, temp = tempfile.mkstemp(prefix=".memo-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
-def _memo_name(folder: str) -> str:
-    return folder.replace("/", "_")  # e/<key>: the key is a safe file name (collect.url_key)
-
-
 def _unit_files(folder: Path) -> list[str]:
     """Relative paths of the regular files under folder, sorted."""
     found = []
@@ -188,7 +167,6 @@ class SiteCache:
     contents: dict[str, str] = field(default_factory=dict)
     learned: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    memos_kept: set[str] = field(default_factory=set)  # memos of experiment folders this build rendered
     restored: int = 0
     stored: int = 0
 
@@ -306,31 +284,6 @@ class SiteCache:
             return {}
         return found if isinstance(found, dict) else {}
 
-    def run_chart_templates(self, build_key: str) -> dict[Any, Any]:
-        """The run-page chart templates (site.runspecs) the last build under build_key made."""
-        try:
-            found = pickle.loads((self.folder / _MEMOS / _RUN_CHARTS).read_bytes())
-        except Exception:  # noqa: BLE001 - missing, truncated or from another version: only costs time
-            return {}
-        if not isinstance(found, dict) or found.get("build") != build_key:
-            return {}
-        return found.get("templates", {})
-
-    def keep_run_chart_templates(self, build_key: str, templates: dict[Any, Any]) -> None:
-        target = self.folder / _MEMOS / _RUN_CHARTS
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_whole(target, pickle.dumps({"build": build_key, "templates": templates},
-                                             protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:
-            pass  # a cache that cannot be written only costs time
-
-    def memo_path(self, folder: str) -> Path:
-        """Where the memo of the experiment folder `folder` (e/<key>) lives (site.memo.MemoFolder); kept
-        by this build's save."""
-        self.memos_kept.add(_memo_name(folder))
-        return self.folder / _MEMOS / _memo_name(folder)
-
     @property
     def templates(self) -> Path:
         """Compiled theme templates (Jinja's bytecode cache, keyed by their source): ~0.1 s a build."""
@@ -350,9 +303,6 @@ class SiteCache:
                 for key in used.get("units", [])}
         kept = {key: entry for key, entry in kept.items() if entry is not None}
         kept_images = {name for used in sites.values() for name in used.get("images", [])}
-        # Memos of the experiment folders of kept units, and those this build wrote.
-        kept_memos = self.memos_kept | {_memo_name(entry["folder"]) for entry in kept.values()
-                                        if entry["folder"].startswith("e/")} | {_RUN_CHARTS}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tag_cache_folder(self.folder)
@@ -372,7 +322,8 @@ class SiteCache:
             if not self.warnings:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror})")
             return
-        for folder, keep in ((self.units, kept), (self.images, kept_images), (self.folder / _MEMOS, kept_memos)):
+        shutil.rmtree(self.folder / _OLD_MEMOS, ignore_errors=True)
+        for folder, keep in ((self.units, kept), (self.images, kept_images)):
             try:
                 stale = [entry for entry in os.scandir(folder) if entry.name not in keep]
             except OSError:

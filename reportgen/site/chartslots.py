@@ -192,8 +192,8 @@ def _most_points(part: pd.DataFrame) -> int:
     return int(np.bincount(codes).max()) if len(codes) else 0
 
 
-def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int, memo: object = None) -> None:
-    """The experiment page's charts. (memo: ignored; experiment_pages.py stops passing it in h3-lead.patch.)"""
+def experiment_charts(exp: ExperimentData, slots: ChartSlots, *, max_points: int) -> None:
+    """The experiment page's charts."""
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
     keys = key_metrics(exp)
     rows = _HistoryRows(exp.history)
@@ -320,11 +320,9 @@ def run_charts(run: Run, series_by_key: dict[str, Series], slots: ChartSlots, ma
 COMPARE_HISTORY_RUNS = 50
 
 
-def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_points: int,
-                      memo: object = None) -> dict[str, dict]:
+def compare_histories(exp: ExperimentData, ordered_ids: Sequence[str], *, max_points: int) -> dict[str, dict]:
     """Metric key -> history spec over the runs the compare page can show (all runs of small experiments,
-    else the first COMPARE_HISTORY_RUNS of the page's order); the page script filters series.
-    (memo: ignored; experiment_pages.py stops passing it in h3-lead.patch.)"""
+    else the first COMPARE_HISTORY_RUNS of the page's order); the page script filters series."""
     ids = list(ordered_ids)[:COMPARE_HISTORY_RUNS]
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
     run_codes, run_names = _codes(exp.history["run_id"])

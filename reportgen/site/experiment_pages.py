@@ -9,7 +9,6 @@ from typing import Any, Protocol
 from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts
 from reportgen.site.collect import ExperimentData
 from reportgen.site.exports import write_exports
-from reportgen.site.memo import Memo, MemoFolder
 from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, experiment_tree
 from reportgen.site.pages_run import compare_context, compare_order
 from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script_bytes
@@ -36,14 +35,13 @@ COMPARE_MAX_POINTS = 100  # the compare page carries every series of up to 50 ru
 class ExperimentPages:
     """The pages of one experiment, written by `builder`: every runs-table row, the exports, the table pages
     (the first with its charts) and, once the run pages are written, the compare page (it shows the
-    images they copied). memo: chart specs and rows of the last build, for the runs that did not change."""
+    images they copied)."""
 
     def __init__(self, builder: PageWriter, exp: ExperimentData, summaries: dict, *,
-                 memo: Memo | None = None, rows_per_page: int = ROWS_PER_PAGE) -> None:
+                 rows_per_page: int = ROWS_PER_PAGE) -> None:
         self.builder = builder
         self.exp = exp
         self.summaries = summaries
-        self.memo = memo or Memo()
         self.rows_per_page = rows_per_page
         self.columns = experiment_columns(exp)
         self.base = f"e/{exp.key}"
@@ -60,25 +58,6 @@ class ExperimentPages:
         self.builder.render("compare.html", f"e/{exp.key}/compare.html",
                             {"page_title": f"Compare runs: {exp.experiment.name}", **compare})
 
-    def _all_rows(self) -> tuple[list[Any], Memo | None, dict[str, Any]]:
-        """Every row, those of unchanged runs from the memo: (rows, the memo of rows and export lines, what
-        it held before), for _rest."""
-        memo, folder = self.memo, self.memo.old
-        if not isinstance(folder, MemoFolder):
-            rows = experiment_rows(self.exp, self.summaries, self.columns, memo=memo if memo.active else None)
-            return rows, None, {}
-        old = folder.rows()
-        rows_memo = Memo(memo.build_key, memo.run_keys, old, remembers=bool(old))
-        rows = experiment_rows(self.exp, self.summaries, self.columns, memo=rows_memo)
-        return rows, rows_memo, old
-
-    def _compare(self) -> dict[str, Any]:
-        """The compare page's history specs, and what the memo got for them (key -> specs)."""
-        memo = self.memo
-        before = set(memo.new)
-        histories = compare_histories(self.exp, compare_order(self.exp), max_points=COMPARE_MAX_POINTS, memo=memo)
-        return {"histories": histories, "entries": {key: memo.new[key] for key in memo.new.keys() - before}}
-
     def _table_page(self, number: int, rows: list[Any], charts: list[dict[str, Any]]) -> None:
         exp, size = self.exp, self.rows_per_page
         context = {
@@ -88,33 +67,28 @@ class ExperimentPages:
         }
         self.builder.render("experiment.html", f"{self.base}/{self.page_links[number - 1]['href']}", context)
 
-    def _rest(self, rows: list[Any], memo: Memo | None = None, old: dict[str, Any] | None = None) -> None:
-        """The exports and the table pages after the first; then the memo of rows and export lines (of
-        _all_rows) is kept for the next build."""
+    def _rest(self, rows: list[Any]) -> None:
+        """The exports and the table pages after the first."""
         out = self.builder.out / self.base
-        first_page = list(memo.new)[:self.rows_per_page] if memo is not None else []  # the rows' keys come first
-        write_exports(out, self.exp, self.columns, memo)
+        write_exports(out, self.exp, self.columns)
         for number in range(2, self.page_count + 1):
             self._table_page(number, rows, [])
         if self.page_count > 1:  # every row, for the table script to sort and filter across the pages
             (out / ROWS_SCRIPT).write_bytes(rows_script_bytes(rows, page_size=self.rows_per_page))
-        if memo is not None and isinstance(self.memo.old, MemoFolder):
-            self.memo.old.keep_rows(memo.new, old or {}, first_page)
 
     def finish(self) -> tuple[int, dict]:
         """Writes the table pages and exports; returns how many table pages there are and the compare
         page's history specs."""
-        builder, exp, memo = self.builder, self.exp, self.memo
-        rows, rows_memo, old = self._all_rows()
+        builder, exp = self.builder, self.exp
+        rows = experiment_rows(exp, self.summaries, self.columns)
         slots = ChartSlots("chart", out_dir=builder.out,
                            image_dir=f"{self.base}/charts" if builder.static_charts else None,
                            root="../../", warn=builder.warn)
-        experiment_charts(exp, slots, max_points=builder.max_points, memo=memo)
+        experiment_charts(exp, slots, max_points=builder.max_points)
         slots.start_images(builder.images)  # drawn by the image helper while the rest is written
-        self._rest(rows, rows_memo, old)
+        self._rest(rows)
         slots.finish_images()
         self._table_page(1, rows, slots.items)
-        compare = self._compare()
-        memo.new.update(compare["entries"])
+        histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
         builder.report("Rendering pages", 1, None)
-        return self.page_count, compare["histories"]
+        return self.page_count, histories

@@ -69,9 +69,8 @@ def table_records(exp: Any, columns: dict[str, Any]) -> tuple[list[str], list[li
     return header, rows
 
 
-def write_exports(folder: Path, exp: Any, columns: dict[str, Any], memo: object = None) -> None:
-    """runs.csv and runs.json of the experiment. (memo: ignored; experiment_pages.py stops passing it in
-    h3-lead.patch.)"""
+def write_exports(folder: Path, exp: Any, columns: dict[str, Any]) -> None:
+    """runs.csv and runs.json of the experiment."""
     csv_text, json_text = export_texts(*table_records(exp, columns))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "runs.csv").write_text(csv_text, encoding="utf-8", newline="")

@@ -139,8 +139,7 @@ def summaries_in(run_id: str, rows: list[list[Any]]) -> dict[tuple[str, str], Me
 
 class Summaries(dict):
     """(run_id, key) -> MetricSummary of the runs rendered now, and of the cached runs (their units'
-    side data, read by `load`) decoded when first asked for: a rebuild of a big experiment reads few of
-    them (the rows of unchanged runs come from the memo). Asked with get(), as the pages do."""
+    side data, read by `load`) decoded when first asked for. Asked with get(), as the pages do."""
 
     def __init__(self, made: dict[tuple[str, str], MetricSummary], cached: dict[str, str],
                  load: Callable[[str], list[list[Any]] | None],
@@ -149,22 +148,11 @@ class Summaries(dict):
         self._cached = dict(cached)  # run_id -> cache key of its unit, until read
         self._load = load
         self._made_again = made_again  # from the run's history, should its side data be unreadable
-        self._keys: dict[str, set[str]] | None = None  # run_id -> its metrics with a summary (keys_of)
 
     def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
         if self._cached:
             self._fetch(key[0])
         return super().get(key, default)
-
-    def keys_of(self, run_id: str) -> set[str]:
-        """The metrics the run has a summary of."""
-        if self._cached:
-            self._fetch(run_id)
-        if self._keys is None:
-            self._keys = {}
-            for found_run, key in self.keys():
-                self._keys.setdefault(found_run, set()).add(key)
-        return self._keys.get(run_id, set())
 
     def _fetch(self, run_id: str) -> None:
         unit = self._cached.pop(run_id, None)
@@ -172,5 +160,3 @@ class Summaries(dict):
             rows = self._load(unit)
             found = summaries_in(run_id, rows) if rows is not None else self._made_again(run_id)
             self.update(found)
-            if self._keys is not None:
-                self._keys[run_id] = {key for _, key in found}

@@ -80,6 +80,3 @@ def finite(value: Any) -> Any:
         return finite(value.item())
     return value
 
-
-# Until pages_run.py and static_images.py stop naming it (h3-lead.patch): every dict is encoded alike now.
-JSONReady = dict

@@ -16,7 +16,6 @@ from reportgen.model import Problem, Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData, SiteData
 from reportgen.site.markdown_html import render_markdown
-from reportgen.site.memo import Memo
 from reportgen.site.runs_rows import RowWriter
 from reportgen.site.summary import MetricSummary, best_run, direction
 
@@ -115,34 +114,15 @@ def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
 
 
 def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any], *,
-                    root: str = "../../", rows: slice = slice(None), memo: Memo | None = None) -> list[Markup]:
+                    root: str = "../../", rows: slice = slice(None)) -> list[Markup]:
     """The runs table's body rows, parents before their children, as HTML (one `<tr>` each; see
     runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root. rows: which of
-    them (each row is made alone: slice(0, ROWS_PER_PAGE) is the first page's, byte for byte).
-    memo: rows the last build made of the same run in the same table."""
+    them (each row is made alone: slice(0, ROWS_PER_PAGE) is the first page's, byte for byte)."""
     writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
                        full_limit=MAX_VALUE_CHARS)
     items = [(run, depth, run_href(exp, run.info.run_id), run_label(run))
              for run, depth in experiment_tree(exp)[rows]]
-    if memo is None or not memo.active:
-        return writer.rows(items, summaries)
-    # A row shows its run (its unit key: content, summaries' source, label, place in the site), its
-    # depth in the tree, and the table's columns: those are not in the key. A row remembered for other
-    # columns (a key new to one run) is fitted to these, its other cells kept.
-    keys = memo.keys(("row pieces", root), [((depth,), run.info.run_id) for run, depth, _, _ in items])
-    pieces = memo.get_many(keys, lambda missing: writer.pieces([items[n] for n in missing], summaries))
-    same: dict[int, bool] = {}  # id of a columns tuple -> whether they are these (rows share the tuple)
-    stale = []
-    for n, piece in enumerate(pieces):
-        fits = same.get(id(piece.columns))
-        if fits is None:
-            fits = same[id(piece.columns)] = piece.columns == writer.column_ids
-        if not fits:
-            stale.append(n)
-    if stale:
-        for n, piece in zip(stale, writer.fit([items[n] for n in stale], [pieces[n] for n in stale], summaries)):
-            pieces[n] = memo.new[keys[n]] = piece
-    return [writer.join(piece) for piece in pieces]
+    return writer.rows(items, summaries)
 
 
 def index_context(site: SiteData) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from reportgen.limits import FULL_VALUE_MAX_CHARS
 from reportgen.model import Run
 from reportgen.site import fmt
 from reportgen.site.collect import ExperimentData
-from reportgen.site.jsonblock import JSONReady, finite
+from reportgen.site.jsonblock import finite
 from reportgen.site.markdown_html import render_markdown
 from reportgen.site.pages import (
     MAX_VALUE_CHARS, NOTE_TAG, SYSTEM_TAG_PREFIX, key_metrics, run_href, run_label, summary_cells, value_cell,
@@ -141,13 +141,11 @@ def compare_order(exp: ExperimentData) -> list[str]:
 
 def compare_data(exp: ExperimentData, first: Sequence[Run], images: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     """Every run of the experiment for static/js/compare.js (default selection first): run_id, name, url
-    (relative to the compare page), status, params, metrics, tags, images ([{path, url}] of copied image
-    artifacts, at most 12). "histories" is added by the build."""
+    (relative to the compare page), status, params, metrics (NaN and infinities as finite() names them),
+    tags, images ([{path, url}] of copied image artifacts, at most 12). "histories" is added by the build."""
     firsts = {run.info.run_id for run in first}
     ordered = list(first) + [run for run in exp.runs if run.info.run_id not in firsts]
-    # JSON-ready (metrics NaN and infinities as json_text writes them), so the page's 2 MB of JSON is
-    # made by orjson.
-    return JSONReady({
+    return {
         "experiment": exp.experiment.name,
         "runs": [
             {"run_id": run.info.run_id, "name": run_label(run), "url": "../../" + run_href(exp, run.info.run_id),
@@ -160,7 +158,7 @@ def compare_data(exp: ExperimentData, first: Sequence[Run], images: dict[str, li
                         for image in images.get(run.info.run_id, [])]}
             for run in ordered
         ],
-    })
+    }
 
 
 def _finite_metrics(metrics: dict[str, float]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ escaped once, in Python, with the entities of Jinja's autoescape (markupsafe's f
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from markupsafe import Markup
@@ -51,16 +51,6 @@ _HIDDEN_NUM = ' class="rg-num" hidden'
 _SIX_DIGITS = "{:.6g}".format
 
 
-class RowPieces(NamedTuple):
-    """One row as the memo of incremental builds keeps it: its cells by column, so that a row of an unchanged
-    run can be fitted to a table with other columns (a key new to one run) without being made again."""
-
-    head: str  # the pick box and the run's own cells (name, status, start, duration, user)
-    columns: tuple[tuple[str, ...], ...]  # the table's column ids (RowWriter.column_ids) the cells are for
-    cells: tuple[str, ...]  # one per column: a param's or tag's <td>, a metric's four
-    metric_keys: frozenset[str]  # every metric the run has a value or summary of (others show empty cells)
-
-
 class RowWriter:
     """Writes the rows of one runs table (columns as pages.experiment_columns gives them). Text cells are
     cached by value: params and tags repeat across runs."""
@@ -74,75 +64,17 @@ class RowWriter:
         self.root = root
         self.limit, self.cell_limit, self.full_limit = limit, cell_limit, full_limit
         self._cells: dict[tuple[str, str, int, bool], str] = {}
-        # A cell's id says all it depends on besides the run: a param's also whether it varies.
-        self.column_ids: tuple[tuple[str, ...], ...] = (
-            *(("param", key, attrs) for key, attrs in zip(self.params, self.param_attrs)),
-            *(("metric", key) for key in self.metrics), *(("tag", key) for key in self.tags))
 
     def rows(self, items: Sequence[tuple[Any, int, str, str]], summaries: dict) -> list[Markup]:
         """One `<tr>` per (run, depth, href, name), in that order; param, metric and tag cells made column
         by column (a column's values repeat: each is written once)."""
-        heads, cells = self._made(items, summaries)
-        return [Markup("\n".join((head, *row, "</tr>"))) for head, row in zip(heads, cells)]
-
-    def pieces(self, items: Sequence[tuple[Any, int, str, str]], summaries: dict) -> list[RowPieces]:
-        """The rows of `rows`, as RowPieces (see join)."""
-        heads, cells = self._made(items, summaries)
-        keys = _metric_keys([item[0] for item in items], summaries)
-        return [RowPieces(head, self.column_ids, row, found) for head, row, found in zip(heads, cells, keys)]
-
-    @staticmethod
-    def join(pieces: RowPieces) -> Markup:
-        """The `<tr>` of a row's pieces (fitted to this table's columns)."""
-        return Markup("\n".join((pieces.head, *pieces.cells, "</tr>")))
-
-    def fit(self, items: Sequence[tuple[Any, int, str, str]], pieces: Sequence[RowPieces],
-            summaries: dict) -> list[RowPieces]:
-        """Rows made for a table with other columns, fitted to this one's: the cells of the columns both
-        have are kept, the others made column by column (a metric only for the runs that have it: the
-        others' cells are empty, their summaries not looked up)."""
-        fitted: list[RowPieces | None] = [None] * len(pieces)
-        layouts: dict[tuple[tuple[str, ...], ...], list[int]] = {}
-        for n, piece in enumerate(pieces):
-            layouts.setdefault(piece.columns, []).append(n)
-        empty_metric = self._metric_column([None], [None])[0]
-        for columns, positions in layouts.items():
-            where = {column: i for i, column in enumerate(columns)}
-            taken = [where.get(column) for column in self.column_ids]
-            cells = [[None if i is None else pieces[n].cells[i] for i in taken] for n in positions]
-            runs = [items[n][0] for n in positions]
-            for number, (column, i) in enumerate(zip(self.column_ids, taken)):
-                if i is not None:
-                    continue
-                kind, key = column[0], column[1]
-                if kind == "param":
-                    made = self.text_cells([run.data.params.get(key) for run in runs], column[2])
-                elif kind == "tag":
-                    made = self.text_cells([run.data.tags.get(key) for run in runs], "")
-                else:
-                    made = [empty_metric] * len(runs)
-                    having = [j for j, n in enumerate(positions) if key in pieces[n].metric_keys]
-                    if having:
-                        chosen = [runs[j] for j in having]
-                        found = [summaries.get((run.info.run_id, key)) for run in chosen]
-                        for j, html in zip(having, self._metric_column(
-                                [run.data.metrics.get(key) for run in chosen], found)):
-                            made[j] = html
-                for row, cell in zip(cells, made):
-                    row[number] = cell
-            for n, row in zip(positions, cells):
-                fitted[n] = pieces[n]._replace(columns=self.column_ids, cells=tuple(row))  # type: ignore[arg-type]
-        return fitted  # type: ignore[return-value]
-
-    def _made(self, items: Sequence[tuple[Any, int, str, str]], summaries: dict) -> tuple[list[str], list[tuple[str, ...]]]:
-        """Per item, its head and its cells (params, metrics, tags), column by column."""
         runs = [item[0] for item in items]
         columns = [self.text_cells([run.data.params.get(key) for run in runs], attrs)
                    for key, attrs in zip(self.params, self.param_attrs)]
         columns += self.metric_columns(runs, summaries)
         columns += [self.text_cells([run.data.tags.get(key) for run in runs], "") for key in self.tags]
         cells: list[tuple[str, ...]] = list(zip(*columns)) if columns else [()] * len(runs)
-        return [self.head(*item) for item in items], cells
+        return [Markup("\n".join((self.head(*item), *row, "</tr>"))) for item, row in zip(items, cells)]
 
     def head(self, run: Any, depth: int, href: str, name: str) -> str:
         """The start of a run's `<tr>`: pick box, name, status, start, duration, user. One cell a line: the
@@ -256,14 +188,3 @@ class RowWriter:
         self._cells[(text, attrs, limit, numeric)] = cell
         return cell
 
-
-def _metric_keys(runs: Sequence[Any], summaries: dict) -> list[frozenset[str]]:
-    """Per run, the metrics it has a latest value or a summary of (summaries: (run_id, key) -> summary; a
-    site.incremental.Summaries answers keys_of itself, without reading every cached run's)."""
-    keys_of = getattr(summaries, "keys_of", None)
-    if keys_of is None:
-        index: dict[str, set[str]] = {}
-        for run_id, key in summaries:
-            index.setdefault(run_id, set()).add(key)
-        keys_of = lambda run_id: index.get(run_id, ())  # noqa: E731
-    return [frozenset(run.data.metrics).union(keys_of(run.info.run_id)) for run in runs]

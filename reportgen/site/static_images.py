@@ -9,7 +9,6 @@ fork, or if the helper dies, images are drawn in-process.
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from reportgen.errors import ReportgenError
-from reportgen.site.jsonblock import JSONReady, json_text
+from reportgen.site.jsonblock import json_text
 from reportgen.site.parallel import forked_pool
 
 # A helper that does not answer in time (a hang no guard foresaw) is killed and images are drawn here.
@@ -43,9 +42,7 @@ def _draw(spec: dict) -> bytes | str:
 def _spec_key(spec: dict) -> str:
     from reportgen.static_charts import VL_VERSION
 
-    # The specs of reportgen.charts are JSONReady: their text comes from orjson, ~10x faster than json.
-    text = json_text(spec) if isinstance(spec, JSONReady) else json.dumps(
-        spec, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    text = json_text(spec)
     return hashlib.blake2b(f"{_vl_convert_version()}\0{VL_VERSION}\0{text}".encode("utf-8", "surrogatepass"),
                            digest_size=20).hexdigest()
 
