@@ -8,7 +8,7 @@ import click
 
 from reportgen import __version__
 
-# reportgen.site.cache.DEFAULT_CACHE_DIR (not imported here: `reportgen --help` stays fast).
+# reportgen.site.incremental.cache.DEFAULT_CACHE_DIR (not imported here: `reportgen --help` stays fast).
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)

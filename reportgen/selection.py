@@ -1,5 +1,5 @@
 """Which store and experiments a command reads, and the file-name key of an id: shared by `reportgen build`
-(site.collect) and `reportgen summary`/`check` (publish), whose links point at the site's pages."""
+(site.gather) and `reportgen summary`/`check` (publish), whose links point at the site's pages."""
 from __future__ import annotations
 
 import fnmatch

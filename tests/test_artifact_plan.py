@@ -1,9 +1,9 @@
-"""site.artifact_plan: which artifact files a site copies is decided while gathering, in the site's run
+"""site.artifacts.plan: which artifact files a site copies is decided while gathering, in the site's run
 order, so every build of the same store makes the same copies whatever renders where."""
 from __future__ import annotations
 
-from reportgen.site.artifact_plan import OVER_SITE_LIMIT, TOO_LARGE, Budget, compare_images, plan_run
 from reportgen.model import FileInfo
+from reportgen.site.artifacts.plan import OVER_SITE_LIMIT, TOO_LARGE, Budget, compare_images, plan_run
 
 
 class _Store:

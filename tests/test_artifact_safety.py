@@ -17,9 +17,9 @@ import pytest
 
 import mlruns_builder as mb
 from reportgen.model import FileInfo
-from reportgen.site.artifact_preview import PREVIEW_CSP
-from reportgen.site.artifact_plan import Budget, plan_run
-from reportgen.site.artifacts import SAFE_SUFFIX, SERVED_AS_IS, extension, write_artifacts
+from reportgen.site.artifacts.copy import SAFE_SUFFIX, SERVED_AS_IS, extension, write_artifacts
+from reportgen.site.artifacts.plan import Budget, plan_run
+from reportgen.site.artifacts.preview import PREVIEW_CSP
 from site_stores import build, html_pages
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # problems are asserted on

@@ -12,8 +12,8 @@ import pytest
 
 import mlruns_builder as mb
 from browser_pages import INJECTED, Probe
-from reportgen.site.pages import ROWS_PER_PAGE
-from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script
+from reportgen.site.pages.common import ROWS_PER_PAGE
+from reportgen.site.pages.runs_table import ROWS_SCRIPT, rows_script
 
 RUNS = 600
 HOSTILE_NAME = '</script><script>alert(1)</script>\u2028<b data-pwned=1>'

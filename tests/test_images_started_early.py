@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from reportgen.site.chartslots import ChartSlots
+from reportgen.site.pages.chart_slots import ChartSlots
 from reportgen.site.static_images import ImageMaker
 
 

@@ -16,10 +16,10 @@ import mlruns_builder as mb
 from reportgen.cli import main
 from reportgen.errors import ReportgenError
 from reportgen.site import build_site
-from reportgen.site.cache import SiteCache
-from reportgen.site.cache_folder import CacheFolderError, check_cache_folder
-from reportgen.site.exports import export_texts, write_exports
+from reportgen.site.incremental.cache import SiteCache
+from reportgen.site.incremental.cache_folder import CacheFolderError, check_cache_folder
 from reportgen.site.output import PlacementError
+from reportgen.site.pages.exports import export_texts, write_exports
 from reportgen.site.theme import Theme, builtin_themes_dir
 from site_stores import points, tree_digest
 

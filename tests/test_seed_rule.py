@@ -12,8 +12,8 @@ from reportgen import analysis, rollups
 from reportgen.aggregate import param_summary, varying_params as frame_varying
 from reportgen.publish.summary import build_summary
 from reportgen.site import build_site
-from reportgen.site.chartslots import seed_groups as site_seed_groups
-from reportgen.site.pages import run_tree as site_run_tree, varying_params as site_varying
+from reportgen.site.pages.chart_slots import seed_groups as site_seed_groups
+from reportgen.site.pages.common import run_tree as site_run_tree, varying_params as site_varying
 from reportgen.stores import open_store
 
 SEED_NAMES = ("seed", "random_state", "torch_seed")

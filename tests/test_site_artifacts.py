@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import mlruns_builder as mb
-from reportgen.site.artifacts import safe_file_name
+from reportgen.site.artifacts.copy import safe_file_name
 from reportgen.uri import path_to_file_uri
 from site_stores import build, html_pages
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from reportgen import charts
 from reportgen.chartdata import split_history
-from reportgen.site.chartslots import ChartSlots, _HistoryRows, _stable_ids, _top_runs, run_charts
+from reportgen.site.pages.chart_slots import ChartSlots, _HistoryRows, _stable_ids, _top_runs, run_charts
 from reportgen.site.summary import best_run
 
 
@@ -97,7 +97,7 @@ def _point_spec(n: int) -> dict:
 
 
 def test_static_images_drawn_by_the_helper_equal_in_process_ones(tmp_path):
-    from reportgen.site.chartslots import ChartSlots
+    from reportgen.site.pages.chart_slots import ChartSlots
     from reportgen.site.static_images import ImageMaker
 
     helper, here = ImageMaker(helper=True), ImageMaker(helper=False)

@@ -8,8 +8,8 @@ import math
 
 from hypothesis import given, strategies as st
 
-from reportgen.site.exports import csv_cell, export_texts
 from reportgen.site.jsonblock import finite
+from reportgen.site.pages.exports import csv_cell, export_texts
 
 scalars = st.none() | st.text() | st.integers() | st.floats() | st.booleans()
 columns_of = {"text": st.none() | st.text(), "float": st.none() | st.floats(), "mixed": scalars}

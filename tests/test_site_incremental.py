@@ -101,7 +101,7 @@ def settled(monkeypatch):
 
 
 def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_path, store, settled, monkeypatch):
-    from reportgen.site import incremental
+    from reportgen.site.incremental import keys as incremental
 
     hashed = []
     real = incremental.history_digests
@@ -171,7 +171,7 @@ def test_a_page_edited_in_the_site_is_not_reused(tmp_path, store):
 def test_cached_folders_that_cannot_be_linked_are_rendered(tmp_path, store, monkeypatch):
     """A cached folder that cannot be linked into the site (a full disk, the cache removed meanwhile) is
     rendered instead, and the build says so; the other units are still reused."""
-    from reportgen.site.cache import SiteCache
+    from reportgen.site.incremental.cache import SiteCache
 
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)
@@ -345,8 +345,6 @@ def test_forked_incremental_build_equals_a_serial_full_build(tmp_path, store):
     result = build(store, tmp_path / "site", cache_dir=cache, workers=2)
     assert result.reused == 6
     same_as_full(tmp_path, store, tmp_path / "site", workers=1)
-
-
 
 
 def test_a_new_ci_token_in_the_environment_does_not_discard_the_cache(tmp_path, store, monkeypatch):

@@ -154,8 +154,8 @@ def test_compare_page_shows_image_artifacts_side_by_side(site):
 
 
 def test_a_slice_of_the_runs_table_is_those_rows_of_the_whole():
-    from reportgen.site.collect import gather, open_stores
-    from reportgen.site.pages import experiment_columns, experiment_rows
+    from reportgen.site.gather import gather, open_stores
+    from reportgen.site.pages.experiment import experiment_columns, experiment_rows
     from reportgen.redaction import Redactor
     from reportgen.site.summary import summarize
 

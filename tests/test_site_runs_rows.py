@@ -11,8 +11,8 @@ import markupsafe
 from hypothesis import given, settings, strategies as st
 from markupsafe import Markup
 
-from reportgen.site.pages import MAX_CELL_CHARS, MAX_VALUE_CHARS, RUNS_TABLE_CELL_CHARS, value_cell
-from reportgen.site.runs_rows import RowWriter, escape, rows_script
+from reportgen.site.pages.common import MAX_CELL_CHARS, MAX_VALUE_CHARS, RUNS_TABLE_CELL_CHARS, value_cell
+from reportgen.site.pages.runs_table import RowWriter, escape, rows_script
 
 CELL_RE = re.compile(r'<td(?: data-value="([^"]*)")?( class="rg-const")?>(.*)</td>', re.S)
 LONG_RE = re.compile(r'<details class="rg-long"><summary>(.*)</summary><div class="rg-full">(.*)</div></details>', re.S)

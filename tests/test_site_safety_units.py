@@ -6,10 +6,10 @@ import math
 
 from hypothesis import given, strategies as st
 
-from reportgen.site.exports import csv_cell
+from reportgen.redaction import REDACTED, Redactor
 from reportgen.site.jsonblock import json_script
 from reportgen.site.markdown_html import render_markdown
-from reportgen.redaction import REDACTED, Redactor
+from reportgen.site.pages.exports import csv_cell
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),

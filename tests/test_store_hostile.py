@@ -13,7 +13,7 @@ import pytest
 from mlruns_builder import T0, experiment, run, write
 from reportgen import limits, mlruns
 from reportgen.site import build_site, fmt
-from reportgen.site.pages import run_tree
+from reportgen.site.pages.common import run_tree
 from reportgen.stores import _file_parts
 from reportgen.stores.file import FileStore
 

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from reportgen.model import Problem
-from reportgen.site import output
-from reportgen.site.artifact_plan import Budget
-from reportgen.site.builder import Progress, SiteBuilder
-from reportgen.site.cache import Digest, SiteCache, code_digest
-from reportgen.site.cache_folder import claim_cache_folder
-from reportgen.selection import default_store_uris
-from reportgen.site.collect import gather, open_stores, store_root
 from reportgen.redaction import Redactor
+from reportgen.selection import default_store_uris
+from reportgen.site import output
+from reportgen.site.artifacts.plan import Budget
+from reportgen.site.builder import Progress, SiteBuilder
+from reportgen.site.gather import gather, open_stores, store_root
+from reportgen.site.incremental.cache import Digest, SiteCache, code_digest
+from reportgen.site.incremental.cache_folder import claim_cache_folder
 from reportgen.site.static_images import ImageMaker
 from reportgen.site.theme import Theme, builtin_themes_dir
 

@@ -13,21 +13,23 @@ from reportgen import __version__
 from reportgen.chartdata import split_history
 from reportgen.errors import ReportgenError
 from reportgen.model import Problem
-from reportgen.site.artifact_plan import compare_images
-from reportgen.site.artifacts import copied_paths, safe_file_name, write_artifacts
-from reportgen.site.cache import SiteCache
-from reportgen.site.chartslots import ChartSlots, run_charts
-from reportgen.site.collect import ExperimentData, SiteData
-from reportgen.site.experiment_pages import ExperimentPages
-from reportgen.site.incremental import (
+from reportgen.site.artifacts.copy import copied_paths, safe_file_name, write_artifacts
+from reportgen.site.artifacts.plan import compare_images
+from reportgen.site.gather import ExperimentData, SiteData
+from reportgen.site.incremental.cache import SiteCache
+from reportgen.site.incremental.keys import (
     Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
 )
-from reportgen.site.pages import ROWS_PER_PAGE, index_context, problems_context, run_label
-from reportgen.site.pages_run import children_of, run_context
+from reportgen.site.pages.chart_slots import ChartSlots, run_charts
+from reportgen.site.pages.common import ROWS_PER_PAGE, run_label
+from reportgen.site.pages.experiment import ExperimentPages
+from reportgen.site.pages.index import index_context
+from reportgen.site.pages.problems import problems_context
+from reportgen.site.pages.run import children_of, run_context
 from reportgen.site.parallel import RunPagePool, capped_workers, default_workers
 from reportgen.site.render import Renderer
-from reportgen.site.summary import MetricSummary, summarize
 from reportgen.site.static_images import ImageMaker
+from reportgen.site.summary import MetricSummary, summarize
 from reportgen.site.theme import Theme
 
 RUN_PAGE_MAX_POINTS = 200  # run pages are many; their charts get a smaller point budget

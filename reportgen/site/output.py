@@ -58,7 +58,7 @@ def check_summary_paths(store_uri: str | None, *, output: str | Path | None, ima
 
 def check_outside_stores(paths: Sequence[tuple[str, str | Path | None]], store_uris: Sequence[str]) -> None:
     """Refuses any (option, path) whose path is a store root or lies inside one."""
-    from reportgen.site.collect import store_root
+    from reportgen.site.gather import store_root
 
     roots = [root for root in map(store_root, store_uris) if root is not None]
     for option, path in paths:

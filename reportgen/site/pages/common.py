@@ -1,6 +1,5 @@
-"""Page contexts: plain dicts for each page kind (index, experiment, run, compare, problems), built from
-the gathered data. No HTML here (templates escape everything they print), except the runs table's rows,
-which runs_rows writes ready-escaped.
+"""Shared by every page kind: how a run is named and linked, table cells, the metric keys and
+params an experiment's pages show, and the run tree they follow.
 """
 from __future__ import annotations
 
@@ -8,16 +7,12 @@ from collections import Counter
 from itertools import chain
 from typing import Any, Sequence
 
-from markupsafe import Markup
-
 from reportgen.analysis import split_params, tree_order
 from reportgen.limits import CLIP_CHARS, TABLE_FULL_CHARS
-from reportgen.model import Problem, Run
+from reportgen.model import Run
 from reportgen.site import fmt
-from reportgen.site.collect import ExperimentData, SiteData
-from reportgen.site.markdown_html import render_markdown
-from reportgen.site.runs_rows import RowWriter
-from reportgen.site.summary import MetricSummary, best_run, direction
+from reportgen.site.gather import ExperimentData
+from reportgen.site.summary import MetricSummary
 
 NOTE_TAG = "mlflow.note.content"
 # Tags MLflow sets itself; shown as attributes, not in the user tag columns.
@@ -26,7 +21,6 @@ ROWS_PER_PAGE = 250
 MAX_CELL_CHARS = CLIP_CHARS
 RUNS_TABLE_CELL_CHARS = 60  # the runs table is wide already; longer values open in place
 MAX_VALUE_CHARS = TABLE_FULL_CHARS  # in tables of many runs; a run page opens up to FULL_VALUE_MAX_CHARS
-INDEX_KEY_METRICS = 3
 
 
 def run_label(run: Run) -> str:
@@ -101,67 +95,4 @@ def summary_cells(summary: MetricSummary | None, latest: float | None) -> dict[s
         "max": value_cell(summary.max if summary else None),
         "best_step": "" if summary is None or summary.best_step is None else str(summary.best_step),
         "count": summary.count if summary else 0,
-    }
-
-
-def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
-    varying, constant = experiment_varying(exp)
-    user_tags = sorted({key for run in exp.runs for key in run.data.tags if not key.startswith(SYSTEM_TAG_PREFIX)})
-    first = {key: next((run.data.params[key] for run in exp.runs if key in run.data.params), None) for key in constant}
-    return {"params": varying + constant, "varying": set(varying), "constant": constant,
-            "constant_values": [{"key": key, **value_cell(first[key])} for key in constant],
-            "metrics": key_metrics(exp), "tags": user_tags}
-
-
-def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any], *,
-                    root: str = "../../", rows: slice = slice(None)) -> list[Markup]:
-    """The runs table's body rows, parents before their children, as HTML (one `<tr>` each; see
-    runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root. rows: which of
-    them (each row is made alone: slice(0, ROWS_PER_PAGE) is the first page's, byte for byte)."""
-    writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
-                       full_limit=MAX_VALUE_CHARS)
-    items = [(run, depth, run_href(exp, run.info.run_id), run_label(run))
-             for run, depth in experiment_tree(exp)[rows]]
-    return writer.rows(items, summaries)
-
-
-def index_context(site: SiteData) -> dict[str, Any]:
-    items = []
-    for exp in site.experiments:
-        times = [t for run in exp.runs for t in (run.info.start_time, run.info.end_time) if t]
-        best = []
-        for key in key_metrics(exp):
-            if len(best) >= INDEX_KEY_METRICS:
-                break
-            if direction(key) is None:
-                continue  # best_run has no best without a direction (asked before every run's value)
-            values = {run.info.run_id: run.data.metrics[key] for run in exp.runs if key in run.data.metrics}
-            winner = best_run(values, key)
-            if winner is not None:
-                run = next(r for r in exp.runs if r.info.run_id == winner)
-                best.append({"key": key, "direction": direction(key), "value": fmt.number(values[winner]),
-                             "run": run_label(run), "href": run_href(exp, winner)})
-        description = exp.experiment.description
-        items.append({
-            "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),
-            "runs": len(exp.runs), "last_activity": fmt.timestamp(max(times)) if times else "",
-            "best": best, "store": exp.store_label,
-            "description": render_markdown(description[:5000]) if description else None,
-        })
-    return {"experiments": items, "stores": site.store_labels, "run_count": site.run_count}
-
-
-def problems_context(problems: Sequence[Problem]) -> dict[str, Any]:
-    rows = [{"path": fmt.clip(p.path, 500), "message": fmt.clip(p.message, 2000), "kind": p.kind} for p in problems]
-    return {"problems": rows}
-
-
-def experiment_info(exp: ExperimentData) -> dict[str, Any]:
-    """The experiment's heading on its table pages: name, id, link, store, description, user tags."""
-    description = exp.experiment.description
-    return {
-        "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),
-        "store": exp.store_label, "description": render_markdown(description) if description else None,
-        "tags": [{"key": k, **value_cell(v)} for k, v in sorted(exp.experiment.tags.items())
-                 if not k.startswith(SYSTEM_TAG_PREFIX)],
     }

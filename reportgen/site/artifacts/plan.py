@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from reportgen.errors import ReportgenError
-from reportgen.site.artifact_preview import preview_kind
+from reportgen.site.artifacts.preview import preview_kind
 from reportgen.stores.artifacts import unpublishable
 
 # Walk bounds: a run with a million files or a deep tree must not stall the build.

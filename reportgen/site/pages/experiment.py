@@ -1,18 +1,55 @@
-"""One experiment's own pages: its runs table pages (the first with its charts), the CSV and JSON exports
-and the compare page.
+"""One experiment's own pages: its runs table pages (heading, columns, rows; the first page with its
+charts), the CSV and JSON exports and the compare page.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Protocol
 
-from reportgen.site.chartslots import ChartSlots, compare_histories, experiment_charts
-from reportgen.site.collect import ExperimentData
-from reportgen.site.exports import write_exports
-from reportgen.site.pages import ROWS_PER_PAGE, experiment_columns, experiment_info, experiment_rows, experiment_tree
-from reportgen.site.pages_run import compare_context, compare_order
-from reportgen.site.runs_rows import ROWS_SCRIPT, rows_script_bytes
+from markupsafe import Markup
 
+from reportgen.site.gather import ExperimentData
+from reportgen.site.markdown_html import render_markdown
+from reportgen.site.pages.chart_slots import ChartSlots, compare_histories, experiment_charts
+from reportgen.site.pages.common import (
+    MAX_CELL_CHARS, MAX_VALUE_CHARS, ROWS_PER_PAGE, RUNS_TABLE_CELL_CHARS, SYSTEM_TAG_PREFIX, exp_href,
+    experiment_tree, experiment_varying, key_metrics, run_href, run_label, value_cell,
+)
+from reportgen.site.pages.compare import compare_context, compare_order
+from reportgen.site.pages.exports import write_exports
+from reportgen.site.pages.runs_table import ROWS_SCRIPT, RowWriter, rows_script_bytes
+
+
+def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
+    varying, constant = experiment_varying(exp)
+    user_tags = sorted({key for run in exp.runs for key in run.data.tags if not key.startswith(SYSTEM_TAG_PREFIX)})
+    first = {key: next((run.data.params[key] for run in exp.runs if key in run.data.params), None) for key in constant}
+    return {"params": varying + constant, "varying": set(varying), "constant": constant,
+            "constant_values": [{"key": key, **value_cell(first[key])} for key in constant],
+            "metrics": key_metrics(exp), "tags": user_tags}
+
+
+def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any], *,
+                    root: str = "../../", rows: slice = slice(None)) -> list[Markup]:
+    """The runs table's body rows, parents before their children, as HTML (one `<tr>` each; see
+    runs_rows). root: the way from the experiment pages (e/KEY/) back to the site root. rows: which of
+    them (each row is made alone: slice(0, ROWS_PER_PAGE) is the first page's, byte for byte)."""
+    writer = RowWriter(columns, root=root, limit=RUNS_TABLE_CELL_CHARS, cell_limit=MAX_CELL_CHARS,
+                       full_limit=MAX_VALUE_CHARS)
+    items = [(run, depth, run_href(exp, run.info.run_id), run_label(run))
+             for run, depth in experiment_tree(exp)[rows]]
+    return writer.rows(items, summaries)
+
+
+def experiment_info(exp: ExperimentData) -> dict[str, Any]:
+    """The experiment's heading on its table pages: name, id, link, store, description, user tags."""
+    description = exp.experiment.description
+    return {
+        "name": exp.experiment.name, "id": exp.experiment.experiment_id, "href": exp_href(exp),
+        "store": exp.store_label, "description": render_markdown(description) if description else None,
+        "tags": [{"key": k, **value_cell(v)} for k, v in sorted(exp.experiment.tags.items())
+                 if not k.startswith(SYSTEM_TAG_PREFIX)],
+    }
 
 
 class PageWriter(Protocol):

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from reportgen.model import Problem
-from reportgen.site.cache import Digest
-from reportgen.site.collect import ExperimentData
-from reportgen.site.pages import run_label
+from reportgen.site.gather import ExperimentData
+from reportgen.site.incremental.cache import Digest
+from reportgen.site.pages.common import run_label
 from reportgen.site.summary import MetricSummary
 
 

@@ -26,7 +26,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from reportgen.site.cache_folder import tag_cache_folder
+from reportgen.site.incremental.cache_folder import tag_cache_folder
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
 # kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers)

@@ -16,8 +16,8 @@ from reportgen.chartdata import Series
 from reportgen.model import Run
 from reportgen.numbers import mean_std
 from reportgen.site import fmt
-from reportgen.site.collect import ExperimentData
-from reportgen.site.pages import experiment_varying, key_metrics, run_href, run_label, varying_params
+from reportgen.site.gather import ExperimentData
+from reportgen.site.pages.common import experiment_varying, key_metrics, run_href, run_label, varying_params
 from reportgen.site.summary import direction
 from reportgen.static_charts import stable_svg_ids as _stable_ids
 

@@ -1,4 +1,4 @@
-"""The write step of a run's artifacts: the copies the plan (site.artifact_plan) decided, under sanitized
+"""The write step of a run's artifacts: the copies the plan (artifacts.plan) decided, under sanitized
 names, and the run page's tree with previews (images, escaped text, CSV tables, sanitized markdown, HTML
 in a sandboxed iframe) made from the bytes read.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from reportgen.errors import ReportgenError
-from reportgen.site.artifact_preview import preview_for, preview_kind
-from reportgen.site.artifact_plan import PlannedFile, where
+from reportgen.site.artifacts.plan import PlannedFile, where
+from reportgen.site.artifacts.preview import preview_for, preview_kind
 
 HEAD_BYTES = 64 * 1024
 # The only extensions a copy keeps: types every common static host (GitHub and GitLab Pages, Netlify,

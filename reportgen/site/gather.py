@@ -16,9 +16,9 @@ import pandas as pd
 from reportgen.errors import ReportgenError
 from reportgen.model import Experiment, Problem, Run
 from reportgen.redaction import Redactor
-from reportgen.site.artifact_plan import Budget, PlannedFile, plan_run
 from reportgen.selection import select_experiments, url_key
 from reportgen.selection import experiment_matches as _matches
+from reportgen.site.artifacts.plan import Budget, PlannedFile, plan_run
 from reportgen.uri import local_path, redact_uri, scheme_of
 
 
