@@ -156,11 +156,11 @@ class ImageMaker:
         return [_draw(spec) for spec in specs]
 
     def close(self) -> None:
-        """Ends the helper. It is killed, not waited for: it has drawn every image asked of it, and may still
+        """Ends the helper. It is killed rather than let finish: it has drawn every image asked of it, and may still
         be starting the engine (1-2 s that an exiting `reportgen build` process waited for when no image had
         to be drawn, as in most rebuilds); a hung one would outlive the build."""
         if self.pool is not None:
             for process in list((getattr(self.pool, "_processes", None) or {}).values()):
                 process.kill()
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)  # killed: the wait is short, and no hook fails at exit
             self.pool = None
