@@ -13,6 +13,8 @@ DEFAULT_CACHE_DIR = ".reportgen-cache"
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+ARTIFACTS_DESTINATION_HELP = ("Folder (or file: URI) an `mlflow server` was started with as --artifacts-destination: "
+                              "runs whose artifacts it keeps (mlflow-artifacts: URIs) are read from there.")
 
 
 class Size(click.ParamType):
@@ -52,6 +54,7 @@ def main() -> None:
               help="Largest artifact file copied into the site.")
 @click.option("--max-site-size", type=Size(), default="1GB", show_default=True,
               help="Total size of artifacts copied into the site.")
+@click.option("--artifacts-destination", metavar="PATH", help=ARTIFACTS_DESTINATION_HELP)
 @click.option("--redact", "redact", multiple=True, metavar="PATTERN",
               help="Hide values of params and tags whose key matches this glob (repeatable; token, password, "
                    "secret and key-like names are always hidden).")
@@ -67,8 +70,8 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def build(stores, output_dir, experiments, filter_string, title, theme, max_points, no_artifacts,
-          max_artifact_size, max_site_size, redact, no_default_redaction, jobs, cache_dir, no_cache, strict,
-          quiet) -> None:
+          max_artifact_size, max_site_size, artifacts_destination, redact, no_default_redaction, jobs, cache_dir,
+          no_cache, strict, quiet) -> None:
     """Build a static report site from STORES (mlruns folders or tracking URIs; several merge into one).
 
     Without STORES: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.
@@ -86,7 +89,7 @@ def build(stores, output_dir, experiments, filter_string, title, theme, max_poin
             theme=theme, max_points=max_points, artifacts=not no_artifacts, max_artifact_size=max_artifact_size,
             max_site_size=max_site_size, redact=redact, default_redaction=not no_default_redaction, strict=strict,
             workers=jobs, progress=console.progress,
-            cache_dir=None if no_cache else cache_dir,
+            cache_dir=None if no_cache else cache_dir, artifacts_destination=artifacts_destination,
         )
     console.summary(result)
 

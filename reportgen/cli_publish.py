@@ -17,6 +17,8 @@ _DIRECTION_HELP = "Whether a metric improves upward or downward when its name do
 _REDACT_HELP = ("Hide values of params and tags whose key matches this glob (repeatable; token, password, secret "
                 "and key-like names are always hidden).")
 _NO_DEFAULT_HELP = "Turn off the built-in secret rules (names and values); only --redact patterns apply."
+_ARTIFACTS_DESTINATION_HELP = ("Folder (or file: URI) an `mlflow server` was started with as --artifacts-destination, "
+                               "where runs with mlflow-artifacts: URIs keep their artifacts (as for `reportgen build`).")
 
 
 def warn_no_default_redaction(off: bool) -> None:
@@ -44,8 +46,9 @@ def warn_no_default_redaction(off: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
 @click.option("--redact", "redact", multiple=True, metavar="PATTERN", help=_REDACT_HELP)
 @click.option("--no-default-redaction", is_flag=True, help=_NO_DEFAULT_HELP)
+@click.option("--artifacts-destination", metavar="PATH", help=_ARTIFACTS_DESTINATION_HELP)
 def summary(store, experiments, metrics, baseline, top, fmt, images, image_format, site_url, directions, output,
-            redact, no_default_redaction) -> None:
+            redact, no_default_redaction, artifacts_destination) -> None:
     """Markdown (or JSON) summary of the runs in STORE for a PR comment or $GITHUB_STEP_SUMMARY.
 
     Without STORE: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.
@@ -60,7 +63,7 @@ def summary(store, experiments, metrics, baseline, top, fmt, images, image_forma
     text = write_summary(store, output=output, fmt=fmt, experiments=experiments, metrics=metrics, baseline=spec,
                          top=top, images=images, image_format=image_format, site_url=site_url,
                          directions=parse_directions(directions), redact=redact,
-                         default_redaction=not no_default_redaction)
+                         default_redaction=not no_default_redaction, artifacts_destination=artifacts_destination)
     if output is None:
         click.echo(text, nl=False)
 

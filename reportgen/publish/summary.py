@@ -222,10 +222,11 @@ def write_summary(store_uri: str | None, *, output: str | os.PathLike[str] | Non
                   experiments: Sequence[str] = (), metrics: Sequence[str] = (), baseline: RunSpec | None = None,
                   top: int = DEFAULT_TOP, images: str | os.PathLike[str] | None = None, image_format: str = "svg",
                   site_url: str | None = None, directions: Directions | None = None,
-                  max_chars: int = GITHUB_LIMIT, redact: Sequence[str] = (), default_redaction: bool = True) -> str:
+                  max_chars: int = GITHUB_LIMIT, redact: Sequence[str] = (), default_redaction: bool = True,
+                  artifacts_destination: str | os.PathLike[str] | None = None) -> str:
     """Open the store, gather, draw the optional images, render; write to `output` when given.
     Returns the text (Markdown or JSON). redact: globs of keys whose values are hidden, on top of the
-    built-in rules (off when default_redaction is False)."""
+    built-in rules (off when default_redaction is False). artifacts_destination: as open_store's."""
     from reportgen.publish.images import write_images
     from reportgen.publish.summary_md import render_markdown
     from reportgen.stores import open_store
@@ -235,7 +236,7 @@ def write_summary(store_uri: str | None, *, output: str | os.PathLike[str] | Non
     if site_url is not None and not re.match(r"^https?://[^\s]+$", site_url):
         raise BadInputError(f"--site-url {site_url!r} must be an http or https URL")
     uri = store_uri or default_store_uris()[0]
-    with warnings.catch_warnings(), open_store(uri) as store:
+    with warnings.catch_warnings(), open_store(uri, artifacts_destination=artifacts_destination) as store:
         warnings.simplefilter("ignore")  # skipped items are counted in the summary instead
         summary = build_summary(store, experiments=experiments, metrics=metrics, baseline=baseline, top=top,
                                 site_url=site_url, directions=directions,

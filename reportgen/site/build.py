@@ -60,18 +60,21 @@ def build_site(
     workers: int | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
     cache_dir: str | Path | None = None,
+    artifacts_destination: str | None = None,
 ) -> BuildResult:
     """Build the static report of `stores` (URIs or paths; default: MLFLOW_TRACKING_URI, ./mlruns,
     ./mlflow.db) into `output_dir`. Raises ReportgenError on bad input, and on any warning when strict.
 
     workers: processes rendering run pages (None: one per CPU, up to 4, for experiments of 300+ runs).
     cache_dir: a folder for incremental builds (read cache and rendered units); None: render everything.
+    artifacts_destination: the folder a tracking server keeps its proxied artifacts in (its
+    --artifacts-destination): runs with mlflow-artifacts: URIs read theirs from there.
     The site is the same, byte for byte, with or without the cache."""
     options = dict(experiments=experiments, filter_string=filter_string, title=title, theme=theme,
                    max_points=max_points, artifacts=artifacts, max_artifact_size=max_artifact_size,
                    max_site_size=max_site_size, redact=redact, default_redaction=default_redaction, strict=strict,
                    static_charts=static_charts,
-                   workers=workers, progress=progress)
+                   workers=workers, progress=progress, artifacts_destination=artifacts_destination)
     if cache_dir is None:
         return _build(stores, output_dir, cache=None, **options)
     # Before the cache is opened: a folder that is not ours, or one inside the site or a store, is refused
@@ -101,6 +104,7 @@ def _build(
     static_charts: bool,
     workers: int | None,
     progress: Callable[[str, int, int | None], None] | None,
+    artifacts_destination: str | None,
 ) -> BuildResult:
     started = time.perf_counter()
     report = Progress(progress)
@@ -110,7 +114,7 @@ def _build(
     redactor = Redactor.from_options(redact, default=default_redaction)
 
     report("Reading stores", 0, None)
-    opened = open_stores(uris, strict=strict)
+    opened = open_stores(uris, strict=strict, artifacts_destination=artifacts_destination)
     # Before the read: the image helper warms vl-convert up while this process reads the stores.
     images = ImageMaker(helper=static_charts, cache_dir=cache.images if cache is not None else None)
     timings: dict[str, float] = {}

@@ -66,10 +66,10 @@ class SiteData:
         return sum(len(item.runs) for item in self.experiments)
 
 
-def open_stores(uris: Sequence[str], *, strict: bool) -> list[Any]:
+def open_stores(uris: Sequence[str], *, strict: bool, artifacts_destination: str | None = None) -> list[Any]:
     from reportgen.stores import open_store
 
-    return [open_store(uri, strict=strict) for uri in uris]
+    return [open_store(uri, strict=strict, artifacts_destination=artifacts_destination) for uri in uris]
 
 
 def store_root(uri: str) -> Path | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from reportgen.errors import StoreError
 from reportgen.stores.base import Store
+from reportgen.stores.server_artifacts import destination_folder
 from reportgen.uri import local_path, redact_uri, scheme_of
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -19,13 +20,25 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 __all__ = ["Store", "open_store"]
 
 
-def open_store(uri: str | os.PathLike[str], *, strict: bool = False, **options: Any) -> Store:
+def open_store(
+    uri: str | os.PathLike[str], *, strict: bool = False,
+    artifacts_destination: str | os.PathLike[str] | None = None, **options: Any,
+) -> Store:
     """A read-only store for `uri`. strict=True turns every skipped item into an error.
 
+    artifacts_destination: the folder (or file: URI) an `mlflow server` was started with as
+    --artifacts-destination; the runs' `mlflow-artifacts:` URIs are read from it. A server's own URL
+    serves its artifacts itself and ignores it.
     options: artifact_roots=[...] extra local folders where artifacts may be read (besides the store's);
     for servers: max_points, history_mode ('bulk' or 'paged'), workers (see RestStore).
     """
-    uri = os.fspath(uri)
+    destination = None if artifacts_destination is None else destination_folder(artifacts_destination)
+    store = _open(os.fspath(uri), strict=strict, **options)
+    store.artifacts_destination = destination
+    return store
+
+
+def _open(uri: str, *, strict: bool, **options: Any) -> Store:
     scheme = scheme_of(uri)
     if scheme == "file":
         path = local_path(uri)

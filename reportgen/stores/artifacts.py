@@ -3,7 +3,8 @@
 Nothing here follows a symlink, opens a FIFO or device, or reads outside the run's artifact root,
 and that root must itself lie inside an allowed folder (the store's) and belong to the run (see
 resolve_root). Hidden names (.git, .env, .ssh) and names that are not UTF-8 are never listed by a walk.
-Remote artifact URIs (s3://, http://, mlflow-artifacts:) are never fetched: they are "unavailable".
+Remote artifact URIs (s3://, http://, mlflow-artifacts:) are never fetched: they are "unavailable"
+(a server's mlflow-artifacts: are read from its --artifacts-destination folder: stores/server_artifacts.py).
 """
 from __future__ import annotations
 
@@ -84,10 +85,12 @@ def clean_relpath(path: str | None) -> str:
 
 @dataclass(frozen=True)
 class ArtifactRoot:
-    """Where a run's artifacts are: a local folder (`path`), or why they are unavailable (`reason`)."""
+    """Where a run's artifacts are: a local folder (`path`), or why they are unavailable (`reason`);
+    `remote` is the artifact URI when it names no local folder (s3:, mlflow-artifacts:)."""
 
     path: Path | None
     reason: str = ""
+    remote: str = ""
 
 
 def local_artifact_dir(uri: str) -> Path | None:
@@ -187,7 +190,7 @@ def resolve_root(
         reason = refusal(real)
         return ArtifactRoot(None, reason) if reason else ArtifactRoot(real)
     if local is None and artifact_uri:
-        return ArtifactRoot(None, f"remote artifacts ({scheme}:) are not fetched")
+        return ArtifactRoot(None, f"remote artifacts ({scheme}:) are not fetched", remote=artifact_uri)
     # Inside the store but not there: a run without artifacts (not created yet, or an empty folder that
     # git or rsync did not carry over when the store was copied: the stale URI then names this very
     # <exp>/<run>/artifacts, and the run's folder is here).

@@ -2,12 +2,14 @@
 
 A reader implements the abstract methods; search_runs, get_metric_history and the frames come from
 them here, so filtering and ordering behave the same on every kind of store. Local readers (file,
-SQL) get their artifact methods from here too, through artifact_root() and stores.artifacts.
+SQL) get their artifact methods from here too, through artifact_root() and stores.artifacts; a
+server's mlflow-artifacts: URIs are read from `artifacts_destination` (stores.server_artifacts).
 """
 from __future__ import annotations
 
 import abc
 import warnings
+from pathlib import Path
 from typing import IO, Iterable, Sequence
 
 import pandas as pd
@@ -18,6 +20,7 @@ from reportgen.model import Experiment, FileInfo, Metric, Problem, Run, ViewType
 from reportgen.stores import artifacts
 from reportgen.stores._metrics_parse import HISTORY_COLUMNS  # re-exported: the history frame's columns
 from reportgen.stores.artifacts import ArtifactRoot
+from reportgen.stores.server_artifacts import is_server_uri, left_out, root_on_destination
 
 
 class ReadWarning(UserWarning):
@@ -30,6 +33,10 @@ class Store(abc.ABC):
     `problems` collects everything skipped while reading (each distinct problem once, however often
     the item is read again); with strict=True the first problem raises instead. Readers call
     `self.problem(path, message)` for each one.
+
+    `artifacts_destination`: the folder an `mlflow server` keeps proxied artifacts in (its
+    --artifacts-destination), where runs with `mlflow-artifacts:` URIs are read; None leaves them out
+    (one problem for the store, naming the runs). Set by open_store(..., artifacts_destination=).
     """
 
     def __init__(self, uri: str, *, strict: bool = False) -> None:
@@ -37,6 +44,9 @@ class Store(abc.ABC):
         self.strict = strict
         self.problems: list[Problem] = []
         self._seen_problems: set[tuple[str, str]] = set()
+        self.artifacts_destination: Path | None = None
+        self._on_server: dict[str, None] = {}  # runs whose artifacts were left on the server, in order
+        self._on_server_problem: Problem | None = None
 
     def problem(self, path: str, message: str, *, kind: str = "warning") -> None:
         """Record a skipped item (once) and warn; raise instead when strict."""
@@ -80,11 +90,36 @@ class Store(abc.ABC):
         (remote scheme, missing folder, outside the store). Local readers implement this."""
         raise UnsupportedError(f"{type(self).__name__} has no local artifact folders")
 
-    def _usable_root(self, run_id: str) -> ArtifactRoot:
+    def _resolved_root(self, run_id: str) -> ArtifactRoot:
+        """artifact_root, with a server's mlflow-artifacts: URI mapped into artifacts_destination."""
         root = self.artifact_root(run_id)
-        if root.path is None:
-            self.problem(f"run {run_id}", f"artifacts unavailable: {root.reason}")
+        if root.path is None and self.artifacts_destination is not None and is_server_uri(root.remote):
+            return root_on_destination(root.remote, self.artifacts_destination, run_id)
         return root
+
+    def _usable_root(self, run_id: str) -> ArtifactRoot:
+        root = self._resolved_root(run_id)
+        if root.path is None:
+            if is_server_uri(root.remote):
+                self._left_on_server(run_id)
+            else:
+                self.problem(f"run {run_id}", f"artifacts unavailable: {root.reason}")
+        return root
+
+    def _left_on_server(self, run_id: str) -> None:
+        """One problem for the store, however many runs: the count and ids grow as runs are walked."""
+        if run_id in self._on_server:
+            return
+        self._on_server[run_id] = None
+        item = Problem(path=self.uri, message=left_out(list(self._on_server)))
+        if self.strict:
+            raise ReportgenError(f"{item.path}: {item.message}")
+        if self._on_server_problem in self.problems:
+            self.problems.remove(self._on_server_problem)
+        else:  # warned once, for the first run; the problem itself keeps the full count
+            warnings.warn(printable(item), ReadWarning, stacklevel=3)
+        self.problems.append(item)
+        self._on_server_problem = item
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """One level of a run's artifacts under `path` (MLflow's list_artifacts), sorted by path.
@@ -103,7 +138,7 @@ class Store(abc.ABC):
         regular file (a FIFO is never opened for blocking reads). ResourceDoesNotExist when the
         file or the run's artifacts are missing or unavailable.
         """
-        root = self.artifact_root(run_id)
+        root = self._resolved_root(run_id)
         if root.path is None:
             raise ResourceDoesNotExist(f"Artifacts of run {run_id} are unavailable: {root.reason}")
         return artifacts.open_file(root.path, path)
@@ -124,7 +159,7 @@ class Store(abc.ABC):
         """A digest that changes when the run's artifacts change (paths, sizes and mtimes of local
         files; the listing of remote ones), for the build cache. Records no problem."""
         try:
-            root = self.artifact_root(run_id)
+            root = self._resolved_root(run_id)
         except UnsupportedError:
             before = len(self.problems)
             listing = self.walk_artifacts(run_id)
