@@ -95,6 +95,34 @@ def test_the_database_with_the_destination_shows_what_the_server_shows(logged, t
     assert any(data == bytes(range(256)) for data in copied.values())
 
 
+def test_a_file_store_written_by_a_server_reads_them_too(tmp_path):
+    """A server on a file store keeps the same mlflow-artifacts: URIs in its meta.yaml files."""
+    import reportgen.tracking as ours
+
+    try:
+        server = start(str(tmp_path / "mlruns"), tmp_path / "served", tmp_path / "server.log",
+                       extra_env={"MLFLOW_ALLOW_FILE_STORE": "true"})  # MLflow 3 refuses a file store otherwise
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    try:
+        ours.set_tracking_uri(server.url)
+        try:
+            experiment_id, run_ids = log_workload(ours, tmp_path)
+        finally:
+            ours.set_tracking_uri(None)
+        from_server = _build(server.url, tmp_path / "server-site", experiment_id)
+    finally:
+        server.stop()
+    with open_store(tmp_path / "mlruns") as store:
+        assert store.get_run(run_ids[0]).info.artifact_uri.startswith("mlflow-artifacts:")
+    from_folder = _build(str(tmp_path / "mlruns"), tmp_path / "folder-site", experiment_id,
+                         artifacts_destination=str(server.artifacts))
+    assert from_server.problems == [] and from_folder.problems == []
+    assert _artifact_sections(tmp_path / "folder-site") == _artifact_sections(tmp_path / "server-site")
+    copied = _copied(tmp_path / "server-site")
+    assert len(copied) == 5 and _copied(tmp_path / "folder-site") == copied
+
+
 def test_a_file_uri_destination_and_the_store_api_read_the_same_files(logged):
     server, db, _, run_ids = logged
     with open_store(f"sqlite:///{db}", artifacts_destination=server.artifacts.as_uri()) as store:
