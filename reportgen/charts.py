@@ -18,13 +18,13 @@ from reportgen.chartdata import (
     Series, clean_text, downsample_indices, finite_or_none, json_safe, normalise_axis, numeric, robust_range,
     safe_href, short_number, split_history, unique_labels,
 )
-from reportgen.chartspecs import history_spec, parallel_spec
+from reportgen.chartspecs import history_spec, parallel_spec, scatter_spec
 
 if TYPE_CHECKING:
     import altair as alt
 
-# Altair is imported by the kinds built with it (scatter, seed band), when first drawn: it takes ~0.5 s, a
-# third of a rebuild that draws none (history and parallel charts are written out in chartspecs).
+# Altair is imported by the kind built with it (the seed band), when first drawn: it takes ~0.5 s, a
+# third of a rebuild that draws none (history, parallel and scatter charts are written out in chartspecs).
 
 __all__ = ["history_chart", "scatter_chart", "parallel_coordinates", "seed_band_chart", "theme_config",
            "register_altair_theme", "clean_text", "downsample_indices", "unique_labels", "X_AXES"]
@@ -200,7 +200,6 @@ def history_chart(
     return spec
 
 
-@_unvalidated
 def scatter_chart(
     points: pd.DataFrame,
     *,
@@ -215,8 +214,6 @@ def scatter_chart(
     points: columns run, x, y, label, and optionally href (a relative link to the run page) and group.
     A non-numeric x (a categorical param) becomes a nominal axis.
     """
-    import altair as alt
-
     x_num = numeric(points["x"]) if len(points) else None
     y = pd.to_numeric(points["y"], errors="coerce") if len(points) else points.get("y")
     # Column lists, not points.iloc[i]: a pandas row per point cost more than the rest of the chart.
@@ -238,27 +235,13 @@ def scatter_chart(
     positive = x_num[np.isfinite(x_num) & (x_num > 0)] if x_num is not None else None
     log_x = bool(positive is not None and len(positive) == x_num.notna().sum() and len(positive) > 1
                  and positive.max() / positive.min() >= 100)  # learning rates span decades
-    x_scale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
-    x_enc = (alt.X(field="x", type="quantitative", title=x_title, scale=x_scale)
-             if x_num is not None else alt.X(field="x", type="nominal", title=x_title, sort="ascending"))
-    has_group = "group" in points.columns
-    chart = (
-        alt.Chart(alt.NamedData(name="points"), title=title or f"{y_title} vs {x_title}", width="container",
-                  height=height)
-        .mark_point(filled=True, size=60, opacity=0.8)
-        .encode(
-            x=x_enc,
-            y=alt.Y(field="y", type="quantitative", title=y_title,
-                    scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
-            tooltip=[alt.Tooltip(field="label", type="nominal", title="Run"),
-                     alt.Tooltip(field="x", type="quantitative" if x_num is not None else "nominal", title=x_title),
-                     alt.Tooltip(field="y", type="quantitative", title=y_title)],
-            href=alt.Href(field="href", type="nominal"),
-            **({"color": alt.Color(field="g", type="nominal", title="Group")} if has_group else {}),
-        )
-    )
-    return _finish(chart, {"kind": "scatter", "rows": len(rows), "x_numeric": x_num is not None, "log_x": log_x},
-                   {"points": rows}, data_is_safe=True)
+    spec = scatter_spec(title=title or f"{y_title} vs {x_title}", height=height, x_title=x_title, y_title=y_title,
+                        x_numeric=x_num is not None, log_x=log_x, log_y=log_y, grouped="group" in points.columns)
+    spec["data"] = {"values": rows}
+    spec["config"] = theme_config()
+    spec["usermeta"] = {"reportgen": {"kind": "scatter", "rows": len(rows), "x_numeric": x_num is not None,
+                                      "log_x": log_x}}
+    return spec
 
 
 def parallel_coordinates(

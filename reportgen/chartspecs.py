@@ -1,5 +1,6 @@
-"""The Vega-Lite dicts of the charts drawn most often (metric histories, parallel coordinates), without
-their data, written out: Altair's to_dict took most of an experiment's chart time. Each is the dict Altair
+"""The Vega-Lite dicts of the charts drawn most often (metric histories, parallel coordinates, the param
+scatter), without their data, written out: Altair's to_dict took most of an experiment's chart time, and
+importing Altair alone 0.5-0.7 s of every build. Each is the dict Altair
 gives for the chart (tests/test_chart_history_spec.py builds both and compares); reportgen.charts adds the
 data, config and meta.
 """
@@ -60,3 +61,23 @@ def parallel_spec(*, title: str, height: int, color_by: str, numeric_colour: boo
         {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 10},
          "encoding": {"x": x, "y": y, "text": {"field": "txt", "type": "nominal"}}},
     ]})
+
+
+def scatter_spec(*, title: str, height: int, x_title: str, y_title: str, x_numeric: bool, log_x: bool,
+                 log_y: bool, grouped: bool) -> dict:
+    """One point per run, y a metric against x a param (a nominal axis when x is not numeric)."""
+    x = ({"field": "x", "type": "quantitative", "title": x_title, "scale": {"type": "log"} if log_x else {"zero": False}}
+         if x_numeric else {"field": "x", "type": "nominal", "title": x_title, "sort": "ascending"})
+    encoding = {
+        "x": x,
+        "y": {"field": "y", "type": "quantitative", "title": y_title,
+              "scale": {"type": "log"} if log_y else {"zero": False}},
+        "tooltip": [{"field": "label", "type": "nominal", "title": "Run"},
+                    {"field": "x", "type": "quantitative" if x_numeric else "nominal", "title": x_title},
+                    {"field": "y", "type": "quantitative", "title": y_title}],
+        "href": {"field": "href", "type": "nominal"},
+    }
+    if grouped:
+        encoding["color"] = {"field": "g", "type": "nominal", "title": "Group"}
+    return json_safe({"title": title, "width": "container", "height": height,
+                      "mark": {"type": "point", "filled": True, "size": 60, "opacity": 0.8}, "encoding": encoding})

@@ -1,5 +1,6 @@
-"""charts.history_chart writes its Vega-Lite dict directly: it must be the dict Altair gives for the chart it
-used to build (the reference below is that Altair code), for every shape of input."""
+"""reportgen.chartspecs: charts.history_chart, parallel_coordinates and scatter_chart write their Vega-Lite
+dicts directly; each must be the dict Altair gives for the chart it used to build (the references below are
+that Altair code), for every shape of input."""
 from __future__ import annotations
 
 import math
@@ -197,3 +198,53 @@ def test_history_series_are_those_of_the_plain_algorithm(seed, max_points):
     budget = charts._series_budget(len(spec["data"]["values"]), max_points, charts.MAX_ROWS)
     got = [{key: one[key] for key in ("x", "t0", "dt", "y")} for one in spec["data"]["values"]]
     assert got == reference_series(history, budget)
+
+
+# -- scatter -------------------------------------------------------------------------------------------------
+def altair_scatter_spec(spec: dict, *, x_title: str, y_title: str, title: str, log_y: bool, height: int,
+                        has_group: bool) -> dict:
+    """The spec charts.scatter_chart made with Altair (its code before the direct dict), for the rows and meta
+    that `spec` holds."""
+    meta = spec["usermeta"]["reportgen"]
+    x_numeric, log_x = meta["x_numeric"], meta["log_x"]
+    x_scale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
+    x_enc = (alt.X(field="x", type="quantitative", title=x_title, scale=x_scale)
+             if x_numeric else alt.X(field="x", type="nominal", title=x_title, sort="ascending"))
+    with debug_mode(False):
+        chart = (
+            alt.Chart(alt.NamedData(name="points"), title=title, width="container", height=height)
+            .mark_point(filled=True, size=60, opacity=0.8)
+            .encode(
+                x=x_enc,
+                y=alt.Y(field="y", type="quantitative", title=y_title,
+                        scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
+                tooltip=[alt.Tooltip(field="label", type="nominal", title="Run"),
+                         alt.Tooltip(field="x", type="quantitative" if x_numeric else "nominal", title=x_title),
+                         alt.Tooltip(field="y", type="quantitative", title=y_title)],
+                href=alt.Href(field="href", type="nominal"),
+                **({"color": alt.Color(field="g", type="nominal", title="Group")} if has_group else {}),
+            )
+        )
+        return charts._finish(chart, meta, {"points": spec["data"]["values"]}, data_is_safe=True)
+
+
+SCATTER_CASES = {
+    "log-x-grouped": (pd.DataFrame({"run": ["a", "b", "c"], "x": [0.001, 0.1, 0.01], "y": [1.0, 2.0, math.nan],
+                                    "label": ["A", "B", "C"], "href": ["../../r/a.html"] * 3,
+                                    "group": ["g1", None, "g2"]}), {}),
+    "linear-x": (pd.DataFrame({"run": ["a", "b"], "x": [1, 2], "y": [1.0, 2.0], "label": ["A", "B"]}), {}),
+    "nominal-x-log-y": (pd.DataFrame({"run": ["a", "b"], "x": ["adam", HOSTILE], "y": [1.0, 2.0],
+                                      "label": [HOSTILE, "B"]}), {"log_y": True, "title": HOSTILE}),
+    "empty": (pd.DataFrame({"run": [], "x": [], "y": [], "label": []}), {"height": 120}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCATTER_CASES))
+def test_scatter_chart_is_the_spec_altair_makes(case):
+    points, options = SCATTER_CASES[case]
+    titles = {"x_title": "lr" if case != "nominal-x-log-y" else HOSTILE, "y_title": "acc"}
+    spec = charts.scatter_chart(points, **titles, **options)
+    reference = altair_scatter_spec(spec, **titles, title=options.get("title") or "acc vs " + titles["x_title"],
+                                    log_y=options.get("log_y", False), height=options.get("height", 260),
+                                    has_group="group" in points.columns)
+    assert spec == reference
