@@ -1,7 +1,7 @@
 """The Vega-Lite dicts of the charts drawn most often (metric histories, parallel coordinates, the param
 scatter), without their data, written out: Altair's to_dict took most of an experiment's chart time, and
 importing Altair alone 0.5-0.7 s of every build. Each is the dict Altair
-gives for the chart (tests/test_chart_history_spec.py builds both and compares); reportgen.charts adds the
+gives for the chart (tests/test_chartspecs.py builds both and compares); reportgen.charts adds the
 data, config and meta.
 """
 from __future__ import annotations
