@@ -132,10 +132,8 @@ class SiteBuilder:
             return plan
         # Summaries and series of the runs to render; the cached runs brought theirs along.
         history = exp.history_rows([run.info.run_id for run in pending]) if sides else exp.history
-        cache = self.cache
-        plan.summaries = Summaries(summarize(history), {run_id: keys.runs[run_id] for run_id in sides},
-                                   lambda key: cache.aside(key).get("summaries"),
-                                   lambda run_id: summarize(exp.history_rows([run_id])))
+        cached = {run_id: side.get("summaries") for run_id, side in sides.items()}
+        plan.summaries = Summaries(summarize(history), cached, lambda run_id: summarize(exp.history_rows([run_id])))
         plan.by_run = split_history(history)
         plan.names = {run.info.run_id: run_label(run) for run in exp.runs}
         return plan
@@ -195,9 +193,7 @@ class SiteBuilder:
         for run in plan.pending:
             run_id = run.info.run_id
             folder = f"r/{exp.run_keys[run_id]}"  # its copied artifacts, if any; the page beside it
-            side = dict(plan.written[run_id])
-            self.cache.store(keys.runs[run_id], folder, self.out, side, pages=[f"{folder}.html"],
-                             aside={"summaries": side.pop("summaries")})
+            self.cache.store(keys.runs[run_id], folder, self.out, plan.written[run_id], pages=[f"{folder}.html"])
         if not plan.pages_done:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
                              {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),

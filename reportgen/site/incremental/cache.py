@@ -29,15 +29,15 @@ import orjson
 from reportgen.site.incremental.cache_folder import tag_cache_folder
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
-# kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers)
-CACHE_VERSION = 6
+# kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers); 6: copy plans in run keys;
+# 7: metric summaries back in the side data (the index)
+CACHE_VERSION = 7
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
 _OLD_MEMOS = "memo"  # earlier builds kept chart specs and table rows here; save removes the folder
-_ASIDE = "aside.json"  # beside the unit's files (all under r/ or e/): never linked into a site
 _MAX_CONTENTS = 50_000
 # Libraries whose output ends up in the pages: a new version may render different bytes.
 _LIBRARIES = ("jinja2", "markupsafe", "altair", "vl-convert-python", "nh3", "markdown", "pandas", "numpy", "pyyaml")
@@ -246,11 +246,9 @@ class SiteCache:
                 sizes[entry["folder"]] = sum(size for _, size, _ in entry["files"])
         return sizes
 
-    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = (),
-              aside: dict[str, Any] | None = None) -> None:
+    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = ()) -> None:
         """Keep what was rendered into staging/folder (if that folder exists) and the files `pages`
-        (paths from the site's root) under `key`. aside: side data a rebuild seldom needs (read by
-        `aside`), kept in the unit's folder rather than in the index that every build reads."""
+        (paths from the site's root) under `key`, with its side data (in the index)."""
         target = self.units / key
         try:
             if target.exists():
@@ -265,9 +263,6 @@ class SiteCache:
                 _link_or_copy(staging / relative, path)
                 info = os.stat(path)
                 files.append([relative, info.st_size, info.st_mtime_ns])
-            if aside is not None:
-                target.mkdir(parents=True, exist_ok=True)
-                (target / _ASIDE).write_bytes(_dumps(aside))
         except OSError as exc:
             if not self.warnings:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror}); "
@@ -275,14 +270,6 @@ class SiteCache:
             return
         self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
-
-    def aside(self, key: str) -> dict[str, Any]:
-        """The `aside` data stored with a unit; {} when it cannot be read."""
-        try:
-            found = _loads((self.folder / _UNITS / key / _ASIDE).read_bytes())
-        except (OSError, ValueError):
-            return {}
-        return found if isinstance(found, dict) else {}
 
     @property
     def templates(self) -> Path:

@@ -141,12 +141,10 @@ class Summaries(dict):
     """(run_id, key) -> MetricSummary of the runs rendered now, and of the cached runs (their units'
     side data, read by `load`) decoded when first asked for. Asked with get(), as the pages do."""
 
-    def __init__(self, made: dict[tuple[str, str], MetricSummary], cached: dict[str, str],
-                 load: Callable[[str], list[list[Any]] | None],
+    def __init__(self, made: dict[tuple[str, str], MetricSummary], cached: dict[str, list[list[Any]] | None],
                  made_again: Callable[[str], dict[tuple[str, str], MetricSummary]]) -> None:
         super().__init__(made)
-        self._cached = dict(cached)  # run_id -> cache key of its unit, until read
-        self._load = load
+        self._cached = dict(cached)  # run_id -> its unit's summary rows (None: unreadable), until decoded
         self._made_again = made_again  # from the run's history, should its side data be unreadable
 
     def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
@@ -155,8 +153,7 @@ class Summaries(dict):
         return super().get(key, default)
 
     def _fetch(self, run_id: str) -> None:
-        unit = self._cached.pop(run_id, None)
-        if unit is not None:
-            rows = self._load(unit)
+        if run_id in self._cached:
+            rows = self._cached.pop(run_id)
             found = summaries_in(run_id, rows) if rows is not None else self._made_again(run_id)
             self.update(found)
