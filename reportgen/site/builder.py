@@ -103,6 +103,7 @@ class SiteBuilder:
                 plan.written[run.info.run_id].update(side, pages=1)
                 self.problems.extend(problems_in(side["problems"]))
                 self.pages += 1
+                self._keep_run(plan, run)  # while the pool renders the pages after it
                 self.report("Rendering pages", 1, None)
         for plan in plans:
             self._keep(plan)
@@ -185,16 +186,17 @@ class SiteBuilder:
                               for path in compare_images(exp.artifacts.get(run_id, [])) if path not in failed]
         return images
 
-    def _keep(self, plan: "Plan") -> None:
-        """What was rendered goes into the cache."""
-        exp, keys = plan.exp, plan.keys
-        if keys is None:
-            return
-        for run in plan.pending:
+    def _keep_run(self, plan: "Plan", run: Any) -> None:
+        """A rendered run page goes into the cache, with its folder of copied artifacts (if any)."""
+        if plan.keys is not None:
             run_id = run.info.run_id
-            folder = f"r/{exp.run_keys[run_id]}"  # its copied artifacts, if any; the page beside it
-            self.cache.store(keys.runs[run_id], folder, self.out, plan.written[run_id], pages=[f"{folder}.html"])
-        if not plan.pages_done:
+            folder = f"r/{plan.exp.run_keys[run_id]}"
+            self.cache.store(plan.keys.runs[run_id], folder, self.out, plan.written[run_id], pages=[f"{folder}.html"])
+
+    def _keep(self, plan: "Plan") -> None:
+        """The experiment's rendered pages go into the cache."""
+        exp, keys = plan.exp, plan.keys
+        if keys is not None and not plan.pages_done:
             self.cache.store(keys.experiment, f"e/{exp.key}", self.out,
                              {"pages": plan.table_pages + 1, "problems": problems_out(plan.page_problems),
                               "store_problems": [], "images": plan.image_names})

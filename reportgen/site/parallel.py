@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 # Below this many runs a fork costs more than it saves.
 PARALLEL_FROM_RUNS = 300
@@ -96,8 +96,11 @@ class RunPagePool:
         else:
             self._pending.append(self.pool.submit(_call, *args))
 
-    def results(self) -> list[Any]:
-        return self._done + [future.result() for future in self._pending]
+    def results(self) -> Iterator[Any]:
+        """The results in submission order, each as soon as it and those before it are done."""
+        yield from self._done
+        for future in self._pending:
+            yield future.result()
 
     def __enter__(self) -> "RunPagePool":
         return self
