@@ -112,7 +112,7 @@ def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_pat
     TrackingClient(tracking_uri=str(store)).log_metric(RUN_2, "loss", 0.01, step=99, timestamp=1_700_000_999_000)
     hashed.clear()
     result = build(store, tmp_path / "site", cache_dir=cache)
-    assert result.reused == 6 and hashed == [{RUN_2}]  # only the changed run's points are hashed
+    assert result.reused == 6 and hashed == []  # every run is keyed by what was read: no points hashed
     same_as_full(tmp_path, store, tmp_path / "site")
     # Nothing changed: no experiment renders, so no history frame is made at all.
     from reportgen.stores._cache_frames import Histories
@@ -123,17 +123,19 @@ def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_pat
     assert build(store, tmp_path / "site", cache_dir=cache).reused == 8 and made == []
 
 
-def test_a_run_keeps_its_key_once_the_read_cache_vouches_for_it(tmp_path, store, monkeypatch):
+def test_a_run_the_read_cache_starts_vouching_for_renders_once_more(tmp_path, store, monkeypatch):
     """A run changed just before a build is not vouched for (its files may change again within the
-    clock's granularity) and is keyed by its content; the next build vouches for it: same key."""
+    clock's granularity) and is keyed by its content; the next build keys it by what was read (one more
+    rendering), and the one after reuses it. Both sites equal a full build."""
     from reportgen.stores import file_cache
 
     cache = tmp_path / "cache"
     monkeypatch.setattr(file_cache, "RACY_NS", 10 ** 18)  # nothing trusted
-    build(store, tmp_path / "site", cache_dir=cache)
+    assert build(store, tmp_path / "site", cache_dir=cache).reused == 0
+    assert build(store, tmp_path / "site", cache_dir=cache).reused == 8  # keyed by content again: same keys
+    same_as_full(tmp_path, store, tmp_path / "site")
     monkeypatch.setattr(file_cache, "RACY_NS", 0)  # everything trusted
-    result = build(store, tmp_path / "site", cache_dir=cache)
-    assert result.reused == 8
+    assert build(store, tmp_path / "site", cache_dir=cache).reused == 1  # only the experiment without runs
     assert build(store, tmp_path / "site", cache_dir=cache).reused == 8
     same_as_full(tmp_path, store, tmp_path / "site")
 

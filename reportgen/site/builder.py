@@ -119,8 +119,7 @@ class SiteBuilder:
         """What of the experiment must be rendered (what the cache had is linked in already), and the
         summaries and series the run pages to render need."""
         children = children_of(exp)
-        keys = unit_keys(exp, self.build_key, children, artifacts=self.artifacts, contents=self.cache.contents,
-                         learned=self.cache.learned) if self.cache else None
+        keys = unit_keys(exp, self.build_key, children, artifacts=self.artifacts) if self.cache else None
         sides = self._restore_runs(exp, keys) if keys else {}
         side = self._restore(keys.experiment, f"e/{exp.key}") if keys is not None else None
         pages_done = side is not None

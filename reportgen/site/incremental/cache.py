@@ -38,7 +38,6 @@ _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
 _OLD_MEMOS = "memo"  # earlier builds kept chart specs and table rows here; save removes the folder
-_MAX_CONTENTS = 50_000
 # Libraries whose output ends up in the pages: a new version may render different bytes.
 _LIBRARIES = ("jinja2", "markupsafe", "altair", "vl-convert-python", "nh3", "markdown", "pandas", "numpy", "pyyaml")
 
@@ -162,10 +161,6 @@ class SiteCache:
     # output folder -> {"units": keys, "images": file names} of its last build
     sites: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     used: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # read digest (with the build key) -> content digest of a run: runs the store vouches for are keyed
-    # without being pickled and hashed again (incremental.unit_keys); `learned` is this build's.
-    contents: dict[str, str] = field(default_factory=dict)
-    learned: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     restored: int = 0
     stored: int = 0
@@ -178,8 +173,6 @@ class SiteCache:
             loaded = _loads(index.read_bytes())
             if loaded.get("version") == CACHE_VERSION and isinstance(loaded.get("units"), dict):
                 cache.entries = loaded["units"]
-                contents = loaded.get("contents")
-                cache.contents = contents if isinstance(contents, dict) else {}
                 cache.sites = {site: used for site, used in loaded.get("sites", {}).items()
                                if isinstance(used, dict)}
         except FileNotFoundError:
@@ -294,14 +287,7 @@ class SiteCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             tag_cache_folder(self.folder)
             handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.folder)
-            # Pairs of other sites' builds stay too, up to a bound (a read digest never comes back
-            # once its run changed: old pairs are only dead weight).
-            contents = dict(self.learned)
-            for pair in self.contents.items():
-                if len(contents) >= max(_MAX_CONTENTS, 2 * len(self.learned)):
-                    break
-                contents.setdefault(*pair)
-            data = _dumps({"version": CACHE_VERSION, "sites": sites, "units": kept, "contents": contents})
+            data = _dumps({"version": CACHE_VERSION, "sites": sites, "units": kept})
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
             os.replace(temp, self.folder / _INDEX)

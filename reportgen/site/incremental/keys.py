@@ -61,24 +61,20 @@ class UnitKeys:
     experiment: str  # key of the folder e/<key>/
 
 
-def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]], *, artifacts: bool,
-              contents: dict[str, str] | None = None, learned: dict[str, str] | None = None) -> UnitKeys:
+def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]], *, artifacts: bool) -> UnitKeys:
     """The cache keys of the experiment's run folders and of its own folder.
 
-    A run is keyed by its content: its Run as read and redacted (pickled) and its history rows. A run
-    the store vouches for (`read_digest`: its folder unchanged since a read that built the same Run and
-    history) takes that content digest from `contents` (read digest -> content digest, kept by the
-    last build), without pickling it or hashing its points; `learned` gets the pairs of this build."""
-    contents = {} if contents is None else contents
+    A run is keyed by its content: what the reader read for it, when the store vouches for that
+    (`read_digest`: its folder unchanged since a read that built the same Run and history), else its
+    Run as read and redacted (pickled) and its history rows. A run keyed the second way (changed within
+    the clock's granularity before the build) is rendered once more when the store starts vouching."""
     content: dict[str, str] = {}
     read_digest = getattr(exp.store, "read_digest", None)
-    asked = {run.info.run_id: read_digest(run.info.run_id) for run in exp.runs} if read_digest is not None else {}
-    found = {run_id: digest for run_id, digest in asked.items() if digest is not None}
-    vouched = dict(zip(found, Digest.each(build_key, found.values())))  # Digest(build_key, digest) each
-    for run_id, key in vouched.items():
-        known = contents.get(key)
-        if known is not None:
-            content[run_id] = known
+    if read_digest is not None:
+        for run in exp.runs:
+            digest = read_digest(run.info.run_id)
+            if digest is not None:
+                content[run.info.run_id] = "read:" + digest.hex()
     others = [run for run in exp.runs if run.info.run_id not in content]
     if others:  # (only then are history rows made: an unchanged experiment may never need them)
         ids = [run.info.run_id for run in others]
@@ -86,8 +82,6 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
         for run in others:
             run_id = run.info.run_id
             content[run_id] = Digest(pickle.dumps(run, protocol=5), histories.get(run_id, b"")).hex()
-    if learned is not None:
-        learned.update((vouched[run_id], content[run_id]) for run_id in vouched)
     exp_part = Digest("experiment", build_key, exp.key, exp.store_label,
                       pickle.dumps(exp.experiment, protocol=5)).hex()
     labels = {run.info.run_id: run_label(run) for run in exp.runs}
