@@ -30,8 +30,8 @@ from reportgen.site.incremental.cache_folder import tag_cache_folder
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
 # kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers); 6: copy plans in run keys;
-# 7: metric summaries back in the side data (the index)
-CACHE_VERSION = 7
+# 7: metric summaries back in the side data (the index); 8: a unit's files flat, units/<key>.<number>
+CACHE_VERSION = 8
 DEFAULT_CACHE_DIR = ".reportgen-cache"
 _INDEX = "index.json"
 _UNITS = "units"
@@ -164,6 +164,7 @@ class SiteCache:
     warnings: list[str] = field(default_factory=list)
     restored: int = 0
     stored: int = 0
+    _units_made: bool = False
 
     @classmethod
     def open(cls, folder: str | Path) -> "SiteCache":
@@ -185,16 +186,21 @@ class SiteCache:
     def units(self) -> Path:
         return self.folder / _UNITS
 
+    def _unit_file(self, key: str) -> str:
+        """The start of the names of a unit's files: units/<key>.<number>, one flat folder (a folder for
+        each unit cost a first build of 2,000 runs 4,000 mkdir calls)."""
+        return f"{self.folder}{os.sep}{_UNITS}{os.sep}{key}."
+
     def claim(self, key: str, folder: str) -> dict[str, Any] | None:
         """The side data of the cached unit `key` for staging/folder, which `link` then fills; None when
         it is not cached (or its files changed since)."""
         entry = self.entries.get(key)
         if entry is None or entry.get("folder") != folder:
             return None
-        source = f"{self.folder}{os.sep}{_UNITS}{os.sep}{key}{os.sep}"  # str paths: thousands of units a build
+        source = self._unit_file(key)  # str paths: thousands of units a build
         try:
-            for relative, size, mtime in entry["files"]:
-                info = os.stat(source + relative)
+            for number, (_, size, mtime) in enumerate(entry["files"]):
+                info = os.stat(f"{source}{number}")
                 if info.st_size != size or info.st_mtime_ns != mtime:
                     return None
         except (OSError, ValueError, TypeError):
@@ -208,15 +214,15 @@ class SiteCache:
         the cache was deleted meanwhile). made: folders of staging known to be there (the calls for
         thousands of units share it: most put one page in r/)."""
         entry = self.used[key]
-        source = f"{self.folder}{os.sep}{_UNITS}{os.sep}{key}{os.sep}"
+        source = self._unit_file(key)
         target = f"{staging}{os.sep}"
         made = set() if made is None else made
-        for relative, _, _ in entry["files"]:  # relative to the site's root
+        for number, (relative, _, _) in enumerate(entry["files"]):  # relative to the site's root
             parent = os.path.dirname(relative)
             if parent not in made:
                 _make_folder(target + parent)
                 made.add(parent)
-            _link_or_copy(source + relative, target + relative)
+            _link_or_copy(f"{source}{number}", target + relative)
 
     def release(self, key: str, staging: Path) -> None:
         """Undo claim() and whatever link() did of it: the unit is rendered instead. (A file left linked
@@ -242,18 +248,22 @@ class SiteCache:
     def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = ()) -> None:
         """Keep what was rendered into staging/folder (if that folder exists) and the files `pages`
         (paths from the site's root) under `key`, with its side data (in the index)."""
-        target = self.units / key
+        target = self._unit_file(key)
         try:
-            if target.exists():
-                shutil.rmtree(target)
+            if not self._units_made:
+                self.units.mkdir(parents=True, exist_ok=True)
+                self._units_made = True
             found = [*pages]
-            if (staging / folder).is_dir():
+            if os.path.isdir(f"{staging}{os.sep}{folder}"):
                 found += [f"{folder}/{relative}" for relative in _unit_files(staging / folder)]
             files = []
-            for relative in found:
-                path = target / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _link_or_copy(staging / relative, path)
+            for number, relative in enumerate(found):
+                path = f"{target}{number}"
+                try:
+                    os.unlink(path)  # left by a build that stored this unit and failed before saving
+                except FileNotFoundError:
+                    pass
+                _link_or_copy(f"{staging}{os.sep}{relative}", path)
                 info = os.stat(path)
                 files.append([relative, info.st_size, info.st_mtime_ns])
         except OSError as exc:
@@ -296,9 +306,10 @@ class SiteCache:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror})")
             return
         shutil.rmtree(self.folder / _OLD_MEMOS, ignore_errors=True)
-        for folder, keep in ((self.units, kept), (self.images, kept_images)):
+        for folder, keep, name_of in ((self.units, kept, lambda name: name.split(".", 1)[0]),
+                                      (self.images, kept_images, lambda name: name)):
             try:
-                stale = [entry for entry in os.scandir(folder) if entry.name not in keep]
+                stale = [entry for entry in os.scandir(folder) if name_of(entry.name) not in keep]
             except OSError:
                 stale = []
             for entry in stale:
