@@ -21,9 +21,10 @@ SCRIPTS = ("hello_world", "logistic_regression", "elastic_net_wine")
 IMPORT_LINE = "import reportgen.tracking as mlflow"
 
 
-def _env(store: Path) -> dict[str, str]:
+def _env(store: Path | str) -> dict[str, str]:
+    """The environment of a script logging to `store` (a folder, or a tracking URI)."""
     env = dict(os.environ)
-    env["MLFLOW_TRACKING_URI"] = path_to_file_uri(store)
+    env["MLFLOW_TRACKING_URI"] = store if isinstance(store, str) else path_to_file_uri(store)
     env["MLFLOW_ALLOW_FILE_STORE"] = "true"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
@@ -228,7 +229,7 @@ def _as_written_for_mlflow(source: str) -> str:
     return source.replace("from reportgen.tracking", "from mlflow")
 
 
-def _run_tutorial(script: Path, store: Path, cwd: Path, *, block_mlflow: bool) -> str:
+def _run_tutorial(script: Path, store: Path | str, cwd: Path, *, block_mlflow: bool) -> str:
     command = [sys.executable, "-c", BLOCK_MLFLOW_AND_RUN, str(script)] if block_mlflow else [sys.executable, str(script)]
     env = _env(store)
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
@@ -236,19 +237,17 @@ def _run_tutorial(script: Path, store: Path, cwd: Path, *, block_mlflow: bool) -
     return done.stdout
 
 
-def _needs_sklearn_flavor() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("reportgen.tracking.sklearn") is None:
-        # Not a silent skip: these two tasks call mlflow.sklearn.log_model (issue 16, item 2).
-        pytest.skip("NEEDS reportgen.tracking.sklearn (issue 16 item 2): the tutorial's sklearn tasks call log_model")
+def _uri(backend: str, folder: Path) -> str:
+    """The tracking URI a tutorial task logs to: a file store, or an SQLite database (MLflow 3's default)."""
+    return path_to_file_uri(folder / "mlruns") if backend == "file" else f"sqlite:///{folder / 'mlflow.db'}"
 
 
-def test_tutorial_hello_world_runs_without_mlflow(tmp_path):
-    store = tmp_path / "mlruns"
-    out = _run_tutorial(TUTORIAL / "hello_world.py", store, tmp_path, block_mlflow=True)
-    assert f"Tracking URI: {path_to_file_uri(store)}" in out
-    client = MlflowClient(tracking_uri=path_to_file_uri(store))
+@pytest.mark.parametrize("backend", ["file", "sqlite"])
+def test_tutorial_hello_world_runs_without_mlflow(backend, tmp_path):
+    uri = _uri(backend, tmp_path)
+    out = _run_tutorial(TUTORIAL / "hello_world.py", uri, tmp_path, block_mlflow=True)
+    assert f"Tracking URI: {uri}" in out
+    client = MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs(["0"])
     assert 0 <= int(run.data.params["param1"]) <= 100
     assert [m.step for m in client.get_metric_history(run.info.run_id, "foo")] == [0, 0, 0]
@@ -256,19 +255,19 @@ def test_tutorial_hello_world_runs_without_mlflow(tmp_path):
     assert sorted(_walk(client, run.info.run_id, None)) == ["outputs/test.txt", "test.txt"]
 
 
+@pytest.mark.parametrize("backend", ["file", "sqlite"])
 @pytest.mark.parametrize("task", SKLEARN_TASKS)
-def test_tutorial_sklearn_tasks_run_without_mlflow(task, tmp_path):
-    _needs_sklearn_flavor()
-    store = tmp_path / "mlruns"
-    _run_tutorial(TUTORIAL / f"{task}.py", store, tmp_path, block_mlflow=True)
-    client = MlflowClient(tracking_uri=path_to_file_uri(store))
+def test_tutorial_sklearn_tasks_run_without_mlflow(task, backend, tmp_path):
+    uri = _uri(backend, tmp_path)
+    _run_tutorial(TUTORIAL / f"{task}.py", uri, tmp_path, block_mlflow=True)
+    client = MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs(["0"])
     assert run.info.status == "FINISHED"
     assert run.data.metrics
 
 
-def _tutorial_summary(mlflow_module, store: Path, *, deterministic: bool) -> list:
-    client = mlflow_module.MlflowClient(tracking_uri=path_to_file_uri(store))
+def _tutorial_summary(mlflow_module, uri: str, *, deterministic: bool) -> list:
+    client = mlflow_module.MlflowClient(tracking_uri=uri)
     summary = []
     for run in client.search_runs(["0"]):
         histories = {key: len(client.get_metric_history(run.info.run_id, key)) for key in run.data.metrics}
@@ -280,22 +279,22 @@ def _tutorial_summary(mlflow_module, store: Path, *, deterministic: bool) -> lis
 
 
 @pytest.mark.oracle
+@pytest.mark.parametrize("backend", ["file", "sqlite"])
 @pytest.mark.parametrize("task", ("hello_world", *SKLEARN_TASKS))
-def test_tutorial_task_reads_the_same_in_mlflow_as_when_mlflow_wrote_it(task, tmp_path, monkeypatch):
+def test_tutorial_task_reads_the_same_in_mlflow_as_when_mlflow_wrote_it(task, backend, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
-    if task != "hello_world":
-        _needs_sklearn_flavor()
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     ours_dir, real_dir = tmp_path / "ours", tmp_path / "real"
     ours_dir.mkdir()
     real_dir.mkdir()
-    _run_tutorial(TUTORIAL / f"{task}.py", ours_dir / "mlruns", ours_dir, block_mlflow=True)
+    ours_uri, real_uri = _uri(backend, ours_dir), _uri(backend, real_dir)
+    _run_tutorial(TUTORIAL / f"{task}.py", ours_uri, ours_dir, block_mlflow=True)
     as_written = real_dir / f"{task}.py"
     as_written.write_text(_as_written_for_mlflow((TUTORIAL / f"{task}.py").read_text(encoding="utf-8")), encoding="utf-8")
-    _run_tutorial(as_written, real_dir / "mlruns", real_dir, block_mlflow=False)
+    _run_tutorial(as_written, real_uri, real_dir, block_mlflow=False)
     deterministic = task != "hello_world"  # hello world logs random numbers
-    ours = _tutorial_summary(mlflow, ours_dir / "mlruns", deterministic=deterministic)
+    ours = _tutorial_summary(mlflow, ours_uri, deterministic=deterministic)
     assert len(ours) == 1
-    assert ours == _tutorial_summary(mlflow, real_dir / "mlruns", deterministic=deterministic)
+    assert ours == _tutorial_summary(mlflow, real_uri, deterministic=deterministic)
     if task != "hello_world":
-        assert len(mlflow.MlflowClient(path_to_file_uri(ours_dir / "mlruns")).search_logged_models(["0"])) == 1
+        assert len(mlflow.MlflowClient(ours_uri).search_logged_models(["0"])) == 1

@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
 
 import reportgen.tracking as rg  # noqa: E402
-from reportgen.errors import InvalidParameterValue, ReportgenError, UnsupportedError  # noqa: E402
+from reportgen.errors import InvalidParameterValue, ReportgenError  # noqa: E402
 from reportgen.tracking import sklearn as rg_sklearn  # noqa: E402
 from reportgen.tracking.models import infer_signature  # noqa: E402
 
@@ -436,18 +436,26 @@ def test_bad_arguments_are_one_line_errors(tracking_root, data, kwargs, message)
     assert "\n" not in caught.value.message
 
 
-def test_model_logged_to_sqlite_loads_in_mlflow_and_registry_is_refused(tmp_path, data, monkeypatch):
+def test_model_logged_to_sqlite_and_registered_loads_in_mlflow(tmp_path, data, monkeypatch):
+    """log_model(registered_model_name=...) on SQLite, as the tutorial's elastic-net task does when its
+    tracking URI is not a folder: MLflow lists the logged model, the registered model and its versions."""
     X, _, model = data
     monkeypatch.chdir(tmp_path)  # MLflow's default artifact root for a database is ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     rg.set_tracking_uri(uri)
     try:
-        with pytest.raises(UnsupportedError, match="registered_model_name is not supported yet"):
-            rg_sklearn.log_model(model, name="clf", registered_model_name="quick")
-        run_id, info = _log(X, model, name="clf")
+        run_id, info = _log(X, model, name="clf", registered_model_name="quick")
+        _, again = _log(X, model, name="clf", registered_model_name="quick")
     finally:
         rg.set_tracking_uri(None)
     mlflow.set_tracking_uri(uri)
-    [listed] = mlflow.MlflowClient().search_logged_models(experiment_ids=["0"])  # the refused one was not made
-    assert (listed.model_id, listed.source_run_id, str(listed.status)) == (info.model_id, run_id, "READY")
+    client = mlflow.MlflowClient()
+    listed = {m.model_id: m for m in client.search_logged_models(experiment_ids=["0"])}
+    assert set(listed) == {info.model_id, again.model_id}
+    assert (listed[info.model_id].source_run_id, str(listed[info.model_id].status)) == (run_id, "READY")
+    versions = sorted(client.search_model_versions("name='quick'"), key=lambda v: int(v.version))
+    assert (versions[0].source, versions[0].run_id) == (f"models:/{info.model_id}", run_id)
+    assert [int(v.version) for v in versions] == [1, 2]
+    assert json.loads(listed[info.model_id].tags["mlflow.modelVersions"]) == [{"name": "quick", "version": 1}]
     np.testing.assert_array_equal(mlflow.pyfunc.load_model(f"runs:/{run_id}/clf").predict(X), model.predict(X))
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/quick/2").predict(X), model.predict(X))

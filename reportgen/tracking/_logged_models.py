@@ -215,6 +215,11 @@ class SqlModels:
     def upload(self, model: LoggedModel, local_dir: Path) -> None:
         artifacts.log_artifacts(artifacts.artifact_root(model.artifact_location), local_dir, None)
 
+    def set_tag(self, model: LoggedModel, key: str, value: str) -> None:
+        validation.validate_tag(key, value)
+        self.writer.set_logged_model_tag(model.model_id, key, value)
+        model.tags[key] = value
+
     def finalize(self, model: LoggedModel, status: str) -> None:
         model.status = status
         model.last_updated_timestamp = self.writer.finalize_logged_model(model.model_id, status)

@@ -21,6 +21,7 @@ ARTIFACTS_DIR = "artifacts"
 # MLflow's LoggedModelStatus.to_int(), as the status column holds it.
 STATUS_INT = {"PENDING": 1, "READY": 2, "FAILED": 3}
 _MAX_FLOAT = 1.7976931348623157e308
+WORKSPACE = "default"  # MLflow 3.17 keys registry rows by workspace; the one a plain server uses
 
 
 class SqlModelWriter(SqlExperimentWriter):
@@ -97,6 +98,58 @@ class SqlModelWriter(SqlExperimentWriter):
 
         self.db.transaction(work)
         return now
+
+
+    def set_logged_model_tag(self, model_id: str, key: str, value: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT experiment_id FROM logged_models WHERE model_id = ?", (model_id,)).fetchone()
+            if row is None:
+                raise ResourceDoesNotExist(f"Logged model with ID '{model_id}' not found.")
+            conn.execute(
+                "INSERT INTO logged_model_tags (model_id, experiment_id, tag_key, tag_value) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (model_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+                (model_id, row[0], key, value),
+            )
+
+        self.db.transaction(work)
+
+    # -- the model registry (MLflow's registered_models and model_versions tables) ---------------------
+    def create_registered_model(self, name: str) -> bool:
+        """Whether it was created (False: it exists already, made by another process or an earlier run)."""
+        now = _env.now_ms()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            return conn.execute(
+                "INSERT INTO registered_models (name, creation_time, last_updated_time, workspace) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", (name, now, now, WORKSPACE),
+            ).rowcount == 1
+
+        return self.db.transaction(work)
+
+    def create_model_version(self, name: str, *, source: str, storage_location: str, run_id: str | None,
+                             tags: Mapping[str, str]) -> int:
+        """The next version of `name` (the write lock is held: concurrent writers take the numbers after)."""
+        now = _env.now_ms()
+
+        def work(conn: sqlite3.Connection) -> int:
+            if not conn.execute("UPDATE registered_models SET last_updated_time = ? WHERE workspace = ? AND name = ?",
+                                (now, WORKSPACE, name)).rowcount:
+                raise ResourceDoesNotExist(f"Registered Model with name={name} not found")
+            (latest,) = conn.execute("SELECT max(version) FROM model_versions WHERE workspace = ? AND name = ?",
+                                     (WORKSPACE, name)).fetchone()
+            version = (latest or 0) + 1
+            conn.execute(
+                "INSERT INTO model_versions (name, version, creation_time, last_updated_time, current_stage, source, "
+                "run_id, status, storage_location, workspace) VALUES (?, ?, ?, ?, 'None', ?, ?, 'READY', ?, ?)",
+                (name, version, now, now, source, run_id, storage_location, WORKSPACE),
+            )
+            conn.executemany(
+                'INSERT INTO model_version_tags ("key", value, name, version, workspace) VALUES (?, ?, ?, ?, ?)',
+                [(key, value, name, version, WORKSPACE) for key, value in tags.items()],
+            )
+            return version
+
+        return self.db.transaction(work)
 
 
 def stored_value(value: float) -> tuple[float, bool]:

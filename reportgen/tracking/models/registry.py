@@ -1,8 +1,9 @@
 """The model registry as log_model(registered_model_name=...) uses it: the registered model (created when
 missing), a new version pointing at the logged model, and the logged model's mlflow.modelVersions tag.
 
-File stores get MLflow 3.17's layout (<root>/models/<name>/meta.yaml, version-<n>/meta.yaml and tags/);
-tracking servers get the registered-models and model-versions endpoints.
+File stores get MLflow 3.17's layout (<root>/models/<name>/meta.yaml, version-<n>/meta.yaml and tags/), SQLite
+its registered_models and model_versions tables, tracking servers the registered-models and model-versions
+endpoints.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from reportgen import mlruns, validation
 from reportgen.errors import InvalidParameterValue, UnsupportedError
 from reportgen.rest.http import ServerError
 from reportgen.tracking import _env, _files
-from reportgen.tracking._logged_models import FileModels, LoggedModel, RestModels
+from reportgen.tracking._logged_models import FileModels, LoggedModel, RestModels, SqlModels
 
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 WORKSPACE = "default"  # MLflow 3.17's file registry records the (only) workspace
@@ -34,14 +35,16 @@ def validate_name(name: str) -> None:
         raise InvalidParameterValue(f"Invalid value '{name}' for parameter 'name': not a unique path name")
 
 
-def registry_for(store: Any) -> "_FileRegistry | _RestRegistry":
+def registry_for(store: Any) -> "_FileRegistry | _SqlRegistry | _RestRegistry":
     """The registry beside a logged-model store; checked before the model is logged."""
     if isinstance(store, FileModels):
         return _FileRegistry(store)
+    if isinstance(store, SqlModels):
+        return _SqlRegistry(store)
     if isinstance(store, RestModels):
         return _RestRegistry(store)
-    raise UnsupportedError("registered_model_name is not supported yet for this tracking store: use a file store "
-                           "or a tracking server")
+    raise UnsupportedError("registered_model_name is not supported yet for this tracking store: use a file store, "
+                           "SQLite or a tracking server")
 
 
 def register(store: Any, model: LoggedModel, name: str, tags: Mapping[str, str]) -> int:
@@ -108,6 +111,18 @@ class _FileRegistry:
         meta = mlruns.load_meta((folder / mlruns.META_FILE).read_bytes())
         meta["last_updated_timestamp"] = now
         _files.atomic_write(folder / mlruns.META_FILE, mlruns.dump_meta(meta).encode())
+
+
+class _SqlRegistry:
+    def __init__(self, store: SqlModels) -> None:
+        self.writer = store.writer
+
+    def create_registered_model(self, name: str) -> bool:
+        return self.writer.create_registered_model(name)
+
+    def create_version(self, name: str, model: LoggedModel, tags: dict[str, str]) -> int:
+        return self.writer.create_model_version(name, source=model.model_uri, storage_location=model.artifact_location,
+                                                run_id=model.source_run_id, tags=tags)
 
 
 class _RestRegistry:
