@@ -292,6 +292,27 @@ def test_warnings_of_cached_runs_are_still_listed(tmp_path, store):
     same_as_full(tmp_path, store, tmp_path / "site")
 
 
+def test_warnings_of_a_failed_copy_come_back_with_the_cached_page(tmp_path, store, monkeypatch):
+    """A file the plan copies but the store cannot read is a warning of its run: the cache replays it."""
+    from reportgen.stores.file import FileStore
+
+    (store / "1" / RUN_1 / "artifacts" / "flaky.txt").write_text("x")
+    real = FileStore.open_artifact
+
+    def failing(self, run_id, path):
+        if path == "flaky.txt":
+            raise OSError("disk went away")
+        return real(self, run_id, path)
+
+    monkeypatch.setattr(FileStore, "open_artifact", failing)
+    cache = tmp_path / "cache"
+    first = build(store, tmp_path / "site", cache_dir=cache)
+    second = build(store, tmp_path / "site", cache_dir=cache)
+    assert second.reused == 8
+    assert any("flaky.txt" in p.path and "disk went away" in p.message for p in first.problems)
+    assert [str(p) for p in second.problems] == [str(p) for p in first.problems]
+
+
 def test_a_site_size_limit_that_bites_still_reuses_units(tmp_path, store):
     """The copies under --max-site-size are planned while gathering, in the site's run order: a rebuild
     reuses every unit and makes the same site."""

@@ -100,7 +100,9 @@ class SiteBuilder:
             for plan in plans:
                 self._experiment_pages(plan)
             for (plan, run), side in zip(jobs, pool.results()):
-                plan.written[run.info.run_id].update(side, pages=1)
+                written = plan.written[run.info.run_id]
+                # The cache replays the copy's warnings and the page's when it reuses the unit.
+                written.update(side, pages=1, problems=written.pop("copy_problems") + side["problems"])
                 self.problems.extend(problems_in(side["problems"]))
                 self.pages += 1
                 self._keep_run(plan, run)  # while the pool renders the pages after it
@@ -140,15 +142,16 @@ class SiteBuilder:
 
     def _write_artifacts(self, exp: ExperimentData, run: Any) -> tuple[list[Any], dict[str, Any]]:
         """Copies the run's planned artifacts: the tree its page shows, and for the cache the paths whose
-        copy failed and the problems the store met."""
+        copy failed, the build's warnings about them and the problems the store met."""
         run_id = run.info.run_id
         planned = exp.artifacts.get(run_id, [])
-        before = len(getattr(exp.store, "problems", []))
+        before, store_before = len(self.problems), len(getattr(exp.store, "problems", []))
         tree = write_artifacts(exp.store, run_id, planned, out_dir=self.out, run_dir=f"r/{exp.run_keys[run_id]}",
                                warn=self.warn)
         copied = copied_paths(tree)
         return tree, {"not_copied": [item.path for item in planned if item.copy and item.path not in copied],
-                      "store_problems": problems_out(getattr(exp.store, "problems", [])[before:])}
+                      "copy_problems": problems_out(self.problems[before:]),
+                      "store_problems": problems_out(getattr(exp.store, "problems", [])[store_before:])}
 
     def _run_page(self, index: int, tree: list[Any]) -> dict[str, Any]:
         plan, run = self._jobs[index]
