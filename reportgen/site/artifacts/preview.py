@@ -1,5 +1,5 @@
-"""What a run page shows for one artifact file, by kind: image, svg, html, markdown, table, text or a
-download link only. Every preview is plain data for the template, which escapes it.
+"""What a run page shows for one artifact file, by kind: image, svg, html, markdown, table (CSV, or the
+JSON of MLflow's log_table), text or a download link only. Every preview is plain data for the template, which escapes it.
 """
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ MAX_TEXT_LINES = 200
 MAX_TEXT_CHARS = 32_000
 MAX_TABLE_ROWS = 50
 MAX_TABLE_COLUMNS = 40
+MAX_CELL_CHARS = 200
+# A log_table file is shown whole up to these bounds (the page holds every row; TABLE_PAGE_ROWS at a time
+# show, the first page without JavaScript); past them the beginning, and the file is one click away.
+TABLE_PAGE_ROWS = 500
+MAX_LOGGED_TABLE_ROWS = 10_000
+MAX_LOGGED_TABLE_CELLS = 100_000
 MAX_INLINE_BYTES = 512 * 1024  # svg as data: URI, html in srcdoc
 # The policy of an HTML preview: no request to anywhere. The sandbox stops its scripts but not its
 # fetches, and a srcdoc frame inherits the page's policy, whose 'self' lets CSS @import, fonts,
@@ -67,11 +73,42 @@ def _text(data: bytes, *, truncated: bool) -> dict[str, Any]:
 def _json(data: bytes, *, truncated: bool) -> dict[str, Any]:
     if not truncated:
         try:
-            pretty = json.dumps(json.loads(_decode(data)), indent=2, sort_keys=True, ensure_ascii=False)
+            value = json.loads(_decode(data))
+            table = _logged_table(value)
+            if table:
+                return table
+            pretty = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
             return _text(pretty.encode("utf-8"), truncated=False)
         except (ValueError, RecursionError):
             pass
     return _text(data, truncated=truncated)
+
+
+def is_logged_table(value: Any) -> bool:
+    """True for the JSON log_table writes (pandas' "split" orient: columns and rows of cells)."""
+    return (isinstance(value, dict) and {"columns", "data"} <= value.keys() <= {"columns", "data", "index"}
+            and isinstance(value["columns"], list) and isinstance(value["data"], list)
+            and all(isinstance(row, list) for row in value["data"]))
+
+
+def _logged_table(value: Any) -> dict[str, Any] | None:
+    if not is_logged_table(value):
+        return None
+    columns = value["columns"][:MAX_TABLE_COLUMNS]
+    rows = value["data"][:min(MAX_LOGGED_TABLE_ROWS, MAX_LOGGED_TABLE_CELLS // max(1, len(columns)))]
+    return {"kind": "logged_table", "header": [_cell(name) for name in columns],
+            "rows": [[_cell(cell) for cell in row[:len(columns)]] for row in rows],
+            "page_rows": TABLE_PAGE_ROWS, "total_rows": len(value["data"]),
+            "truncated": len(rows) < len(value["data"]) or len(columns) < len(value["columns"])}
+
+
+def _cell(value: Any) -> str:
+    """A cell as text: JSON's own spelling for numbers, true/false and nested values (an image cell of
+    log_table is a dict naming its file), nothing for null."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text[:MAX_CELL_CHARS]
 
 
 def _table(data: bytes, *, delimiter: str, truncated: bool) -> dict[str, Any]:
@@ -84,7 +121,7 @@ def _table(data: bytes, *, delimiter: str, truncated: bool) -> dict[str, Any]:
             if index > MAX_TABLE_ROWS:
                 truncated = True
                 break
-            rows.append([cell[:200] for cell in row[:MAX_TABLE_COLUMNS]])
+            rows.append([cell[:MAX_CELL_CHARS] for cell in row[:MAX_TABLE_COLUMNS]])
     except csv.Error:
         return _text(data, truncated=truncated)
     if not rows:

@@ -2,25 +2,56 @@
 """
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Callable
 
 from reportgen.limits import FULL_VALUE_MAX_CHARS
 from reportgen.model import Run
 from reportgen.site import fmt
+from reportgen.site.artifacts.copy import safe_file_name
 from reportgen.site.gather import ExperimentData
-from reportgen.site.markdown_html import render_markdown
+from reportgen.site.markdown_html import LocalLinks, render_markdown
 from reportgen.site.pages.common import NOTE_TAG, SYSTEM_TAG_PREFIX, run_href, run_label, summary_cells, value_cell
+from reportgen.site.render import root_of
 from reportgen.site.summary import direction
 
 SOURCE_TAGS = ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit",
                "mlflow.source.git.repoURL", "mlflow.source.git.branch", "mlflow.project.entryPoint")
 MAX_NOTE_CHARS = 100_000
+MAX_SCHEMA_COLUMNS = 200
 
 
 def _pairs(values: dict[str, str]) -> list[dict[str, Any]]:
     # One run's page: the whole value opens in place, up to FULL_VALUE_MAX_CHARS.
     return [{"key": fmt.clip(key, FULL_VALUE_MAX_CHARS), **value_cell(value, full_limit=FULL_VALUE_MAX_CHARS)}
             for key, value in sorted(values.items())]
+
+
+def schema_columns(schema: str | None) -> list[str] | None:
+    """A dataset's MLflow schema (`{"mlflow_colspec": [...]}` or `{"mlflow_tensorspec": [...]}`) as
+    "name: type" lines; None when there is none or it cannot be read (the page then shows no schema)."""
+    try:
+        value = json.loads(schema) if schema else None
+    except (ValueError, RecursionError):
+        return None
+    specs = value.get("mlflow_colspec", value.get("mlflow_tensorspec")) if isinstance(value, dict) else None
+    if not isinstance(specs, list):
+        return None
+    lines = []
+    for spec in specs[:MAX_SCHEMA_COLUMNS]:
+        if not isinstance(spec, dict):
+            continue
+        kind = spec.get("type", "")
+        tensor = spec.get("tensor-spec")
+        if isinstance(tensor, dict):  # a tensor column: its dtype and shape say more than "tensor"
+            kind = f"{tensor.get('dtype', '')} {tensor.get('shape', '')}".strip()
+        if not isinstance(kind, str):
+            kind = json.dumps(kind, sort_keys=True)
+        name = spec.get("name")
+        lines.append(fmt.clip(f"{name}: {kind}" if name is not None else kind, 500))
+    if len(specs) > MAX_SCHEMA_COLUMNS:
+        lines.append(f"… and {len(specs) - MAX_SCHEMA_COLUMNS} more")
+    return lines
 
 
 def children_of(exp: ExperimentData) -> dict[str, list[Run]]:
@@ -32,8 +63,22 @@ def children_of(exp: ExperimentData) -> dict[str, list[Run]]:
     return children
 
 
+def _note(exp: ExperimentData, run_id: str, note: str, warn: Callable[[str, str], None] | None) -> Any:
+    """The note as HTML, its relative links and images pointing at the run's copied artifacts (the copies
+    the gather planned, at the site path write_artifacts gives them); one that names no copied file is
+    shown as text, with a warning."""
+    page = run_href(exp, run_id)
+    files = f"{root_of(page)}r/{exp.run_keys[run_id]}/files/"
+    links = LocalLinks({item.path: files + safe_file_name(item.path)
+                        for item in exp.artifacts.get(run_id, []) if item.copy})
+    html = render_markdown(note, max_chars=MAX_NOTE_CHARS, links=links)
+    for target in links.missed if warn else ():
+        warn(f"run {run_id} note", f"note links to {target!r}, which is not among the run's copied artifacts")
+    return html
+
+
 def run_context(exp: ExperimentData, run: Run, summaries: dict, children_map: dict[str, list[Run]],
-                names: dict[str, str]) -> dict[str, Any]:
+                names: dict[str, str], *, warn: Callable[[str, str], None] | None = None) -> dict[str, Any]:
     info, tags = run.info, run.data.tags
     children = children_map.get(info.run_id, [])
     parent = run.parent_run_id
@@ -62,7 +107,7 @@ def run_context(exp: ExperimentData, run: Run, summaries: dict, children_map: di
             "git_repo": fmt.clip(repo, 500), "git_repo_href": fmt.http_url(repo),
             "git_branch": tags.get("mlflow.source.git.branch", ""),
         },
-        "note": render_markdown(note, max_chars=MAX_NOTE_CHARS) if note else None,
+        "note": _note(exp, info.run_id, note, warn) if note else None,
         "params": _pairs(run.data.params),
         "metrics": metrics,
         "tags": _pairs({k: v for k, v in tags.items() if not k.startswith(SYSTEM_TAG_PREFIX)}),
@@ -71,7 +116,8 @@ def run_context(exp: ExperimentData, run: Run, summaries: dict, children_map: di
         "datasets": [
             {"name": item.dataset.name, "digest": item.dataset.digest, "source_type": item.dataset.source_type,
              "source": fmt.clip(item.dataset.source, 500),
-             "context": ", ".join(tag.value for tag in item.tags if tag.key == "mlflow.data.context")}
+             "context": ", ".join(tag.value for tag in item.tags if tag.key == "mlflow.data.context"),
+             "schema": schema_columns(item.dataset.schema)}
             for item in run.inputs.dataset_inputs
         ],
         "parent": parent_link,
