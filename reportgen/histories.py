@@ -74,8 +74,10 @@ def _keep_finite(steps: np.ndarray, values: np.ndarray, budget: int) -> np.ndarr
     if len(real) <= budget:
         return real
     y = values[real]
-    # In priority order, for when the budget is tiny.
-    must = np.array(list(dict.fromkeys([0, len(y) - 1, int(np.argmin(y)), int(np.argmax(y))]))[:budget])
+    # In priority order, for when the budget is tiny: the series' first and last rows when they are points
+    # (a NaN there is kept as a gap marker instead), the min and the max, then the first and last points.
+    ends = [position for position, row in ((0, 0), (len(y) - 1, len(values) - 1)) if real[position] == row]
+    must = np.array(list(dict.fromkeys([*ends, int(np.argmin(y)), int(np.argmax(y)), 0, len(y) - 1]))[:budget])
     rest = budget - len(must)
     if rest >= _MIN_DOWNSAMPLER_POINTS:
         finite = np.isfinite(y)
@@ -111,10 +113,15 @@ def downsample_series(steps: np.ndarray, values: np.ndarray, max_points: int) ->
     count = len(values)
     if count <= max_points:
         return np.arange(count)
-    runs_of_nan = int(np.count_nonzero(np.diff(np.concatenate(([0], np.isnan(values).astype(np.int8)))) == 1))
-    # With g NaN runs, b kept points leave at most min(g, b + 1) gaps to mark: choose b so both fit.
-    budget = max_points - runs_of_nan if runs_of_nan <= max_points // 2 else (max_points - 1) // 2
-    kept = _keep_finite(steps, values, max(budget, 1))
+    nan = np.isnan(values)
+    runs_of_nan = int(np.count_nonzero(np.diff(np.concatenate(([0], nan.astype(np.int8)))) == 1))
+    # With g NaN runs, b kept points leave at most min(g, b + 1 - e) gaps to mark, e being how many of the
+    # series' first and last rows are points: the largest b for which both fit.
+    ends = int(not nan[0]) + int(not nan[-1])
+    budget = max_points
+    while budget > 1 and budget + min(runs_of_nan, budget + 1 - ends) > max_points:
+        budget -= 1
+    kept = _keep_finite(steps, values, budget)
     if not len(kept):  # all NaN: one gap, shown by the first and last rows
         return np.array([0, count - 1])
     return np.sort(np.concatenate([kept, _gap_markers(values, kept)]))
