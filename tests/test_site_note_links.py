@@ -85,7 +85,6 @@ def test_nothing_leaves_the_run_files(site):
     assert "evil.example" not in str(note) and "data:" not in str(note)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the builder to pass warn= to run_context (/tmp/h/h10-lead.patch)")
 def test_unresolved_links_are_problems_naming_the_run(site):
     out, result, _ = site
     notes = [str(p) for p in result.problems if "note links to" in str(p)]

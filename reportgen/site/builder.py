@@ -241,7 +241,7 @@ class SiteBuilder:
         # holds the numbers when JavaScript is off.
         run_id = run.info.run_id
         problems_before = len(self.problems)
-        context = run_context(exp, run, summaries, children, names)
+        context = run_context(exp, run, summaries, children, names, warn=self.warn)
         slots = ChartSlots("chart", out_dir=None, image_dir=None, root="../../", warn=self.warn)
         if history_part:
             run_charts(run, history_part, slots, min(self.max_points, RUN_PAGE_MAX_POINTS))
