@@ -53,15 +53,19 @@ def run(exp_folder: Path, index: int, *, name: str | None = None, status: str = 
     return run_id
 
 
-SCHEMA_SQL = Path(__file__).parent / "data" / "mlflow_3_17_schema.sql"
+# MLflow 3.17's schema as reportgen.tracking ships it (made by MLflow, kept as SQL).
+SCHEMA_SQL = Path(__file__).resolve().parents[1] / "reportgen" / "tracking" / "mlflow_schema.sql"
 
 
 def mlflow_sqlite(path: Path) -> Path:
     """An empty SQLite database with MLflow 3.17's tracking schema (made once by MLflow, kept as SQL)."""
     import sqlite3
 
+    from reportgen.tracking.sqlconn import SCHEMA_VERSION
+
     conn = sqlite3.connect(path)
     conn.executescript(SCHEMA_SQL.read_text())
+    conn.execute("INSERT INTO alembic_version VALUES (?)", (SCHEMA_VERSION,))
     conn.execute("INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, "
                  "last_update_time) VALUES (0, 'Default', 'mlartifacts/0', 'active', ?, ?)", (T0, T0))
     conn.commit()
