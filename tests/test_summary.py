@@ -98,7 +98,7 @@ def _mlflow_store(tmp_path: Path, monkeypatch, kind: str = "file") -> str:
     from mlflow.tracking import MlflowClient
 
     if kind == "sqlite":
-        # MLflow's schema made from SQL (tests/data): creating it through MLflow's migrations takes ~10 s.
+        # MLflow's schema made from SQL (reportgen/tracking/mlflow_schema.sql): creating it through MLflow's migrations takes ~10 s.
         root = f"sqlite:///{mb.mlflow_sqlite(tmp_path / 'mlflow.db')}"
     else:
         root = (tmp_path / "mlruns").as_uri()
