@@ -48,6 +48,22 @@ def _reset_tracking_state() -> None:
     _uri.set_tracking_uri(None)
 
 
+_MLFLOW_ENVIRONMENT = {name: os.environ.get(name) for name in
+                       ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI")}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_mlflow_environment():
+    """Real MLflow's set_experiment and start_run record the experiment and run in os.environ (also from
+    module-scoped fixtures): after each test they are what they were when the session began."""
+    yield
+    for name, value in _MLFLOW_ENVIRONMENT.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def tracking_root(tmp_path, monkeypatch):
     """An mlruns/ folder (not yet created) set as the tracking URI; fluent state clean before and after."""

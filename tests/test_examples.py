@@ -23,7 +23,8 @@ IMPORT_LINE = "import reportgen.tracking as mlflow"
 
 def _env(store: Path | str) -> dict[str, str]:
     """The environment of a script logging to `store` (a folder, or a tracking URI)."""
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")}
     env["MLFLOW_TRACKING_URI"] = store if isinstance(store, str) else path_to_file_uri(store)
     env["MLFLOW_ALLOW_FILE_STORE"] = "true"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
