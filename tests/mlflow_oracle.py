@@ -12,6 +12,19 @@ from reportgen.model import (
 
 T0 = 1_700_000_000_000
 
+# The first lines of a script that must run without MLflow: any `import mlflow...` in it fails.
+BLOCK_MLFLOW = """\
+import sys
+
+class NoMlflow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "mlflow" or name.startswith("mlflow."):
+            raise ImportError("mlflow is blocked in this test")
+        return None
+
+sys.meta_path.insert(0, NoMlflow())
+"""
+
 
 def to_model(run) -> Run:
     """An mlflow.entities.Run as a reportgen.model.Run (test-only converter)."""

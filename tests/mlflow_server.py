@@ -3,6 +3,7 @@ job execution off, one worker); fail with the server's log when it does not come
 workload the REST tests log through our client."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -14,6 +15,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 STARTUP_TIMEOUT = 120.0
 
@@ -100,6 +102,22 @@ def start(
         time.sleep(0.3)
     server.stop()
     raise ServerFailed(f"mlflow server not healthy after {STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}")
+
+
+@contextlib.contextmanager
+def running(backend_uri: str, root: Path, **options) -> Iterator[Server]:
+    """For tests: a server whose artifacts and log are under root, stopped on leaving; one that does not come
+    up fails the test with its log."""
+    import pytest
+
+    try:
+        server = start(backend_uri, root / "artifacts", root / "server.log", **options)
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def log_workload(ours, tmp_path: Path, *, many_metrics: bool = False) -> tuple[str, list[str]]:

@@ -12,7 +12,7 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from mlflow_server import ServerFailed, log_workload, mlflow_missing, start
+from mlflow_server import log_workload, mlflow_missing, running
 from reportgen.errors import ReportgenError
 from reportgen.stores import open_store
 from reportgen.stores.base import ReadWarning
@@ -29,11 +29,7 @@ def logged(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("artifacts-destination")
     db = root / "mlflow.db"
-    try:
-        server = start(f"sqlite:///{db}", root / "served", root / "server.log")
-    except ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
+    with running(f"sqlite:///{db}", root) as server:
         ours.set_tracking_uri(server.url)
         try:
             experiment_id, run_ids = log_workload(ours, root)
@@ -47,8 +43,6 @@ def logged(tmp_path_factory):
         theirs.log_metric(run.info.run_id, "loss", 0.5, step=0)
         theirs.set_terminated(run.info.run_id)
         yield server, db, experiment_id, [*run_ids, run.info.run_id]
-    finally:
-        server.stop()
 
 
 def _build(store: str, out: Path, experiment_id: str, **options):
@@ -99,20 +93,14 @@ def test_a_file_store_written_by_a_server_reads_them_too(tmp_path):
     """A server on a file store keeps the same mlflow-artifacts: URIs in its meta.yaml files."""
     import reportgen.tracking as ours
 
-    try:
-        server = start(str(tmp_path / "mlruns"), tmp_path / "served", tmp_path / "server.log",
-                       extra_env={"MLFLOW_ALLOW_FILE_STORE": "true"})  # MLflow 3 refuses a file store otherwise
-    except ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
+    # MLflow 3 refuses a file store unless told otherwise.
+    with running(str(tmp_path / "mlruns"), tmp_path, extra_env={"MLFLOW_ALLOW_FILE_STORE": "true"}) as server:
         ours.set_tracking_uri(server.url)
         try:
             experiment_id, run_ids = log_workload(ours, tmp_path)
         finally:
             ours.set_tracking_uri(None)
         from_server = _build(server.url, tmp_path / "server-site", experiment_id)
-    finally:
-        server.stop()
     with open_store(tmp_path / "mlruns") as store:
         assert store.get_run(run_ids[0]).info.artifact_uri.startswith("mlflow-artifacts:")
     from_folder = _build(str(tmp_path / "mlruns"), tmp_path / "folder-site", experiment_id,

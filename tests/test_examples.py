@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_oracle import BLOCK_MLFLOW
 from reportgen.tracking import MlflowClient
 from reportgen.uri import path_to_file_uri
 
@@ -210,13 +211,8 @@ def test_tracking_uri_option_wins_over_the_environment(tmp_path):
 
 # -- the tutorial's three tasks as MLflow's docs write them (examples/tutorial/), imports swapped ------------
 TUTORIAL = EXAMPLES / "tutorial"
-BLOCK_MLFLOW_AND_RUN = (
-    "import runpy, sys\n"
-    "class NoMlflow:\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name == 'mlflow' or name.startswith('mlflow.'):\n"
-    "            raise ImportError('mlflow is blocked in this test')\n"
-    "sys.meta_path.insert(0, NoMlflow())\n"
+BLOCK_MLFLOW_AND_RUN = BLOCK_MLFLOW + (
+    "import runpy\n"
     "sys.argv = [sys.argv[1]]\n"
     "runpy.run_path(sys.argv[0], run_name='__main__')\n"
 )

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mlflow_server import ServerFailed, mlflow_missing, start
+from mlflow_server import mlflow_missing, running
 
 pytestmark = pytest.mark.skipif(mlflow_missing() is not None, reason=str(mlflow_missing()))
 
@@ -20,12 +20,8 @@ RUNS = 320  # PARALLEL_FROM_RUNS is 300: the default -j forks workers from there
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-server-forks")
-    try:
-        running = start(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", root / "server.log")
-    except ServerFailed as exc:
-        pytest.fail(str(exc))
-    yield running
-    running.stop()
+    with running(f"sqlite:///{root / 'mlflow.db'}", root) as server:
+        yield server
 
 
 def _log_runs(url: str, folder) -> tuple[str, list[str]]:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import pg_cluster
-from mlflow_server import ServerFailed, log_workload, mlflow_missing, start
+from mlflow_server import log_workload, mlflow_missing, running
 from reportgen.stores import open_store
 
 
@@ -32,12 +32,8 @@ def postgres():
 @pytest.fixture(scope="session")
 def postgres_server(postgres, tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-pg-server")
-    try:
-        server = start(postgres, root / "artifacts", root / "server.log")
-    except ServerFailed as exc:
-        pytest.fail(str(exc))
-    yield server
-    server.stop()
+    with running(postgres, root) as server:
+        yield server
 
 
 def test_postgres_backed_server_reads_equal_the_database(postgres, postgres_server, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlflow_server import ServerFailed, log_workload, mlflow_missing, start
+from mlflow_server import log_workload, mlflow_missing, running
 from reportgen.errors import ResourceDoesNotExist
 from reportgen.stores import open_store
 from reportgen.stores import artifacts as local_artifacts
@@ -23,13 +23,9 @@ pytestmark = pytest.mark.skipif(mlflow_missing() is not None, reason=str(mlflow_
 def sqlite_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-server")
     db = root / "mlflow.db"
-    try:
-        server = start(f"sqlite:///{db}", root / "artifacts", root / "server.log")
-    except ServerFailed as exc:
-        pytest.fail(str(exc))
-    server.db = db
-    yield server
-    server.stop()
+    with running(f"sqlite:///{db}", root) as server:
+        server.db = db
+        yield server
 
 
 @pytest.fixture

@@ -378,15 +378,11 @@ def test_quickstart_without_mlflow_or_skops_then_loaded_by_mlflow(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from mlflow_server import ServerFailed, start
+    from mlflow_server import running
 
     root = tmp_path_factory.mktemp("models-server")
-    try:
-        running = start(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", root / "server.log")
-    except ServerFailed as exc:
-        pytest.fail(str(exc))
-    yield running
-    running.stop()
+    with running(f"sqlite:///{root / 'mlflow.db'}", root) as server:
+        yield server
 
 
 def test_model_logged_to_a_server_loads_through_it(server, data, monkeypatch):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_oracle import BLOCK_MLFLOW
 from reportgen.uri import path_to_file_uri
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,21 +88,6 @@ SCRIPT = textwrap.dedent(
     print("done")
     """
 )
-
-BLOCK_MLFLOW = textwrap.dedent(
-    """
-    import sys
-
-    class NoMlflow:
-        def find_spec(self, name, path=None, target=None):
-            if name == "mlflow" or name.startswith("mlflow."):
-                raise ImportError("mlflow is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, NoMlflow())
-    """
-)
-
 
 def swap_imports(source: str) -> str:
     """The swap the README documents: `import mlflow` and every `mlflow.` module path in import lines."""

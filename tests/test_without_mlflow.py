@@ -7,19 +7,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+from mlflow_oracle import BLOCK_MLFLOW
+
 ROOT = Path(__file__).resolve().parent.parent
 
-SCRIPT = textwrap.dedent(
+SCRIPT = BLOCK_MLFLOW + textwrap.dedent(
     """
-    import sys, warnings
+    import warnings
 
-    class NoMlflow:
-        def find_spec(self, name, path=None, target=None):
-            if name == "mlflow" or name.startswith("mlflow."):
-                raise ImportError("mlflow is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, NoMlflow())
     warnings.simplefilter("ignore")
     out = sys.argv[1]
 
