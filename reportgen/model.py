@@ -234,3 +234,72 @@ def as_plain(value: Any) -> Any:
     if is_dataclass(value):
         return asdict(value)
     return value
+
+
+class LoggedModelStatus:
+    """A logged model's status as MLflow names it; stores keep an int (meta.yaml, SQL) or a proto name (REST)."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+    _BY_INT = {0: UNSPECIFIED, 1: PENDING, 2: READY, 3: FAILED}
+    _BY_PROTO = {"LOGGED_MODEL_STATUS_UNSPECIFIED": UNSPECIFIED, "LOGGED_MODEL_PENDING": PENDING,
+                 "LOGGED_MODEL_READY": READY, "LOGGED_MODEL_UPLOAD_FAILED": FAILED}
+
+    @classmethod
+    def to_string(cls, value: int | str | None) -> str:
+        """The status name for an int, a name or a proto name; raises ValueError for anything else."""
+        if value is None:
+            return cls.UNSPECIFIED
+        if isinstance(value, str):
+            name = value.strip().upper()
+            if name in cls._BY_INT.values():
+                return name
+            if name in cls._BY_PROTO:
+                return cls._BY_PROTO[name]
+            if not name.isdigit():
+                raise ValueError(f"unknown logged model status {value!r}")
+            value = int(name)
+        if isinstance(value, bool) or int(value) not in cls._BY_INT:
+            raise ValueError(f"unknown logged model status {value!r}")
+        return cls._BY_INT[int(value)]
+
+
+@dataclass(frozen=True)
+class ModelMetric:
+    """A metric of a logged model (MLflow keeps the latest point per key and dataset)."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """An MLflow 3 logged model (mlflow.entities.LoggedModel): its files are at artifact_location, not
+    among its source run's artifacts."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int | None = None
+    last_updated_timestamp: int | None = None
+    source_run_id: str | None = None
+    model_type: str | None = None
+    status: str = LoggedModelStatus.UNSPECIFIED
+    status_message: str | None = None
+    lifecycle_stage: str = LifecycleStage.ACTIVE
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    metrics: tuple[ModelMetric, ...] = ()
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_id}"

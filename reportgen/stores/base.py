@@ -16,7 +16,7 @@ import pandas as pd
 
 from reportgen.errors import ReportgenError, ResourceDoesNotExist, UnsupportedError
 from reportgen.printing import printable
-from reportgen.model import Experiment, FileInfo, Metric, Problem, Run, ViewType
+from reportgen.model import Experiment, FileInfo, LoggedModel, Metric, Problem, Run, ViewType
 from reportgen.stores import artifacts
 from reportgen.stores._metrics_parse import HISTORY_COLUMNS  # re-exported: the history frame's columns
 from reportgen.stores.artifacts import ArtifactRoot
@@ -179,6 +179,27 @@ class Store(abc.ABC):
         again. The file store gives one after a read_all(cache_dir=...) for each run whose files are
         trusted by the read cache; None for an unknown run, a racy one, or after any other read."""
         return None
+
+    # -- MLflow 3's logged models (stores._logged_models_read) ---------------------------------
+    def logged_models(self, experiment_ids: Sequence[str]) -> list[LoggedModel]:
+        """The active logged models of those experiments, ordered by model id ([] for a store without)."""
+        return []
+
+    def model_artifact_root(self, model: LoggedModel) -> ArtifactRoot:
+        """Where a model's files are on this machine, as artifact_root is for a run's."""
+        raise UnsupportedError(f"{type(self).__name__} has no local model folders")
+
+    def walk_model_artifacts(self, model: LoggedModel, *, max_files: int = artifacts.MAX_WALK_FILES) -> list[FileInfo]:
+        """Every regular file of a model's folder, as walk_artifacts lists a run's ([] and a problem when unavailable)."""
+        from reportgen.stores._logged_models_read import local_walk
+
+        return local_walk(self, model, max_files)
+
+    def open_model_artifact(self, model: LoggedModel, path: str) -> IO[bytes]:
+        """A model's file for reading, refused and checked as open_artifact does for a run's."""
+        from reportgen.stores._logged_models_read import local_open
+
+        return local_open(self, model, path)
 
     # -- derived ---------------------------------------------------------------------------------
     def read_all(

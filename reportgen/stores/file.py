@@ -16,13 +16,14 @@ import pandas as pd
 
 from reportgen import mlruns
 from reportgen.errors import ResourceDoesNotExist, StoreError
-from reportgen.model import Experiment, Metric, Run, RunInfo, ViewType
+from reportgen.model import Experiment, LoggedModel, Metric, Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._file_parts import (
     Skip, UsualArtifactRoots, history_of, join, lstat_key, parse_metric_files, read_key_values, run_artifact_root,
     run_info, safe_key,
 )
 from reportgen.stores._io import gc_paused
+from reportgen.stores._logged_models_read import file_model_root, file_models
 from reportgen.stores._meta import read_meta
 from reportgen.stores._read_digest import ReadDigests
 from reportgen.stores._run_build import RunRef, build_runs, metric_files, read_infos, repeated_ids
@@ -338,6 +339,14 @@ class FileStore(Store):
                     if mlruns.is_experiment_id(e.name) and e.is_dir(follow_symlinks=False)]
         except OSError:
             return []
+
+    # -- logged models (MLflow 3) ---------------------------------------------------------------
+    def logged_models(self, experiment_ids: Sequence[str]) -> list[LoggedModel]:
+        return [model for experiment_id in dict.fromkeys(map(str, experiment_ids))
+                for model in file_models(self._experiment_folder(experiment_id), experiment_id, self.problem)]
+
+    def model_artifact_root(self, model: LoggedModel) -> ArtifactRoot:
+        return file_model_root(model, self._experiment_folder(model.experiment_id), self._allowed, self.root.parent)
 
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_root(self, run_id: str) -> ArtifactRoot:

@@ -12,11 +12,12 @@ from typing import IO, Iterable, Sequence
 import pandas as pd
 
 from reportgen.errors import InvalidParameterValue, ResourceDoesNotExist
-from reportgen.model import Experiment, FileInfo, Run, ViewType
+from reportgen.model import Experiment, FileInfo, LoggedModel, Run, ViewType
 from reportgen.query import parse_filter
 from reportgen.rest import entities, paging
 from reportgen.rest.histories import API, HistoryReader, to_arrays
 from reportgen.rest.http import HttpSession, NotFound, ServerError
+from reportgen.stores import _logged_models_read as models
 from reportgen.stores._metrics_parse import history_frame
 from reportgen.stores.artifacts import MAX_WALK_FILES, clean_relpath
 from reportgen.stores.base import Store
@@ -265,6 +266,16 @@ class RestStore(Store):
                 else:
                     files.append(info)
         return sorted(files, key=lambda f: f.path)
+
+    # -- logged models (MLflow 3), through the logged-models endpoints --------------------------
+    def logged_models(self, experiment_ids: Sequence[str]) -> list[LoggedModel]:
+        return models.rest_models(self, experiment_ids)
+
+    def walk_model_artifacts(self, model: LoggedModel, *, max_files: int = MAX_WALK_FILES) -> list[FileInfo]:
+        return models.rest_walk(self, model, self.problem, max_files)
+
+    def open_model_artifact(self, model: LoggedModel, path: str) -> IO[bytes]:
+        return models.rest_open(self, model, path)
 
     # -- plumbing ------------------------------------------------------------------------------
     def _listing_problem(self, what: str):

@@ -13,12 +13,13 @@ from typing import Any, Sequence
 import pandas as pd
 
 from reportgen.errors import StoreError
+from reportgen.stores._logged_models_read import SqlLoggedModels
 from reportgen.stores._sqlbase import SqlSchemaStore
 from reportgen.stores._sqlcopy import copy_histories
 from reportgen.uri import redact_uri
 
 
-class SqlStore(SqlSchemaStore):
+class SqlStore(SqlLoggedModels, SqlSchemaStore):
     """MLflow's tables in any database SQLAlchemy can reach. Artifacts are read only from
     `artifact_roots` (a server's artifacts usually live elsewhere: mlflow-artifacts:, s3://)."""
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from reportgen.errors import StoreError
 from reportgen.stores._metrics_parse import history_frame
+from reportgen.stores._logged_models_read import SqlLoggedModels
 from reportgen.stores._sqlbase import SqlSchemaStore
 from reportgen.stores._sqlscan import scanned_frame, stable_order
 
@@ -40,7 +41,7 @@ def sqlite_path(uri: str) -> Path:
     return Path(path)
 
 
-class SqliteStore(SqlSchemaStore):
+class SqliteStore(SqlLoggedModels, SqlSchemaStore):
     """An MLflow SQLite database. Artifacts are read only from folders inside the database's folder
     (where `mlflow server` puts ./mlartifacts) or from `artifact_roots`."""
 
