@@ -74,8 +74,8 @@ def model_from_fields(fields: Mapping[str, Any], *, params: Mapping[str, str], t
         name="" if name is None else str(name), artifact_location=str(fields.get("artifact_location") or ""),
         creation_timestamp=_int(fields.get("creation_timestamp"), "creation_timestamp"),
         last_updated_timestamp=_int(fields.get("last_updated_timestamp"), "last_updated_timestamp"),
-        source_run_id=_text(fields.get("source_run_id")) or None, model_type=_text(fields.get("model_type")),
-        status=LoggedModelStatus.to_string(fields.get("status")), status_message=_text(fields.get("status_message")),
+        source_run_id=_text(fields.get("source_run_id")) or None, model_type=_text(fields.get("model_type")) or None,
+        status=LoggedModelStatus.to_string(fields.get("status")), status_message=_text(fields.get("status_message")) or None,
         lifecycle_stage=stage, params=dict(sorted(params.items())), tags=dict(sorted(tags.items())),
         metrics=latest(metrics),
     )
