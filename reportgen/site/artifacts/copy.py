@@ -18,6 +18,7 @@ from typing import Any, Callable
 from reportgen.errors import ReportgenError
 from reportgen.site.artifacts.plan import PlannedFile, where
 from reportgen.site.artifacts.preview import preview_for, preview_kind
+from reportgen.site.artifacts.thumbnails import thumb_href, write_thumbnail
 
 HEAD_BYTES = 64 * 1024
 # The only extensions a copy keeps: types every common static host (GitHub and GitLab Pages, Netlify,
@@ -54,7 +55,11 @@ def safe_file_name(path: str) -> str:
     """An output file name that cannot escape its folder or collide: hash of the path + cleaned name,
     ending in an extension of SERVED_AS_IS (the name's own, or SAFE_SUFFIX appended)."""
     digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    base = _SAFE_NAME_RE.sub("_", posixpath.basename(path)).lstrip("._")[:80] or "file"
+    base = _SAFE_NAME_RE.sub("_", posixpath.basename(path)).lstrip("._")
+    kept = extension(base)
+    if len(base) > 80 and kept in SERVED_AS_IS:  # cut the stem: MLflow's step images have 90-character names
+        base = base[:79 - len(kept)].rstrip(".") + "." + kept
+    base = base[:80] or "file"
     if extension(base) not in SERVED_AS_IS:  # the cleaned, cut name is what a host sees
         base += SAFE_SUFFIX
     return f"{digest}-{base}"
@@ -106,6 +111,9 @@ def _write(store: Any, run_id: str, item: PlannedFile, node: ArtifactNode, out_d
         target.write_bytes(data)
         node.href = relative
         node.size = len(data)
+        if item.thumb:  # a per-step image: its thumbnail, from the same bytes
+            write_thumbnail(data, out_dir / thumb_href(run_dir, target.name), limit=item.thumb,
+                            warn=lambda message: warn(where(run_id, item.path), message))
     if item.preview and data:
         truncated = node.href is None and (more or len(data) > HEAD_BYTES)
         node.preview = preview_for(preview_kind(item.path), data if node.href else data[:HEAD_BYTES],

@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 from reportgen.errors import ReportgenError
 from reportgen.site.artifacts.preview import preview_kind
+from reportgen.site.artifacts.steps import is_step_file, step_image
+from reportgen.site.artifacts.thumbnails import reservation
 from reportgen.stores.artifacts import unpublishable
 
 # Walk bounds: a run with a million files or a deep tree must not stall the build.
@@ -41,6 +43,7 @@ class PlannedFile:
     copy: bool
     note: str = ""
     preview: bool = False  # one of the run's first MAX_PREVIEWS_PER_RUN files with a preview kind
+    thumb: int = 0  # a copied per-step image (log_image with a key): the bytes its thumbnail may take
 
 
 def where(run_id: str, path: str) -> str:
@@ -59,10 +62,11 @@ def plan_run(store: Any, run_id: str, budget: Budget, warn: Warn) -> list[Planne
     for info in sorted(infos, key=lambda item: item.path):
         if not _listable(run_id, info.path, warn):
             continue
-        copy, note = _decide(run_id, info.path, info.file_size, budget, warn)
+        thumb = reservation(info.file_size) if step_image(info.path) else 0
+        copy, note = _decide(run_id, info.path, info.file_size, budget, warn, thumb=thumb)
         preview = previews < MAX_PREVIEWS_PER_RUN and preview_kind(info.path) != "download"
         previews += preview
-        planned.append(PlannedFile(info.path, info.file_size, copy, note, preview))
+        planned.append(PlannedFile(info.path, info.file_size, copy, note, preview, thumb if copy else 0))
     return planned
 
 
@@ -81,12 +85,15 @@ def _listable(run_id: str, path: str, warn: Warn) -> bool:
     return True
 
 
-def _decide(run_id: str, path: str, size: int | None, budget: Budget, warn: Warn) -> tuple[bool, str]:
+def _decide(run_id: str, path: str, size: int | None, budget: Budget, warn: Warn, *,
+            thumb: int = 0) -> tuple[bool, str]:
     # A size the listing does not give counts as the largest a copy may be: the limits hold either way.
+    # A per-step image's thumbnail counts with it: both are copied or neither.
     needed = budget.per_file if size is None else size
     if needed > budget.per_file:
         warn(where(run_id, path), "not copied: larger than --max-artifact-size")
         return False, TOO_LARGE
+    needed += thumb
     if needed > budget.remaining:
         if budget.remaining > 0:  # once the budget is spent, the files after it are noted on the page only
             warn(where(run_id, path), "not copied: site size limit reached")
@@ -100,7 +107,8 @@ def compare_images(planned: list[PlannedFile]) -> list[str]:
     """The paths of the copied images the compare page shows for a run, in the run page's tree order
     (folders first), at most MAX_COMPARE_IMAGES."""
     images = [item.path for item in planned
-              if item.copy and item.preview and item.size and preview_kind(item.path) == "image"]
+              if item.copy and item.preview and item.size and preview_kind(item.path) == "image"
+              and not is_step_file(item.path)]  # those are in the image grid
     return sorted(images, key=_tree_order)[:MAX_COMPARE_IMAGES]
 
 

@@ -10,6 +10,7 @@ from reportgen.site import fmt
 from reportgen.site.gather import ExperimentData
 from reportgen.site.jsonblock import finite
 from reportgen.site.pages.common import MAX_VALUE_CHARS, SYSTEM_TAG_PREFIX, key_metrics, run_href, run_label, value_cell
+from reportgen.site.pages.image_steps import compare_frames, image_grid
 from reportgen.site.summary import best_run
 
 COMPARE_DEFAULT_RUNS = 5
@@ -71,9 +72,11 @@ def compare_order(exp: ExperimentData) -> list[str]:
 def compare_data(exp: ExperimentData, first: Sequence[Run], images: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     """Every run of the experiment for static/js/compare.js (default selection first): run_id, name, url
     (relative to the compare page), status, params, metrics (NaN and infinities as finite() names them),
-    tags, images ([{path, url}] of copied image artifacts, at most 12). "histories" is added by the build."""
+    tags, images ([{path, url}] of copied image artifacts, at most 12), image_steps (per-step images, as
+    pages.image_steps describes; only runs that have some). "histories" is added by the build."""
     firsts = {run.info.run_id for run in first}
     ordered = list(first) + [run for run in exp.runs if run.info.run_id not in firsts]
+    steps = compare_frames(exp, "../../")
     return {
         "experiment": exp.experiment.name,
         "runs": [
@@ -84,7 +87,8 @@ def compare_data(exp: ExperimentData, first: Sequence[Run], images: dict[str, li
              "tags": {k: v[:MAX_VALUE_CHARS] for k, v in run.data.tags.items()
                       if not k.startswith(SYSTEM_TAG_PREFIX)},
              "images": [{"path": image["path"], "url": "../../" + image["href"]}
-                        for image in images.get(run.info.run_id, [])]}
+                        for image in images.get(run.info.run_id, [])],
+             **({"image_steps": steps[run.info.run_id]} if run.info.run_id in steps else {})}
             for run in ordered
         ],
     }
@@ -103,6 +107,7 @@ def compare_context(exp: ExperimentData, images: dict[str, list[dict[str, str]]]
               for run in chosen}
     return {
         # Image artifacts side by side: one row per path, one cell per selected run (None when it has none).
+        "image_grid": image_grid(exp, [run.info.run_id for run in chosen], "../../"),
         "image_rows": [{"path": path, "cells": [by_run[run.info.run_id].get(path) for run in chosen]}
                        for path in paths],
         "selected": [{"id": run.info.run_id, "name": run_label(run), "href": run_href(exp, run.info.run_id)}

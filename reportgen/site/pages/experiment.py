@@ -17,6 +17,7 @@ from reportgen.site.pages.common import (
 )
 from reportgen.site.pages.compare import compare_context, compare_order
 from reportgen.site.pages.exports import write_exports
+from reportgen.site.pages.image_steps import GRID_RUNS, image_grid
 from reportgen.site.pages.runs_table import ROWS_SCRIPT, RowWriter, rows_script_bytes
 
 
@@ -101,6 +102,8 @@ class ExperimentPages:
             "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": self.columns,
             "rows": rows[(number - 1) * size:number * size], "page_number": number,
             "page_links": self.page_links, "total_runs": self.total, "charts": charts,
+            "image_grid": image_grid(exp, compare_order(exp), "../../", limit=GRID_RUNS, with_data=True)
+            if number == 1 else None,
         }
         self.builder.render("experiment.html", f"{self.base}/{self.page_links[number - 1]['href']}", context)
 

@@ -12,6 +12,7 @@ from reportgen.site.artifacts.copy import safe_file_name
 from reportgen.site.gather import ExperimentData
 from reportgen.site.markdown_html import LocalLinks, render_markdown
 from reportgen.site.pages.common import NOTE_TAG, SYSTEM_TAG_PREFIX, run_href, run_label, summary_cells, value_cell
+from reportgen.site.pages.image_steps import run_strips
 from reportgen.site.render import root_of
 from reportgen.site.summary import direction
 
@@ -121,6 +122,7 @@ def run_context(exp: ExperimentData, run: Run, summaries: dict, children_map: di
             for item in run.inputs.dataset_inputs
         ],
         "parent": parent_link,
+        "image_strips": run_strips(exp, info.run_id),
         "children": [{"name": run_label(child), "href": run_href(exp, child.info.run_id), "status": child.info.status}
                      for child in children],
         "experiment": {"name": exp.experiment.name, "href": f"e/{exp.key}/index.html"},

@@ -298,6 +298,9 @@
         Array.prototype.forEach.call(section.querySelectorAll(".rg-chart"), window.reportgenCharts.add);
       }
     }
+    // Images per step of the chosen runs, under one step slider (static/js/images.js).
+    var images = window.reportgenImages ? window.reportgenImages.grid(runs) : null;
+    if (images) { root.appendChild(images); }
     root.setAttribute("data-ready", "true");
   }
 
