@@ -1,9 +1,11 @@
 """Hostile strings in every field a page shows: nothing runs, nothing is injected, nothing is evaluated."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from PIL import Image
 
 import mlruns_builder as mb
 from reportgen import mlruns
@@ -21,6 +23,8 @@ HOSTILE_KEYS = [
 ]
 HOSTILE_VALUES = HOSTILE_KEYS + ["</script><script>alert(2)</script><b data-pwned=1>", "<!--", "]]>", "&lt;x&gt;"]
 PAYLOAD = " | ".join(HOSTILE_VALUES)
+# Keys of per-step images (log_image with a key; "/" is "~" in the file name), on the run, compare and experiment pages.
+IMAGE_KEYS = HOSTILE_KEYS + ["</script><script>alert(2)</script><b data-pwned=1>"]
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +60,10 @@ def hostile_site(tmp_path_factory):
     mb.write(artifacts / "evil.html", "<script>alert(10)</script><img src=x onerror=alert(11)>")
     mb.write(artifacts / "evil.svg", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(12)"><script>alert(13)</script></svg>')
     mb.write(artifacts / "data.json", json.dumps({"k": PAYLOAD}))
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(png, format="PNG")
+    for step, key in enumerate(IMAGE_KEYS):
+        mb.write(artifacts / "images" / f"{key.replace('/', '~')}+step+{step}+timestamp+1+u{step}.png", png.getvalue())
     result = build(store, root / "site", static_charts=True)
     return result, root / "site", html_pages(root / "site")
 
@@ -130,3 +138,17 @@ def test_active_artifacts_are_neutralised(hostile_site):
     assert len(svg) == 1, "an SVG shows only through <img>, where it cannot run script"
     for md in run_page.select(".rg-preview-markdown"):
         assert md.find("script") is None
+
+
+def test_image_keys_are_text_on_every_page(hostile_site):
+    _, _, pages = hostile_site
+    strips = pages[f"r/{1:032x}.html"].select("figure.rg-image-strip")
+    assert sorted(strip["data-key"] for strip in strips) == sorted(IMAGE_KEYS)
+    assert IMAGE_KEYS[-1] in {strip.select_one(".rg-image-key").get_text() for strip in strips}
+    for name in ("e/1/index.html", "e/1/compare.html"):
+        rows = pages[name].select("section.rg-step-grid tbody tr")
+        assert sorted(row["data-key"] for row in rows) == sorted(IMAGE_KEYS), name
+        assert IMAGE_KEYS[-1] in {row.th.get_text() for row in rows}, name
+    block = pages["e/1/index.html"].select_one("script.rg-image-grid-data").string
+    assert "</" not in block and "\u2028" not in block
+    assert sorted(json.loads(block)["runs"][0]["image_steps"]["keys"]) == sorted(IMAGE_KEYS)
