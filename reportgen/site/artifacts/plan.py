@@ -64,7 +64,9 @@ def plan_run(store: Any, run_id: str, budget: Budget, warn: Warn) -> list[Planne
             continue
         thumb = reservation(info.file_size) if step_image(info.path) else 0
         copy, note = _decide(run_id, info.path, info.file_size, budget, warn, thumb=thumb)
-        preview = previews < MAX_PREVIEWS_PER_RUN and preview_kind(info.path) != "download"
+        # Per-step images show as thumbnails in the page's strips, not as full images in the tree.
+        preview = (previews < MAX_PREVIEWS_PER_RUN and preview_kind(info.path) != "download"
+                   and not is_step_file(info.path))
         previews += preview
         planned.append(PlannedFile(info.path, info.file_size, copy, note, preview, thumb if copy else 0))
     return planned
@@ -106,9 +108,8 @@ def _decide(run_id: str, path: str, size: int | None, budget: Budget, warn: Warn
 def compare_images(planned: list[PlannedFile]) -> list[str]:
     """The paths of the copied images the compare page shows for a run, in the run page's tree order
     (folders first), at most MAX_COMPARE_IMAGES."""
-    images = [item.path for item in planned
-              if item.copy and item.preview and item.size and preview_kind(item.path) == "image"
-              and not is_step_file(item.path)]  # those are in the image grid
+    images = [item.path for item in planned  # (per-step images have no preview: they are in the grid)
+              if item.copy and item.preview and item.size and preview_kind(item.path) == "image"]
     return sorted(images, key=_tree_order)[:MAX_COMPARE_IMAGES]
 
 
