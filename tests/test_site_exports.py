@@ -30,14 +30,14 @@ def test_exports_are_csv_cells_and_the_records_as_json(table):
     assert csv_text == "".join(lines)
     records = [dict(zip(header, row)) for row in rows]
     assert json.loads(json_text) == finite(records)
-    # json.dumps' layout (sorted keys, indent 1); numbers as orjson spells them
-    layout = json.dumps(finite(records), sort_keys=True, indent=1, ensure_ascii=False)
-    assert json_text.count("\n") == layout.count("\n") and [line[:2] for line in json_text.splitlines()] == [
-        line[:2] for line in layout.splitlines()]
+    # json.dumps' layout (sorted keys, indent 2); numbers as orjson spells them
+    layout = json.dumps(finite(records), sort_keys=True, indent=2, ensure_ascii=False)
+    assert json_text.count("\n") == layout.count("\n") and [line[:4] for line in json_text.splitlines()] == [
+        line[:4] for line in layout.splitlines()]
 
 
 def test_floats_in_the_json_export():
     csv_text, json_text = export_texts(["v"], [[1e-05], [math.nan], [None], [0.1], [-math.inf]])
-    assert json_text == '[\n {\n  "v": 0.00001\n },\n {\n  "v": "NaN"\n },\n {\n  "v": null\n },\n {\n  "v": 0.1\n },' \
-                        '\n {\n  "v": "-inf"\n }\n]'
+    assert json_text == '[\n  {\n    "v": 0.00001\n  },\n  {\n    "v": "NaN"\n  },\n  {\n    "v": null\n  },\n' \
+                        '  {\n    "v": 0.1\n  },\n  {\n    "v": "-inf"\n  }\n]'
     assert csv_text.splitlines()[1:] == ["1e-05", "NaN", '""', "0.1", "-inf"]  # csv quotes a lone empty cell

@@ -21,12 +21,14 @@ _ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"),
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def json_bytes(obj: Any) -> bytes:
-    """Compact JSON with sorted keys; NaN and infinities are null (orjson's own rule), numpy values plain."""
+def json_bytes(obj: Any, *, indent: bool = False) -> bytes:
+    """JSON with sorted keys, compact (or indented by two); NaN and infinities are null (orjson's own
+    rule), numpy values plain."""
+    options = _OPTIONS | orjson.OPT_INDENT_2 if indent else _OPTIONS
     try:
-        return orjson.dumps(obj, option=_OPTIONS)
+        return orjson.dumps(obj, option=options)
     except TypeError:  # orjson.JSONEncodeError: see _encodable
-        return orjson.dumps(_encodable(obj), option=_OPTIONS)
+        return orjson.dumps(_encodable(obj), option=options)
 
 
 def _encodable(value: Any) -> Any:

@@ -79,32 +79,26 @@ def write_exports(folder: Path, exp: Any, columns: dict[str, Any]) -> None:
 
 def export_texts(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
     """The table as CSV (csv_cell of each value) and as JSON: the records (finite of each value: a NaN
-    metric is "NaN"), sorted keys, one key a line (indent 1). Values are encoded a column at a time; the
-    layout of the records is written here."""
-    encoded = [_encode_column(column) for column in zip(*rows)]
+    metric is "NaN"), sorted keys, indented by two."""
+    columns = list(zip(*rows))
     buffer = io.StringIO()
     writer = csv_writer(buffer)
     # A line each: a cell may hold a line break.
     lines = [csv_line(writer, buffer, [csv_cell(name) for name in header])]
-    lines += [csv_line(writer, buffer, cells) for cells in zip(*[csv_cells for csv_cells, _ in encoded])]
-    if not rows:
-        return "".join(lines), "[]"
-    order = sorted(range(len(header)), key=header.__getitem__)
-    fields = [[f"\n  {_json(header[i])}: {value}" for value in encoded[i][1]] for i in order]
-    return "".join(lines), "[" + ",".join("\n {" + ",".join(record) + "\n }" for record in zip(*fields)) + "\n]"
+    lines += [csv_line(writer, buffer, cells) for cells in zip(*map(_csv_column, columns))]
+    records = [dict(zip(header, values)) for values in zip(*map(_json_column, columns))]
+    return "".join(lines), json_bytes(records, indent=True).decode("utf-8")
 
 
-def _encode_column(column: tuple[Any, ...]) -> tuple[list[str], list[str]]:
-    """(CSV cells, JSON values) of a column; a float column's JSON in one call, other cells one by one."""
-    kinds = set(map(type, column))
-    if kinds <= {str, type(None)}:
-        return ([(safe_text(v) if v.startswith(_FORMULA_START) else v) if v is not None else "" for v in column],
-                [_json(v) for v in column])
-    if kinds <= {float, type(None)}:
-        # Numbers and the strings "NaN", "+inf", "-inf" hold no comma: the list's text splits into its items.
-        return [csv_cell(v) for v in column], json_bytes(finite(list(column)))[1:-1].decode("ascii").split(",")
-    return [csv_cell(value) for value in column], [_json(finite(value)) for value in column]
+def _csv_column(column: tuple[Any, ...]) -> list[str]:
+    if set(map(type, column)) <= {str, type(None)}:
+        return [(safe_text(v) if v.startswith(_FORMULA_START) else v) if v is not None else "" for v in column]
+    return [csv_cell(value) for value in column]
 
 
-def _json(value: Any) -> str:
-    return json_bytes(value).decode("utf-8")
+def _json_column(column: tuple[Any, ...]) -> Any:
+    """The column as the JSON shows it: only a column holding something besides text, None and int
+    needs finite (NaN metrics as "NaN")."""
+    if set(map(type, column)) <= {str, int, type(None)}:
+        return column
+    return finite(list(column))
