@@ -3,8 +3,10 @@
 Nothing here follows a symlink, opens a FIFO or device, or reads outside the run's artifact root,
 and that root must itself lie inside an allowed folder (the store's) and belong to the run (see
 resolve_root). Hidden names (.git, .env, .ssh) and names that are not UTF-8 are never listed by a walk.
-Remote artifact URIs (s3://, http://, mlflow-artifacts:) are never fetched: they are "unavailable"
-(a server's mlflow-artifacts: are read from its --artifacts-destination folder: stores/server_artifacts.py).
+Object store roots (s3://, gs://, Azure) are read through stores/objectstore.py, under the same rules
+(the run's id in the prefix, no '..' key); other remote URIs (http://, mlflow-artifacts:) are never
+fetched: they are "unavailable" (a server's mlflow-artifacts: are read from its --artifacts-destination:
+stores/server_artifacts.py).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 
 from reportgen.errors import InvalidParameterValue, ResourceDoesNotExist
 from reportgen.model import FileInfo
+from reportgen.stores import objectstore
+from reportgen.stores.objectstore import ObjectRoot
 from reportgen.uri import scheme_of
 
 # A walk stops after this many files: a report never needs more, a hostile tree could hold millions.
@@ -85,10 +89,11 @@ def clean_relpath(path: str | None) -> str:
 
 @dataclass(frozen=True)
 class ArtifactRoot:
-    """Where a run's artifacts are: a local folder (`path`), or why they are unavailable (`reason`);
-    `remote` is the artifact URI when it names no local folder (s3:, mlflow-artifacts:)."""
+    """Where a run's artifacts are: a local folder or an object store folder (`path`), or why they are
+    unavailable (`reason`); `remote` is the artifact URI when it names no local folder (s3:,
+    mlflow-artifacts:)."""
 
-    path: Path | None
+    path: Path | ObjectRoot | None
     reason: str = ""
     remote: str = ""
 
@@ -190,6 +195,8 @@ def resolve_root(
         reason = refusal(real)
         return ArtifactRoot(None, reason) if reason else ArtifactRoot(real)
     if local is None and artifact_uri:
+        if objectstore.is_object_uri(artifact_uri):
+            return object_root(artifact_uri, run_id)
         return ArtifactRoot(None, f"remote artifacts ({scheme}:) are not fetched", remote=artifact_uri)
     # Inside the store but not there: a run without artifacts (not created yet, or an empty folder that
     # git or rsync did not carry over when the store was copied: the stale URI then names this very
@@ -210,6 +217,25 @@ def resolve_root(
     return ArtifactRoot(None, refused or f"artifact folder not found ({shown_name(artifact_uri) or 'no artifact_uri'})")
 
 
+def object_root(uri: str, run_id: str | None) -> ArtifactRoot:
+    """The run's folder in an object store: its prefix must hold the run's id as a folder name, as a
+    local folder outside a file store must (a bucket's root, or another run's prefix, is not read).
+    A caller that does not know the run (run_id None) gets any folder below a bucket's root."""
+    advice = objectstore.missing_extra(uri)
+    if advice:
+        return ArtifactRoot(None, advice, remote=uri)
+    try:
+        root = objectstore.parse(uri)
+    except InvalidParameterValue as exc:
+        return ArtifactRoot(None, f"artifact URI refused: {exc.message}", remote=uri)
+    if not root.prefix:
+        return ArtifactRoot(None, f"artifact folder {root.uri} is a whole bucket; not read", remote=uri)
+    if run_id is not None and (len(run_id) < MIN_RUN_ID_CHARS or run_id not in root.prefix.split("/")):
+        return ArtifactRoot(None, f"artifact folder {root.uri} is not this run's folder "
+                                  f"(no {run_id or 'run id'} in its path); not read", remote=uri)
+    return ArtifactRoot(root, remote=uri)
+
+
 def _checked_path(root: Path, rel: str) -> Path:
     """root/rel after lstat-checking every component: no symlink anywhere on the way."""
     current = root
@@ -224,8 +250,10 @@ def _checked_path(root: Path, rel: str) -> Path:
     return current
 
 
-def list_dir(root: Path, path: str | None) -> list[FileInfo]:
+def list_dir(root: Path | ObjectRoot, path: str | None) -> list[FileInfo]:
     """One level under `path` like MLflow's list_artifacts; symlinks and special files are left out."""
+    if isinstance(root, ObjectRoot):
+        return objectstore.list_dir(root, path)
     rel = clean_relpath(path)
     try:
         folder = _checked_path(root, rel)
@@ -249,8 +277,10 @@ def list_dir(root: Path, path: str | None) -> list[FileInfo]:
     return sorted(infos, key=lambda f: f.path)
 
 
-def open_file(root: Path, path: str) -> IO[bytes]:
+def open_file(root: Path | ObjectRoot, path: str) -> IO[bytes]:
     """A regular file under root, opened without following symlinks and without blocking on FIFOs."""
+    if isinstance(root, ObjectRoot):
+        return objectstore.open_file(root, path)
     rel = clean_relpath(path)
     if not rel:
         raise InvalidParameterValue("An artifact path is required")
@@ -304,7 +334,7 @@ def _entries(
 
 
 def walk(
-    root: Path, *, on_skip: Callable[[str, str], None], max_files: int = MAX_WALK_FILES
+    root: Path | ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: int = MAX_WALK_FILES
 ) -> list[FileInfo]:
     """Every regular file under root (path relative to root, size), depth first, sorted by path.
 
@@ -313,6 +343,9 @@ def walk(
     (see unpublishable) are reported once each and never entered: a .git folder of thousands of
     objects does not crowd the run's real files out of the walk.
     """
+    if isinstance(root, ObjectRoot):
+        return objectstore.walk(root, on_skip=on_skip, max_files=max_files)
+
     def unlisted(rel: str, exc: OSError) -> None:
         if not isinstance(exc, FileNotFoundError):  # missing: no artifacts yet (or deleted meanwhile)
             on_skip(shown_name(str(root / rel)), f"cannot list artifact folder: {exc.strerror}")
@@ -336,9 +369,11 @@ def walk(
     return sorted(files, key=lambda f: f.path)
 
 
-def signature(root: Path | str, *, max_files: int = MAX_WALK_FILES) -> str:
+def signature(root: Path | str | ObjectRoot, *, max_files: int = MAX_WALK_FILES) -> str:
     """A digest of every entry under root (relative path, type, size, mtime), symlinks not followed:
     it changes when an artifact is added, removed or rewritten. For the build cache."""
+    if isinstance(root, ObjectRoot):
+        return objectstore.signature(root)
     digest = hashlib.blake2b(digest_size=16)
 
     def unlisted(rel: str, exc: OSError) -> None:
@@ -358,6 +393,8 @@ def is_remote(uri: str) -> bool:
 
 __all__ = [
     "ArtifactRoot",
+    "ObjectRoot",
+    "object_root",
     "signature",
     "MAX_WALK_FILES",
     "clean_relpath",

@@ -1,6 +1,7 @@
 """The artifacts an `mlflow server --serve-artifacts` keeps for its clients: its database (or file store)
 holds `mlflow-artifacts:` URIs, and the files are under the folder it was started with as
---artifacts-destination. Maps one to the other, confined like any local artifact root (stores/artifacts.py).
+--artifacts-destination (a folder, or an object store: s3://bucket/prefix, gs://, Azure). Maps one to the
+other, confined like any artifact root (stores/artifacts.py).
 """
 from __future__ import annotations
 
@@ -10,28 +11,41 @@ from typing import Sequence
 from urllib.parse import urlsplit
 
 from reportgen.errors import InvalidParameterValue, ReportgenError
-from reportgen.stores.artifacts import ArtifactRoot, clean_relpath, local_artifact_dir, resolve_root, shown_name
+from reportgen.stores import objectstore
+from reportgen.stores.artifacts import (
+    ArtifactRoot, ObjectRoot, clean_relpath, local_artifact_dir, object_root, resolve_root, shown_name,
+)
 from reportgen.uri import redact_uri, scheme_of
 
 SERVER_SCHEME = "mlflow-artifacts"
 # Run ids named in the one problem a store records for the artifacts it left on the server.
 NAMED_RUNS = 10
-HOW_TO_INCLUDE = ("to include them, pass --artifacts-destination PATH (the folder the server was started with "
-                  "as --artifacts-destination; Python: artifacts_destination=), or build from the server's URL")
+HOW_TO_INCLUDE = ("to include them, pass --artifacts-destination PATH (the folder or s3:// URI the server was "
+                  "started with as --artifacts-destination; Python: artifacts_destination=), or build from the "
+                  "server's URL")
 
 
 def is_server_uri(uri: str) -> bool:
     return bool(uri) and scheme_of(uri) == SERVER_SCHEME
 
 
-def destination_folder(uri: str | os.PathLike[str]) -> Path:
-    """The local folder of an --artifacts-destination (a path or a file: URI), absolute; a one-line
-    ReportgenError for an object store or a folder that is not there."""
+def destination_folder(uri: str | os.PathLike[str]) -> Path | ObjectRoot:
+    """The local folder of an --artifacts-destination (a path or a file: URI), absolute, or its object
+    store root (s3://bucket/prefix...); a one-line ReportgenError for another scheme, an object store
+    whose extra is not installed, or a folder that is not there."""
     text = os.fspath(uri)
     scheme = scheme_of(text)
+    if objectstore.is_object_uri(text):
+        advice = objectstore.missing_extra(text)
+        if advice:
+            raise ReportgenError(f"--artifacts-destination {redact_uri(text)!r}: {advice}")
+        try:
+            return objectstore.parse(text)
+        except InvalidParameterValue as exc:
+            raise ReportgenError(f"--artifacts-destination: {exc.message}") from None
     if scheme != "file":
         raise ReportgenError(f"--artifacts-destination {redact_uri(text)!r}: {scheme}: destinations are not "
-                             "supported yet (only a local folder or a file: URI)")
+                             "supported (a local folder, a file: URI, s3://, gs://, wasbs:// or abfss://)")
     folder = local_artifact_dir(text)
     if folder is None:
         raise ReportgenError(f"--artifacts-destination {redact_uri(text)!r}: a file: URI with a host, query or "
@@ -42,7 +56,7 @@ def destination_folder(uri: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def root_on_destination(artifact_uri: str, destination: Path, run_id: str) -> ArtifactRoot:
+def root_on_destination(artifact_uri: str, destination: Path | ObjectRoot, run_id: str) -> ArtifactRoot:
     """The run's folder for `mlflow-artifacts:/<path>` (or `mlflow-artifacts://host:port/<path>`):
     <destination>/<path>, which must be the run's own folder inside the destination (no '..', no
     symlink out, the run's id in its path), as the server itself would serve it."""
@@ -53,6 +67,8 @@ def root_on_destination(artifact_uri: str, destination: Path, run_id: str) -> Ar
         return ArtifactRoot(None, f"artifact URI {shown_name(artifact_uri)!r} refused: {exc.message}")
     if parts.query or parts.fragment:
         return ArtifactRoot(None, f"artifact URI {shown_name(artifact_uri)!r} has a query or fragment; not read")
+    if isinstance(destination, ObjectRoot):
+        return object_root(destination.child(rel).uri, run_id)
     return resolve_root(str(destination / rel) if rel else str(destination), fallback=None,
                         allowed=[destination], run_id=run_id)
 

@@ -1,6 +1,7 @@
 """The artifact half of TrackingClient: files, folders, text, dicts, figures, images and tables, and
-listing and downloading them. Writes go to the run's artifact folder, or for a tracking server to a
-staging folder that is uploaded when the call ends, so both get the same path and file checks.
+listing and downloading them. Writes go to the run's artifact folder, or to a staging folder that is
+uploaded when the call ends (through a tracking server's proxy, or straight to an s3://, gs:// or Azure
+artifact root as MLflow's client does), so all get the same path and file checks.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import yaml
 from reportgen import validation
 from reportgen.errors import InvalidParameterValue, UnsupportedError
 from reportgen.model import FileInfo
+from reportgen.stores import objectstore
 from reportgen.tracking import _env, artifacts, async_logging, media
 
 
@@ -26,9 +28,12 @@ class ArtifactMethods:
     @contextlib.contextmanager
     def _artifact_root(self, run_id: str) -> Iterator[Path]:
         writer = self._writer()
+        uri = writer.artifact_uri(validation.validate_run_id(run_id))
         upload = getattr(writer, "upload_artifacts", None)
+        if objectstore.is_object_uri(uri):
+            upload = lambda _, staged: objectstore.upload_folder(uri, staged)  # noqa: E731
         if upload is None:
-            yield artifacts.artifact_root(writer.artifact_uri(validation.validate_run_id(run_id)))
+            yield artifacts.artifact_root(uri)
             return
         with tempfile.TemporaryDirectory(prefix="reportgen-upload-") as staging:
             yield Path(staging)

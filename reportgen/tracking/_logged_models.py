@@ -168,7 +168,7 @@ class FileModels:
                 out.write("".join(key_lines))
 
     def upload(self, model: LoggedModel, local_dir: Path) -> None:
-        artifacts.log_artifacts(artifacts.artifact_root(model.artifact_location), local_dir, None)
+        artifacts.log_tree(model.artifact_location, local_dir)
 
     def set_tag(self, model: LoggedModel, key: str, value: str) -> None:
         validation.validate_tag(key, value)
@@ -213,7 +213,7 @@ class SqlModels:
                                           [(p.key, p.value, p.timestamp, p.step) for p in points])
 
     def upload(self, model: LoggedModel, local_dir: Path) -> None:
-        artifacts.log_artifacts(artifacts.artifact_root(model.artifact_location), local_dir, None)
+        artifacts.log_tree(model.artifact_location, local_dir)
 
     def set_tag(self, model: LoggedModel, key: str, value: str) -> None:
         validation.validate_tag(key, value)

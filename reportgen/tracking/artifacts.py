@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reportgen import validation
 from reportgen.errors import InvalidParameterValue, ReportgenError, UnsupportedError
+from reportgen.stores import objectstore
 from reportgen.tracking import _files
 from reportgen.uri import local_path, scheme_of
 
@@ -103,6 +104,17 @@ def log_artifacts(root: Path, local_dir: str | os.PathLike[str], artifact_path: 
                 warnings.warn(f"{source}: not a regular file, not logged", ArtifactWarning, stacklevel=3)
                 continue
             _copy_file(source, target_root / relative / name)
+
+
+def log_tree(artifact_uri: str, local_dir: str | os.PathLike[str]) -> None:
+    """A folder's content into an artifact location (a logged model's files): a local folder, or an
+    object store root, uploaded from a staging copy that log_artifacts has checked like a local one."""
+    if not objectstore.is_object_uri(artifact_uri):
+        log_artifacts(artifact_root(artifact_uri), local_dir, None)
+        return
+    with tempfile.TemporaryDirectory(prefix="reportgen-upload-") as staging:
+        log_artifacts(Path(staging), local_dir, None)
+        objectstore.upload_folder(artifact_uri, Path(staging))
 
 
 def write_artifact(root: Path, artifact_file: str, data: bytes) -> None:

@@ -1,0 +1,330 @@
+"""Artifacts on object storage (s3://, gs://, Azure's wasbs:// and abfss://), listed, read and written
+through fsspec (the optional extras reportgen[s3], [gcs], [azure]), with credentials only from each
+service's own provider chain and endpoints from the variables MLflow reads (MLFLOW_S3_ENDPOINT_URL...).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable
+from urllib.parse import urlsplit
+
+from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist
+from reportgen.model import FileInfo
+from reportgen.redaction import redact_text
+from reportgen.uri import scheme_of
+
+# scheme -> (the fsspec package that reads it, the reportgen extra that installs it, fsspec's protocol)
+BACKENDS = {
+    "s3": ("s3fs", "s3", "s3"),
+    "gs": ("gcsfs", "gcs", "gs"),
+    "wasbs": ("adlfs", "azure", "abfs"),
+    "abfss": ("adlfs", "azure", "abfs"),
+}
+# Requests in flight at once for one upload or one batch of reads: enough to hide a store's latency,
+# few enough that a report never floods a shared bucket or the machine's sockets.
+MAX_CONCURRENCY = 8
+# An error message from a storage service is cut to this (a whole XML body helps nobody).
+MAX_ERROR_CHARS = 200
+_LOCK = threading.Lock()
+
+
+def is_object_uri(uri: str) -> bool:
+    return bool(uri) and scheme_of(uri) in BACKENDS
+
+
+def missing_extra(uri: str) -> str:
+    """'' when the package that reads this URI's scheme is installed, else the one-line advice."""
+    package, extra, _ = BACKENDS[scheme_of(uri)]
+    if importlib.util.find_spec(package) is not None:
+        return ""
+    return f"{scheme_of(uri)}:// artifacts need {package}: pip install 'reportgen[{extra}]'"
+
+
+@dataclass(frozen=True)
+class ObjectRoot:
+    """A folder of objects: `bucket` (an Azure container) and `prefix` (no slash at either end);
+    `account` is the Azure storage account. str() is the URI, as messages and cache keys show it."""
+
+    scheme: str
+    bucket: str
+    prefix: str = ""
+    account: str = ""
+
+    @property
+    def uri(self) -> str:
+        host = f"{self.bucket}@{self.account}" if self.account else self.bucket
+        return f"{self.scheme}://{host}/{self.prefix}" if self.prefix else f"{self.scheme}://{host}"
+
+    @property
+    def path(self) -> str:
+        """The root as fsspec names it: bucket/prefix."""
+        return f"{self.bucket}/{self.prefix}" if self.prefix else self.bucket
+
+    def child(self, rel: str) -> "ObjectRoot":
+        return ObjectRoot(self.scheme, self.bucket, "/".join(p for p in (self.prefix, rel) if p), self.account)
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+def parse(uri: str) -> ObjectRoot:
+    """The ObjectRoot of s3://bucket/prefix, gs://bucket/prefix, wasbs://container@account.blob.../prefix
+    or abfss://filesystem@account.dfs.../prefix; InvalidParameterValue for anything else (a user:password
+    in the URI, a query, a '..' in the prefix)."""
+    scheme = scheme_of(uri)
+    if scheme not in BACKENDS:
+        raise InvalidParameterValue(f"{scheme}: is not an object store URI")
+    parts = urlsplit(uri)
+    if parts.query or parts.fragment:
+        raise InvalidParameterValue(f"object store URI {redact_text(uri)!r} has a query or fragment")
+    host, account = parts.netloc, ""
+    if scheme in ("wasbs", "abfss"):
+        host, _, domain = host.partition("@")
+        account = domain.split(".", 1)[0]
+        if not account:
+            raise InvalidParameterValue(f"{scheme}: URI needs container@account.<domain>: {redact_text(uri)!r}")
+    if not host or "@" in host or ":" in host or "/" in host:
+        raise InvalidParameterValue(f"object store URI {redact_text(uri)!r} names no plain bucket")
+    from reportgen.stores.artifacts import clean_relpath  # the same '..' and NUL rules as local paths
+
+    return ObjectRoot(scheme, host, clean_relpath(parts.path.strip("/")), account)
+
+
+def _s3_options() -> dict[str, Any]:
+    """s3fs's options from the variables MLflow's S3 client reads; credentials and region stay with
+    botocore's own chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws, instance roles...)."""
+    options: dict[str, Any] = {"use_listings_cache": False}
+    client: dict[str, Any] = {}
+    config: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 60, "retries": {"max_attempts": 3}}
+    endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    if os.environ.get("MLFLOW_S3_IGNORE_TLS", "").strip().lower() in ("true", "1"):
+        client["verify"] = False
+    style = os.environ.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "auto")
+    if style != "auto":
+        config["s3"] = {"addressing_style": style}
+    if os.environ.get("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "").lower() == "unsigned":
+        options["anon"] = True  # a public bucket, as MLflow reads it
+    extra = os.environ.get("MLFLOW_S3_UPLOAD_EXTRA_ARGS")
+    if extra:
+        import json
+
+        try:
+            options["s3_additional_kwargs"] = dict(json.loads(extra))
+        except (ValueError, TypeError):
+            raise ReportgenError("MLFLOW_S3_UPLOAD_EXTRA_ARGS is not a JSON object") from None
+    options["client_kwargs"] = client
+    options["config_kwargs"] = config
+    return options
+
+
+# Variables a filesystem is made from (the first five), or whose change must make a new one: a
+# provider chain reads credentials once per client, and a process may change them (a test, a notebook).
+_SETTINGS_ENV = ("MLFLOW_S3_ENDPOINT_URL", "MLFLOW_S3_IGNORE_TLS", "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE",
+                 "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "MLFLOW_S3_UPLOAD_EXTRA_ARGS")
+_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                   "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+                   "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY")
+
+
+def _settings(root: ObjectRoot) -> tuple:
+    """The key of a filesystem in this process: the scheme, the settings read, and a digest of the
+    credential variables (the credentials themselves are never kept in a key)."""
+    digest = hashlib.blake2b("\0".join(os.environ.get(name, "") for name in _CREDENTIAL_ENV).encode(),
+                             digest_size=16).hexdigest()
+    return (root.scheme, root.account, os.getpid(), digest) + tuple(os.environ.get(n, "") for n in _SETTINGS_ENV)
+
+
+@functools.lru_cache(maxsize=16)
+def _filesystem(settings: tuple) -> Any:
+    scheme, account = settings[0], settings[1]
+    package, extra, protocol = BACKENDS[scheme]
+    try:
+        import fsspec
+    except ImportError:
+        raise ReportgenError(f"{scheme}:// artifacts need {package}: pip install 'reportgen[{extra}]'") from None
+    try:
+        if scheme == "s3":
+            return fsspec.filesystem(protocol, skip_instance_cache=True, **_s3_options())
+        if scheme == "gs":  # gcsfs's own chain: GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata
+            return fsspec.filesystem(protocol, skip_instance_cache=True)
+        # adlfs: MLflow's AZURE_STORAGE_CONNECTION_STRING / AZURE_STORAGE_ACCESS_KEY, else Azure's
+        # DefaultAzureCredential chain (anon=False)
+        return fsspec.filesystem(
+            protocol, skip_instance_cache=True, account_name=account, anon=False,
+            connection_string=os.environ.get("AZURE_STORAGE_CONNECTION_STRING"),
+            account_key=os.environ.get("AZURE_STORAGE_ACCESS_KEY"),
+        )
+    except ImportError:
+        raise ReportgenError(f"{scheme}:// artifacts need {package}: pip install 'reportgen[{extra}]'") from None
+    except ValueError as exc:  # fsspec: "Protocol not known"
+        raise ReportgenError(f"{scheme}:// artifacts: {describe(exc)}") from None
+
+
+def filesystem(root: ObjectRoot) -> Any:
+    """The fsspec filesystem of a root, one per scheme, account and setting in a process (a forked
+    worker makes its own: an async client's loop does not survive a fork)."""
+    with _LOCK:
+        return _filesystem(_settings(root))
+
+
+def describe(exc: BaseException) -> str:
+    """A storage error as one short line: its kind and message, redacted (a service never echoes a
+    secret key, but a signed URL or a token in a message must not reach a page or a log either)."""
+    kinds = {FileNotFoundError: "not found", PermissionError: "access denied"}
+    kind = next((name for cls, name in kinds.items() if isinstance(exc, cls)), type(exc).__name__)
+    text = " ".join(str(exc).split())[:MAX_ERROR_CHARS]
+    return redact_text(f"{kind}: {text}" if text else kind)
+
+
+def _checked_rel(root: ObjectRoot, name: str) -> str:
+    """The path of a listed object relative to root, or InvalidParameterValue: a key is any string in
+    object storage, and '../x', '/x', 'a//b' or a backslash must never become a path in a report."""
+    prefix = root.path + "/"
+    if not name.startswith(prefix):
+        raise InvalidParameterValue(f"object {name!r} is not under {root.path!r}")
+    rel = name[len(prefix):]
+    from reportgen.stores.artifacts import clean_relpath
+
+    if clean_relpath(rel) != rel:
+        raise InvalidParameterValue(f"object key {rel!r} is not a plain relative path")
+    return rel
+
+
+def _listing(root: ObjectRoot) -> dict[str, dict]:
+    """Every object under root/ (name -> fsspec info), through paginated listings; FileNotFoundError
+    for a bucket that is not there, PermissionError for credentials it refuses."""
+    fs = filesystem(root)
+    return fs.find(root.path + "/", detail=True, withdirs=False)
+
+
+def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: int) -> list[FileInfo]:
+    """Every object of the run's folder with the size the listing gives (so the copy plan decides
+    before a byte is read); unsafe and hidden keys, folder markers and everything past max_files are
+    left out, each with on_skip(where, why). A listing that fails is one on_skip, and []."""
+    from reportgen.stores.artifacts import shown_name, unpublishable
+
+    try:
+        found = _listing(root)
+    except ReportgenError as exc:
+        on_skip(root.uri, f"cannot list artifacts: {exc.message}")
+        return []
+    except Exception as exc:  # noqa: BLE001  (any client error: one run's artifacts, never the build)
+        on_skip(root.uri, f"cannot list artifacts: {describe(exc)}")
+        return []
+    files: list[FileInfo] = []
+    for name in sorted(found):
+        info = found[name]
+        if name.endswith("/") or info.get("type") == "directory":
+            continue  # a folder marker (size 0, key ending in '/'), as MLflow skips them
+        try:
+            rel = _checked_rel(root, name)
+        except InvalidParameterValue as exc:
+            on_skip(f"{root.uri}/{shown_name(name[len(root.path) + 1:])}", f"unsafe object key skipped: {exc.message}")
+            continue
+        reason = next((why for why in map(unpublishable, rel.split("/")) if why), "")
+        if reason:
+            on_skip(f"{root.uri}/{shown_name(rel)}", reason)
+            continue
+        if len(files) >= max_files:
+            on_skip(root.uri, f"more than {max_files} artifact files; the rest are left out")
+            break
+        size = info.get("size")
+        files.append(FileInfo(rel, False, int(size) if isinstance(size, int) and size >= 0 else None))
+    return files
+
+
+def list_dir(root: ObjectRoot, path: str | None) -> list[FileInfo]:
+    """One level under `path`, like MLflow's list_artifacts; a missing prefix lists as []."""
+    from reportgen.stores.artifacts import clean_relpath
+
+    rel = clean_relpath(path)
+    folder = root.child(rel)
+    try:
+        entries = filesystem(root).ls(folder.path + "/", detail=True)
+    except FileNotFoundError as exc:
+        if "bucket" in str(exc).lower():
+            raise ReportgenError(f"cannot list {folder.uri}: {describe(exc)}") from None
+        return []
+    except ReportgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ReportgenError(f"cannot list {folder.uri}: {describe(exc)}") from None
+    infos = []
+    for entry in entries:
+        name = entry.get("name", "").rstrip("/")
+        try:
+            child = _checked_rel(root, name)
+        except InvalidParameterValue:
+            continue  # an unsafe key is never listed (walk reports it)
+        if not child or child == rel:
+            continue
+        if entry.get("type") == "directory":
+            infos.append(FileInfo(child, True, None))
+        else:
+            infos.append(FileInfo(child, False, entry.get("size")))
+    return sorted(infos, key=lambda f: f.path)
+
+
+def open_file(root: ObjectRoot, path: str) -> IO[bytes]:
+    """An object for reading in blocks (range requests: nothing is read before the caller reads)."""
+    from reportgen.stores.artifacts import clean_relpath
+
+    rel = clean_relpath(path)
+    if not rel:
+        raise InvalidParameterValue("An artifact path is required")
+    target = root.child(rel)
+    try:
+        return filesystem(root).open(target.path, "rb", block_size=4 * 1024 * 1024, cache_type="readahead")
+    except FileNotFoundError:
+        raise ResourceDoesNotExist(f"No artifact at {rel!r} ({target.uri})") from None
+    except ReportgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ReportgenError(f"cannot read {target.uri}: {describe(exc)}") from None
+
+
+def signature(root: ObjectRoot) -> str:
+    """A digest of the listing (keys, sizes, ETags or times): it changes when an object is added,
+    removed or rewritten. For the build cache; a listing that fails gives its error's digest."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        found = _listing(root)
+    except Exception as exc:  # noqa: BLE001
+        digest.update(f"!{type(exc).__name__}".encode())
+        return digest.hexdigest()
+    for name in sorted(found):
+        info = found[name]
+        stamp = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("last_modified") or ""
+        digest.update(f"{name}\0{info.get('size')}\0{stamp}\0".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def upload_folder(uri: str, local_dir: Path) -> None:
+    """Every file under local_dir to uri/<its relative path>, streamed from disk (multipart for large
+    files), MAX_CONCURRENCY at a time: the logging client's log_artifact(s) to an object store root."""
+    advice = missing_extra(uri)
+    if advice:
+        raise ReportgenError(advice)
+    root = parse(uri)
+    sources, targets = [], []
+    for dirpath, _, filenames in os.walk(local_dir):
+        for name in sorted(filenames):
+            source = Path(dirpath) / name
+            sources.append(str(source))
+            targets.append(root.child(source.relative_to(local_dir).as_posix()).path)
+    if not sources:
+        return
+    try:
+        filesystem(root).put(sources, targets, batch_size=MAX_CONCURRENCY)
+    except ReportgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ReportgenError(f"cannot upload artifacts to {root.uri}: {describe(exc)}") from None

@@ -1,0 +1,284 @@
+"""Artifacts on S3 against REAL servers on loopback: SeaweedFS (tests/seaweedfs.py) as the object store,
+a real `mlflow server --artifacts-destination s3://...` (proxied: the database keeps mlflow-artifacts: URIs)
+and one with `--default-artifact-root s3://...` (clients upload straight to the bucket), runs logged by
+MLflow's client and by ours. The report from the server, from its database (with --artifacts-destination
+s3://... for the proxied one) and from its folder (a file store) have the same artifact sections and
+copied bytes. Faults (a missing bucket, a wrong secret, a key over the size cap, unsafe keys) are
+problems naming the run, and no secret reaches the site."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+
+from mlflow_server import log_workload, mlflow_missing, running
+from seaweedfs import running as seaweedfs_running, seaweedfs_missing
+from reportgen.stores import open_store
+
+pytestmark = [
+    pytest.mark.skipif(mlflow_missing() is not None, reason=str(mlflow_missing())),
+    pytest.mark.skipif(seaweedfs_missing() is not None, reason=str(seaweedfs_missing())),
+]
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory):
+    """SeaweedFS, with its endpoint and credentials in os.environ as MLflow's users set them."""
+    with seaweedfs_running(tmp_path_factory.mktemp("seaweedfs")) as server, pytest.MonkeyPatch.context() as env:
+        for name, value in server.env().items():
+            env.setenv(name, value)
+        yield server
+
+
+def _log_by_mlflow(server_url: str, experiment_id: str, root: Path) -> str:
+    import mlflow
+
+    theirs = mlflow.MlflowClient(tracking_uri=server_url)
+    run = theirs.create_run(experiment_id, run_name="by-mlflow")
+    theirs.log_text(run.info.run_id, "from mlflow", "mlflow/notes.txt")
+    (root / "table.csv").write_text("a,b\n1,2\n")
+    theirs.log_artifact(run.info.run_id, str(root / "table.csv"), "tables")
+    theirs.log_metric(run.info.run_id, "loss", 0.5, step=0)
+    theirs.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def _log_both(server_url: str, root: Path) -> tuple[str, list[str]]:
+    import reportgen.tracking as ours
+
+    ours.set_tracking_uri(server_url)
+    try:
+        experiment_id, run_ids = log_workload(ours, root)
+    finally:
+        ours.set_tracking_uri(None)
+    return experiment_id, [*run_ids, _log_by_mlflow(server_url, experiment_id, root)]
+
+
+@pytest.fixture(scope="module")
+def proxied(weed, tmp_path_factory):
+    """`mlflow server --artifacts-destination s3://proxied/root` on SQLite, three runs logged through it."""
+    import inspect
+
+    import mlflow_server
+
+    if "args" not in inspect.signature(mlflow_server.start).parameters:
+        pytest.skip("tests/mlflow_server.py start() takes no args= (--artifacts-destination s3://...) yet")
+    root = tmp_path_factory.mktemp("proxied")
+    weed.make_bucket("proxied")
+    db = root / "mlflow.db"
+    with running(f"sqlite:///{db}", root, extra_env=weed.env(),
+                 args=["--artifacts-destination", "s3://proxied/root"]) as server:
+        experiment_id, run_ids = _log_both(server.url, root)
+        yield server, db, experiment_id, run_ids
+
+
+@pytest.fixture(scope="module")
+def direct(weed, tmp_path_factory):
+    """`mlflow server --default-artifact-root s3://direct/root` on a file store: clients upload to the bucket."""
+    root = tmp_path_factory.mktemp("direct")
+    weed.make_bucket("direct")
+    env = {**weed.env(), "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://direct/root", "MLFLOW_ALLOW_FILE_STORE": "true"}
+    with running(str(root / "mlruns"), root, extra_env=env) as server:
+        experiment_id, run_ids = _log_both(server.url, root)
+        yield server, root / "mlruns", experiment_id, run_ids
+
+
+def _build(store: str, out: Path, experiment_id: str, **options):
+    from reportgen.site.build import build_site
+
+    return build_site([store], out, experiments=[experiment_id], static_charts=False, **options)
+
+
+def _artifact_sections(site: Path) -> dict[str, str]:
+    sections = {}
+    for page in sorted((site / "r").glob("*.html")):
+        section = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select_one("section.rg-artifacts")
+        assert section is not None, page
+        sections[page.name] = str(section)
+    return sections
+
+
+def _copied(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted((site / "r").glob("*/**/*"))
+            if p.is_file()}
+
+
+def _names(copied: dict[str, bytes]) -> list[str]:
+    return sorted(rel.rsplit("/", 1)[-1].split("-", 1)[1] for rel in copied)  # <digest>-<name>[.txt]
+
+
+WANTED = ["a.txt", "a.txt", "b.bin.txt", "config.yaml.txt", "hello.txt", "notes.txt", "table.csv"]
+
+
+def test_proxied_to_s3_the_database_with_the_destination_equals_the_server(proxied, weed, tmp_path):
+    server, db, experiment_id, run_ids = proxied
+    with open_store(f"sqlite:///{db}") as store:
+        assert all(store.get_run(r).info.artifact_uri.startswith("mlflow-artifacts:") for r in run_ids)
+    keys = [item["Key"] for item in weed.client().list_objects_v2(Bucket="proxied")["Contents"]]
+    assert all(key.startswith("root/") for key in keys) and len(keys) == len(WANTED)  # the server wrote to S3
+
+    from_server = _build(server.url, tmp_path / "server-site", experiment_id)
+    from_db = _build(f"sqlite:///{db}", tmp_path / "db-site", experiment_id, artifacts_destination="s3://proxied/root")
+    assert from_server.runs == from_db.runs == 3
+    assert from_server.problems == [] and from_db.problems == []
+    assert _artifact_sections(tmp_path / "db-site") == _artifact_sections(tmp_path / "server-site")
+    copied = _copied(tmp_path / "server-site")
+    assert _copied(tmp_path / "db-site") == copied
+    assert _names(copied) == WANTED
+    assert bytes(range(256)) in copied.values()
+
+
+def test_default_artifact_root_on_s3_the_folder_equals_the_server(direct, weed, tmp_path):
+    """Runs whose artifact URIs are s3://: MLflow's client and ours upload straight to the bucket, and
+    the file store's folder is read from S3 as the server reads it."""
+    server, mlruns, experiment_id, run_ids = direct
+    with open_store(mlruns) as store:
+        uris = [store.get_run(r).info.artifact_uri for r in run_ids]
+    assert all(uri.startswith(f"s3://direct/root/{experiment_id}/") for uri in uris), uris
+    keys = [item["Key"] for item in weed.client().list_objects_v2(Bucket="direct")["Contents"]]
+    assert len(keys) == len(WANTED)
+
+    from_server = _build(server.url, tmp_path / "server-site", experiment_id)
+    from_folder = _build(str(mlruns), tmp_path / "folder-site", experiment_id)
+    assert from_server.problems == [] and from_folder.problems == []
+    assert _artifact_sections(tmp_path / "folder-site") == _artifact_sections(tmp_path / "server-site")
+    copied = _copied(tmp_path / "server-site")
+    assert _copied(tmp_path / "folder-site") == copied and _names(copied) == WANTED
+
+
+def test_the_store_api_and_downloads_read_s3(direct, tmp_path):
+    import reportgen.tracking as ours
+
+    _, mlruns, _, run_ids = direct
+    with open_store(mlruns) as store:
+        assert [(f.path, f.file_size) for f in store.walk_artifacts(run_ids[-1])] == [
+            ("mlflow/notes.txt", 11), ("tables/table.csv", 8)]
+        assert [(f.path, f.is_dir) for f in store.list_artifacts(run_ids[-1])] == [("mlflow", True), ("tables", True)]
+        with store.open_artifact(run_ids[-1], "mlflow/notes.txt") as handle:
+            assert handle.read() == b"from mlflow"
+        assert store.problems == []
+    client = ours.TrackingClient(str(mlruns))
+    local = client.download_artifacts(run_ids[0], "data", str(tmp_path))
+    assert (Path(local) / "deep" / "b.bin").read_bytes() == bytes(range(256))
+
+
+def test_our_client_on_a_file_store_uploads_to_an_s3_experiment(weed, tmp_path, monkeypatch):
+    """reportgen.tracking writing a local store whose experiment lives on S3 (and a logged model's files)."""
+    import mlflow
+
+    import reportgen.tracking as ours
+
+    weed.make_bucket("ours")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = ours.TrackingClient(str(tmp_path / "mlruns"))
+    experiment_id = client.create_experiment("on-s3", artifact_location="s3://ours/exp")
+    run = client.create_run(experiment_id)
+    client.log_text(run.info.run_id, "hi", "t/hello.txt")
+    client.log_dict(run.info.run_id, {"a": 1}, "d.json")
+    theirs = mlflow.MlflowClient(tracking_uri=str(tmp_path / "mlruns"))
+    assert sorted(f.path for f in theirs.list_artifacts(run.info.run_id)) == ["d.json", "t"]
+    assert Path(theirs.download_artifacts(run.info.run_id, "t/hello.txt", str(tmp_path))).read_text() == "hi"
+
+
+# -- faults ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def faulty(weed, tmp_path_factory):
+    """A SQLite store (our client) whose experiments sit on S3 in four ways: fine, a bucket that is not
+    there, a run with one object over the size cap, and a run with keys that are not plain paths."""
+    import reportgen.tracking as ours
+
+    root = tmp_path_factory.mktemp("faulty")
+    client = ours.TrackingClient(f"sqlite:///{root / 'mlflow.db'}")
+    weed.make_bucket("faults")
+    s3 = weed.client()
+    runs = {}
+    for kind, location in [("fine", "s3://faults/fine"), ("missing", "s3://no-such-bucket/x"),
+                           ("unsafe", "s3://faults/unsafe")]:
+        experiment_id = client.create_experiment(kind, artifact_location=location)
+        run = client.create_run(experiment_id)
+        runs[kind] = (experiment_id, run.info.run_id)
+        if kind != "missing":
+            client.log_text(run.info.run_id, "small", "small.txt")
+    weed.make_bucket("faults-big")  # its own bucket: the server counts the bytes it sends from it
+    big_experiment = client.create_experiment("big-bucket", artifact_location="s3://faults-big/exp")
+    big_run = client.create_run(big_experiment).info.run_id
+    client.log_text(big_run, "small", "small.txt")
+    s3.put_object(Bucket="faults-big", Key=f"exp/{big_run}/artifacts/huge.bin", Body=b"\0" * 300_000)
+    runs["big"] = (big_experiment, big_run)
+    unsafe_prefix = f"unsafe/{runs['unsafe'][1]}/artifacts"
+    for key in ("%2e%2e/%2e%2e/escape.txt", "a/%2E%2E%2f%2e%2e%2fescape.txt", ".hidden/notes.txt"):
+        s3.put_object(Bucket="faults", Key=f"{unsafe_prefix}/{key}", Body=b"never copied")
+    return root / "mlflow.db", runs
+
+
+def test_a_missing_bucket_is_a_problem_naming_the_run(faulty, tmp_path):
+    db, runs = faulty
+    experiment_id, run_id = runs["missing"]
+    result = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id)
+    assert result.runs == 1
+    about = [p for p in result.problems if "no-such-bucket" in p.path + p.message]
+    assert about and "not found" in about[0].message, result.problems
+
+
+def test_a_wrong_secret_is_a_problem_and_no_secret_reaches_the_site(faulty, weed, tmp_path, monkeypatch):
+    db, runs = faulty
+    experiment_id, run_id = runs["fine"]
+    wrong = "wrong-" + uuid.uuid4().hex
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
+    result = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id)
+    assert any("access denied" in p.message and "s3://faults/fine" in p.path for p in result.problems), result.problems
+    texts = [p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()]
+    assert texts and not any(wrong.encode() in t or weed.secret_key.encode() in t for t in texts)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", weed.secret_key)
+    good = _build(f"sqlite:///{db}", tmp_path / "good", experiment_id)
+    assert good.problems == [] and _names(_copied(tmp_path / "good")) == ["small.txt"]
+    texts = [p.read_bytes() for p in (tmp_path / "good").rglob("*") if p.is_file()]
+    assert not any(weed.secret_key.encode() in t or weed.access_key.encode() in t for t in texts)
+
+
+def test_a_key_over_the_size_cap_is_never_downloaded(faulty, weed, tmp_path):
+    db, runs = faulty
+    experiment_id, run_id = runs["big"]
+    before = weed.bytes_sent("faults-big")
+    result = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, max_artifact_size=100_000)
+    sent = weed.bytes_sent("faults-big") - before
+    assert sent < 1000, sent  # the small file, never the 300,000-byte one
+    assert any(run_id in p.path and "huge.bin" in p.path and "max-artifact-size" in p.message for p in result.problems)
+    assert _names(_copied(tmp_path / "site")) == ["small.txt"]
+    page = next((tmp_path / "site" / "r").glob("*.html")).read_text(encoding="utf-8")
+    assert "huge.bin" in page and "too large to copy" in page
+
+
+def test_unsafe_and_hidden_keys_are_skipped_and_never_written(faulty, tmp_path):
+    db, runs = faulty
+    experiment_id, run_id = runs["unsafe"]
+    out = tmp_path / "out" / "site"
+    result = _build(f"sqlite:///{db}", out, experiment_id)
+    skipped = [p for p in result.problems if "s3://faults/unsafe" in p.path]
+    assert len(skipped) == 3, result.problems
+    assert sum("unsafe object key" in p.message for p in skipped) == 2
+    assert _names(_copied(out)) == ["small.txt"]
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert all(out in p.parents for p in written)
+    assert not any(b"never copied" in p.read_bytes() for p in written)
+
+
+def test_a_destination_without_the_extra_is_a_one_line_error(faulty, tmp_path, monkeypatch):
+    import importlib.util
+
+    from reportgen.cli import main
+
+    db, _ = faulty
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "s3fs" else real(name, *a))
+    ran = CliRunner().invoke(main, ["build", f"sqlite:///{db}", "-o", str(tmp_path / "site"), "--no-cache",
+                                    "--artifacts-destination", "s3://bucket/x"])
+    assert ran.exit_code == 1, ran.output
+    assert "pip install 'reportgen[s3]'" in ran.output and len(ran.output.strip().splitlines()) == 1
+    result = _build(f"sqlite:///{db}", tmp_path / "site2", faulty[1]["fine"][0])
+    assert [p.message for p in result.problems] == ["artifacts unavailable: s3:// artifacts need s3fs: "
+                                                    "pip install 'reportgen[s3]'"]
