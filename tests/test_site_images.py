@@ -265,3 +265,42 @@ def test_thumbnails_come_back_from_the_cache(tmp_path):
     again = build(tmp_path / "mlruns", tmp_path / "site", cache_dir=cache)
     assert again.reused >= len(ids)
     assert sorted(p.relative_to(tmp_path / "site") for p in (tmp_path / "site").rglob("thumbs/*.webp")) == thumbs
+
+
+def test_the_site_size_limit_counts_thumbnails(tmp_path):
+    pytest.importorskip("mlflow")
+    ids = image_stores.write((tmp_path / "mlruns").as_uri())
+    files = [p for p in (tmp_path / "mlruns").rglob("artifacts/**/*") if p.is_file()]
+    need = sum(p.stat().st_size + (reservation(p.stat().st_size) if step_image(f"images/{p.name}") else 0)
+               for p in files)
+    limit = need - THUMB_MIN_BYTES  # one image and its thumbnail do not fit
+    result = build(tmp_path / "mlruns", tmp_path / "site", max_site_size=limit)
+    assert result.budget_hit and any("site size limit" in p.message for p in result.problems)
+    written = [p for p in (tmp_path / "site" / "r").rglob("*") if p.is_file() and p.parent.name in ("files", "thumbs")]
+    assert sum(p.stat().st_size for p in written) <= limit
+    pages = html_pages(tmp_path / "site")
+    for name, soup in pages.items():
+        assert_safe_page(name, soup, tmp_path / "site")  # every image a page shows was written
+    frames = sum(len(steps) for name in ids for strip in pages[f"r/{ids[name]}.html"].select("figure.rg-image-strip")
+                 for steps in json.loads(strip.select_one("script.rg-image-frames").string)["keys"].values())
+    left_out = [p for p in result.problems if "site size limit" in p.message and ".png" in p.path]
+    logged = sum(len(steps) for keys in image_stores.RUNS.values() for steps in keys.values())
+    assert left_out and frames == logged - len(left_out)  # a frame is shown exactly when it was copied
+
+
+def test_a_tracking_servers_images_show_the_same(tmp_path):
+    from mlflow_server import mlflow_missing, running
+
+    if mlflow_missing():
+        pytest.skip(mlflow_missing())
+    with running(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path) as server:
+        ids = image_stores.write(server.url)
+        result = build(server.url, tmp_path / "site")
+    assert result.problems == []
+    pages = html_pages(tmp_path / "site")
+    strips = pages[f"r/{ids['alpha']}.html"].select("figure.rg-image-strip")
+    assert [(s["data-key"], s["data-step"]) for s in strips] == [("confusion", "10"), ("samples/digits", "10")]
+    for strip in strips:
+        data = json.loads(strip.select_one("script.rg-image-frames").string)
+        for _step, name in data["keys"][strip["data-key"]]:
+            assert (tmp_path / "site" / "r" / (data["thumbs"] + name + ".webp")).is_file()
