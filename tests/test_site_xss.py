@@ -152,3 +152,33 @@ def test_image_keys_are_text_on_every_page(hostile_site):
     block = pages["e/1/index.html"].select_one("script.rg-image-grid-data").string
     assert "</" not in block and "\u2028" not in block
     assert sorted(json.loads(block)["runs"][0]["image_steps"]["keys"]) == sorted(IMAGE_KEYS)
+
+
+@pytest.mark.browser
+def test_url_fragments_naming_hostile_keys_apply_as_data(page, hostile_site):
+    """A view link (static/js/viewstate.js) whose values are the hostile column and metric keys of the page, and
+    hostile values besides: the real keys still sort, hide and set chart options; nothing runs or is injected."""
+    from urllib.parse import urlencode
+
+    from browser_pages import INJECTED, Probe
+
+    _, out, _ = hostile_site
+    probe = Probe().attach(page)
+    key = HOSTILE_KEYS[0]
+    fragment = urlencode([("q", PAYLOAD[:40]), ("sort", f"param:{key}"), ("dir", "desc"), ("hide", f"metric:{key}"),
+                          ("show", HOSTILE_VALUES[5]), ("pick", f"{1:032x},{HOSTILE_VALUES[0]}"), ("sum", HOSTILE_VALUES[1]),
+                          (f"x.{key}", "timestamp"), (f"log.{key}", "1"), (f"smooth.{HOSTILE_KEYS[1]}", HOSTILE_VALUES[2])])
+    page.goto((out / "e" / "1" / "index.html").as_uri() + "#" + fragment)
+    page.wait_for_selector("body[data-charts-drawn='true']", state="attached", timeout=30_000)
+    state = page.evaluate("""key => {
+        const th = col => [...document.querySelectorAll('th[data-col]')].find(t => t.dataset.col === col);
+        const fig = [...document.querySelectorAll('figure.rg-chart')].find(f => f.querySelector('.rg-chart-title').textContent === key);
+        return {filter: document.querySelector('input.rg-filter').value, sort: th('param:' + key).getAttribute('aria-sort'),
+                hidden: th('metric:' + key).hidden, picked: [...document.querySelectorAll('input.rg-pick:checked')].map(b => b.value),
+                summary: document.querySelector('select.rg-metric-summary').value,
+                x: fig && fig.querySelector('select.rg-x-axis').value, log: fig && fig.querySelector('input.rg-log-y').checked};
+    }""", key)
+    assert state == {"filter": PAYLOAD[:40], "sort": "descending", "hidden": True, "picked": [f"{1:032x}"],
+                     "summary": "last", "x": "timestamp", "log": True}
+    assert page.query_selector_all(INJECTED) == [] and page.query_selector("[data-pwned]") is None
+    probe.assert_clean()

@@ -15,6 +15,9 @@
  * failures, each logged to the console), body[data-charts-drawn-ms] = page time when that happened.
  * API for other page scripts: window.reportgenCharts.add(figure) queues a figure built at run time
  * whose spec is in the property figure.rgSpec.
+ * View state (viewstate.js): a history chart's options live in the URL fragment under its title (the metric
+ * key): x.KEY (an axis of the spec), log.KEY=1|0, smooth.KEY (0 to 0.99), outliers.KEY=1|0, only when not the
+ * chart's default. A value the spec does not offer is ignored.
  */
 (function () {
   "use strict";
@@ -163,11 +166,80 @@
     }).catch(function (err) { console.error("reportgen: export failed", err); });
   }
 
+  // The name a chart's options go under in the URL: its metric key stays the same across rebuilds, where
+  // the figure's position (data-spec-id) may not.
+  function chartKey(figure) {
+    var caption = figure.querySelector(".rg-chart-title");
+    return figure.getAttribute("data-metric") || (caption ? caption.textContent.trim() : "") ||
+      figure.getAttribute("data-spec-id") || "";
+  }
+
+  var STATE_KEYS = ["x.", "log.", "smooth.", "outliers."];
+
+  function defaultState(m) { return { x: m.x || "step", log: !!m.log_y, smooth: 0, ignoreOutliers: !!m.robust_y }; }
+
+  // The options a link asks for, each checked against what this chart offers (else its default).
+  function linkedState(m, key) {
+    var state = defaultState(m);
+    var vs = window.reportgenViewState;
+    if (!vs) { return state; }
+    var params = vs.params();
+    var x = params.get("x." + key);
+    if (x !== null && Object.prototype.hasOwnProperty.call(m.x_axes || {}, x)) { state.x = x; }
+    var log = params.get("log." + key);
+    if (log === "1" || log === "0") { state.log = log === "1"; }
+    var smooth = Number(params.get("smooth." + key));
+    if (params.get("smooth." + key) && smooth >= 0 && smooth <= 0.99) { state.smooth = Math.round(smooth * 100) / 100; }
+    var outliers = params.get("outliers." + key);
+    if (m.robust_y && (outliers === "1" || outliers === "0")) { state.ignoreOutliers = outliers === "1"; }
+    return state;
+  }
+
+  function saveStates(params, current) {
+    Array.prototype.forEach.call(document.querySelectorAll(".rg-chart"), function (figure) {
+      var key = chartKey(figure);
+      if (!figure.rgState) {  // not drawn yet: it keeps what the link asked for until it is
+        STATE_KEYS.forEach(function (prefix) {
+          if (current.get(prefix + key) !== null) { params.set(prefix + key, current.get(prefix + key)); }
+        });
+        return;
+      }
+      var state = figure.rgState, base = defaultState(meta(figure.rgSpec));
+      if (state.x !== base.x) { params.set("x." + key, state.x); }
+      if (state.log !== base.log) { params.set("log." + key, state.log ? "1" : "0"); }
+      if (state.smooth !== base.smooth) { params.set("smooth." + key, String(state.smooth)); }
+      if (state.ignoreOutliers !== base.ignoreOutliers) { params.set("outliers." + key, state.ignoreOutliers ? "1" : "0"); }
+    });
+  }
+
+  // Back/forward: drawn charts take the fragment's options (undrawn ones read it when they draw).
+  function loadStates() {
+    Array.prototype.forEach.call(document.querySelectorAll(".rg-chart"), function (figure) {
+      if (!figure.rgState || !figure.rgControls) { return; }
+      var next = linkedState(meta(figure.rgSpec), chartKey(figure));
+      var state = figure.rgState;
+      if (next.x === state.x && next.log === state.log && next.smooth === state.smooth &&
+          next.ignoreOutliers === state.ignoreOutliers) { return; }
+      figure.rgState = next;
+      var controls = figure.rgControls;
+      controls.select.value = next.x;
+      controls.log.checked = next.log;
+      controls.smooth.value = String(next.smooth);
+      controls.shown.textContent = String(next.smooth);
+      if (controls.outliers) { controls.outliers.checked = next.ignoreOutliers; }
+      redraw(figure);
+    });
+  }
+
+  function changed() {
+    if (window.reportgenViewState) { window.reportgenViewState.changed(false); }
+  }
+
   function buildTools(figure, view) {
     var tools = el("div", { "class": "rg-chart-tools" });
     var m = meta(figure.rgSpec);
     if (m.kind === "history") {
-      figure.rgState = { x: m.x || "step", log: !!m.log_y, smooth: 0, ignoreOutliers: !!m.robust_y };
+      figure.rgState = linkedState(m, chartKey(figure));
       var xLabel = el("label", {}, "x ");
       var select = el("select", { "class": "rg-x-axis" });
       Object.keys(m.x_axes || {}).forEach(function (key) {
@@ -175,19 +247,24 @@
         if (key === figure.rgState.x) { option.selected = true; }
         select.appendChild(option);
       });
-      select.addEventListener("change", function () { figure.rgState.x = select.value; redraw(figure); });
+      select.addEventListener("change", function () { figure.rgState.x = select.value; redraw(figure); changed(); });
       xLabel.appendChild(select);
       var logLabel = el("label", {});
       var log = el("input", { type: "checkbox", "class": "rg-log-y" });
       log.checked = figure.rgState.log;
-      log.addEventListener("change", function () { figure.rgState.log = log.checked; redraw(figure); });
+      log.addEventListener("change", function () { figure.rgState.log = log.checked; redraw(figure); changed(); });
       logLabel.appendChild(log);
       logLabel.appendChild(document.createTextNode("log scale"));
       var smoothLabel = el("label", {}, "smoothing ");
-      var smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", "class": "rg-smooth" });
-      var shown = el("output", {}, "0");
+      var smooth = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", "class": "rg-smooth" });
+      smooth.value = String(figure.rgState.smooth);
+      var shown = el("output", {}, String(figure.rgState.smooth));
       smooth.addEventListener("input", function () { shown.textContent = smooth.value; });
-      smooth.addEventListener("change", function () { figure.rgState.smooth = parseFloat(smooth.value) || 0; redraw(figure); });
+      smooth.addEventListener("change", function () {
+        figure.rgState.smooth = parseFloat(smooth.value) || 0;
+        redraw(figure);
+        changed();
+      });
       smoothLabel.appendChild(smooth);
       smoothLabel.appendChild(shown);
       tools.appendChild(xLabel);
@@ -197,12 +274,17 @@
         // Only offered when Python found far outliers (usermeta.reportgen.robust_y is the range without them).
         var outLabel = el("label", { title: "Scale the y axis to the bulk of the values; far outliers are clipped" });
         var outliers = el("input", { type: "checkbox", "class": "rg-ignore-outliers" });
-        outliers.checked = true;
-        outliers.addEventListener("change", function () { figure.rgState.ignoreOutliers = outliers.checked; redraw(figure); });
+        outliers.checked = figure.rgState.ignoreOutliers;
+        outliers.addEventListener("change", function () {
+          figure.rgState.ignoreOutliers = outliers.checked;
+          redraw(figure);
+          changed();
+        });
         outLabel.appendChild(outliers);
         outLabel.appendChild(document.createTextNode("ignore outliers"));
         tools.appendChild(outLabel);
       }
+      figure.rgControls = { select: select, log: log, smooth: smooth, shown: shown, outliers: m.robust_y ? outliers : null };
     }
     ["svg", "png"].forEach(function (type) {
       var button = el("button", { type: "button", "class": "rg-export-" + type, title: "Download as " + type.toUpperCase() },
@@ -321,6 +403,7 @@
 
   function start() {
     installStyle();
+    if (window.reportgenViewState) { window.reportgenViewState.register(loadStates, saveStates); }
     if ("IntersectionObserver" in window) {
       observer = new IntersectionObserver(function (entries) {
         entries.forEach(function (entry) { entry.target.rgVisible = entry.isIntersecting; });

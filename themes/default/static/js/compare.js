@@ -4,11 +4,13 @@
  *   {"runs": [{"run_id", "name", "params": {}, "metrics": {}, "tags": {}, optional "url" (relative link to
  *   the run page)}], "histories": {metric key: a spec from reportgen.charts.history_chart over these runs}}
  * and an element #rg-compare that this script fills (replacing its no-JavaScript content). The runs shown
- * are those of ?runs=ID1,ID2 (as the runs table links them); without that parameter, those of
+ * are those of #runs=ID1,ID2 in the URL fragment, else of ?runs=ID1,ID2 (as the runs table links them); else those of
  * #rg-compare[data-default-runs="ID1,ID2"], else the first MAX_DEFAULT runs. Renders a params / metrics /
  * tags table (one column per run, rows whose values differ marked data-same="false"), an "only differences"
  * checkbox, a baseline select with deltas on numeric metrics, and one overlaid history chart per metric
  * (series filtered to the chosen runs, drawn by charts.js). All data goes in through textContent.
+ * View state (viewstate.js): base=RUN_ID (not the first run) and diff=1|0 (not the page's default) in the
+ * fragment; runs there too when the view came from it. A run id the page does not have is ignored.
  */
 (function () {
   "use strict";
@@ -66,26 +68,38 @@
     return typeof url === "string" && url && !/^[a-z][a-z0-9+.-]*:/i.test(url) && url.indexOf("//") !== 0;
   }
 
+  // The runs a URL asks for: its fragment's (a copied link), else its query's (the runs table's link).
+  function wantedRuns() {
+    var state = window.reportgenViewState;
+    return (state && state.params().get("runs")) || new URLSearchParams(window.location.search).get("runs");
+  }
+
   function chosenRuns(runs, note, fallback) {
-    var byId = {};
+    var byId = Object.create(null);
     runs.forEach(function (run) { byId[run.run_id] = run; });
-    var wanted = new URLSearchParams(window.location.search).get("runs") || fallback;
-    if (!wanted) {
-      if (runs.length > MAX_DEFAULT) {
-        note.textContent = "No runs chosen: showing the first " + MAX_DEFAULT + " of " + runs.length +
-          ". Tick runs in the experiment's runs table and press Compare.";
-      }
-      return runs.slice(0, MAX_DEFAULT);
+    var pick = function (list) {  // the runs of "ID1,ID2" this page has, in that order
+      var chosen = [], seen = Object.create(null);
+      list.split(",").forEach(function (id) {
+        id = id.trim();
+        if (!id || seen[id]) { return; }
+        seen[id] = true;
+        if (byId[id]) { chosen.push(byId[id]); } else { pick.unknown += 1; }
+      });
+      return chosen;
+    };
+    pick.unknown = 0;
+    var wanted = wantedRuns();
+    var chosen = wanted ? pick(wanted) : [];
+    if (pick.unknown) { note.textContent = pick.unknown + " requested run id(s) are not in this report and were left out."; }
+    if (chosen.length) { return chosen; }
+    // Nothing asked, or none of it here (a stale link): the page's own choice.
+    chosen = fallback ? pick(fallback) : [];
+    if (chosen.length) { return chosen; }
+    if (runs.length > MAX_DEFAULT && !pick.unknown) {
+      note.textContent = "No runs chosen: showing the first " + MAX_DEFAULT + " of " + runs.length +
+        ". Tick runs in the experiment's runs table and press Compare.";
     }
-    var chosen = [], unknown = 0, seen = {};
-    wanted.split(",").forEach(function (id) {
-      id = id.trim();
-      if (!id || seen[id]) { return; }
-      seen[id] = true;
-      if (byId[id]) { chosen.push(byId[id]); } else { unknown += 1; }
-    });
-    if (unknown) { note.textContent = unknown + " requested run id(s) are not in this report and were left out."; }
-    return chosen;
+    return runs.slice(0, MAX_DEFAULT);
   }
 
   function delta(value, base) {
@@ -225,6 +239,34 @@
     return figure;
   }
 
+  function changed() {
+    if (window.reportgenViewState) { window.reportgenViewState.changed(false); }
+  }
+
+  // Baseline and "only differences" in the URL fragment; runs too when the page's runs came from there.
+  function connectState(runs, baseSelect, diffBox, diffDefault, apply) {
+    var state = window.reportgenViewState;
+    if (!state) { return; }
+    var fromFragment = !!state.params().get("runs");
+    var asked = wantedRuns();
+    var load = function (params) {
+      if (wantedRuns() !== asked) { window.location.reload(); return; }  // another set of runs: a new page
+      var base = 0;
+      runs.forEach(function (run, i) { if (run.run_id === params.get("base")) { base = i; } });
+      baseSelect.value = String(base);
+      var diff = params.get("diff");
+      diffBox.checked = diff === "1" ? true : diff === "0" ? false : diffDefault;
+      apply();
+    };
+    var save = function (params) {
+      if (fromFragment) { params.set("runs", runs.map(function (run) { return run.run_id; }).join(",")); }
+      var base = parseInt(baseSelect.value, 10) || 0;
+      if (base > 0) { params.set("base", runs[base].run_id); }
+      if (diffBox.checked !== diffDefault) { params.set("diff", diffBox.checked ? "1" : "0"); }
+    };
+    state.register(load, save);
+  }
+
   function init() {
     var block = document.getElementById("rg-compare-data");
     var root = document.getElementById("rg-compare");
@@ -274,8 +316,12 @@
     root.appendChild(wrap);
     applyBaseline(table, runs, 0);
     applyOnlyDifferences(table, onlyDiff);
-    baseSelect.addEventListener("change", function () { applyBaseline(table, runs, parseInt(baseSelect.value, 10) || 0); });
-    diffBox.addEventListener("change", function () { applyOnlyDifferences(table, diffBox.checked); });
+    baseSelect.addEventListener("change", function () { applyBaseline(table, runs, parseInt(baseSelect.value, 10) || 0); changed(); });
+    diffBox.addEventListener("change", function () { applyOnlyDifferences(table, diffBox.checked); changed(); });
+    connectState(runs, baseSelect, diffBox, previous ? previous.defaultChecked : false, function () {
+      applyBaseline(table, runs, parseInt(baseSelect.value, 10) || 0);
+      applyOnlyDifferences(table, diffBox.checked);
+    });
 
     var histories = data.histories || {};
     var keys = Object.keys(histories).sort();

@@ -16,7 +16,10 @@
  * A table split over pages names, in data-rows-src, a script holding every row of it (see makeView): sort,
  * filter and the pager then work on all the rows, and ticks stay on every page.
  * Extras beyond the contract: header cells sort on click or Enter (aria-sort tells which way); a header
- * checkbox .rg-pick-all, if present, ticks every visible row.
+ * checkbox .rg-pick-all, if present, ticks every visible row; a metric summary select (last, min, max, best
+ * step: whichever metric:KEY:SUMMARY columns exist; a theme's own select.rg-metric-summary is used if present)
+ * shows that column of every metric. Each table gets table.rgTable = {view, controls, pagers} (controls: sort,
+ * filter, columns and picks, each with get/set) for runs-state.js, which keeps them in the URL fragment.
  */
 (function () {
   "use strict";
@@ -166,6 +169,7 @@
           if (!whole) { window.location.href = link.href; return; }
           view.page = number - 1;
           view.show();
+          changed(false);
         });
       });
     });
@@ -184,6 +188,7 @@
           if (!button) { return; }
           view.page = parseInt(button.getAttribute("data-page"), 10) - 1;
           view.show();
+          changed(false);
           if (mine !== view.pagers[0]) { view.pagers[0].scrollIntoView(); }
         });
         if (nav) { nav.replaceWith(mine); } else { view.table.parentNode.insertBefore(mine, view.table); }
@@ -249,7 +254,34 @@
     return ordered;
   }
 
+  // Sorting starts from the page's own order each time, so one sort (from a link or the back button) always
+  // gives the same rows; sort(null) brings that order back.
   function setupSort(table, headers, view) {
+    var original = bodyRows(table);
+    var originalAll = null;
+    view.adopted.push(function () { originalAll = view.all.slice(); });
+    var current = null;  // {th, ascending}
+    var apply = function (th, ascending) {
+      current = th ? { th: th, ascending: ascending } : null;
+      headers.forEach(function (other) { if (other.hasAttribute("aria-sort")) { other.setAttribute("aria-sort", "none"); } });
+      if (th) { th.setAttribute("aria-sort", ascending ? "ascending" : "descending"); }
+      var index = th ? th.cellIndex : -1;
+      var order = function (rows) { return th ? sortedRows(rows, index, ascending) : rows; };
+      view.ensure(function (whole) {
+        if (whole) {
+          view.all = order(originalAll || view.all);
+          view.page = 0;
+          view.show();
+          return;
+        }
+        Array.prototype.forEach.call(table.tBodies, function (body) {
+          var rows = original.filter(function (r) { return r.parentNode === body; });
+          var fragment = document.createDocumentFragment();
+          order(rows).forEach(function (row) { fragment.appendChild(row); });
+          body.appendChild(fragment);
+        });
+      });
+    };
     headers.forEach(function (th) {
       if (!th.hasAttribute("data-col")) { return; }
       th.tabIndex = 0;
@@ -257,24 +289,8 @@
       th.setAttribute("aria-sort", "none");
       th.title = th.title || "Sort by this column";
       var sort = function () {
-        var ascending = th.getAttribute("aria-sort") !== "ascending";
-        var index = th.cellIndex;
-        headers.forEach(function (other) { if (other.hasAttribute("aria-sort")) { other.setAttribute("aria-sort", "none"); } });
-        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-        view.ensure(function (whole) {
-          if (whole) {
-            view.all = sortedRows(view.all, index, ascending);
-            view.page = 0;
-            view.show();
-            return;
-          }
-          Array.prototype.forEach.call(table.tBodies, function (body) {
-            var rows = Array.prototype.filter.call(body.rows, function (r) { return r.hasAttribute("data-run-id"); });
-            var fragment = document.createDocumentFragment();
-            sortedRows(rows, index, ascending).forEach(function (row) { fragment.appendChild(row); });
-            body.appendChild(fragment);
-          });
-        });
+        apply(th, th.getAttribute("aria-sort") !== "ascending");
+        changed(false);
       };
       th.addEventListener("click", function (event) {
         if (event.target.closest && event.target.closest("input, a, button")) { return; }
@@ -284,11 +300,18 @@
         if (event.key === "Enter" || event.key === " ") { event.preventDefault(); sort(); }
       });
     });
+    return {
+      get: function () { return current; },
+      set: function (th, ascending) {
+        if ((current ? current.th : null) === th && (!th || current.ascending === ascending)) { return; }
+        apply(th, ascending);
+      }
+    };
   }
 
   function setupFilter(table, scope, view) {
     var box = scope.querySelector("input.rg-filter");
-    if (!box) { return; }
+    if (!box) { return null; }
     var texts = new WeakMap();
     var apply = function () {
       view.ensure(function (whole) {
@@ -305,10 +328,18 @@
         if (whole) { view.page = 0; view.show(); }
       });
     };
-    box.addEventListener("input", apply);
+    box.addEventListener("input", function () { apply(); changed(true); });
     if (box.value) { apply(); }
     // Back from the compare page the browser restores the typed filter without an input event.
     window.addEventListener("pageshow", function () { if (box.value) { apply(); } });
+    return {
+      get: function () { return box.value; },
+      set: function (text) {
+        if (box.value === text) { return; }
+        box.value = text;  // a value, never markup
+        apply();
+      }
+    };
   }
 
   function setColumnHidden(rows, index, hidden) {
@@ -318,12 +349,34 @@
     });
   }
 
+  // The summary a metric column shows: "min" for metric:KEY:min when metric:KEY is a column too, else "last".
+  function summaryOf(key, metricKeys) {
+    var cut = key.lastIndexOf(":");
+    return cut > 7 && metricKeys[key.slice(0, cut)] ? key.slice(cut + 1) : "last";
+  }
+
+  function summaryLabel(name) {
+    return { last: "last", min: "min", max: "max", mean: "mean", best_step: "best step" }[name] || name;
+  }
+
   function setupColumns(table, headers, scope, view) {
     var box = scope.querySelector(".rg-column-toggles");
     var onlyVarying = scope.querySelector("input.rg-only-varying");
     var columns = headers.filter(function (th) { return th.hasAttribute("data-col"); }).map(function (th) {
-      return { th: th, index: th.cellIndex, kind: th.getAttribute("data-kind") || "attr", wanted: !th.hidden, toggle: null };
+      return { th: th, key: th.getAttribute("data-col"), index: th.cellIndex, kind: th.getAttribute("data-kind") || "attr",
+               initial: !th.hidden, wanted: !th.hidden, toggle: null };
     });
+    var metricKeys = Object.create(null);
+    columns.forEach(function (col) { if (col.kind === "metric") { metricKeys[col.key] = true; } });
+    var summaries = [];
+    columns.forEach(function (col) {
+      if (col.kind !== "metric") { return; }
+      col.summary = summaryOf(col.key, metricKeys);
+      if (summaries.indexOf(col.summary) === -1) { summaries.push(col.summary); }
+    });
+    var summary = "last";
+    // What a column shows before any toggle: the page's choice, or under another summary that summary's column.
+    var baseline = function (col) { return col.kind === "metric" && summary !== "last" ? col.summary === summary : col.initial; };
     var refresh = function () {
       var varyingOnly = !!(onlyVarying && onlyVarying.checked);
       // Header rows and every run's row, shown or not, so a row brought in later has the same columns.
@@ -335,6 +388,7 @@
         setColumnHidden(rows, col.index, hidden);
         if (col.toggle) { col.toggle.checked = col.wanted; col.toggle.disabled = varyingOnly && constant; }
       });
+      if (select) { select.value = summary; }
     };
     if (box) {
       var groups = {};
@@ -352,17 +406,66 @@
         input.type = "checkbox";
         input.className = "rg-col-toggle";
         input.checked = col.wanted;
-        input.setAttribute("data-col", col.th.getAttribute("data-col"));
-        input.addEventListener("change", function () { col.wanted = input.checked; refresh(); });
+        input.setAttribute("data-col", col.key);
+        input.addEventListener("change", function () { col.wanted = input.checked; refresh(); changed(false); });
         label.appendChild(input);
         label.appendChild(document.createTextNode(" " + col.th.textContent.trim()));
         col.toggle = input;
         groups[col.kind].appendChild(label);
       });
     }
-    if (onlyVarying) { onlyVarying.addEventListener("change", refresh); }
+    // Metric summary: one choice shows that summary's column of every metric (a theme may bring its own select).
+    var select = summaries.length > 1 ? scope.querySelector("select.rg-metric-summary") : null;
+    if (summaries.length > 1 && !select) {
+      var label = document.createElement("label");
+      label.className = "rg-check rg-summary-choice";
+      label.textContent = "Metrics: ";
+      select = document.createElement("select");
+      select.className = "rg-metric-summary";
+      label.appendChild(select);
+      var place = box ? (box.closest(".rg-columns") || box) : null;
+      if (place) { place.insertAdjacentElement("afterend", label); } else { table.parentNode.insertBefore(label, table); }
+    }
+    var setSummary = function (name) {
+      summary = summaries.indexOf(name) !== -1 ? name : "last";
+      columns.forEach(function (col) { if (col.kind === "metric") { col.wanted = baseline(col); } });
+    };
+    if (select) {
+      if (!select.options.length) {
+        summaries.forEach(function (name) {
+          var option = document.createElement("option");
+          option.value = name;
+          option.textContent = summaryLabel(name);
+          select.appendChild(option);
+        });
+      }
+      select.addEventListener("change", function () { setSummary(select.value); refresh(); changed(false); });
+    }
+    if (onlyVarying) { onlyVarying.addEventListener("change", function () { refresh(); changed(false); }); }
     view.adopted.push(refresh);
     refresh();
+    var byKey = Object.create(null);
+    columns.forEach(function (col) { byKey[col.key] = col; });
+    return {
+      byKey: byKey,
+      // {summary, varying (null: no box), shown: [keys], hidden: [keys]} against the baseline of the summary
+      get: function () {
+        var state = { summary: summary, varying: onlyVarying ? onlyVarying.checked : null, shown: [], hidden: [],
+                      varyingDefault: onlyVarying ? onlyVarying.defaultChecked : null };
+        columns.forEach(function (col) {
+          if (col.wanted !== baseline(col)) { (col.wanted ? state.shown : state.hidden).push(col.key); }
+        });
+        return state;
+      },
+      set: function (state) {
+        setSummary(state.summary);
+        columns.forEach(function (col) { col.wanted = baseline(col); });
+        state.shown.forEach(function (key) { if (byKey[key]) { byKey[key].wanted = true; } });
+        state.hidden.forEach(function (key) { if (byKey[key]) { byKey[key].wanted = false; } });
+        if (onlyVarying && state.varying !== null) { onlyVarying.checked = state.varying; }
+        refresh();
+      }
+    };
   }
 
   function setupCompare(table, scope, view) {
@@ -393,7 +496,7 @@
       }
     };
     table.addEventListener("change", function (event) {
-      if (event.target.classList && event.target.classList.contains("rg-pick")) { update(); }
+      if (event.target.classList && event.target.classList.contains("rg-pick")) { update(); changed(false); }
     });
     if (pickAll) {
       view.shown.push(function () { pickAll.checked = false; });  // another page's rows are not all ticked
@@ -403,6 +506,7 @@
           if (box && !row.hidden) { box.checked = pickAll.checked; }
         });
         update();
+        changed(false);
       });
     }
     if (button && button.tagName !== "A") {
@@ -413,6 +517,29 @@
     }
     update();
     window.addEventListener("pageshow", update);  // ticks restored by the back button fire no change event
+    var tick = function (ids) {  // true when every id was found
+      var wanted = Object.create(null), found = 0;
+      ids.forEach(function (id) { wanted[id] = true; });
+      view.rows().forEach(function (row) {
+        var box = row.querySelector("input.rg-pick");
+        if (!box) { return; }
+        box.checked = wanted[box.value] === true;
+        if (box.checked) { found += 1; }
+      });
+      update();
+      return found === ids.length;
+    };
+    return {
+      get: picked,
+      // Runs ticked on other static pages are among the rows only once every row is loaded.
+      set: function (ids) { if (!tick(ids) && view.split && !view.all) { view.ensure(function () { tick(ids); }); } }
+    };
+  }
+
+  // A change of the view: viewstate.js (if the page has it) writes the URL fragment; runs-state.js says what
+  // of this table goes there. typing: an edit of the filter box (one history entry per burst).
+  function changed(typing) {
+    if (window.reportgenViewState) { window.reportgenViewState.changed(typing); }
   }
 
   function init() {
@@ -420,10 +547,11 @@
       var headers = headerCells(table);
       var scope = scopeOf(table);
       var view = makeView(table, scope);
-      setupSort(table, headers, view);
-      setupFilter(table, scope, view);
-      setupColumns(table, headers, scope, view);
-      setupCompare(table, scope, view);
+      var ctl = { sort: setupSort(table, headers, view), filter: setupFilter(table, scope, view),
+                  columns: setupColumns(table, headers, scope, view), picks: setupCompare(table, scope, view) };
+      // runs-state.js takes it from here: the view from the URL fragment is applied before data-ready.
+      table.rgTable = { view: view, controls: ctl, pagers: staticPagers(scope) };
+      table.dispatchEvent(new CustomEvent("reportgen:runs-table", { bubbles: true }));
       table.setAttribute("data-ready", "true");
       table.setAttribute("data-ready-ms", String(Math.round(performance.now())));
     });
