@@ -22,7 +22,6 @@ from reportgen.site.pages.image_steps import MAX_PAGE_FRAMES, _thin, per_key_bud
 from reportgen.stores.base import FileInfo
 from site_stores import assert_safe_page, build, html_pages
 
-pytestmark = pytest.mark.oracle
 UUID = "0f6f6a3e-7e8a-4f3e-9d7b-1c2d3e4f5a6b"
 
 
@@ -304,3 +303,18 @@ def test_a_tracking_servers_images_show_the_same(tmp_path):
         data = json.loads(strip.select_one("script.rg-image-frames").string)
         for _step, name in data["keys"][strip["data-key"]]:
             assert (tmp_path / "site" / "r" / (data["thumbs"] + name + ".webp")).is_file()
+
+
+def test_images_logged_by_reportgen_tracking_show_the_same(tmp_path):
+    from reportgen.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    run = client.create_run(client.create_experiment("ours"), run_name="ours")
+    for step in (0, 7):
+        client.log_image(run.info.run_id, image_stores.picture("alpha", "samples/digits", step), key="samples/digits",
+                         step=step)
+    client.set_terminated(run.info.run_id)
+    result = build(tmp_path / "mlruns", tmp_path / "site")
+    strip = html_pages(tmp_path / "site")[f"r/{run.info.run_id}.html"].select_one("figure.rg-image-strip")
+    assert (strip["data-key"], strip["data-step"]) == ("samples/digits", "7") and result.problems == []
+    assert (tmp_path / "site" / "r" / strip.img["src"]).is_file()

@@ -19,7 +19,7 @@ from reportgen.site.pages.common import run_href, run_label
 GRID_RUNS = 8  # columns of the experiment page's grid (the compare page shows the runs chosen there)
 # Frames a page carries: the compare page holds every run of its experiment; past this, each key of each
 # run keeps evenly spaced steps, its first and last among them.
-MAX_PAGE_FRAMES = 20_000
+MAX_PAGE_FRAMES = 10_000  # about 1 MB of JSON
 MAX_FRAMES_PER_KEY = 1_000
 
 
