@@ -156,17 +156,14 @@ class Store(abc.ABC):
         return artifacts.walk(root.path, on_skip=self.problem, max_files=max_files)
 
     def artifact_signature(self, run_id: str) -> str:
-        """A digest that changes when the run's artifacts change (paths, sizes and mtimes of local
-        files; the listing of remote ones), for the build cache. Records no problem."""
+        """What the build cache keys a run's artifacts by, beside its copy plan (site.artifacts.plan,
+        which lists every published file with its size): the paths, sizes and mtimes of local files.
+        A server's files are known only by their listing, which the plan already holds: they are not
+        listed a second time. Records no problem."""
         try:
             root = self._resolved_root(run_id)
         except UnsupportedError:
-            before = len(self.problems)
-            listing = self.walk_artifacts(run_id)
-            for item in self.problems[before:]:  # the build's own walk reports them, once
-                self._seen_problems.discard((item.path, item.message))
-            del self.problems[before:]
-            return "listing:" + "\n".join(f"{info.path}\0{info.file_size}" for info in listing)
+            return "listing"
         if root.path is None:
             return f"none:{root.reason}"
         return f"{root.path}:{artifacts.signature(root.path)}"
