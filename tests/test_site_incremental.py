@@ -19,6 +19,17 @@ pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarni
 RUN_1, RUN_2, RUN_3 = (f"{i:032x}" for i in (1, 2, 3))
 
 
+@pytest.fixture(autouse=True)
+def settled(monkeypatch):
+    """Files written a moment ago count as settled: the read cache then vouches for every run (a real
+    store's runs were mostly written seconds or days before the build). Without it a test's builds
+    would key its runs by content or by what was read depending on whether the 2 s racy margin
+    (file_cache.RACY_NS) passed between them: on a loaded machine a reuse count changed."""
+    from reportgen.stores import file_cache
+
+    monkeypatch.setattr(file_cache, "RACY_NS", 0)
+
+
 def test_warm_rebuild_reuses_everything_and_equals_a_full_build(tmp_path, store):
     cache = tmp_path / "cache"
     first = build(store, tmp_path / "site", cache_dir=cache, static_charts=True)
@@ -92,16 +103,7 @@ def test_options_theme_and_code_are_part_of_the_key(tmp_path, store):
     same_as_full(tmp_path, store, tmp_path / "site", max_points=50, theme=str(tmp_path / "theme"))
 
 
-@pytest.fixture
-def settled(monkeypatch):
-    """Files written a moment ago count as settled: the read cache then vouches for every run (a real
-    store's runs were mostly written seconds or days before the build)."""
-    from reportgen.stores import file_cache
-
-    monkeypatch.setattr(file_cache, "RACY_NS", 0)
-
-
-def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_path, store, settled, monkeypatch):
+def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_path, store, monkeypatch):
     from reportgen.site.incremental import keys as incremental
 
     hashed = []
@@ -142,7 +144,7 @@ def test_a_run_the_read_cache_starts_vouching_for_renders_once_more(tmp_path, st
 
 
 @pytest.mark.parametrize("change", ["--redact", "secret in the environment"])
-def test_redaction_rules_are_part_of_the_key(tmp_path, store, settled, monkeypatch, change):
+def test_redaction_rules_are_part_of_the_key(tmp_path, store, monkeypatch, change):
     """Runs are keyed by what was read, before redaction: new rules must render them again."""
     cache = tmp_path / "cache"
     TrackingClient(tracking_uri=str(store)).set_tag(RUN_1, "note", "reach me with tok-9876543")
