@@ -71,6 +71,12 @@ def _png(width: int, height: int, mode: str = "RGB") -> bytes:
     return out.getvalue()
 
 
+def _saved(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (30, 20), "teal").save(out, format=fmt)
+    return out.getvalue()
+
+
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height pixels and whose data is a few bytes: a decompression bomb."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -92,12 +98,14 @@ def test_a_thumbnail_is_a_small_webp_within_its_reservation():
 
 @pytest.mark.parametrize("data, reason", [
     (_png(64, 64)[:60], "not a readable image"),  # truncated
-    (b"GIF89a" + b"\x00" * 20, "not a readable image"),
-    (b"<svg onload=alert(1)>", "not a readable image"),
+    (b"GIF89a" + b"\x00" * 20, "not an image of a type"),
+    (b"<svg onload=alert(1)>", r"not an image of a type pages show \(PNG, JPEG"),
+    (_saved("TIFF"), "not an image of a type"),  # a decoder pages never need is never asked
+    (_saved("EPS"), "not an image of a type"),  # (Pillow's EPS decoder runs Ghostscript)
     (_png_header_only(100_000, 100_000), "too many pixels"),  # Pillow's own guard
     (_png_header_only(7_000, 7_000), "7000x7000 is too many pixels"),  # under Pillow's, over ours
-    (_png_header_only(0, 5), "not a readable image"),
-], ids=["truncated", "gif-header", "svg", "bomb", "huge", "zero-width"])
+    (_png_header_only(0, 5), "not an image of a type"),  # Pillow identifies no PNG 0 pixels wide
+], ids=["truncated", "gif-header", "svg", "tiff", "eps", "bomb", "huge", "zero-width"])
 def test_broken_and_hostile_images_are_refused_with_a_reason(data, reason):
     with pytest.raises(ThumbnailError, match=reason):
         make_thumbnail(data, limit=THUMB_MAX_BYTES)

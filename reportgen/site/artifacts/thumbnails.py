@@ -20,6 +20,9 @@ QUALITIES = (80, 60, 40)
 # refused before decoding (Pillow's own guard warns at 89 M pixels and refuses only at twice that).
 MAX_SOURCE_PIXELS = 40_000_000
 THUMBS_DIR = "thumbs"
+# The decoders a thumbnail may use: the image types a page shows (preview.IMAGE_EXTENSIONS). Pillow would
+# otherwise pick one by the file's first bytes, whatever its name: EPS (which runs Ghostscript), PSD, FITS...
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "ICO", "AVIF")
 
 
 class ThumbnailError(Exception):
@@ -46,7 +49,8 @@ def make_thumbnail(data: bytes, *, limit: int) -> bytes:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            Image.init()  # registers every decoder once, so that the names below are known
+            with Image.open(io.BytesIO(data), formats=[name for name in FORMATS if name in Image.OPEN]) as image:
                 width, height = image.size
                 if width < 1 or height < 1 or width * height > MAX_SOURCE_PIXELS:
                     raise ThumbnailError(f"{width}x{height} is too many pixels (over {MAX_SOURCE_PIXELS:,})")
@@ -56,6 +60,8 @@ def make_thumbnail(data: bytes, *, limit: int) -> bytes:
                 small = small.convert("RGBA" if _has_alpha(small) else "RGB")
     except ThumbnailError:
         raise
+    except Image.UnidentifiedImageError:  # (its message names an object's address: not the same twice)
+        raise ThumbnailError(f"not an image of a type pages show ({', '.join(FORMATS)})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ThumbnailError(f"too many pixels ({str(exc)[:200]})") from None
     except (OSError, SyntaxError, ValueError, TypeError, EOFError, MemoryError, ZeroDivisionError) as exc:
