@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import io
 import os
 import threading
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist
 from reportgen.model import FileInfo
 from reportgen.redaction import redact_text
-from reportgen.uri import scheme_of
+from reportgen.uri import redact_uri, scheme_of
 
 # scheme -> (the fsspec package that reads it, the reportgen extra that installs it, fsspec's protocol)
 BACKENDS = {
@@ -31,7 +32,11 @@ BACKENDS = {
 MAX_CONCURRENCY = 8
 # An error message from a storage service is cut to this (a whole XML body helps nobody).
 MAX_ERROR_CHARS = 200
+# What one run's read-ahead may hold in memory; the files past it are read one by one.
+MAX_PREFETCH_BYTES = 64 * 1024 * 1024
 _LOCK = threading.Lock()
+# (root URI, relative path) -> the bytes read ahead for it, taken (once) by open_file.
+_PREFETCHED: dict[tuple[str, str], bytes] = {}
 
 
 def is_object_uri(uri: str) -> bool:
@@ -82,15 +87,15 @@ def parse(uri: str) -> ObjectRoot:
         raise InvalidParameterValue(f"{scheme}: is not an object store URI")
     parts = urlsplit(uri)
     if parts.query or parts.fragment:
-        raise InvalidParameterValue(f"object store URI {redact_text(uri)!r} has a query or fragment")
+        raise InvalidParameterValue(f"object store URI {redact_uri(uri)!r} has a query or fragment")
     host, account = parts.netloc, ""
     if scheme in ("wasbs", "abfss"):
         host, _, domain = host.partition("@")
         account = domain.split(".", 1)[0]
         if not account:
-            raise InvalidParameterValue(f"{scheme}: URI needs container@account.<domain>: {redact_text(uri)!r}")
+            raise InvalidParameterValue(f"{scheme}: URI needs container@account.<domain>: {redact_uri(uri)!r}")
     if not host or "@" in host or ":" in host or "/" in host:
-        raise InvalidParameterValue(f"object store URI {redact_text(uri)!r} names no plain bucket")
+        raise InvalidParameterValue(f"object store URI {redact_uri(uri)!r} names no plain bucket")
     from reportgen.stores.artifacts import clean_relpath  # the same '..' and NUL rules as local paths
 
     return ObjectRoot(scheme, host, clean_relpath(parts.path.strip("/")), account)
@@ -280,6 +285,10 @@ def open_file(root: ObjectRoot, path: str) -> IO[bytes]:
     rel = clean_relpath(path)
     if not rel:
         raise InvalidParameterValue("An artifact path is required")
+    with _LOCK:
+        ahead = _PREFETCHED.pop((root.uri, rel), None)
+    if ahead is not None:
+        return io.BytesIO(ahead)
     target = root.child(rel)
     try:
         return filesystem(root).open(target.path, "rb", block_size=4 * 1024 * 1024, cache_type="readahead")
@@ -289,6 +298,49 @@ def open_file(root: ObjectRoot, path: str) -> IO[bytes]:
         raise
     except Exception as exc:  # noqa: BLE001
         raise ReportgenError(f"cannot read {target.uri}: {describe(exc)}") from None
+
+
+def prefetch(root: ObjectRoot, wanted: list[tuple[str, int]]) -> None:
+    """Read ahead the first limit + 1 bytes of each (path, limit), MAX_CONCURRENCY range requests in
+    flight and MAX_PREFETCH_BYTES in all, for the open_file calls that follow (a copy reads one byte
+    more than planned to see a file that grew). What this drops, or fails to read, open_file reads
+    itself, and reports. Replaces the read-ahead of the run before."""
+    batch: list[tuple[str, int]] = []
+    total = 0
+    for rel, limit in wanted:
+        if total + limit + 1 > MAX_PREFETCH_BYTES:
+            break
+        batch.append((rel, limit))
+        total += limit + 1
+    with _LOCK:
+        _PREFETCHED.clear()
+    if len(batch) < 2:  # one file gains nothing
+        return
+    try:
+        found = filesystem(root).cat_ranges([root.child(rel).path for rel, _ in batch], [0] * len(batch),
+                                            [limit + 1 for _, limit in batch], batch_size=MAX_CONCURRENCY,
+                                            on_error="return")
+    except Exception:  # noqa: BLE001  (open_file will meet the same error and say it)
+        return
+    with _LOCK:
+        for (rel, _), data in zip(batch, found):
+            if isinstance(data, bytes):
+                _PREFETCHED[(root.uri, rel)] = data
+
+
+def prefetch_run(store: Any, run_id: str, wanted: list[tuple[str, int]]) -> None:
+    """Before the copy step opens a run's files one by one: when they are in an object store, read
+    them ahead, several at once (prefetch). A local folder, or a store that resolves no root (a
+    server reads through its own API), needs nothing."""
+    resolve = getattr(store, "_resolved_root", None)
+    if resolve is None or not wanted:
+        return
+    try:
+        root = resolve(run_id).path
+    except ReportgenError:
+        return
+    if isinstance(root, ObjectRoot):
+        prefetch(root, wanted)
 
 
 def signature(root: ObjectRoot) -> str:

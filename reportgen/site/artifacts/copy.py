@@ -19,6 +19,7 @@ from reportgen.errors import ReportgenError
 from reportgen.site.artifacts.plan import PlannedFile, where
 from reportgen.site.artifacts.preview import preview_for, preview_kind
 from reportgen.site.artifacts.thumbnails import thumb_href, write_thumbnail
+from reportgen.stores.objectstore import prefetch_run
 
 HEAD_BYTES = 64 * 1024
 # The only extensions a copy keeps: types every common static host (GitHub and GitLab Pages, Netlify,
@@ -71,6 +72,8 @@ def write_artifacts(store: Any, run_id: str, planned: list[PlannedFile], *, out_
     tree of them, folders first, with previews made from the bytes read."""
     root = ArtifactNode(name="", path="", is_dir=True)
     folders: dict[str, ArtifactNode] = {"": root}
+    # Files in an object store are read ahead, several at once: the same bytes _write reads.
+    prefetch_run(store, run_id, [(item.path, _limit(item)) for item in planned if item.copy or item.preview])
     for item in planned:
         parts = item.path.split("/")
         parent = root
@@ -86,12 +89,17 @@ def write_artifacts(store: Any, run_id: str, planned: list[PlannedFile], *, out_
     return root.children
 
 
+def _limit(item: PlannedFile) -> int:
+    """The bytes a copy (its listed size) or a preview (its head) needs; one more is read."""
+    return (item.size or 0) if item.copy else HEAD_BYTES
+
+
 def _write(store: Any, run_id: str, item: PlannedFile, node: ArtifactNode, out_dir: Path, run_dir: str,
            warn: Callable[[str, str], None]) -> ArtifactNode:
     if not item.copy and not item.preview:
         return node
     # A planned copy reads one byte more than listed: a file that grew since the listing is not copied.
-    limit = (item.size or 0) if item.copy else HEAD_BYTES
+    limit = _limit(item)
     try:
         with store.open_artifact(run_id, item.path) as handle:
             data = handle.read(limit + 1)
