@@ -9,6 +9,7 @@ from PIL import Image
 
 import mlruns_builder as mb
 from reportgen import mlruns
+from model_stores import write_model
 from site_stores import assert_safe_page, build, html_pages, points
 
 pytestmark = pytest.mark.filterwarnings("ignore::reportgen.stores.base.ReadWarning")  # skipped items are asserted on
@@ -60,6 +61,11 @@ def hostile_site(tmp_path_factory):
     mb.write(artifacts / "evil.html", "<script>alert(10)</script><img src=x onerror=alert(11)>")
     mb.write(artifacts / "evil.svg", '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(12)"><script>alert(13)</script></svg>')
     mb.write(artifacts / "data.json", json.dumps({"k": PAYLOAD}))
+    # An MLflow 3 logged model of the first run: name, flavor, signature, params, tags, metric, file names.
+    write_model(exp, run_id=parent, name="model " + PAYLOAD, params={key: PAYLOAD for key in HOSTILE_KEYS},
+                tags={key: PAYLOAD for key in HOSTILE_KEYS}, metrics={HOSTILE_KEYS[0]: "0.5"}, flavor=HOSTILE_KEYS[0],
+                inputs=[{"type": PAYLOAD, "name": key} for key in HOSTILE_KEYS],
+                files={f"{key}.txt": PAYLOAD for key in HOSTILE_KEYS})
     png = io.BytesIO()
     Image.new("RGB", (8, 8), "teal").save(png, format="PNG")
     for step, key in enumerate(IMAGE_KEYS):
@@ -182,3 +188,26 @@ def test_url_fragments_naming_hostile_keys_apply_as_data(page, hostile_site):
                      "summary": "last", "x": "timestamp", "log": True}
     assert page.query_selector_all(INJECTED) == [] and page.query_selector("[data-pwned]") is None
     probe.assert_clean()
+
+
+def test_model_fields_are_shown_as_text(hostile_site):
+    _, out, pages = hostile_site
+    article = pages[f"r/{1:032x}.html"].select_one("article.rg-model")
+    seen = {text.replace("\u202e", "[U+202E]").replace("\u2028", "[U+2028]") for text in HOSTILE_VALUES}
+    assert article.h3.get_text().startswith("model " + PAYLOAD.replace("\u202e", "[U+202E]").replace("\u2028", "[U+2028]"))
+    assert [chip.get_text() for chip in article.select(".rg-flavor")] == [HOSTILE_KEYS[0]]
+    inputs = next(row for row in article.select("table.rg-signature tr") if row.th.get_text() == "Inputs")
+    lines = [li.get_text() for li in inputs.select("li")]
+    assert len(lines) == len(HOSTILE_KEYS) and all(line.split(": ", 1)[0] in seen for line in lines)
+    for caption in ("Model parameters", "Model tags"):
+        table = next(t for t in article.select("table.rg-kv") if t.caption.get_text().startswith(caption))
+        assert {th.get_text() for th in table.select("tbody th")} <= seen
+    assert article.select_one(".rg-model-metrics tbody th").get_text() == HOSTILE_KEYS[0]
+    names = {a.get_text() for a in article.select(".rg-file-node a")}
+    assert names == {"MLmodel"} | {f"{key}.txt".replace("\u202e", "[U+202E]").replace("\u2028", "[U+2028]") for key in HOSTILE_KEYS}
+    copies = list((out / "e" / "1" / "models").rglob("*"))
+    assert copies and not [p for p in copies if p.suffix in (".html", ".svg", ".htm", ".js")]
+    row = pages["e/1/index.html"].select_one("#rg-models-table tbody tr")
+    assert row.td.a.get_text().startswith("model ") and row.select_one(".rg-flavor").get_text() == HOSTILE_KEYS[0]
+    mark = pages["e/1/index.html"].select_one(".rg-model-mark")
+    assert mark["title"].startswith("Logged model: model ") and not mark.find(True)

@@ -176,3 +176,18 @@ def test_server_models_read_as_the_database_behind_it(tmp_path):
     with local.open_model_artifact(mirror, "MLmodel") as handle:
         assert handle.read() == mlmodel
     assert b"sklearn" in mlmodel and "MLmodel" in listed
+
+
+def test_a_copied_store_reads_its_own_model_files_not_the_original(stores, tmp_path):
+    """meta.yaml names the original store's absolute folder (still there): the copy's files are read."""
+    source, _, ids = stores["file"]
+    root = tmp_path / "copy"
+    shutil.copytree(source, root)
+    mlmodel = root / ids["experiment_id"] / "models" / ids["model_id"] / "artifacts" / "MLmodel"
+    mlmodel.write_bytes(mlmodel.read_bytes() + b"# the copy\n")
+    store = open_store(root)
+    model = next(m for m in store.logged_models([ids["experiment_id"]]) if m.model_id == ids["model_id"])
+    assert str(root) not in model.artifact_location
+    with store.open_model_artifact(model, "MLmodel") as handle:
+        assert handle.read().endswith(b"# the copy\n")
+    assert store.problems == []

@@ -19,6 +19,7 @@ from reportgen.redaction import Redactor
 from reportgen.selection import select_experiments, url_key
 from reportgen.selection import experiment_matches as _matches
 from reportgen.site.artifacts.plan import Budget, PlannedFile, plan_run
+from reportgen.site.logged_models import ExperimentModels, gather_models
 from reportgen.uri import local_path, redact_uri, scheme_of
 
 
@@ -38,6 +39,7 @@ class ExperimentData:
     _history: pd.DataFrame | None = field(default=None, repr=False)
     # What the pages derive from the runs more than once (they do not change after the gather).
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    models: ExperimentModels = field(default_factory=ExperimentModels)  # MLflow 3's logged models it shows
 
     @property
     def history(self) -> pd.DataFrame:
@@ -136,6 +138,7 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
     site = SiteData(stores=stores, store_labels=labels, experiments=result, redactor=redactor)
     if artifacts is not None:
         plan_artifacts(site, artifacts, strict=strict)
+    gather_models(site, artifacts, strict=strict)  # after the runs' copies: they take the budget first
     return site
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Mapping, Sequence
 
 from reportgen import mlruns
-from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist, UnsupportedError
+from reportgen.errors import InvalidParameterValue, ResourceDoesNotExist, UnsupportedError
 from reportgen.limits import METRIC_FILE_MAX_BYTES
 from reportgen.model import FileInfo, LifecycleStage, LoggedModel, LoggedModelStatus, ModelMetric
 from reportgen.stores import artifacts
@@ -182,9 +182,12 @@ def file_model_root(model: LoggedModel, experiment_folder: str, allowed: list[Pa
     """Where a file store keeps a model's files: its artifact_location, or <exp>/models/<id>/artifacts when
     that location is stale (a store copied from another machine)."""
     local = artifacts.local_artifact_dir(model.artifact_location)
-    fallback = None
-    if local is not None or not model.artifact_location:
-        fallback = Path(experiment_folder, mlruns.MODELS_DIR, model.model_id, mlruns.ARTIFACTS_DIR)
+    own = Path(experiment_folder, mlruns.MODELS_DIR, model.model_id, mlruns.ARTIFACTS_DIR)
+    if local is not None and local.parts[-4:] == own.parts[-4:] and own.is_dir():
+        # The location names this very <exp>/models/<id>/artifacts, on the machine that wrote the store (a copy's
+        # original may still be there, outside this store): the store's own folder is the one meant.
+        return resolve_root(str(own), fallback=own, allowed=allowed, base=base, run_id=model.model_id)
+    fallback = own if (local is not None or not model.artifact_location) else None
     return resolve_root(model.artifact_location, fallback=fallback, allowed=allowed, base=base, run_id=model.model_id)
 
 
@@ -386,21 +389,13 @@ def local_open(store: Any, model: LoggedModel, path: str) -> IO[bytes]:
 
 
 def files_signature(store: Any, model: LoggedModel) -> str:
-    """A digest that changes when the model's files change (for the build cache); records no problem."""
+    """What the build cache keys a model's files by, beside their copy plan (which lists every published file
+    with its size): the paths, sizes and mtimes of local files. A server's files are known only by their
+    listing, which the plan holds already. Records no problem."""
     try:
         root = usable_root(store, model)
     except UnsupportedError:
-        before = len(store.problems)
-        try:
-            listing = store.walk_model_artifacts(model)
-        except ReportgenError as exc:
-            listing, note = [], str(exc)
-        else:
-            note = ""
-        for item in store.problems[before:]:  # the build's own walk reports them, once
-            store._seen_problems.discard((item.path, item.message))
-        del store.problems[before:]
-        return "listing:" + note + "\n".join(f"{info.path}\0{info.file_size}" for info in listing)
+        return "listing"
     if root.path is None:
         return f"none:{root.reason}"
     return f"{root.path}:{artifacts.signature(root.path)}"

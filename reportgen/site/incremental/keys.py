@@ -16,6 +16,7 @@ from reportgen.model import Problem
 from reportgen.site.gather import ExperimentData
 from reportgen.site.incremental.cache import Digest
 from reportgen.site.pages.common import run_label
+from reportgen.site.pages.models import experiment_key_part, run_key_part
 from reportgen.site.summary import MetricSummary
 
 
@@ -100,8 +101,14 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
             parts += ("artifacts", exp.store.artifact_signature(run_id), repr(exp.artifacts.get(run_id)))
         else:
             parts += ("artifacts", "off")
+        models = run_key_part(exp, run_id)  # its logged models, their MLmodel and files (b"": none)
+        if models:
+            parts += ("models", models)
         runs[run_id] = Digest.after(head, *parts)  # Digest("run", exp_part, *parts)
     experiment = Digest("experiment-pages", exp_part)
+    unlinked = experiment_key_part(exp)  # models of no run: on the experiment's pages only
+    if unlinked:
+        experiment.add("models", unlinked)
     experiment.add(*(part for run in exp.runs for part in (exp.run_keys[run.info.run_id], runs[run.info.run_id])))
     return UnitKeys(runs=runs, experiment=experiment.hex())
 

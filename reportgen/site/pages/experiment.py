@@ -17,6 +17,7 @@ from reportgen.site.pages.common import (
 )
 from reportgen.site.pages.compare import compare_context, compare_order
 from reportgen.site.pages.exports import write_exports
+from reportgen.site.pages.models import models_table, run_model_names, write_model_files
 from reportgen.site.pages.image_steps import GRID_RUNS, image_grid
 from reportgen.site.pages.runs_table import ROWS_SCRIPT, RowWriter, rows_script_bytes
 
@@ -27,7 +28,7 @@ def experiment_columns(exp: ExperimentData) -> dict[str, Any]:
     first = {key: next((run.data.params[key] for run in exp.runs if key in run.data.params), None) for key in constant}
     return {"params": varying + constant, "varying": set(varying), "constant": constant,
             "constant_values": [{"key": key, **value_cell(first[key])} for key in constant],
-            "metrics": key_metrics(exp), "tags": user_tags}
+            "metrics": key_metrics(exp), "tags": user_tags, "models": run_model_names(exp)}
 
 
 def experiment_rows(exp: ExperimentData, summaries: dict, columns: dict[str, Any], *,
@@ -102,6 +103,7 @@ class ExperimentPages:
             "page_title": exp.experiment.name, "experiment": experiment_info(exp), "columns": self.columns,
             "rows": rows[(number - 1) * size:number * size], "page_number": number,
             "page_links": self.page_links, "total_runs": self.total, "charts": charts,
+            "models": models_table(self.exp) if number == 1 else [],
             "image_grid": image_grid(exp, compare_order(exp), "../../", limit=GRID_RUNS, with_data=True)
             if number == 1 else None,
         }
@@ -111,6 +113,7 @@ class ExperimentPages:
         """The exports and the table pages after the first."""
         out = self.builder.out / self.base
         write_exports(out, self.exp, self.columns)
+        write_model_files(self.exp, self.builder.out, self.builder.warn)  # under e/<key>/models/: this unit's
         for number in range(2, self.page_count + 1):
             self._table_page(number, rows, [])
         if self.page_count > 1:  # every row, for the table script to sort and filter across the pages

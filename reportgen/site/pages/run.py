@@ -2,7 +2,6 @@
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from reportgen.limits import FULL_VALUE_MAX_CHARS
@@ -11,48 +10,22 @@ from reportgen.site import fmt
 from reportgen.site.artifacts.copy import safe_file_name
 from reportgen.site.gather import ExperimentData
 from reportgen.site.markdown_html import LocalLinks, render_markdown
+from reportgen.site.pages.models import run_models
 from reportgen.site.pages.common import NOTE_TAG, SYSTEM_TAG_PREFIX, run_href, run_label, summary_cells, value_cell
 from reportgen.site.pages.image_steps import run_strips
 from reportgen.site.render import root_of
+from reportgen.site.schemas import MAX_SCHEMA_COLUMNS, schema_columns  # noqa: F401  (their home before)
 from reportgen.site.summary import direction
 
 SOURCE_TAGS = ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit",
                "mlflow.source.git.repoURL", "mlflow.source.git.branch", "mlflow.project.entryPoint")
 MAX_NOTE_CHARS = 100_000
-MAX_SCHEMA_COLUMNS = 200
 
 
 def _pairs(values: dict[str, str]) -> list[dict[str, Any]]:
     # One run's page: the whole value opens in place, up to FULL_VALUE_MAX_CHARS.
     return [{"key": fmt.clip(key, FULL_VALUE_MAX_CHARS), **value_cell(value, full_limit=FULL_VALUE_MAX_CHARS)}
             for key, value in sorted(values.items())]
-
-
-def schema_columns(schema: str | None) -> list[str] | None:
-    """A dataset's MLflow schema (`{"mlflow_colspec": [...]}` or `{"mlflow_tensorspec": [...]}`) as
-    "name: type" lines; None when there is none or it cannot be read (the page then shows no schema)."""
-    try:
-        value = json.loads(schema) if schema else None
-    except (ValueError, RecursionError):
-        return None
-    specs = value.get("mlflow_colspec", value.get("mlflow_tensorspec")) if isinstance(value, dict) else None
-    if not isinstance(specs, list):
-        return None
-    lines = []
-    for spec in specs[:MAX_SCHEMA_COLUMNS]:
-        if not isinstance(spec, dict):
-            continue
-        kind = spec.get("type", "")
-        tensor = spec.get("tensor-spec")
-        if isinstance(tensor, dict):  # a tensor column: its dtype and shape say more than "tensor"
-            kind = f"{tensor.get('dtype', '')} {tensor.get('shape', '')}".strip()
-        if not isinstance(kind, str):
-            kind = json.dumps(kind, sort_keys=True)
-        name = spec.get("name")
-        lines.append(fmt.clip(f"{name}: {kind}" if name is not None else kind, 500))
-    if len(specs) > MAX_SCHEMA_COLUMNS:
-        lines.append(f"… and {len(specs) - MAX_SCHEMA_COLUMNS} more")
-    return lines
 
 
 def children_of(exp: ExperimentData) -> dict[str, list[Run]]:
@@ -121,6 +94,7 @@ def run_context(exp: ExperimentData, run: Run, summaries: dict, children_map: di
              "schema": schema_columns(item.dataset.schema)}
             for item in run.inputs.dataset_inputs
         ],
+        "models": run_models(exp, info.run_id),  # MLflow 3's logged models of this run
         "parent": parent_link,
         "image_strips": run_strips(exp, info.run_id),
         "children": [{"name": run_label(child), "href": run_href(exp, child.info.run_id), "status": child.info.status}

@@ -61,6 +61,7 @@ class RowWriter:
         self.param_attrs = ["" if key in columns["varying"] else ' class="rg-const"' for key in self.params]
         self.metrics: Sequence[str] = columns["metrics"]
         self.tags: Sequence[str] = columns["tags"]
+        self.models: dict[str, list[str]] = columns.get("models") or {}  # run_id -> its logged models' names
         self.root = root
         self.limit, self.cell_limit, self.full_limit = limit, cell_limit, full_limit
         self._cells: dict[tuple[str, str, int, bool], str] = {}
@@ -88,13 +89,19 @@ class RowWriter:
         duration = fmt.duration(info.start_time, info.end_time)
         elapsed = (info.end_time - info.start_time) if info.start_time and info.end_time else ""
         user = fmt.visible(info.user_id)
+        models = self.models.get(info.run_id)
+        mark = ""
+        if models:  # a link to the run page's Models section; "model" also lets the filter find them
+            names = escape(fmt.clip("Logged model: " + ", ".join(models), 300))
+            mark = (f' <a class="rg-model-mark" href="{escape(self.root + href)}#rg-models" title="{names}" '
+                    f'aria-label="{names}">model</a>')
         return "\n".join((
             f'<tr data-run-id="{run_id}"' + (f' data-parent="{escape(parent)}"' if parent else "")
             + f' class="rg-depth-{depth}">',
             f'<td class="rg-pick-col"><input type="checkbox" class="rg-pick" value="{run_id}" '
             f'aria-label="Tick {escape(name)}"></td>',
-            _td(name, f'{tree}<a href="{escape(self.root + href)}">{escape(shown_name)}</a>',
-                ("↳ " if depth else "") + shown_name, ' class="rg-run-name"'),
+            _td(name, f'{tree}<a href="{escape(self.root + href)}">{escape(shown_name)}</a>{mark}',
+                ("↳ " if depth else "") + shown_name + (" model" if mark else ""), ' class="rg-run-name"'),
             _td(info.status, f'<span class="rg-status rg-status-{escape(info.status.lower())}">{status}</span>',
                 info.status),
             f'<td data-value="{escape(str(info.start_time or 0))}" class="rg-nowrap">'
