@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 STARTUP_TIMEOUT = 120.0
 
@@ -72,9 +72,11 @@ class ServerFailed(RuntimeError):
 
 
 def start(
-    backend_uri: str, artifacts: Path, log: Path, *, extra_env: dict[str, str] | None = None, workers: int = 1
+    backend_uri: str, artifacts: Path, log: Path, *, extra_env: dict[str, str] | None = None, workers: int = 1,
+    args: Sequence[str] = (),
 ) -> Server:
-    """A server on a free loopback port, healthy; raises ServerFailed (with its log) otherwise."""
+    """A server on a free loopback port, healthy; raises ServerFailed (with its log) otherwise. `args` go
+    after the defaults (click keeps an option's last value: --artifacts-destination s3://bucket)."""
     port = free_port()
     artifacts.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(extra_env or {})}
@@ -82,7 +84,7 @@ def start(
         env.pop(name, None)
     command = [
         sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-        "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *args,
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,

@@ -157,7 +157,7 @@ def test_the_cli_builds_with_the_destination(logged, tmp_path):
 
 @pytest.mark.parametrize("destination, said", [
     ("missing-folder", "no such folder"),
-    ("s3://bucket/artifacts", "s3: destinations are not supported yet"),
+    ("ftp://host/artifacts", "ftp: destinations are not supported"),
 ])
 def test_a_bad_destination_is_a_one_line_error(logged, tmp_path, destination, said):
     from reportgen.cli import main

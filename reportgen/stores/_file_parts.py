@@ -251,7 +251,9 @@ def run_artifact_root(folder: str, artifact_uri: str, allowed: list[Path], base:
     back to the run's own artifacts/."""
     local = local_artifact_dir(artifact_uri)
     fallback = Path(folder, mlruns.ARTIFACTS_DIR) if (local is not None or not artifact_uri) else None
-    return resolve_root(artifact_uri, fallback=fallback, allowed=allowed, base=base)
+    # The run's id is its folder's name: an s3:// root must hold it (stores.artifacts.object_root).
+    return resolve_root(artifact_uri, fallback=fallback, allowed=allowed, base=base,
+                        run_id=os.path.basename(os.path.normpath(folder)))
 
 
 class UsualArtifactRoots:

@@ -19,7 +19,7 @@ from reportgen.model import (
     ViewType,
 )
 from reportgen.stores._metrics_parse import history_frame
-from reportgen.stores.artifacts import ArtifactRoot, resolve_root
+from reportgen.stores.artifacts import ArtifactRoot, is_remote, resolve_root
 from reportgen.stores.base import Store
 
 # Every alembic revision of MLflow's tracking schema up to MLflow 3.17 (oldest first). A database
@@ -335,9 +335,10 @@ class SqlSchemaStore(Store):
         rows = self._rows("SELECT artifact_uri FROM runs WHERE run_uuid = :id", {"id": run_id})
         if not rows:
             raise ResourceDoesNotExist(f"Run '{run_id}' not found")
-        if not self._allowed:
+        uri = rows[0][0] or ""
+        if not self._allowed and not is_remote(uri):  # s3:// and mlflow-artifacts: need no local folder
             return ArtifactRoot(None, "no local folder is allowed for artifacts of this store")
-        return resolve_root(rows[0][0] or "", fallback=None, allowed=self._allowed, base=self._artifact_base,
+        return resolve_root(uri, fallback=None, allowed=self._allowed, base=self._artifact_base,
                             run_id=run_id)
 
 
