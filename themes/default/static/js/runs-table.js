@@ -313,7 +313,9 @@
     var box = scope.querySelector("input.rg-filter");
     if (!box) { return null; }
     var texts = new WeakMap();
+    var applied = "";
     var apply = function () {
+      applied = box.value;
       view.ensure(function (whole) {
         var terms = box.value.toLowerCase().split(/\s+/).filter(Boolean);
         var shown = 0;
@@ -330,8 +332,9 @@
     };
     box.addEventListener("input", function () { apply(); changed(true); });
     if (box.value) { apply(); }
-    // Back from the compare page the browser restores the typed filter without an input event.
-    window.addEventListener("pageshow", function () { if (box.value) { apply(); } });
+    // Back from the compare page the browser restores the typed filter without an input event (a filter
+    // already applied, as from a link, is left alone: applying it again would go back to the first page).
+    window.addEventListener("pageshow", function () { if (box.value !== applied) { apply(); } });
     return {
       get: function () { return box.value; },
       set: function (text) {
