@@ -198,3 +198,12 @@ def test_without_artifacts_models_show_without_files(logged, tmp_path):
     assert [chip.get_text() for chip in article.select(".rg-flavor")] == ["python_function", "sklearn"]
     assert article.select(".rg-file-node") == [] and not (tmp_path / "site" / "e" / ids["experiment_id"] / "models").exists()
 
+
+
+def test_a_filtered_out_run_takes_its_models_along(logged, tmp_path):
+    store, ids = logged["file"]
+    build(store, tmp_path / "site", filter_string="attributes.run_name = 'plain'")
+    page = html_pages(tmp_path / "site")[f"e/{ids['experiment_id']}/index.html"]
+    names = [row.td.get_text(" ", strip=True).split()[0] for row in page.select("#rg-models-table tbody tr")]
+    assert names == ["loose"], "the model of no run stays; the filtered-out run's model goes with it"
+    assert not list((tmp_path / "site").rglob(f"{ids['model_id']}*"))

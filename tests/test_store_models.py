@@ -191,3 +191,25 @@ def test_a_copied_store_reads_its_own_model_files_not_the_original(stores, tmp_p
     with store.open_model_artifact(model, "MLmodel") as handle:
         assert handle.read().endswith(b"# the copy\n")
     assert store.problems == []
+
+
+def test_postgresql_models_read_as_mlflow_reads_them(tmp_path, monkeypatch):
+    """SqlStore (SQLAlchemy) over a real PostgreSQL that MLflow logged to: the same models, files beside."""
+    import pg_cluster
+
+    if pg_cluster.missing() is not None:
+        pytest.skip(str(pg_cluster.missing()))
+    monkeypatch.chdir(tmp_path)  # MLflow puts the artifacts of a database store in ./mlruns
+    try:
+        with pg_cluster.cluster() as uri:
+            ids = log_with_mlflow(uri)
+            store = open_store(uri, artifact_roots=[tmp_path / "mlruns"])
+            models = store.logged_models([ids["experiment_id"]])
+            theirs = _mlflow_models(uri, ids["experiment_id"])
+            assert {m.model_id for m in models} == set(theirs) == {ids["model_id"], ids["loose_model_id"]}
+            for model in models:
+                _same_as_mlflow(model, theirs[model.model_id])
+                assert "MLmodel" in {f.path for f in store.walk_model_artifacts(model)}
+            assert store.problems == []
+    except pg_cluster.ClusterFailed as exc:
+        pytest.fail(str(exc))
