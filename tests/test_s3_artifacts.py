@@ -7,6 +7,7 @@ copied bytes. Faults (a missing bucket, a wrong secret, a key over the size cap,
 problems naming the run, and no secret reaches the site."""
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from mlflow_server import log_workload, mlflow_missing, running
 from seaweedfs import running as seaweedfs_running, seaweedfs_missing
 from reportgen.stores import open_store
+from reportgen.stores.objectstore import prefetch_run
 
 pytestmark = [
     pytest.mark.skipif(mlflow_missing() is not None, reason=str(mlflow_missing())),
@@ -33,57 +35,55 @@ def weed(tmp_path_factory):
         yield server
 
 
-def _log_by_mlflow(server_url: str, experiment_id: str, root: Path) -> str:
+def _log_both(server_url: str, root: Path, name: str, location: str | None) -> tuple[str, list[str]]:
+    """An experiment (at `location`, or the server's default root) with a run logged by our client and
+    one by MLflow's, through the server."""
     import mlflow
 
-    theirs = mlflow.MlflowClient(tracking_uri=server_url)
-    run = theirs.create_run(experiment_id, run_name="by-mlflow")
-    theirs.log_text(run.info.run_id, "from mlflow", "mlflow/notes.txt")
-    (root / "table.csv").write_text("a,b\n1,2\n")
-    theirs.log_artifact(run.info.run_id, str(root / "table.csv"), "tables")
-    theirs.log_metric(run.info.run_id, "loss", 0.5, step=0)
-    theirs.set_terminated(run.info.run_id)
-    return run.info.run_id
-
-
-def _log_both(server_url: str, root: Path) -> tuple[str, list[str]]:
     import reportgen.tracking as ours
 
-    ours.set_tracking_uri(server_url)
-    try:
-        experiment_id, run_ids = log_workload(ours, root)
-    finally:
-        ours.set_tracking_uri(None)
-    return experiment_id, [*run_ids, _log_by_mlflow(server_url, experiment_id, root)]
+    theirs = mlflow.MlflowClient(tracking_uri=server_url)
+    experiment_id = theirs.create_experiment(name, artifact_location=location)
+    folder = root / name
+    (folder / "deep").mkdir(parents=True)
+    (folder / "a.txt").write_text("alpha")
+    (folder / "deep" / "b.bin").write_bytes(bytes(range(256)))
+    client = ours.TrackingClient(server_url)
+    run = client.create_run(experiment_id, run_name="ours")
+    client.log_text(run.info.run_id, "hello", "notes/hello.txt")
+    client.log_dict(run.info.run_id, {"a": [1, 2]}, "config.yaml")
+    client.log_artifacts(run.info.run_id, str(folder), "data")
+    client.log_metric(run.info.run_id, "loss", 0.25, step=0)
+    client.set_terminated(run.info.run_id)
+    by_mlflow = theirs.create_run(experiment_id, run_name="by-mlflow")
+    theirs.log_text(by_mlflow.info.run_id, "from mlflow", "mlflow/notes.txt")
+    (root / "table.csv").write_text("a,b\n1,2\n")
+    theirs.log_artifact(by_mlflow.info.run_id, str(root / "table.csv"), "tables")
+    theirs.log_metric(by_mlflow.info.run_id, "loss", 0.5, step=0)
+    theirs.set_terminated(by_mlflow.info.run_id)
+    return experiment_id, [run.info.run_id, by_mlflow.info.run_id]
 
 
 @pytest.fixture(scope="module")
-def proxied(weed, tmp_path_factory):
-    """`mlflow server --artifacts-destination s3://proxied/root` on SQLite, three runs logged through it."""
+def server(weed, tmp_path_factory):
+    """One `mlflow server` on SQLite in both team set-ups: --artifacts-destination s3://proxied/root (an
+    experiment at mlflow-artifacts:/, which the server proxies to the bucket) and --default-artifact-root
+    s3://direct/root (the other experiment: clients upload straight to the bucket)."""
     import inspect
 
     import mlflow_server
 
     if "args" not in inspect.signature(mlflow_server.start).parameters:
         pytest.skip("tests/mlflow_server.py start() takes no args= (--artifacts-destination s3://...) yet")
-    root = tmp_path_factory.mktemp("proxied")
+    root = tmp_path_factory.mktemp("server")
     weed.make_bucket("proxied")
-    db = root / "mlflow.db"
-    with running(f"sqlite:///{db}", root, extra_env=weed.env(),
-                 args=["--artifacts-destination", "s3://proxied/root"]) as server:
-        experiment_id, run_ids = _log_both(server.url, root)
-        yield server, db, experiment_id, run_ids
-
-
-@pytest.fixture(scope="module")
-def direct(weed, tmp_path_factory):
-    """`mlflow server --default-artifact-root s3://direct/root` on a file store: clients upload to the bucket."""
-    root = tmp_path_factory.mktemp("direct")
     weed.make_bucket("direct")
-    env = {**weed.env(), "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://direct/root", "MLFLOW_ALLOW_FILE_STORE": "true"}
-    with running(str(root / "mlruns"), root, extra_env=env) as server:
-        experiment_id, run_ids = _log_both(server.url, root)
-        yield server, root / "mlruns", experiment_id, run_ids
+    db = root / "mlflow.db"
+    with running(f"sqlite:///{db}", root, extra_env={**weed.env(), "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://direct/root"},
+                 args=["--artifacts-destination", "s3://proxied/root"]) as started:
+        proxied = _log_both(started.url, root, "proxied", "mlflow-artifacts:/proxied")
+        direct = _log_both(started.url, root, "direct", None)
+        yield started, db, proxied, direct
 
 
 def _build(store: str, out: Path, experiment_id: str, **options):
@@ -110,77 +110,99 @@ def _names(copied: dict[str, bytes]) -> list[str]:
     return sorted(rel.rsplit("/", 1)[-1].split("-", 1)[1] for rel in copied)  # <digest>-<name>[.txt]
 
 
-WANTED = ["a.txt", "a.txt", "b.bin.txt", "config.yaml.txt", "hello.txt", "notes.txt", "table.csv"]
+WANTED = ["a.txt", "b.bin.txt", "config.yaml.txt", "hello.txt", "notes.txt", "table.csv"]
 
 
-def test_proxied_to_s3_the_database_with_the_destination_equals_the_server(proxied, weed, tmp_path):
-    server, db, experiment_id, run_ids = proxied
+def _keys(weed, bucket: str) -> list[str]:
+    return [item["Key"] for item in weed.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def _same_reports(store: str, server_url: str, experiment_id: str, tmp_path: Path, **options) -> dict[str, bytes]:
+    from_server = _build(server_url, tmp_path / "server-site", experiment_id)
+    from_store = _build(store, tmp_path / "store-site", experiment_id, **options)
+    assert from_server.runs == from_store.runs == 2
+    assert from_server.problems == [] and from_store.problems == []
+    assert _artifact_sections(tmp_path / "store-site") == _artifact_sections(tmp_path / "server-site")
+    copied = _copied(tmp_path / "server-site")
+    assert _copied(tmp_path / "store-site") == copied
+    assert _names(copied) == WANTED and bytes(range(256)) in copied.values()
+    return copied
+
+
+def test_proxied_to_s3_the_database_with_the_destination_equals_the_server(server, weed, tmp_path):
+    started, db, (experiment_id, run_ids), _ = server
     with open_store(f"sqlite:///{db}") as store:
         assert all(store.get_run(r).info.artifact_uri.startswith("mlflow-artifacts:") for r in run_ids)
-    keys = [item["Key"] for item in weed.client().list_objects_v2(Bucket="proxied")["Contents"]]
-    assert all(key.startswith("root/") for key in keys) and len(keys) == len(WANTED)  # the server wrote to S3
-
-    from_server = _build(server.url, tmp_path / "server-site", experiment_id)
-    from_db = _build(f"sqlite:///{db}", tmp_path / "db-site", experiment_id, artifacts_destination="s3://proxied/root")
-    assert from_server.runs == from_db.runs == 3
-    assert from_server.problems == [] and from_db.problems == []
-    assert _artifact_sections(tmp_path / "db-site") == _artifact_sections(tmp_path / "server-site")
-    copied = _copied(tmp_path / "server-site")
-    assert _copied(tmp_path / "db-site") == copied
-    assert _names(copied) == WANTED
-    assert bytes(range(256)) in copied.values()
+    keys = _keys(weed, "proxied")
+    assert len(keys) == len(WANTED) and all(key.startswith("root/proxied/") for key in keys)  # the server wrote them
+    _same_reports(f"sqlite:///{db}", started.url, experiment_id, tmp_path, artifacts_destination="s3://proxied/root")
 
 
-def test_default_artifact_root_on_s3_the_folder_equals_the_server(direct, weed, tmp_path):
-    """Runs whose artifact URIs are s3://: MLflow's client and ours upload straight to the bucket, and
-    the file store's folder is read from S3 as the server reads it."""
-    server, mlruns, experiment_id, run_ids = direct
-    with open_store(mlruns) as store:
+def test_default_artifact_root_on_s3_the_database_equals_the_server(server, weed, tmp_path):
+    """Runs whose artifact URIs are s3://: MLflow's client and ours uploaded straight to the bucket, and
+    the database's runs are read from S3 as the server reads them."""
+    started, db, _, (experiment_id, run_ids) = server
+    with open_store(f"sqlite:///{db}") as store:
         uris = [store.get_run(r).info.artifact_uri for r in run_ids]
     assert all(uri.startswith(f"s3://direct/root/{experiment_id}/") for uri in uris), uris
-    keys = [item["Key"] for item in weed.client().list_objects_v2(Bucket="direct")["Contents"]]
-    assert len(keys) == len(WANTED)
-
-    from_server = _build(server.url, tmp_path / "server-site", experiment_id)
-    from_folder = _build(str(mlruns), tmp_path / "folder-site", experiment_id)
-    assert from_server.problems == [] and from_folder.problems == []
-    assert _artifact_sections(tmp_path / "folder-site") == _artifact_sections(tmp_path / "server-site")
-    copied = _copied(tmp_path / "server-site")
-    assert _copied(tmp_path / "folder-site") == copied and _names(copied) == WANTED
+    assert len(_keys(weed, "direct")) == len(WANTED)
+    _same_reports(f"sqlite:///{db}", started.url, experiment_id, tmp_path)
 
 
-def test_the_store_api_and_downloads_read_s3(direct, tmp_path):
+def test_the_store_api_and_downloads_read_s3(server, tmp_path):
     import reportgen.tracking as ours
 
-    _, mlruns, _, run_ids = direct
-    with open_store(mlruns) as store:
+    _, db, _, (_, run_ids) = server
+    with open_store(f"sqlite:///{db}") as store:
         assert [(f.path, f.file_size) for f in store.walk_artifacts(run_ids[-1])] == [
             ("mlflow/notes.txt", 11), ("tables/table.csv", 8)]
         assert [(f.path, f.is_dir) for f in store.list_artifacts(run_ids[-1])] == [("mlflow", True), ("tables", True)]
         with store.open_artifact(run_ids[-1], "mlflow/notes.txt") as handle:
             assert handle.read() == b"from mlflow"
+        # The copy step's read-ahead: both files in one batch of concurrent requests, then served from memory.
+        prefetch_run(store, run_ids[-1], [("mlflow/notes.txt", 11), ("tables/table.csv", 8)])
+        for path, data in [("tables/table.csv", b"a,b\n1,2\n"), ("mlflow/notes.txt", b"from mlflow")]:
+            with store.open_artifact(run_ids[-1], path) as handle:
+                assert isinstance(handle, io.BytesIO) and handle.read(100) == data
         assert store.problems == []
-    client = ours.TrackingClient(str(mlruns))
+    client = ours.TrackingClient(f"sqlite:///{db}")
     local = client.download_artifacts(run_ids[0], "data", str(tmp_path))
     assert (Path(local) / "deep" / "b.bin").read_bytes() == bytes(range(256))
 
 
-def test_our_client_on_a_file_store_uploads_to_an_s3_experiment(weed, tmp_path, monkeypatch):
-    """reportgen.tracking writing a local store whose experiment lives on S3 (and a logged model's files)."""
+def test_a_file_store_with_an_s3_experiment_reads_and_builds_from_the_folder(weed, tmp_path, monkeypatch):
+    """A local file store whose experiment lives on S3: our client and MLflow's upload to the bucket,
+    each reads the other's files, and the report from the folder copies them all from S3."""
     import mlflow
 
     import reportgen.tracking as ours
+    from reportgen.tracking.artifacts import log_tree
 
     weed.make_bucket("ours")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = ours.TrackingClient(str(tmp_path / "mlruns"))
+    mlruns = tmp_path / "mlruns"
+    client = ours.TrackingClient(str(mlruns))
     experiment_id = client.create_experiment("on-s3", artifact_location="s3://ours/exp")
-    run = client.create_run(experiment_id)
-    client.log_text(run.info.run_id, "hi", "t/hello.txt")
-    client.log_dict(run.info.run_id, {"a": 1}, "d.json")
-    theirs = mlflow.MlflowClient(tracking_uri=str(tmp_path / "mlruns"))
-    assert sorted(f.path for f in theirs.list_artifacts(run.info.run_id)) == ["d.json", "t"]
-    assert Path(theirs.download_artifacts(run.info.run_id, "t/hello.txt", str(tmp_path))).read_text() == "hi"
+    run = client.create_run(experiment_id).info.run_id
+    client.log_text(run, "hi", "t/hello.txt")
+    client.log_dict(run, {"a": 1}, "d.json")
+    theirs = mlflow.MlflowClient(tracking_uri=str(mlruns))
+    assert sorted(f.path for f in theirs.list_artifacts(run)) == ["d.json", "t"]
+    assert Path(theirs.download_artifacts(run, "t/hello.txt", str(tmp_path))).read_text() == "hi"
+    by_mlflow = theirs.create_run(experiment_id).info.run_id
+    theirs.log_text(by_mlflow, "from mlflow", "m/notes.txt")
+    assert client.list_artifacts(by_mlflow, "m")[0].path == "m/notes.txt"
+
+    result = _build(str(mlruns), tmp_path / "site", experiment_id)
+    assert result.problems == [] and result.runs == 2
+    assert sorted(_copied(tmp_path / "site").values()) == [b"from mlflow", b"hi", b'{\n  "a": 1\n}']
+
+    # A logged model's files go up the same way (log_model's upload of its staged folder).
+    (tmp_path / "model" / "sub").mkdir(parents=True)
+    (tmp_path / "model" / "MLmodel").write_text("flavors: {}")
+    (tmp_path / "model" / "sub" / "w.bin").write_bytes(b"\1\2")
+    log_tree("s3://ours/exp/models/m-1/artifacts", tmp_path / "model")
+    assert sorted(_keys(weed, "ours"))[-2:] == ["exp/models/m-1/artifacts/MLmodel", "exp/models/m-1/artifacts/sub/w.bin"]
 
 
 # -- faults ------------------------------------------------------------------------------------------
