@@ -44,6 +44,7 @@ def test_a_run_reads_only_its_own_prefix():
     for uri in ("s3://b/1/other/artifacts", "s3://b", f"s3://b/1/{RUN}x/artifacts"):
         refused = object_root(uri, RUN)
         assert refused.path is None and refused.remote == uri and refused.reason
+    assert object_root(f"s3://b/1/{RUN}/artifacts", None).path is None  # a caller naming no run reads nothing
     # resolve_root hands s3:// to object_root (a SQL store's run), the run's id required
     assert resolve_root(f"s3://b/2/{RUN}/artifacts", fallback=None, allowed=[], run_id=RUN).path is not None
     assert resolve_root("s3://b/2/x/artifacts", fallback=None, allowed=[], run_id=RUN).path is None

@@ -219,8 +219,8 @@ def resolve_root(
 
 def object_root(uri: str, run_id: str | None) -> ArtifactRoot:
     """The run's folder in an object store: its prefix must hold the run's id as a folder name, as a
-    local folder outside a file store must (a bucket's root, or another run's prefix, is not read).
-    A caller that does not know the run (run_id None) gets any folder below a bucket's root."""
+    local folder outside a file store must (a bucket's root, or another run's prefix, is not read; nor
+    anything when the caller does not name the run: no request is made for it)."""
     advice = objectstore.missing_extra(uri)
     if advice:
         return ArtifactRoot(None, advice, remote=uri)
@@ -230,7 +230,7 @@ def object_root(uri: str, run_id: str | None) -> ArtifactRoot:
         return ArtifactRoot(None, f"artifact URI refused: {exc.message}", remote=uri)
     if not root.prefix:
         return ArtifactRoot(None, f"artifact folder {root.uri} is a whole bucket; not read", remote=uri)
-    if run_id is not None and (len(run_id) < MIN_RUN_ID_CHARS or run_id not in root.prefix.split("/")):
+    if not run_id or len(run_id) < MIN_RUN_ID_CHARS or run_id not in root.prefix.split("/"):
         return ArtifactRoot(None, f"artifact folder {root.uri} is not this run's folder "
                                   f"(no {run_id or 'run id'} in its path); not read", remote=uri)
     return ArtifactRoot(root, remote=uri)
