@@ -13,7 +13,7 @@ DEFAULT_CACHE_DIR = ".reportgen-cache"
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-ARTIFACTS_DESTINATION_HELP = ("Folder (or file: URI) an `mlflow server` was started with as --artifacts-destination: "
+ARTIFACTS_DESTINATION_HELP = ("Folder, file: or s3:// URI an `mlflow server` was started with as --artifacts-destination: "
                               "runs whose artifacts it keeps (mlflow-artifacts: URIs) are read from there.")
 
 
