@@ -49,9 +49,15 @@ class ExperimentModels:
     """The logged models an experiment's pages show: those of its shown runs and those of no run."""
 
     entries: list[ModelEntry] = field(default_factory=list)
+    _by_run: dict[str | None, list[ModelEntry]] | None = field(default=None, repr=False)
 
-    def of_run(self, run_id: str) -> list[ModelEntry]:
-        return [entry for entry in self.entries if entry.model.source_run_id == run_id]
+    def of_run(self, run_id: str | None) -> list[ModelEntry]:
+        """The models whose source run is `run_id` (None: of no run); asked once for each run page and key."""
+        if self._by_run is None:
+            self._by_run = {}
+            for entry in self.entries:
+                self._by_run.setdefault(entry.model.source_run_id, []).append(entry)
+        return list(self._by_run.get(run_id, ()))
 
 
 def redact_model(redactor: Redactor, model: LoggedModel) -> LoggedModel:

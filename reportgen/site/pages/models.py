@@ -134,5 +134,5 @@ def run_key_part(exp: ExperimentData, run_id: str) -> bytes:
 
 def experiment_key_part(exp: ExperimentData) -> bytes:
     """The models of no run (their rows are on the experiment's pages only; the others are in run keys)."""
-    entries = [entry for entry in exp.models.entries if not entry.model.source_run_id]
+    entries = exp.models.of_run(None)
     return pickle.dumps(entries, protocol=5) if entries else b""
