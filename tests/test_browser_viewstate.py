@@ -402,6 +402,15 @@ def test_copy_link_without_a_clipboard_selects_the_link_in_a_field(page, exp_dir
                          "document.activeElement.selectionEnd - document.activeElement.selectionStart === location.href.length")
     page.click("th[data-col='param:lr']")  # a new view: the old link goes away
     assert page.is_hidden("input.rg-link-field")
+    # back to the page's own view by hand: the address has no fragment left
+    page.goto("about:blank")
+    page.goto((exp_dir / "index.html").as_uri())
+    page.wait_for_selector(READY, state="attached")
+    page.click(".rg-columns summary")
+    page.check(".rg-col-toggle[data-col='attr:user']")
+    assert page.url.endswith("#show=attr:user")
+    page.uncheck(".rg-col-toggle[data-col='attr:user']")
+    assert page.url == (exp_dir / "index.html").as_uri()
     found.assert_clean()
 
 

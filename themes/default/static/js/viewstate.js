@@ -49,7 +49,7 @@
     var hash = fragment(compose());
     if (hash === window.location.hash || (!hash && !window.location.hash)) { return; }
     // The URL without the old fragment: the query (compare.html?runs=...) stays.
-    var url = window.location.href.split("#")[0] + (hash || "#");
+    var url = window.location.href.split("#")[0] + hash;
     try {
       if (push) { history.pushState(null, "", url); } else { history.replaceState(null, "", url); }
     } catch (err) {
