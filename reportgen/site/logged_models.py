@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-import yaml
-
 from reportgen import mlruns
 from reportgen.errors import ReportgenError, ResourceDoesNotExist
 from reportgen.model import LoggedModel, Problem
@@ -19,6 +17,7 @@ from reportgen.site import fmt
 from reportgen.site.artifacts.plan import Budget, PlannedFile, plan_run
 from reportgen.site.schemas import schema_columns
 from reportgen.stores._logged_models_read import files_signature
+from reportgen.stores._meta import parse_meta
 
 MLMODEL = "MLmodel"
 MLMODEL_MAX_BYTES = 1 << 20
@@ -140,11 +139,9 @@ def read_card(store: Any, model: LoggedModel, warn: Callable[[str, str], None]) 
     if len(data) > MLMODEL_MAX_BYTES:
         warn(where, f"larger than {MLMODEL_MAX_BYTES} bytes; not summarised")
         return None
-    try:
-        text = data.decode("utf-8", errors="replace")
-        mlruns.check_shape(text)  # depth, huge numbers, anchors: refused before PyYAML builds anything
-        value = yaml.load(text, Loader=mlruns._NoAliasSafeLoader)  # noqa: S506 - a SafeLoader subclass
-    except (mlruns.MetaError, yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
+    try:  # meta.yaml's parser: depth, huge numbers, anchors refused first; libyaml when it applies
+        value = parse_meta(data)
+    except mlruns.MetaError as exc:
         warn(where, f"not a readable MLmodel ({str(exc).replace('meta.yaml', 'MLmodel')[:200]}); not summarised")
         return None
     if not isinstance(value, dict):

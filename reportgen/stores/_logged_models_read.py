@@ -366,10 +366,15 @@ def rest_open(store: Any, model: LoggedModel, path: str) -> IO[bytes]:
 
 def usable_root(store: Any, model: LoggedModel) -> ArtifactRoot:
     """The model's local folder; a server's mlflow-artifacts: location is mapped into the store's
-    artifacts_destination when it has one."""
-    root = store.model_artifact_root(model)
-    if root.path is None and store.artifacts_destination is not None and is_server_uri(root.remote):
-        root = root_on_destination(root.remote, store.artifacts_destination, model.model_id)
+    artifacts_destination when it has one. Kept for the store's life (open_file still confines every read
+    to the real folder resolved here)."""
+    key = (model.model_id, model.artifact_location)
+    root = store._model_roots.get(key)
+    if root is None:  # resolved once a store's life: a build asks for each of a model's files
+        root = store.model_artifact_root(model)
+        if root.path is None and store.artifacts_destination is not None and is_server_uri(root.remote):
+            root = root_on_destination(root.remote, store.artifacts_destination, model.model_id)
+        store._model_roots[key] = root
     return root
 
 

@@ -47,6 +47,7 @@ class Store(abc.ABC):
         self.artifacts_destination: Path | None = None
         self._on_server: dict[str, None] = {}  # runs whose artifacts were left on the server, in order
         self._on_server_problem: Problem | None = None
+        self._model_roots: dict[tuple[str, str], ArtifactRoot] = {}  # see _logged_models_read.usable_root
 
     def problem(self, path: str, message: str, *, kind: str = "warning") -> None:
         """Record a skipped item (once) and warn; raise instead when strict."""
