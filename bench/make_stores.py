@@ -2,11 +2,16 @@
 
     A: 2 experiments x 100 runs x 5 metrics x 1000 steps  (1M points)
     B: 2 experiments x 1000 runs x 10 metrics x 100 steps (2M points)
+and the growth stores of issue 18 (bench/bench_growth.py; file stores only, made when named):
+    G2000:  1 experiment  x 2000 runs x 10 metrics x 100 steps (2M points, ~0.3 GB)
+    G5000:  1 experiment  x 5000 runs x 10 metrics x 100 steps (5M points, ~0.7 GB)
+    G20000: 4 experiments x 5000 runs x 10 metrics x 100 steps (20M points, ~2.7 GB)
+(experiments of at most 5,000 runs: the 20,000-run store is four of the 5,000-run one's experiment).
 Each run has 10 params and 5 user tags (plus MLflow's system tags). File stores are written directly
 with reportgen.mlruns' formats (seconds, not the minutes MLflow's client takes); the SQLite copies are
 made by MLflow itself (`mlflow migrate-filestore`), so they hold exactly what MLflow would write.
 
-    python bench/make_stores.py [--stores A B] [--no-sqlite] [--force]
+    python bench/make_stores.py [--stores A B G2000 G5000 G20000] [--no-sqlite] [--force]
 """
 from __future__ import annotations
 
@@ -30,18 +35,28 @@ STORES_DIR = Path(__file__).resolve().parent / "stores"
 SHAPES = {  # name: (experiments, runs per experiment, metrics, steps)
     "A": (2, 100, 5, 1000),
     "B": (2, 1000, 10, 100),
+    "G2000": (1, 2000, 10, 100),
+    "G5000": (1, 5000, 10, 100),
+    "G20000": (4, 5000, 10, 100),
 }
+DEFAULT_STORES = ["A", "B"]
+GROWTH = ["G2000", "G5000", "G20000"]  # file stores only: MLflow's migration of 20,000 runs takes hours
 N_PARAMS = 10
 N_TAGS = 5
 T0 = 1_700_000_000_000
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+def _write(path: Path | str, text: str) -> None:
+    # os.open rather than Path.write_text: the 20,000-run store is 600k files.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def _meta(path: Path, data: dict) -> None:
+    path.mkdir(parents=True, exist_ok=True)
     _write(path / mlruns.META_FILE, mlruns.dump_meta(data))
 
 
@@ -70,7 +85,8 @@ def make_file_store(root: Path, shape: tuple[int, int, int, int], *, seed: int =
                 artifact_uri=path_to_file_uri(run_dir / "artifacts"),
             )
             _meta(run_dir, mlruns.run_to_meta(info))
-            (run_dir / "artifacts").mkdir()
+            for folder in ("artifacts", "params", "tags", "metrics"):
+                (run_dir / folder).mkdir()
             for p in range(N_PARAMS):
                 _write(run_dir / "params" / f"param_{p}", str(round(float(rng.random()), 4)))
             tags = {f"tag_{t}": f"value-{rng.integers(0, 5)}" for t in range(N_TAGS)}
@@ -81,9 +97,8 @@ def make_file_store(root: Path, shape: tuple[int, int, int, int], *, seed: int =
             stamps = start + steps * 10
             for m in range(n_metrics):
                 values = np.cumsum(rng.standard_normal(n_steps)) * 0.1 + m
-                lines = "".join(
-                    f"{t} {v!r} {s}\n" for t, v, s in zip(stamps.tolist(), values.tolist(), steps.tolist())
-                )
+                # "{t} {v!r} {s}\n" per point, as MLflow writes it, without a Python loop per point
+                lines = "".join(map("{} {} {}\n".format, stamps.tolist(), map(repr, values.tolist()), steps.tolist()))
                 _write(run_dir / "metrics" / f"metric_{m}", lines)
 
 
@@ -100,7 +115,7 @@ def make_sqlite(file_store: Path, target: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stores", nargs="+", default=sorted(SHAPES), choices=sorted(SHAPES))
+    parser.add_argument("--stores", nargs="+", default=DEFAULT_STORES, choices=list(SHAPES))
     parser.add_argument("--no-sqlite", action="store_true", help="only the file stores")
     parser.add_argument("--force", action="store_true", help="regenerate even when cached")
     args = parser.parse_args()
@@ -113,7 +128,7 @@ def main() -> None:
             print(f"{file_store}: written in {time.perf_counter() - began:.1f} s")
         else:
             print(f"{file_store}: cached")
-        if args.no_sqlite:
+        if args.no_sqlite or name in GROWTH:
             continue
         db = STORES_DIR / f"{name}.db"
         if args.force or not db.exists():
