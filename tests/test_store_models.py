@@ -213,3 +213,43 @@ def test_postgresql_models_read_as_mlflow_reads_them(tmp_path, monkeypatch):
             assert store.problems == []
     except pg_cluster.ClusterFailed as exc:
         pytest.fail(str(exc))
+
+
+def test_a_hostile_or_older_server_costs_only_its_bad_models_and_paths():
+    """A fake server: an unreadable model in the search is skipped with a problem, listed paths that leave
+    their folder are refused, and a server without the endpoints (MLflow 2) simply has no models."""
+    from test_rest_fake import API, FakeServer, _json, store as rest_store
+
+    model_id = "m-" + "a" * 32
+    info = {"model_id": model_id, "experiment_id": "1", "name": "good", "artifact_uri": "mlflow-artifacts:/x",
+            "creation_timestamp_ms": 5, "last_updated_timestamp_ms": 6, "status": "LOGGED_MODEL_READY",
+            "source_run_id": "b" * 32, "tags": [{"key": "t", "value": "v"}]}
+    found = {"models": [{"info": info, "data": {"params": [{"key": "p", "value": "1"}],
+                                                "metrics": [{"key": "acc", "value": "NaN", "step": 2, "timestamp": 9}]}},
+                        {"info": {**info, "model_id": "m-" + "c" * 32, "status": "SHINY"}},
+                        {"info": {**info, "model_id": "../../etc"}}]}
+    fake = FakeServer()
+    try:
+        fake.route("POST", f"{API}/logged-models/search", _json(200, found))
+        listing = {"": [{"path": "MLmodel", "is_dir": False, "file_size": 3}, {"path": "../up", "is_dir": False},
+                        {"path": "sub", "is_dir": True}],
+                   "sub": [{"path": "sub/ok.txt", "is_dir": False, "file_size": 1}, {"path": "elsewhere/x", "is_dir": False}]}
+        fake.route("GET", f"{API}/logged-models/{model_id}/artifacts/directories",
+                   lambda request: _json(200, {"files": listing[request["query"].get("artifact_directory_path", [""])[0]]}))
+        store = rest_store(fake.url)
+        [model] = store.logged_models(["1"])
+        assert (model.model_id, model.name, model.status, dict(model.params), dict(model.tags)) == (
+            model_id, "good", "READY", {"p": "1"}, {"t": "v"})
+        assert math.isnan(model.metrics[0].value) and model.metrics[0].step == 2
+        assert [f.path for f in store.walk_model_artifacts(model)] == ["MLmodel", "sub/ok.txt"]
+        messages = " | ".join(f"{p.path}: {p.message}" for p in store.problems)
+        assert "status 'SHINY'" in messages and "'../../etc' is not a model id" in messages
+        assert "'../up'" in messages and "'elsewhere/x' is not inside sub" in messages and len(store.problems) == 4
+    finally:
+        fake.close()
+    older = FakeServer()
+    try:
+        store = rest_store(older.url)
+        assert store.logged_models(["1"]) == [] and store.problems == []
+    finally:
+        older.close()

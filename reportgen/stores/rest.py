@@ -17,7 +17,7 @@ from reportgen.query import parse_filter
 from reportgen.rest import entities, paging
 from reportgen.rest.histories import API, HistoryReader, to_arrays
 from reportgen.rest.http import HttpSession, NotFound, ServerError
-from reportgen.stores import _logged_models_read as models
+from reportgen.stores import _logged_models_rest as models
 from reportgen.stores._metrics_parse import history_frame
 from reportgen.stores.artifacts import MAX_WALK_FILES, clean_relpath
 from reportgen.stores.base import Store
