@@ -78,6 +78,11 @@ def test_run_page_shows_the_model_with_its_mlmodel_and_signature(site):
     assert "Models" in empty.get_text() and empty.a["href"] == "#rg-models"
 
 
+def test_a_strict_build_of_a_store_mlflow_wrote_finds_nothing_to_warn_about(logged, tmp_path):
+    for kind, (store, _) in logged.items():
+        assert build(store, tmp_path / kind, strict=True).pages > 0
+
+
 def test_model_files_are_copied_and_linked(site):
     out, pages, ids, store = site
     article = pages[f"r/{ids['run_id']}.html"].select_one("article.rg-model")

@@ -104,6 +104,10 @@ def test_malformed_model_folders_are_skipped_with_a_problem_naming_them(stores, 
     with open(experiment / "models" / bad_line / "metrics" / "loss", "a") as out:
         out.write("not a metric line\n")
     (experiment / "models" / "junk.txt").write_text("not a model")
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(experiment / "models" / ids["model_id"], outside)
+    linked = experiment / "models" / ("m-" + "f" * 32)
+    linked.symlink_to(outside)  # never followed: what it holds is not the store's
     store = open_store(root)
     models = {m.name: m for m in store.logged_models([ids["experiment_id"]])}
     assert set(models) == {"clf", "loose", "bad-line"}
@@ -113,7 +117,8 @@ def test_malformed_model_folders_are_skipped_with_a_problem_naming_them(stores, 
     assert any(no_meta in path and "missing" in message for path, message in problems.items())
     assert any(bad_status in path and "status" in message for path, message in problems.items())
     assert any(bad_line in path and path.endswith(":2") for path in problems)
-    assert len(problems) == 4
+    assert problems[str(linked)].startswith("logged model folder is a symlink")
+    assert len(problems) == 5
 
 
 def test_deleted_models_are_left_out_as_mlflow_leaves_them_out(tmp_path):
