@@ -28,9 +28,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def weed(tmp_path_factory):
-    """SeaweedFS, with its endpoint and credentials in os.environ as MLflow's users set them."""
+    """SeaweedFS, with its endpoint and credentials in os.environ as MLflow's users set them (and MLflow's
+    telemetry off: its client would look up a host off this machine)."""
     with seaweedfs_running(tmp_path_factory.mktemp("seaweedfs")) as server, pytest.MonkeyPatch.context() as env:
-        for name, value in server.env().items():
+        for name, value in {**server.env(), "MLFLOW_DISABLE_TELEMETRY": "true"}.items():
             env.setenv(name, value)
         yield server
 
@@ -69,18 +70,12 @@ def server(weed, tmp_path_factory):
     """One `mlflow server` on SQLite in both team set-ups: --artifacts-destination s3://proxied/root (an
     experiment at mlflow-artifacts:/, which the server proxies to the bucket) and --default-artifact-root
     s3://direct/root (the other experiment: clients upload straight to the bucket)."""
-    import inspect
-
-    import mlflow_server
-
-    if "args" not in inspect.signature(mlflow_server.start).parameters:
-        pytest.skip("tests/mlflow_server.py start() takes no args= (--artifacts-destination s3://...) yet")
     root = tmp_path_factory.mktemp("server")
     weed.make_bucket("proxied")
     weed.make_bucket("direct")
     db = root / "mlflow.db"
-    with running(f"sqlite:///{db}", root, extra_env={**weed.env(), "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://direct/root"},
-                 args=["--artifacts-destination", "s3://proxied/root"]) as started:
+    env = {**weed.env(), "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://direct/root", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    with running(f"sqlite:///{db}", root, extra_env=env, args=["--artifacts-destination", "s3://proxied/root"]) as started:
         proxied = _log_both(started.url, root, "proxied", "mlflow-artifacts:/proxied")
         direct = _log_both(started.url, root, "direct", None)
         yield started, db, proxied, direct
@@ -234,6 +229,7 @@ def faulty(weed, tmp_path_factory):
     unsafe_prefix = f"unsafe/{runs['unsafe'][1]}/artifacts"
     for key in ("%2e%2e/%2e%2e/escape.txt", "a/%2E%2E%2f%2e%2e%2fescape.txt", ".hidden/notes.txt"):
         s3.put_object(Bucket="faults", Key=f"{unsafe_prefix}/{key}", Body=b"never copied")
+    s3.put_object(Bucket="faults", Key=f"{unsafe_prefix}/<img src=x onerror=alert(1)>.txt", Body=b"text")
     return root / "mlflow.db", runs
 
 
@@ -283,7 +279,9 @@ def test_unsafe_and_hidden_keys_are_skipped_and_never_written(faulty, tmp_path):
     skipped = [p for p in result.problems if "s3://faults/unsafe" in p.path]
     assert len(skipped) == 3, result.problems
     assert sum("unsafe object key" in p.message for p in skipped) == 2
-    assert _names(_copied(out)) == ["small.txt"]
+    assert _names(_copied(out)) == ["img_src_x_onerror_alert_1_.txt", "small.txt"]
+    page = BeautifulSoup(next((out / "r").glob("*.html")).read_text(encoding="utf-8"), "html.parser")
+    assert "<img src=x onerror=alert(1)>.txt" in page.get_text() and not page.select("img[onerror]")
     written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
     assert all(out in p.parents for p in written)
     assert not any(b"never copied" in p.read_bytes() for p in written)

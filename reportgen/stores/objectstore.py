@@ -255,9 +255,9 @@ def list_dir(root: ObjectRoot, path: str | None) -> list[FileInfo]:
     try:
         entries = filesystem(root).ls(folder.path + "/", detail=True)
     except FileNotFoundError as exc:
-        if "bucket" in str(exc).lower():
+        if "bucket does not exist" in str(exc).lower():  # S3's NoSuchBucket, as s3fs words it
             raise ReportgenError(f"cannot list {folder.uri}: {describe(exc)}") from None
-        return []
+        return []  # no such prefix: a run without artifacts
     except ReportgenError:
         raise
     except Exception as exc:  # noqa: BLE001
