@@ -212,3 +212,25 @@ def test_a_filtered_out_run_takes_its_models_along(logged, tmp_path):
     names = [row.td.get_text(" ", strip=True).split()[0] for row in page.select("#rg-models-table tbody tr")]
     assert names == ["loose"], "the model of no run stays; the filtered-out run's model goes with it"
     assert not list((tmp_path / "site").rglob(f"{ids['model_id']}*"))
+
+
+@pytest.mark.browser
+def test_models_in_chromium_no_error_and_the_marker_leads_to_the_model(page, site):
+    """The experiment page in Chromium: sorting by run name ignores the marker, the filter "model" keeps the
+    runs that logged one, and the marker opens the run page at its Models section; no console error."""
+    from browser_pages import Probe
+
+    out, _, ids, _ = site
+    probe = Probe().attach(page)
+    page.goto((out / "e" / ids["experiment_id"] / "index.html").as_uri())
+    page.fill("input.rg-filter", "model")
+    shown = page.eval_on_selector_all("#rg-runs tbody tr:not([hidden])", "rows => rows.map(r => r.dataset.runId)")
+    assert shown == [ids["run_id"]]
+    page.fill("input.rg-filter", "")
+    page.click("th[data-col='attr:name']")
+    names = page.eval_on_selector_all("#rg-runs tbody tr td.rg-run-name > a:first-child", "links => links.map(a => a.textContent)")
+    assert names == ["plain", "trained"]
+    page.click(".rg-model-mark")
+    assert page.url.endswith(f"r/{ids['run_id']}.html#rg-models")
+    assert page.is_visible(f"#model-{ids['model_id']} h3")
+    probe.assert_clean()
