@@ -258,6 +258,25 @@ def test_a_wrong_secret_is_a_problem_and_no_secret_reaches_the_site(faulty, weed
     assert not any(weed.secret_key.encode() in t or weed.access_key.encode() in t for t in texts)
 
 
+def test_a_cached_build_reuses_a_run_until_its_objects_change(faulty, weed, tmp_path):
+    """The run's cache key holds its listing (keys, sizes, ETags), never a credential."""
+    db, runs = faulty
+    experiment_id, run_id = runs["fine"]
+    cache = tmp_path / "cache"
+    first = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
+    again = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
+    assert first.reused == 0 and again.reused >= 1 and again.problems == []
+    weed.client().put_object(Bucket="faults", Key=f"fine/{run_id}/artifacts/later.txt", Body=b"added")
+    try:
+        changed = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
+        assert changed.reused < again.reused
+        assert _names(_copied(tmp_path / "site")) == ["later.txt", "small.txt"]
+    finally:
+        weed.client().delete_object(Bucket="faults", Key=f"fine/{run_id}/artifacts/later.txt")
+    blobs = [p.read_bytes() for p in [*cache.rglob("*"), *(tmp_path / "site").rglob("*")] if p.is_file()]
+    assert blobs and not any(weed.secret_key.encode() in blob for blob in blobs)
+
+
 def test_a_key_over_the_size_cap_is_never_downloaded(faulty, weed, tmp_path):
     db, runs = faulty
     experiment_id, run_id = runs["big"]
