@@ -7,6 +7,7 @@ copied bytes. Faults (a missing bucket, a wrong secret, a key over the size cap,
 problems naming the run, and no secret reaches the site."""
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from mlflow_server import log_workload, mlflow_missing, running
+import pg_cluster
+from mlflow_server import mlflow_missing, running
 from seaweedfs import running as seaweedfs_running, seaweedfs_missing
 from reportgen.stores import open_store
 from reportgen.stores.objectstore import prefetch_run
@@ -67,18 +69,26 @@ def _log_both(server_url: str, root: Path, name: str, location: str | None) -> t
 
 @pytest.fixture(scope="module")
 def server(weed, tmp_path_factory):
-    """One `mlflow server` on SQLite in both team set-ups: --artifacts-destination s3://proxied/root (an
-    experiment at mlflow-artifacts:/, which the server proxies to the bucket) and --default-artifact-root
-    s3://direct/root (the other experiment: clients upload straight to the bucket)."""
+    """One `mlflow server` in both team set-ups: --artifacts-destination s3://proxied/root (an experiment
+    at mlflow-artifacts:/, which the server proxies to the bucket) and --default-artifact-root
+    s3://direct/root (the other experiment: clients upload straight to the bucket). On PostgreSQL, as
+    a team runs it (SQLite where the machine has no PostgreSQL)."""
     root = tmp_path_factory.mktemp("server")
     weed.make_bucket("proxied")
     weed.make_bucket("direct")
-    db = root / "mlflow.db"
     env = {**weed.env(), "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://direct/root", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    with running(f"sqlite:///{db}", root, extra_env=env, args=["--artifacts-destination", "s3://proxied/root"]) as started:
+    with contextlib.ExitStack() as stack:
+        backend = f"sqlite:///{root / 'mlflow.db'}"
+        if pg_cluster.missing() is None:
+            try:
+                backend = stack.enter_context(pg_cluster.cluster())
+            except pg_cluster.ClusterFailed as exc:
+                pytest.fail(str(exc))
+        started = stack.enter_context(running(backend, root, extra_env=env,
+                                              args=["--artifacts-destination", "s3://proxied/root"]))
         proxied = _log_both(started.url, root, "proxied", "mlflow-artifacts:/proxied")
         direct = _log_both(started.url, root, "direct", None)
-        yield started, db, proxied, direct
+        yield started, backend, proxied, direct
 
 
 def _build(store: str, out: Path, experiment_id: str, **options):
@@ -125,30 +135,30 @@ def _same_reports(store: str, server_url: str, experiment_id: str, tmp_path: Pat
 
 
 def test_proxied_to_s3_the_database_with_the_destination_equals_the_server(server, weed, tmp_path):
-    started, db, (experiment_id, run_ids), _ = server
-    with open_store(f"sqlite:///{db}") as store:
+    started, database, (experiment_id, run_ids), _ = server
+    with open_store(database) as store:
         assert all(store.get_run(r).info.artifact_uri.startswith("mlflow-artifacts:") for r in run_ids)
     keys = _keys(weed, "proxied")
     assert len(keys) == len(WANTED) and all(key.startswith("root/proxied/") for key in keys)  # the server wrote them
-    _same_reports(f"sqlite:///{db}", started.url, experiment_id, tmp_path, artifacts_destination="s3://proxied/root")
+    _same_reports(database, started.url, experiment_id, tmp_path, artifacts_destination="s3://proxied/root")
 
 
 def test_default_artifact_root_on_s3_the_database_equals_the_server(server, weed, tmp_path):
     """Runs whose artifact URIs are s3://: MLflow's client and ours uploaded straight to the bucket, and
     the database's runs are read from S3 as the server reads them."""
-    started, db, _, (experiment_id, run_ids) = server
-    with open_store(f"sqlite:///{db}") as store:
+    started, database, _, (experiment_id, run_ids) = server
+    with open_store(database) as store:
         uris = [store.get_run(r).info.artifact_uri for r in run_ids]
     assert all(uri.startswith(f"s3://direct/root/{experiment_id}/") for uri in uris), uris
     assert len(_keys(weed, "direct")) == len(WANTED)
-    _same_reports(f"sqlite:///{db}", started.url, experiment_id, tmp_path)
+    _same_reports(database, started.url, experiment_id, tmp_path)
 
 
 def test_the_store_api_and_downloads_read_s3(server, tmp_path):
     import reportgen.tracking as ours
 
-    _, db, _, (_, run_ids) = server
-    with open_store(f"sqlite:///{db}") as store:
+    started, database, _, (_, run_ids) = server
+    with open_store(database) as store:
         assert [(f.path, f.file_size) for f in store.walk_artifacts(run_ids[-1])] == [
             ("mlflow/notes.txt", 11), ("tables/table.csv", 8)]
         assert [(f.path, f.is_dir) for f in store.list_artifacts(run_ids[-1])] == [("mlflow", True), ("tables", True)]
@@ -160,7 +170,7 @@ def test_the_store_api_and_downloads_read_s3(server, tmp_path):
             with store.open_artifact(run_ids[-1], path) as handle:
                 assert isinstance(handle, io.BytesIO) and handle.read(100) == data
         assert store.problems == []
-    client = ours.TrackingClient(f"sqlite:///{db}")
+    client = ours.TrackingClient(started.url)
     local = client.download_artifacts(run_ids[0], "data", str(tmp_path))
     assert (Path(local) / "deep" / "b.bin").read_bytes() == bytes(range(256))
 
