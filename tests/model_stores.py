@@ -116,8 +116,10 @@ utc_time_created: '2026-01-01 00:00:00.000000'
 
 def write_model(experiment_folder: Path, *, run_id: str | None, name: str = "clf", params: dict | None = None,
                 tags: dict | None = None, metrics: dict | None = None, flavor: str = "sklearn",
-                inputs: list | None = None, files: dict | None = None, status: int = 2) -> str:
-    """A logged model folder as MLflow 3.17's FileStore writes one; returns its id."""
+                inputs: list | None = None, files: dict | None = None, status: int = 2,
+                example: object = None) -> str:
+    """A logged model folder as MLflow 3.17's FileStore writes one (with `example` as its input_example.json,
+    named by the MLmodel); returns its id."""
     model_id = f"m-{uuid.uuid4().hex}"
     folder = experiment_folder / mlruns.MODELS_DIR / model_id
     location = (folder / "artifacts").as_uri()
@@ -132,9 +134,12 @@ def write_model(experiment_folder: Path, *, run_id: str | None, name: str = "clf
         mb.write(folder / "metrics" / key, f"{T0} {value} 0 {run_id or 'none'}\n")
     columns = inputs if inputs is not None else [{"type": "double", "name": "x", "required": True}]
     text = json.dumps(columns).replace("'", "''")  # a single-quoted YAML scalar
-    mb.write(folder / "artifacts" / "MLmodel",
-             MLMODEL.format(location=location, flavor=json.dumps(flavor), loader=json.dumps(f"mlflow.{flavor}"),
-                            model_id=model_id, inputs=text))
+    mlmodel = MLMODEL.format(location=location, flavor=json.dumps(flavor), loader=json.dumps(f"mlflow.{flavor}"),
+                             model_id=model_id, inputs=text)
+    if example is not None:
+        mlmodel += "saved_input_example_info:\n  artifact_path: input_example.json\n  type: dataframe\n"
+        mb.write(folder / "artifacts" / "input_example.json", json.dumps(example))
+    mb.write(folder / "artifacts" / "MLmodel", mlmodel)
     for path, content in (files or {"model.pkl": b"\x80\x04N."}).items():
         mb.write(folder / "artifacts" / path, content)
     return model_id

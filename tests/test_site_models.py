@@ -4,6 +4,7 @@ files copied and linked), the experiment's models table, the runs table's marker
 changed model; a bad model is a problem, never a broken build; models are redacted like runs."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -234,3 +235,26 @@ def test_models_in_chromium_no_error_and_the_marker_leads_to_the_model(page, sit
     assert page.url.endswith(f"r/{ids['run_id']}.html#rg-models")
     assert page.is_visible(f"#model-{ids['model_id']} h3")
     probe.assert_clean()
+
+
+def test_the_input_example_shows_on_the_run_page(logged, tmp_path):
+    """An example as MLflow saves a DataFrame's (split orient) is a table, its cells text; an array's is JSON."""
+    import mlruns_builder as mb
+
+    store = tmp_path / "mlruns"
+    exp = mb.experiment(store, "1", "exp")
+    run_id = mb.run(exp, 1, name="r")
+    hostile = '<img src=x data-pwned=1 onerror="alert(1)">'
+    write_model(exp, run_id=run_id, name="frame", example={"columns": ["x", hostile], "data": [[1.5, hostile], [2.5, "b"]]})
+    build(store, tmp_path / "site")
+    pages = html_pages(tmp_path / "site")
+    assert_safe_page(f"r/{run_id}.html", pages[f"r/{run_id}.html"], tmp_path / "site")
+    example = pages[f"r/{run_id}.html"].select_one("article.rg-model .rg-model-example")
+    assert example.summary.get_text() == "Input example (input_example.json)"
+    assert [th.get_text() for th in example.select("thead th")] == ["x", hostile]
+    assert [[td.get_text() for td in tr.find_all("td")] for tr in example.select("tbody tr")] == [["1.5", hostile], ["2.5", "b"]]
+    assert example.find(attrs={"data-pwned": True}) is None
+    source, ids = logged["file"]
+    build(source, tmp_path / "mlflow-site")
+    text = html_pages(tmp_path / "mlflow-site")[f"r/{ids['run_id']}.html"].select_one(".rg-model-example pre").get_text()
+    assert [[round(x, 3) for x in row] for row in json.loads(text)] == [[0.126, -0.132], [0.64, 0.105]]

@@ -15,12 +15,15 @@ from reportgen.redaction import Redactor
 from reportgen.selection import url_key
 from reportgen.site import fmt
 from reportgen.site.artifacts.plan import Budget, PlannedFile, plan_run
+from reportgen.site.artifacts.preview import preview_for, preview_kind
 from reportgen.site.schemas import schema_columns
 from reportgen.stores._logged_models_read import files_signature
 from reportgen.stores._meta import parse_meta
+from reportgen.stores.artifacts import clean_relpath
 
 MLMODEL = "MLmodel"
 MLMODEL_MAX_BYTES = 1 << 20
+EXAMPLE_BYTES = 16 * 1024  # of the input example shown on the run page
 MAX_FLAVOR_FIELDS = 24
 MAX_FIELD_CHARS = 300
 
@@ -147,7 +150,24 @@ def read_card(store: Any, model: LoggedModel, warn: Callable[[str, str], None]) 
     if not isinstance(value, dict):
         warn(where, "not a mapping; not summarised")
         return None
-    return summarise(value)
+    card = summarise(value)
+    card["example"] = _example(store, model, card["input_example"]) if card["input_example"] else None
+    return card
+
+
+def _example(store: Any, model: LoggedModel, path: str) -> dict[str, Any] | None:
+    """A preview of the model's input example (the MLmodel names it): its JSON pretty-printed, or as a table
+    when it is one; the first EXAMPLE_BYTES only. None when it is not there or not text."""
+    try:
+        rel = clean_relpath(path)
+        if preview_kind(rel) != "text":
+            return None
+        with store.open_model_artifact(model, rel) as handle:
+            data = handle.read(EXAMPLE_BYTES + 1)
+    except (ReportgenError, OSError):
+        return None  # a missing or unreadable example costs its preview only (its file is listed either way)
+    return preview_for("text", data[:EXAMPLE_BYTES], truncated=len(data) > EXAMPLE_BYTES, href=None,
+                       data_uri=lambda raw, mime: "")
 
 
 def _scalar(value: Any) -> str | None:
