@@ -316,6 +316,23 @@ def test_unsafe_and_hidden_keys_are_skipped_and_never_written(faulty, tmp_path):
     assert not any(b"never copied" in p.read_bytes() for p in written)
 
 
+def test_a_prefix_with_many_keys_is_listed_only_as_far_as_the_walk_needs(weed):
+    from reportgen.stores.objectstore import ObjectRoot, walk
+
+    run_id = uuid.uuid4().hex
+    s3 = weed.client()
+    for index in range(30):
+        s3.put_object(Bucket="faults", Key=f"many/{run_id}/artifacts/f{index:02d}.txt", Body=b"x")
+    skipped: list[tuple[str, str]] = []
+    files = walk(ObjectRoot("s3", "faults", f"many/{run_id}/artifacts"), max_files=5,
+                 on_skip=lambda where, why: skipped.append((where, why)))
+    assert [f.path for f in files] == [f"f{index:02d}.txt" for index in range(5)]
+    assert [why for _, why in skipped] == ["more than 5 artifact files; the rest are left out"]
+    skipped.clear()
+    walk(ObjectRoot("s3", "faults", f"many/{run_id}/artifacts"), max_files=50, on_skip=lambda *a: skipped.append(a))
+    assert skipped == []
+
+
 def test_a_destination_without_the_extra_is_a_one_line_error(faulty, tmp_path, monkeypatch):
     import importlib.util
 

@@ -32,6 +32,8 @@ BACKENDS = {
 MAX_CONCURRENCY = 8
 # An error message from a storage service is cut to this (a whole XML body helps nobody).
 MAX_ERROR_CHARS = 200
+# Objects listed for a run's cache key at most (the walk lists twice what it keeps).
+SIGNATURE_LIMIT = 200_000
 # What one run's read-ahead may hold in memory; the files past it are read one by one.
 MAX_PREFETCH_BYTES = 64 * 1024 * 1024
 _LOCK = threading.Lock()
@@ -203,11 +205,25 @@ def _checked_rel(root: ObjectRoot, name: str) -> str:
     return rel
 
 
-def _listing(root: ObjectRoot) -> dict[str, dict]:
-    """Every object under root/ (name -> fsspec info), through paginated listings; FileNotFoundError
-    for a bucket that is not there, PermissionError for credentials it refuses."""
+def _listing(root: ObjectRoot, limit: int) -> dict[str, dict]:
+    """The objects under root/ (name -> fsspec info), at most `limit` of them: S3's pages are read only
+    until then (a prefix of a million keys is not listed whole); FileNotFoundError for a bucket that is
+    not there, PermissionError for credentials it refuses."""
     fs = filesystem(root)
-    return fs.find(root.path + "/", detail=True, withdirs=False)
+    pages = getattr(fs, "_iterdir", None) if root.scheme == "s3" else None
+    if pages is None:
+        return dict(list(fs.find(root.path + "/", detail=True, withdirs=False).items())[:limit])
+    from fsspec.asyn import sync
+
+    async def first() -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        async for info in pages(root.bucket, delimiter="", prefix=root.prefix + "/"):
+            found[info["name"]] = info
+            if len(found) >= limit:
+                break  # leaving the generator stops the paging
+        return found
+
+    return sync(fs.loop, first)
 
 
 def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: int) -> list[FileInfo]:
@@ -216,8 +232,9 @@ def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: in
     left out, each with on_skip(where, why). A listing that fails is one on_skip, and []."""
     from reportgen.stores.artifacts import shown_name, unpublishable
 
+    limit = 2 * max_files + 1  # room for the keys left out below
     try:
-        found = _listing(root)
+        found = _listing(root, limit)
     except ReportgenError as exc:
         on_skip(root.uri, f"cannot list artifacts: {exc.message}")
         return []
@@ -243,6 +260,9 @@ def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: in
             break
         size = info.get("size")
         files.append(FileInfo(rel, False, int(size) if isinstance(size, int) and size >= 0 else None))
+    else:
+        if len(found) >= limit:
+            on_skip(root.uri, f"more than {limit - 1} objects listed; the rest are left out")
     return files
 
 
@@ -348,7 +368,7 @@ def signature(root: ObjectRoot) -> str:
     removed or rewritten. For the build cache; a listing that fails gives its error's digest."""
     digest = hashlib.blake2b(digest_size=16)
     try:
-        found = _listing(root)
+        found = _listing(root, SIGNATURE_LIMIT)
     except Exception as exc:  # noqa: BLE001
         digest.update(f"!{type(exc).__name__}".encode())
         return digest.hexdigest()
