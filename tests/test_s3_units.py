@@ -120,3 +120,30 @@ def test_a_listing_with_unsafe_keys_keeps_only_plain_paths(monkeypatch):
     assert len(skipped) == 6 and all(where.startswith(root.uri) for where, _ in skipped)
     with pytest.raises(InvalidParameterValue):
         objectstore.open_file(root, "../../../etc/passwd")
+
+
+def test_an_unreachable_endpoint_is_waited_for_once(monkeypatch):
+    """The first run's listing meets the refused connection (after the client's retries); the next
+    runs of the build are told at once, with the same one-line reason."""
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    monkeypatch.setattr(objectstore, "_UNREACHABLE", {})  # what this test marks is forgotten after it
+    for name, value in {"MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "id",
+                        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret", "AWS_EC2_METADATA_DISABLED": "true",
+                        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
+        monkeypatch.setenv(name, value)
+    reasons: list[str] = []
+    started = time.monotonic()
+    objectstore.walk(ObjectRoot("s3", "b", f"1/{RUN}/artifacts"), max_files=10,
+                     on_skip=lambda where, why: reasons.append(why))
+    first = time.monotonic() - started
+    started = time.monotonic()
+    objectstore.walk(ObjectRoot("s3", "b", f"2/{RUN}/artifacts"), max_files=10,
+                     on_skip=lambda where, why: reasons.append(why))
+    assert time.monotonic() - started < min(1.0, first / 2)
+    assert len(reasons) == 2 and all("EndpointConnectionError" in why for why in reasons)
+    assert "unreachable" in reasons[1]

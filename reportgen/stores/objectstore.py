@@ -10,6 +10,7 @@ import importlib.util
 import io
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -39,6 +40,13 @@ MAX_PREFETCH_BYTES = 64 * 1024 * 1024
 _LOCK = threading.Lock()
 # (root URI, relative path) -> the bytes read ahead for it, taken (once) by open_file.
 _PREFETCHED: dict[tuple[str, str], bytes] = {}
+# Filesystems whose endpoint did not answer -> (when, why): the next runs of a build fail at once
+# instead of each waiting out the client's retries (about 3 s a call on a refused port, far more on a
+# dropped one); asked again after UNREACHABLE_FOR seconds.
+_UNREACHABLE: dict[tuple, tuple[float, str]] = {}
+UNREACHABLE_FOR = 60.0
+_CONNECTION_ERRORS = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError",
+                                "ServerTimeoutError", "ConnectionRefusedError"})
 
 
 def is_object_uri(uri: str) -> bool:
@@ -178,8 +186,20 @@ def _filesystem(settings: tuple) -> Any:
 def filesystem(root: ObjectRoot) -> Any:
     """The fsspec filesystem of a root, one per scheme, account and setting in a process (a forked
     worker makes its own: an async client's loop does not survive a fork)."""
+    key = _settings(root)
     with _LOCK:
-        return _filesystem(_settings(root))
+        down = _UNREACHABLE.get(key)
+        if down is not None and time.monotonic() - down[0] < UNREACHABLE_FOR:
+            raise ReportgenError(down[1])
+        return _filesystem(key)
+
+
+def _noted(root: ObjectRoot, exc: BaseException) -> BaseException:
+    """exc, after remembering its endpoint as unreachable when it is a connection failure."""
+    if _CONNECTION_ERRORS & {cls.__name__ for cls in type(exc).__mro__}:
+        with _LOCK:
+            _UNREACHABLE[_settings(root)] = (time.monotonic(), f"object store unreachable: {describe(exc)}")
+    return exc
 
 
 def describe(exc: BaseException) -> str:
@@ -239,7 +259,7 @@ def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: in
         on_skip(root.uri, f"cannot list artifacts: {exc.message}")
         return []
     except Exception as exc:  # noqa: BLE001  (any client error: one run's artifacts, never the build)
-        on_skip(root.uri, f"cannot list artifacts: {describe(exc)}")
+        on_skip(root.uri, f"cannot list artifacts: {describe(_noted(root, exc))}")
         return []
     files: list[FileInfo] = []
     for name in sorted(found):
@@ -281,7 +301,7 @@ def list_dir(root: ObjectRoot, path: str | None) -> list[FileInfo]:
     except ReportgenError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ReportgenError(f"cannot list {folder.uri}: {describe(exc)}") from None
+        raise ReportgenError(f"cannot list {folder.uri}: {describe(_noted(root, exc))}") from None
     infos = []
     for entry in entries:
         name = entry.get("name", "").rstrip("/")
@@ -317,7 +337,7 @@ def open_file(root: ObjectRoot, path: str) -> IO[bytes]:
     except ReportgenError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ReportgenError(f"cannot read {target.uri}: {describe(exc)}") from None
+        raise ReportgenError(f"cannot read {target.uri}: {describe(_noted(root, exc))}") from None
 
 
 def prefetch(root: ObjectRoot, wanted: list[tuple[str, int]]) -> None:
@@ -340,7 +360,8 @@ def prefetch(root: ObjectRoot, wanted: list[tuple[str, int]]) -> None:
         found = filesystem(root).cat_ranges([root.child(rel).path for rel, _ in batch], [0] * len(batch),
                                             [limit + 1 for _, limit in batch], batch_size=MAX_CONCURRENCY,
                                             on_error="return")
-    except Exception:  # noqa: BLE001  (open_file will meet the same error and say it)
+    except Exception as exc:  # noqa: BLE001  (open_file will meet the same error and say it)
+        _noted(root, exc)
         return
     with _LOCK:
         for (rel, _), data in zip(batch, found):
@@ -370,7 +391,7 @@ def signature(root: ObjectRoot) -> str:
     try:
         found = _listing(root, SIGNATURE_LIMIT)
     except Exception as exc:  # noqa: BLE001
-        digest.update(f"!{type(exc).__name__}".encode())
+        digest.update(f"!{type(_noted(root, exc)).__name__}".encode())
         return digest.hexdigest()
     for name in sorted(found):
         info = found[name]
@@ -399,4 +420,4 @@ def upload_folder(uri: str, local_dir: Path) -> None:
     except ReportgenError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ReportgenError(f"cannot upload artifacts to {root.uri}: {describe(exc)}") from None
+        raise ReportgenError(f"cannot upload artifacts to {root.uri}: {describe(_noted(root, exc))}") from None
