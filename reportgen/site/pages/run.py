@@ -14,7 +14,7 @@ from reportgen.site.pages.models import run_models
 from reportgen.site.pages.common import NOTE_TAG, SYSTEM_TAG_PREFIX, run_href, run_label, summary_cells, value_cell
 from reportgen.site.pages.image_steps import run_strips
 from reportgen.site.render import root_of
-from reportgen.site.schemas import MAX_SCHEMA_COLUMNS, schema_columns  # noqa: F401  (their home before)
+from reportgen.site.schemas import schema_columns
 from reportgen.site.summary import direction
 
 SOURCE_TAGS = ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit",
