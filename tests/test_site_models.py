@@ -109,6 +109,7 @@ def test_experiment_page_lists_the_models_and_marks_their_runs(site):
     assert cells[1] == "trained" and cells[2] == "python_function sklearn" and cells[3] == "READY"
     assert cells[5] == "acc = 0.9"
     assert by_name["loose"].find_all("td")[1].get_text(strip=True) == "none", "a model of no run links no run"
+    assert not (out / "e" / ids["experiment_id"] / "models" / ids["loose_model_id"]).exists(), "nor copies files"
     marks = {row["data-run-id"]: row.select_one(".rg-model-mark") for row in page.select("#rg-runs tbody tr")}
     assert marks[ids["plain_run_id"]] is None
     assert marks[ids["run_id"]]["href"] == f"../../r/{ids['run_id']}.html#rg-models"

@@ -96,7 +96,9 @@ def gather_models(site: Any, budget: Budget | None, *, strict: bool) -> None:
             while key.casefold() in used:
                 key += "_"
             used.add(key.casefold())
-            entries.append(_entry(exp.store, redact_model(site.redactor, model), model, key, budget, warn))
+            # A model of no run has no page to list its files on: they are not copied (nor counted in the budget).
+            files_budget = budget if model.source_run_id else None
+            entries.append(_entry(exp.store, redact_model(site.redactor, model), model, key, files_budget, warn))
         exp.models = ExperimentModels(entries)
 
 
