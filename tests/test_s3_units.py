@@ -10,7 +10,7 @@ import importlib.util
 import pytest
 
 from reportgen.errors import InvalidParameterValue, ReportgenError
-from reportgen.stores import objectstore
+from reportgen.stores import _objectfs, objectstore
 from reportgen.stores.artifacts import object_root, resolve_root
 from reportgen.stores.objectstore import ObjectRoot, parse
 from reportgen.stores.server_artifacts import destination_folder, root_on_destination
@@ -80,28 +80,28 @@ def test_mlflow_s3_variables_become_s3fs_options(monkeypatch):
     for name in ("MLFLOW_S3_ENDPOINT_URL", "MLFLOW_S3_IGNORE_TLS", "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE",
                  "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "MLFLOW_S3_UPLOAD_EXTRA_ARGS"):
         monkeypatch.delenv(name, raising=False)
-    plain = objectstore._s3_options()
+    plain = _objectfs._s3_options()
     assert "endpoint_url" not in plain and "anon" not in plain and plain["client_kwargs"] == {}
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
     monkeypatch.setenv("MLFLOW_S3_IGNORE_TLS", "true")
     monkeypatch.setenv("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "path")
     monkeypatch.setenv("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "unsigned")
     monkeypatch.setenv("MLFLOW_S3_UPLOAD_EXTRA_ARGS", '{"ServerSideEncryption": "AES256"}')
-    options = objectstore._s3_options()
+    options = _objectfs._s3_options()
     assert options["endpoint_url"] == "http://127.0.0.1:9000" and options["anon"] is True
     assert options["client_kwargs"] == {"verify": False}
     assert options["config_kwargs"]["s3"] == {"addressing_style": "path"}
     assert options["s3_additional_kwargs"] == {"ServerSideEncryption": "AES256"}
     monkeypatch.setenv("MLFLOW_S3_UPLOAD_EXTRA_ARGS", "not json")
     with pytest.raises(ReportgenError, match="MLFLOW_S3_UPLOAD_EXTRA_ARGS"):
-        objectstore._s3_options()
+        _objectfs._s3_options()
 
 
 def test_credentials_are_never_in_a_filesystem_key(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value-1")
-    first = objectstore._settings(ObjectRoot("s3", "b", "p"))
+    first = _objectfs._settings(ObjectRoot("s3", "b", "p"))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value-2")
-    second = objectstore._settings(ObjectRoot("s3", "b", "p"))
+    second = _objectfs._settings(ObjectRoot("s3", "b", "p"))
     assert first != second  # new credentials, new client
     assert not any("very-secret" in str(part) for part in first + second)
 
@@ -131,7 +131,7 @@ def test_an_unreachable_endpoint_is_waited_for_once(monkeypatch):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nothing listens there
-    monkeypatch.setattr(objectstore, "_UNREACHABLE", {})  # what this test marks is forgotten after it
+    monkeypatch.setattr(_objectfs, "_UNREACHABLE", {})  # what this test marks is forgotten after it
     for name, value in {"MLFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "id",
                         "AWS_SECRET_ACCESS_KEY": "not-a-real-secret", "AWS_EC2_METADATA_DISABLED": "true",
                         "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():

@@ -4,13 +4,11 @@ service's own provider chain and endpoints from the variables MLflow reads (MLFL
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import io
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -18,21 +16,12 @@ from urllib.parse import urlsplit
 
 from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist
 from reportgen.model import FileInfo
-from reportgen.redaction import redact_text
+from reportgen.stores._objectfs import BACKENDS, describe, filesystem, noted
 from reportgen.uri import redact_uri, scheme_of
 
-# scheme -> (the fsspec package that reads it, the reportgen extra that installs it, fsspec's protocol)
-BACKENDS = {
-    "s3": ("s3fs", "s3", "s3"),
-    "gs": ("gcsfs", "gcs", "gs"),
-    "wasbs": ("adlfs", "azure", "abfs"),
-    "abfss": ("adlfs", "azure", "abfs"),
-}
 # Requests in flight at once for one upload or one batch of reads: enough to hide a store's latency,
 # few enough that a report never floods a shared bucket or the machine's sockets.
 MAX_CONCURRENCY = 8
-# An error message from a storage service is cut to this (a whole XML body helps nobody).
-MAX_ERROR_CHARS = 200
 # Objects listed for a run's cache key at most (the walk lists twice what it keeps).
 SIGNATURE_LIMIT = 200_000
 # What one run's read-ahead may hold in memory; the files past it are read one by one.
@@ -40,13 +29,6 @@ MAX_PREFETCH_BYTES = 64 * 1024 * 1024
 _LOCK = threading.Lock()
 # (root URI, relative path) -> the bytes read ahead for it, taken (once) by open_file.
 _PREFETCHED: dict[tuple[str, str], bytes] = {}
-# Filesystems whose endpoint did not answer -> (when, why): the next runs of a build fail at once
-# instead of each waiting out the client's retries (about 3 s a call on a refused port, far more on a
-# dropped one); asked again after UNREACHABLE_FOR seconds.
-_UNREACHABLE: dict[tuple, tuple[float, str]] = {}
-UNREACHABLE_FOR = 60.0
-_CONNECTION_ERRORS = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError",
-                                "ServerTimeoutError", "ConnectionRefusedError"})
 
 
 def is_object_uri(uri: str) -> bool:
@@ -111,106 +93,6 @@ def parse(uri: str) -> ObjectRoot:
     return ObjectRoot(scheme, host, clean_relpath(parts.path.strip("/")), account)
 
 
-def _s3_options() -> dict[str, Any]:
-    """s3fs's options from the variables MLflow's S3 client reads; credentials and region stay with
-    botocore's own chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws, instance roles...)."""
-    options: dict[str, Any] = {"use_listings_cache": False}
-    client: dict[str, Any] = {}
-    config: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 60, "retries": {"max_attempts": 3}}
-    endpoint = os.environ.get("MLFLOW_S3_ENDPOINT_URL")
-    if endpoint:
-        options["endpoint_url"] = endpoint
-    if os.environ.get("MLFLOW_S3_IGNORE_TLS", "").strip().lower() in ("true", "1"):
-        client["verify"] = False
-    style = os.environ.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "auto")
-    if style != "auto":
-        config["s3"] = {"addressing_style": style}
-    if os.environ.get("MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "").lower() == "unsigned":
-        options["anon"] = True  # a public bucket, as MLflow reads it
-    extra = os.environ.get("MLFLOW_S3_UPLOAD_EXTRA_ARGS")
-    if extra:
-        import json
-
-        try:
-            options["s3_additional_kwargs"] = dict(json.loads(extra))
-        except (ValueError, TypeError):
-            raise ReportgenError("MLFLOW_S3_UPLOAD_EXTRA_ARGS is not a JSON object") from None
-    options["client_kwargs"] = client
-    options["config_kwargs"] = config
-    return options
-
-
-# Variables a filesystem is made from (the first five), or whose change must make a new one: a
-# provider chain reads credentials once per client, and a process may change them (a test, a notebook).
-_SETTINGS_ENV = ("MLFLOW_S3_ENDPOINT_URL", "MLFLOW_S3_IGNORE_TLS", "MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE",
-                 "MLFLOW_EXPERIMENTAL_S3_SIGNATURE_VERSION", "MLFLOW_S3_UPLOAD_EXTRA_ARGS")
-_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                   "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-                   "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY")
-
-
-def _settings(root: ObjectRoot) -> tuple:
-    """The key of a filesystem in this process: the scheme, the settings read, and a digest of the
-    credential variables (the credentials themselves are never kept in a key)."""
-    digest = hashlib.blake2b("\0".join(os.environ.get(name, "") for name in _CREDENTIAL_ENV).encode(),
-                             digest_size=16).hexdigest()
-    return (root.scheme, root.account, os.getpid(), digest) + tuple(os.environ.get(n, "") for n in _SETTINGS_ENV)
-
-
-@functools.lru_cache(maxsize=16)
-def _filesystem(settings: tuple) -> Any:
-    scheme, account = settings[0], settings[1]
-    package, extra, protocol = BACKENDS[scheme]
-    try:
-        import fsspec
-    except ImportError:
-        raise ReportgenError(f"{scheme}:// artifacts need {package}: pip install 'reportgen[{extra}]'") from None
-    try:
-        if scheme == "s3":
-            return fsspec.filesystem(protocol, skip_instance_cache=True, **_s3_options())
-        if scheme == "gs":  # gcsfs's own chain: GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata
-            return fsspec.filesystem(protocol, skip_instance_cache=True)
-        # adlfs: MLflow's AZURE_STORAGE_CONNECTION_STRING / AZURE_STORAGE_ACCESS_KEY, else Azure's
-        # DefaultAzureCredential chain (anon=False)
-        return fsspec.filesystem(
-            protocol, skip_instance_cache=True, account_name=account, anon=False,
-            connection_string=os.environ.get("AZURE_STORAGE_CONNECTION_STRING"),
-            account_key=os.environ.get("AZURE_STORAGE_ACCESS_KEY"),
-        )
-    except ImportError:
-        raise ReportgenError(f"{scheme}:// artifacts need {package}: pip install 'reportgen[{extra}]'") from None
-    except ValueError as exc:  # fsspec: "Protocol not known"
-        raise ReportgenError(f"{scheme}:// artifacts: {describe(exc)}") from None
-
-
-def filesystem(root: ObjectRoot) -> Any:
-    """The fsspec filesystem of a root, one per scheme, account and setting in a process (a forked
-    worker makes its own: an async client's loop does not survive a fork)."""
-    key = _settings(root)
-    with _LOCK:
-        down = _UNREACHABLE.get(key)
-        if down is not None and time.monotonic() - down[0] < UNREACHABLE_FOR:
-            raise ReportgenError(down[1])
-        return _filesystem(key)
-
-
-def _noted(root: ObjectRoot, exc: BaseException) -> BaseException:
-    """exc, after remembering its endpoint as unreachable when it is a connection failure."""
-    if _CONNECTION_ERRORS & {cls.__name__ for cls in type(exc).__mro__}:
-        with _LOCK:
-            _UNREACHABLE[_settings(root)] = (time.monotonic(), f"object store unreachable: {describe(exc)}")
-    return exc
-
-
-def describe(exc: BaseException) -> str:
-    """A storage error as one short line: its kind and message, redacted (a service never echoes a
-    secret key, but a signed URL or a token in a message must not reach a page or a log either)."""
-    kinds = {FileNotFoundError: "not found", PermissionError: "access denied"}
-    kind = next((name for cls, name in kinds.items() if isinstance(exc, cls)), type(exc).__name__)
-    text = " ".join(str(exc).split())[:MAX_ERROR_CHARS]
-    return redact_text(f"{kind}: {text}" if text else kind)
-
-
 def _checked_rel(root: ObjectRoot, name: str) -> str:
     """The path of a listed object relative to root, or InvalidParameterValue: a key is any string in
     object storage, and '../x', '/x', 'a//b' or a backslash must never become a path in a report."""
@@ -259,7 +141,7 @@ def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: in
         on_skip(root.uri, f"cannot list artifacts: {exc.message}")
         return []
     except Exception as exc:  # noqa: BLE001  (any client error: one run's artifacts, never the build)
-        on_skip(root.uri, f"cannot list artifacts: {describe(_noted(root, exc))}")
+        on_skip(root.uri, f"cannot list artifacts: {describe(noted(root, exc))}")
         return []
     files: list[FileInfo] = []
     for name in sorted(found):
@@ -301,7 +183,7 @@ def list_dir(root: ObjectRoot, path: str | None) -> list[FileInfo]:
     except ReportgenError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ReportgenError(f"cannot list {folder.uri}: {describe(_noted(root, exc))}") from None
+        raise ReportgenError(f"cannot list {folder.uri}: {describe(noted(root, exc))}") from None
     infos = []
     for entry in entries:
         name = entry.get("name", "").rstrip("/")
@@ -337,7 +219,7 @@ def open_file(root: ObjectRoot, path: str) -> IO[bytes]:
     except ReportgenError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ReportgenError(f"cannot read {target.uri}: {describe(_noted(root, exc))}") from None
+        raise ReportgenError(f"cannot read {target.uri}: {describe(noted(root, exc))}") from None
 
 
 def prefetch(root: ObjectRoot, wanted: list[tuple[str, int]]) -> None:
@@ -361,7 +243,7 @@ def prefetch(root: ObjectRoot, wanted: list[tuple[str, int]]) -> None:
                                             [limit + 1 for _, limit in batch], batch_size=MAX_CONCURRENCY,
                                             on_error="return")
     except Exception as exc:  # noqa: BLE001  (open_file will meet the same error and say it)
-        _noted(root, exc)
+        noted(root, exc)
         return
     with _LOCK:
         for (rel, _), data in zip(batch, found):
@@ -391,7 +273,7 @@ def signature(root: ObjectRoot) -> str:
     try:
         found = _listing(root, SIGNATURE_LIMIT)
     except Exception as exc:  # noqa: BLE001
-        digest.update(f"!{type(_noted(root, exc)).__name__}".encode())
+        digest.update(f"!{type(noted(root, exc)).__name__}".encode())
         return digest.hexdigest()
     for name in sorted(found):
         info = found[name]
@@ -420,4 +302,4 @@ def upload_folder(uri: str, local_dir: Path) -> None:
     except ReportgenError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ReportgenError(f"cannot upload artifacts to {root.uri}: {describe(_noted(root, exc))}") from None
+        raise ReportgenError(f"cannot upload artifacts to {root.uri}: {describe(noted(root, exc))}") from None
