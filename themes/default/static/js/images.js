@@ -12,6 +12,8 @@
  *    with an optional "image_steps") and places the section it returns (null when none has images).
  * One slider for the whole grid: its positions are every step any shown run logged; each cell shows its
  * run's image of that key at the nearest step at or below. Text goes in through textContent only.
+ * View state (viewstate.js): the grid's step is "step=N" in the URL fragment when it is not the last step; a
+ * link's N is read as an integer and shown as the nearest step at or below (the first step if N is before all).
  */
 (function () {
   "use strict";
@@ -211,10 +213,47 @@
         cell.note.textContent = "step " + frame[0];
       });
     }
-    control.input.addEventListener("input", update);
+    control.input.addEventListener("input", function () {
+      update();
+      if (window.reportgenViewState) { window.reportgenViewState.changed(true); }  // a drag: one entry a burst
+    });
+    control.input.addEventListener("change", function () {
+      if (window.reportgenViewState) { window.reportgenViewState.changed(false); }
+    });
     update();
     section.setAttribute("data-ready", "true");
+    shownGrid = { input: control.input, steps: allSteps, update: update };
+    registerStep();
     return section;
+  }
+
+  // -- the grid's step in the URL fragment ----------------------------------------------------------
+
+  // The grid last built: its page places it once built (the experiment page in place of its static grid,
+  // compare.js after choosing its runs), so a link's step is applied to it before it is in the document.
+  var shownGrid = null;
+  var registered = false;
+
+  function loadStep(params) {
+    if (!shownGrid) { return; }
+    var last = shownGrid.steps.length - 1;
+    var text = params.get("step");
+    var wanted = /^-?[0-9]{1,15}$/.test(text || "") ? parseInt(text, 10) : null;
+    var index = wanted === null ? last : Math.max(0, frameAt(shownGrid.steps.map(function (s) { return [s]; }), wanted));
+    shownGrid.input.value = String(index);
+    shownGrid.update();
+  }
+
+  function saveStep(params) {
+    if (!shownGrid) { return; }
+    var index = parseInt(shownGrid.input.value, 10);
+    if (index < shownGrid.steps.length - 1) { params.set("step", String(shownGrid.steps[index])); }
+  }
+
+  function registerStep() {
+    if (registered || !window.reportgenViewState) { return; }
+    registered = true;
+    window.reportgenViewState.register(loadStep, saveStep);
   }
 
   function init() {

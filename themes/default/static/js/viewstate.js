@@ -1,6 +1,7 @@
-/* reportgen view state: the page's view (filter, sort, columns, ticks, chart options, compared runs) kept in
- * the URL fragment, so a copied link reopens the same view from file:// or any static host (a fragment never
- * reaches a server and needs none), and the back button steps through changes. Also the "copy link" button.
+/* reportgen view state: the page's view (filter, sort, columns, ticks, chart options, compared runs, the image
+ * grid's step) kept in the URL fragment, so a copied link reopens the same view from file:// or any static host (a
+ * fragment never reaches a server and needs none), and the back button steps through changes.
+ * Also the "copy link" button.
  *
  * API for the page scripts, window.reportgenViewState:
  *   register(load, save): load(params) applies a URLSearchParams of the fragment to the owner's part of the
