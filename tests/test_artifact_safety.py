@@ -8,6 +8,7 @@ import functools
 import http.server
 import mimetypes
 import os
+import shutil
 import sqlite3
 import threading
 import urllib.request
@@ -102,6 +103,24 @@ def test_stale_uri_of_this_run_is_still_remapped(tmp_path):
     result = build(store, tmp_path / "site")
     assert_good_run_published(tmp_path / "site")
     assert problems_of(result, rid(GOOD)) == []
+
+
+def test_a_store_copied_on_the_same_machine_reads_its_own_folders(tmp_path):
+    """cp -r mlruns elsewhere: the URIs still name the original's folders (still there, outside the copy);
+    the copy's runs show the copy's files, not the original's, and no problem."""
+    original = tmp_path / "mlruns"
+    exp = mb.experiment(original, "1", "exp")
+    mb.run(exp, GOOD, artifact_uri=(exp / rid(GOOD) / "artifacts").as_uri())
+    mb.write(exp / rid(GOOD) / "artifacts" / "ok.txt", "fine")
+    mb.write(exp / rid(GOOD) / "artifacts" / "original-only.txt", "not in the copy")
+    copy = tmp_path / "elsewhere" / "mlruns"
+    shutil.copytree(original, copy)
+    (copy / "1" / rid(GOOD) / "artifacts" / "original-only.txt").unlink()
+    result = build(copy, tmp_path / "site")
+    assert_good_run_published(tmp_path / "site")
+    assert problems_of(result, rid(GOOD)) == []
+    listed = [a.get_text() for a in html_pages(tmp_path / "site")[f"r/{rid(GOOD)}.html"].select(".rg-file-line a")]
+    assert "original-only.txt" not in listed
 
 
 # -- hostile artifact roots: SQLite --------------------------------------------------------------------

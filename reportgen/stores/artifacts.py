@@ -182,6 +182,9 @@ def resolve_root(
         candidates.append(local)
     if fallback is not None:
         candidates.append(fallback)
+    # A store copied on the same machine (cp -r, rsync): the URI still names the original's
+    # <exp>/<run>/artifacts, outside this store; this run's own folder of the same name is read instead.
+    copied = fallback is not None and local is not None and local.parts[-3:] == fallback.parts[-3:]
     for candidate in candidates:
         try:
             info = os.lstat(candidate)
@@ -193,6 +196,9 @@ def resolve_root(
             continue
         real = Path(os.path.realpath(candidate))
         reason = refusal(real)
+        if reason and candidate is local and copied and not any(_inside(real, a) for a in allowed_real) \
+                and os.path.isdir(fallback):  # type: ignore[arg-type]
+            continue
         return ArtifactRoot(None, reason) if reason else ArtifactRoot(real)
     if local is None and artifact_uri:
         if objectstore.is_object_uri(artifact_uri):
