@@ -140,7 +140,14 @@ def test_proxied_to_s3_the_database_with_the_destination_equals_the_server(serve
         assert all(store.get_run(r).info.artifact_uri.startswith("mlflow-artifacts:") for r in run_ids)
     keys = _keys(weed, "proxied")
     assert len(keys) == len(WANTED) and all(key.startswith("root/proxied/") for key in keys)  # the server wrote them
-    _same_reports(database, started.url, experiment_id, tmp_path, artifacts_destination="s3://proxied/root")
+    copied = _same_reports(database, started.url, experiment_id, tmp_path, artifacts_destination="s3://proxied/root")
+
+    from reportgen.cli import main
+
+    ran = CliRunner().invoke(main, ["build", database, "-o", str(tmp_path / "cli-site"), "--experiment", experiment_id,
+                                    "--no-cache", "--artifacts-destination", "s3://proxied/root"])
+    assert ran.exit_code == 0 and "0 warnings" in ran.output, ran.output
+    assert _copied(tmp_path / "cli-site") == copied
 
 
 def test_default_artifact_root_on_s3_the_database_equals_the_server(server, weed, tmp_path):
