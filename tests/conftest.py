@@ -7,6 +7,10 @@ import warnings
 
 import pytest
 
+# A store naming s3:// must never make botocore look for credentials at the instance metadata address
+# (off this machine): tests give credentials in the environment or none.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
 CHROMIUM = os.environ.get("REPORTGEN_CHROMIUM", "/usr/bin/chromium")
 # Flags measured on these machines: without the networking ones Chromium keeps trying to reach the internet.
 CHROMIUM_FLAGS = [

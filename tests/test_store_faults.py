@@ -209,8 +209,10 @@ def test_remote_artifact_schemes_are_never_fetched(tmp_path, uri):
     run_id = run(exp, 1, artifact_uri=uri)
     store = FileStore(tmp_path)
     assert store.list_artifacts(run_id) == []
-    # A server's proxied artifacts are left out with how to include them (--artifacts-destination).
-    expected = "--artifacts-destination" if uri.startswith("mlflow-artifacts:") else "not fetched"
+    # A server's proxied artifacts are left out with how to include them (--artifacts-destination); an
+    # s3:// root that is not the run's (no run id in it) is refused before any request.
+    expected = {"mlflow-artifacts": "--artifacts-destination", "s3": "not this run's folder"}.get(
+        uri.split(":", 1)[0], "not fetched")
     assert expected in store.problems[0].message
 
 
