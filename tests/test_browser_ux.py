@@ -1,8 +1,8 @@
 """What a user sees, in headless Chromium, on a site built from a store written by real MLflow 3 (images per
 step, a long param name, a folder of many files): the image grid's step survives a copied link and the back
 button on the experiment and compare pages (a stale or hostile step changes nothing), a page over http asks for
-nothing but its own files (no /favicon.ico), a phone-wide page does not scroll sideways, and a folder of many
-files starts closed."""
+nothing but its own files (no /favicon.ico), a phone-wide page does not scroll sideways and a params table
+fits its column at any width, and a folder of many files starts closed."""
 from __future__ import annotations
 
 import functools
@@ -134,7 +134,7 @@ def test_a_stale_or_hostile_step_changes_nothing_and_runs_nothing(page, site, st
     found.assert_clean()
 
 
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width", [1280, 800, 390])
 def test_pages_over_http_ask_only_for_their_files_and_fit_a_phone(browser, site, server, width):
     ids, out, exp = site
     page = browser.new_page(viewport={"width": width, "height": 800})
@@ -146,6 +146,10 @@ def test_pages_over_http_ask_only_for_their_files_and_fit_a_phone(browser, site,
         page.wait_for_load_state("networkidle")
         wide = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert wide[0] <= wide[1], (path, wide)  # wide tables scroll in their own frame, the page does not
+        # a key/value table (params, a long key among them) fits its column: its values are never out of sight
+        over = page.eval_on_selector_all("table.rg-kv", "ts => ts.filter(t => t.getBoundingClientRect().width > "
+                                         "t.parentElement.getBoundingClientRect().width + 1).map(t => t.id)")
+        assert over == [], (path, over)
     found.assert_clean()
     page.close()
 
