@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from reportgen.errors import InvalidParameterValue, ResourceDoesNotExist
 from reportgen.model import FileInfo
 from reportgen.stores import objectstore
+from reportgen.stores._artifact_names import clean_relpath, shown_name, unpublishable  # noqa: F401 - re-exported
 from reportgen.stores.objectstore import ObjectRoot
 from reportgen.uri import scheme_of
 
@@ -37,54 +38,6 @@ def _inside(path: Path, root: Path) -> bool:
     Path.parents would do at many times the cost (once per run of a build)."""
     text, prefix = str(path), str(root)
     return text == prefix or text.startswith(prefix.rstrip(os.sep) + os.sep)
-
-
-def unpublishable(name: str) -> str:
-    """Why an artifact file or folder name is never listed, copied or previewed ('' when it may be).
-
-    Hidden names (.git, .env, .ssh, any name starting with '.') hold a tool's state or a user's
-    secrets, never a run's output; a name that is not UTF-8 (surrogate-escaped by the OS) cannot be
-    written into a page."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "file name is not UTF-8; skipped"
-    if name.startswith("."):
-        return "hidden file or folder (a name starting with '.'); never published"
-    return ""
-
-
-def shown_name(text: str) -> str:
-    """A path as a message can carry it: bytes that are not UTF-8 shown as \\xNN escapes."""
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (from JSON, say)
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
-
-
-def clean_relpath(path: str | None) -> str:
-    """A relative artifact path checked for escapes: '' for the root.
-
-    Percent-escapes are decoded first (twice-encoded too), then '..', absolute paths, backslashes,
-    NUL and drive letters are refused with InvalidParameterValue.
-    """
-    if path is None:
-        return ""
-    decoded = str(path)
-    for _ in range(3):  # decode until stable, so %252e%252e is seen as '..' as well
-        again = unquote(decoded)
-        if again == decoded:
-            break
-        decoded = again
-    if "\x00" in decoded or "\\" in decoded:
-        raise InvalidParameterValue(f"Invalid artifact path {path!r}: backslash or NUL")
-    if decoded.startswith("/") or (len(decoded) > 1 and decoded[1] == ":"):
-        raise InvalidParameterValue(f"Invalid artifact path {path!r}: absolute paths are not allowed")
-    parts = [p for p in decoded.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidParameterValue(f"Invalid artifact path {path!r}: '..' is not allowed")
-    return "/".join(parts)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from reportgen.errors import InvalidParameterValue, ReportgenError, ResourceDoesNotExist
 from reportgen.model import FileInfo
+from reportgen.stores._artifact_names import clean_relpath, shown_name, unpublishable
 from reportgen.stores._objectfs import BACKENDS, describe, filesystem, noted
 from reportgen.uri import redact_uri, scheme_of
 
@@ -88,7 +89,6 @@ def parse(uri: str) -> ObjectRoot:
             raise InvalidParameterValue(f"{scheme}: URI needs container@account.<domain>: {redact_uri(uri)!r}")
     if not host or "@" in host or ":" in host or "/" in host:
         raise InvalidParameterValue(f"object store URI {redact_uri(uri)!r} names no plain bucket")
-    from reportgen.stores.artifacts import clean_relpath  # the same '..' and NUL rules as local paths
 
     return ObjectRoot(scheme, host, clean_relpath(parts.path.strip("/")), account)
 
@@ -100,7 +100,6 @@ def _checked_rel(root: ObjectRoot, name: str) -> str:
     if not name.startswith(prefix):
         raise InvalidParameterValue(f"object {name!r} is not under {root.path!r}")
     rel = name[len(prefix):]
-    from reportgen.stores.artifacts import clean_relpath
 
     if clean_relpath(rel) != rel:
         raise InvalidParameterValue(f"object key {rel!r} is not a plain relative path")
@@ -132,7 +131,6 @@ def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: in
     """Every object of the run's folder with the size the listing gives (so the copy plan decides
     before a byte is read); unsafe and hidden keys, folder markers and everything past max_files are
     left out, each with on_skip(where, why). A listing that fails is one on_skip, and []."""
-    from reportgen.stores.artifacts import shown_name, unpublishable
 
     limit = 2 * max_files + 1  # room for the keys left out below
     try:
@@ -170,7 +168,6 @@ def walk(root: ObjectRoot, *, on_skip: Callable[[str, str], None], max_files: in
 
 def list_dir(root: ObjectRoot, path: str | None) -> list[FileInfo]:
     """One level under `path`, like MLflow's list_artifacts; a missing prefix lists as []."""
-    from reportgen.stores.artifacts import clean_relpath
 
     rel = clean_relpath(path)
     folder = root.child(rel)
@@ -202,7 +199,6 @@ def list_dir(root: ObjectRoot, path: str | None) -> list[FileInfo]:
 
 def open_file(root: ObjectRoot, path: str) -> IO[bytes]:
     """An object for reading in blocks (range requests: nothing is read before the caller reads)."""
-    from reportgen.stores.artifacts import clean_relpath
 
     rel = clean_relpath(path)
     if not rel:
