@@ -230,6 +230,10 @@
         scale.domain = pairs.map(function (p) { return p[0]; });
         if (range) { scale.range = pairs.map(function (p) { return p[1]; }); }
       }
+      // The spec was made for every run of the experiment (no legend past 20 lines); the few compared here
+      // need one, or nothing says which colour is which run (charts.py LEGEND_LIMIT).
+      var color = spec.encoding && spec.encoding.color;
+      if (color && color.legend === null && keep.length <= 20) { color.legend = { title: "Run", symbolType: "stroke" }; }
     }
     var figure = el("figure", "rg-chart");
     figure.setAttribute("data-metric", key);
