@@ -51,8 +51,10 @@ class Probe:
         page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith(SANDBOX_BLOCKED)
                 and self.errors.append(f"console: {msg.text}"))
         page.on("request", lambda req: req.url.startswith("file://") or self.remote.append(req.url))
-        # a broken relative link (image, script, style) names its URL here; the console only says "failed"
-        page.on("requestfailed", lambda req: self.errors.append(f"requestfailed: {req.url}"))
+        # a broken relative link (image, script, style) names its URL here; the console only says "failed".
+        # A load the page itself cancelled (an image whose src a slider changed again) is not a fault.
+        page.on("requestfailed", lambda req: req.failure == "net::ERR_ABORTED"
+                or self.errors.append(f"requestfailed: {req.url} ({req.failure})"))
 
         def on_dialog(dialog) -> None:
             self.dialogs.append(dialog.message)
