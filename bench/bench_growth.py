@@ -21,6 +21,19 @@ Sampling can miss a peak shorter than 0.1 s; time -v cannot.
 --code NAME=DIR builds with the reportgen found in DIR (PYTHONPATH=DIR), e.g. a git worktree holding a patch,
 alternating with the others build by build (same run, same load). Sites go under bench/out/ (gitignored)
 and are deleted after measuring unless --keep-sites.
+
+Measured 2026-12-07 12:17-12:23 UTC at 671a524, 2 cores shared with other jobs (load average 4.0-7.6), one
+build each:
+    store   read s  build s  PSS sum MB  RSS sum MB  time -v MB  site MB
+    G2000     2.29      9.3         582        1067         403      127
+    G5000     6.99     26.3         903        1718         720      311
+    G20000   15.92     96.9        2422        5196        1886     1240
+MLflow's full read of G2000 80.3 s (636 MB), 35x reportgen's read. Build time grows as runs^1.02; the 20,000-run
+build is NOT under 1 GB, and its peak is 2.7x the 5,000-run store's, whose one experiment is as big as each of
+its four: memory grows with the store. The whole-store read alone peaks at 1.76 GB (bench_read-style read_all).
+Chromium: the 5,000-run experiment page (2.1 MB, 12 charts) fires load at 0.9-1.6 s, every chart drawn at
+2.5-3.0 s. Builds of 20,000 runs took 82-233 s across runs of the same hour (load average 5-14): one build
+per store says little about time on this machine; --repeat helps.
 """
 from __future__ import annotations
 
