@@ -166,6 +166,7 @@ def test_a_slice_of_the_runs_table_is_those_rows_of_the_whole():
                       read_cache=None)
         checked = 0
         for exp in site.experiments:
+            site.load(exp)  # experiments are read when the builder comes to them
             summaries, columns = summarize(exp.history), experiment_columns(exp)
             whole = experiment_rows(exp, summaries, columns)
             for part in (slice(0, 2), slice(1, None), slice(0, 0)):

@@ -23,7 +23,7 @@ from reportgen.site.incremental.keys import (
 from reportgen.site.pages.chart_slots import ChartSlots, run_charts
 from reportgen.site.pages.common import ROWS_PER_PAGE, run_label
 from reportgen.site.pages.experiment import ExperimentPages
-from reportgen.site.pages.index import index_context
+from reportgen.site.pages.index import index_context, index_item
 from reportgen.site.pages.problems import problems_context
 from reportgen.site.pages.run import children_of, run_context
 from reportgen.site.parallel import RunPagePool, capped_workers, default_workers
@@ -87,19 +87,40 @@ class SiteBuilder:
         (self.out / ".nojekyll").write_bytes(b"")
         self.renderer.copy_static()
         self.renderer.write_vendor_assets()
-        self.report("Rendering pages", 0, self.site.run_count + len(self.site.experiments))
-        plans = [self._plan(exp) for exp in self.site.experiments]
-        jobs = self._jobs = [(plan, run) for plan in plans for run in plan.pending]
+        # The experiments' runs are read as each is built (the total is known only at the end).
+        self.report("Rendering pages", 0, None)
+        items = []
+        for exp in self.site.experiments:
+            # One experiment at a time: its frames, summaries and series are dropped before the next is
+            # read, and the pool forked for it holds only it; the index keeps a small summary of it.
+            self.site.load(exp)
+            plan = self._plan(exp)
+            self._render(plan)
+            self._keep(plan)
+            items.append(index_item(exp))
+            self._jobs = []
+            exp.release()
+            del plan
+        self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site, items)})
+        # Last: every warning of the build is known by now. Sorted: the page does not depend on the order
+        # in which the pages were rendered.
+        found = [p for store in self.site.stores for p in getattr(store, "problems", [])]
+        found += self.site.problems + self.cached_store_problems + self.problems
+        self.problems = sorted(map(self.site.redactor.problem, found), key=lambda p: (p.path, p.message))
+        self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
+
+    def _render(self, plan: "Plan") -> None:
+        """The experiment's run pages (in a pool of workers forked for it when it is big) and its own pages."""
+        jobs = self._jobs = [(plan, run) for run in plan.pending]
         workers = capped_workers(self.workers if self.workers is not None else default_workers(len(jobs)), len(jobs))
         with RunPagePool(self._run_page, workers) as pool:
             # This process copies each run's artifacts (the store is read here only) and the pool renders
-            # its page; then this process writes the experiments' pages while the pool finishes.
-            for index, (plan, run) in enumerate(jobs):
+            # its page; then this process writes the experiment's pages while the pool finishes.
+            for index, (_, run) in enumerate(jobs):
                 tree, plan.written[run.info.run_id] = self._write_artifacts(plan.exp, run)
                 pool.submit(index, tree)
-            for plan in plans:
-                self._experiment_pages(plan)
-            for (plan, run), side in zip(jobs, pool.results()):
+            self._experiment_pages(plan)
+            for (_, run), side in zip(jobs, pool.results()):
                 written = plan.written[run.info.run_id]
                 # The cache replays the copy's warnings and the page's when it reuses the unit.
                 written.update(side, pages=1, problems=written.pop("copy_problems") + side["problems"])
@@ -107,15 +128,6 @@ class SiteBuilder:
                 self.pages += 1
                 self._keep_run(plan, run)  # while the pool renders the pages after it
                 self.report("Rendering pages", 1, None)
-        for plan in plans:
-            self._keep(plan)
-        self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site)})
-        # Last: every warning of the build is known by now. Sorted: the page does not depend on the order
-        # in which the pages were rendered.
-        found = [p for store in self.site.stores for p in getattr(store, "problems", [])]
-        found += self.site.problems + self.cached_store_problems + self.problems
-        self.problems = sorted(map(self.site.redactor.problem, found), key=lambda p: (p.path, p.message))
-        self.render("problems.html", "problems.html", {"page_title": "Problems", **problems_context(self.problems)})
 
     def _plan(self, exp: ExperimentData) -> "Plan":
         """What of the experiment must be rendered (what the cache had is linked in already), and the

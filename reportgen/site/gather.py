@@ -40,6 +40,17 @@ class ExperimentData:
     # What the pages derive from the runs more than once (they do not change after the gather).
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
     models: ExperimentModels = field(default_factory=ExperimentModels)  # MLflow 3's logged models it shows
+    # Reads the runs and histories when the builder comes to this experiment (None: read already), so
+    # that a build holds one experiment's frames at a time, not the store's.
+    load: Callable[[], None] | None = field(default=None, repr=False)
+    run_count: int = 0  # len(runs), kept after release()
+
+    def release(self) -> None:
+        """Drops what was read of the experiment once its pages are written."""
+        self.runs, self.run_keys, self.artifacts, self.derived = [], {}, {}, {}
+        self.models = ExperimentModels()
+        self._history = None
+        self.histories = _no_histories
 
     @property
     def history(self) -> pd.DataFrame:
@@ -63,9 +74,19 @@ class SiteData:
     redactor: Redactor = field(default_factory=Redactor)  # also for what the build itself reports
     problems: list[Problem] = field(default_factory=list)  # met while gathering (the stores keep their own)
 
+    budget: Budget | None = None  # the artifact copies planned so far (experiments are planned in order)
+    strict: bool = False
+    used_run_keys: set[str] = field(default_factory=set)
+
     @property
     def run_count(self) -> int:
-        return sum(len(item.runs) for item in self.experiments)
+        return sum(item.run_count for item in self.experiments)
+
+    def load(self, exp: ExperimentData) -> None:
+        """Reads the experiment's runs and histories now, if it was not read with its store's others."""
+        if exp.load is not None:
+            exp.load()
+            exp.load = None
 
 
 def open_stores(uris: Sequence[str], *, strict: bool, artifacts_destination: str | None = None) -> list[Any]:
@@ -102,47 +123,63 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         if not any(_matches(exp, pattern) for _, exp in chosen):
             raise ReportgenError(f"--experiment {pattern!r} matches no experiment")
 
-    result: list[ExperimentData] = []
-    used_run_keys: set[str] = set()
+    site = SiteData(stores=stores, store_labels=labels, experiments=[], redactor=redactor, budget=artifacts,
+                    strict=strict)
     for index, store in enumerate(stores):
         mine = [exp for i, exp in chosen if i == index]
         if not mine:
             continue
-        # One call per store: the file store reads every metric file once for runs and histories.
-        ids = [exp.experiment_id for exp in mine]
+        def shell(experiment: Experiment, index: int = index, store: Any = store) -> ExperimentData:
+            exp_key = url_key(experiment.experiment_id) if len(stores) == 1 \
+                else f"{index}-{url_key(experiment.experiment_id)}"
+            return ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
+                                  key=exp_key, runs=[], histories=_no_histories)
         if read_cache is not None and getattr(store, "supports_read_cache", False):
             # The frame of an experiment is made only if its pages are rendered (not when cached).
             # The cache keeps runs redacted (by rules named in its folder): it never holds a secret.
+            ids = [exp.experiment_id for exp in mine]
             all_runs, histories = store.read_cached(
                 ids, filter_string=filter_string, scrub=redactor.scrub,
                 cache_dir=read_cache / f"{url_key(store.uri)}-{redactor.fingerprint(env=False)[:8]}")
+            by_experiment: dict[str, list[Run]] = {}
+            for run in all_runs:
+                by_experiment.setdefault(run.info.experiment_id, []).append(run)
+            for experiment in mine:
+                data = shell(experiment)
+                _fill(site, data, index, by_experiment.get(experiment.experiment_id, []), histories,
+                      whole=len(mine) == 1)
+                site.experiments.append(data)
         else:
-            all_runs, all_history = store.read_all(ids, filter_string=filter_string)
-            histories = partial(_rows_of, all_history)
-        by_experiment: dict[str, list[Run]] = {}
-        for run in all_runs:
-            by_experiment.setdefault(run.info.experiment_id, []).append(run)
-        for experiment in mine:
-            runs = sorted(by_experiment.get(experiment.experiment_id, []),
-                          key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
-            runs = redactor.runs(runs)
-            exp_key = url_key(experiment.experiment_id) if len(stores) == 1 \
-                else f"{index}-{url_key(experiment.experiment_id)}"
-            data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
-                                  key=exp_key, runs=runs, histories=histories, whole=len(mine) == 1)
-            for run in runs:
-                data.run_keys[run.info.run_id] = _unused_key(url_key(run.info.run_id), index, used_run_keys)
-            result.append(data)
-            if progress is not None:
-                progress()
-    site = SiteData(stores=stores, store_labels=labels, experiments=result, redactor=redactor)
-    if artifacts is not None:
-        plan_artifacts(site, artifacts, strict=strict)
-    gather_models(site, artifacts, strict=strict)  # after the runs' copies: they take the budget first
+            # One experiment at a time, read when the builder comes to it: its frame is dropped before the next.
+            for experiment in mine:
+                data = shell(experiment)
+                data.load = partial(_read_one, site, data, index, filter_string)
+                site.experiments.append(data)
+        if progress is not None:
+            progress()
     return site
 
 
-def plan_artifacts(site: SiteData, budget: Budget, *, strict: bool) -> None:
+def _read_one(site: SiteData, data: ExperimentData, index: int, filter_string: str | None) -> None:
+    runs, frame = data.store.read_all([data.experiment.experiment_id], filter_string=filter_string)
+    _fill(site, data, index, runs, partial(_rows_of, frame), whole=True)
+
+
+def _fill(site: SiteData, data: ExperimentData, index: int, runs: list[Run],
+          histories: Callable[[Collection[str] | None], pd.DataFrame], *, whole: bool) -> None:
+    """The experiment's runs (in page order, redacted), their page names and their artifact copies."""
+    runs = sorted(runs, key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
+    data.runs, data.histories, data.whole, data.run_count = site.redactor.runs(runs), histories, whole, len(runs)
+    for run in data.runs:
+        data.run_keys[run.info.run_id] = _unused_key(url_key(run.info.run_id), index, site.used_run_keys)
+    if site.budget is not None:
+        plan_artifacts(site, data, site.budget, strict=site.strict)
+    # After its runs' copies (they take the budget first): the budget order is now the experiment's runs,
+    # then its models, experiment by experiment (it was every run of the site, then every model).
+    gather_models(site, [data], site.budget, strict=site.strict)
+
+
+def plan_artifacts(site: SiteData, exp: ExperimentData, budget: Budget, *, strict: bool) -> None:
     """Every run's artifact files and whether each is copied, in the site's run order (so the copies under
     --max-site-size are the same in every build of the same store)."""
     def warn(path: str, message: str) -> None:
@@ -150,9 +187,8 @@ def plan_artifacts(site: SiteData, budget: Budget, *, strict: bool) -> None:
             raise ReportgenError(f"{path}: {message}")
         site.problems.append(Problem(path=path, message=message))
 
-    for exp in site.experiments:
-        for run in exp.runs:
-            exp.artifacts[run.info.run_id] = plan_run(exp.store, run.info.run_id, budget, warn)
+    for run in exp.runs:
+        exp.artifacts[run.info.run_id] = plan_run(exp.store, run.info.run_id, budget, warn)
 
 
 def _unused_key(key: str, index: int, used: set[str]) -> str:
@@ -164,6 +200,10 @@ def _unused_key(key: str, index: int, used: set[str]) -> str:
         candidate = f"{index}-{key}" if n == 1 else f"{index}-{key}-{n}"
     used.add(candidate.casefold())
     return candidate
+
+
+def _no_histories(run_ids: Collection[str] | None) -> pd.DataFrame:
+    raise RuntimeError("the experiment's histories were released, or not read yet")
 
 
 def _rows_of(frame: pd.DataFrame, run_ids: Collection[str] | None) -> pd.DataFrame:

@@ -72,15 +72,15 @@ def redact_model(redactor: Redactor, model: LoggedModel) -> LoggedModel:
                    params=redactor.mapping(model.params), tags=redactor.mapping(model.tags), metrics=metrics)
 
 
-def gather_models(site: Any, budget: Budget | None, *, strict: bool) -> None:
-    """Every experiment's models (exp.models), their MLmodel summaries and file plans (None budget: the build
+def gather_models(site: Any, experiments: list[Any], budget: Budget | None, *, strict: bool) -> None:
+    """These experiments' models (exp.models), their MLmodel summaries and file plans (None budget: the build
     leaves artifacts out, and the models' files too)."""
     def warn(path: str, message: str) -> None:
         if strict:
             raise ReportgenError(f"{path}: {message}")
         site.problems.append(Problem(path=path, message=message))
 
-    for exp in site.experiments:
+    for exp in experiments:
         try:
             found = exp.store.logged_models([exp.experiment.experiment_id])
         except ReportgenError as exc:
