@@ -102,7 +102,9 @@ def test_vectorised_parse_equals_line_by_line(files, trailing_partial):
         assert [(t, s) for t, _, s in got] == [(t, s) for t, _, s in expected]
         assert np.array_equal(np.array([v for _, v, _ in got]), np.array([v for _, v, _ in expected]), equal_nan=True)
         assert parsed.bad_lines[i] == bad
-    # and the latest row per file is the max by (step, timestamp, value) with NaN lowest
+    # and the latest row per file is the max by (step, timestamp, value) with NaN lowest, the same when
+    # the files are taken a few points at a time
+    assert np.array_equal(latest_rows(parsed), latest_rows(parsed, block=3))
     for i, row in enumerate(latest_rows(parsed)):
         if parsed.counts[i] == 0:
             assert row == -1
