@@ -13,7 +13,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from reportgen.errors import ReportgenError
 from reportgen.site.artifacts.plan import PlannedFile, where
@@ -70,12 +70,22 @@ def write_artifacts(store: Any, run_id: str, planned: list[PlannedFile], *, out_
                     warn: Callable[[str, str], None]) -> list[ArtifactNode]:
     """Copies the planned files of one run into `<out_dir>/<run_dir>/files/` and returns the run page's
     tree of them, folders first, with previews made from the bytes read."""
-    root = ArtifactNode(name="", path="", is_dir=True)
-    folders: dict[str, ArtifactNode] = {"": root}
     # Files in an object store are read ahead, several at once: the same bytes _write reads.
     prefetch_run(store, run_id, [(item.path, _limit(item)) for item in planned if item.copy or item.preview])
-    for item in planned:
-        parts = item.path.split("/")
+    return file_tree(_write(store, run_id, item, file_node(item), out_dir, run_dir, warn) for item in planned)
+
+
+def file_node(item: PlannedFile, *, href: str | None = None) -> ArtifactNode:
+    return ArtifactNode(name=item.path.rsplit("/", 1)[-1], path=item.path, is_dir=False, size=item.size,
+                        note=item.note, href=href)
+
+
+def file_tree(files: Iterable[ArtifactNode]) -> list[ArtifactNode]:
+    """Files as a tree of the folders their paths name, folders first and by name at every level."""
+    root = ArtifactNode(name="", path="", is_dir=True)
+    folders: dict[str, ArtifactNode] = {"": root}
+    for node in files:
+        parts = node.path.split("/")
         parent = root
         for depth in range(1, len(parts)):
             prefix = "/".join(parts[:depth])
@@ -83,8 +93,7 @@ def write_artifacts(store: Any, run_id: str, planned: list[PlannedFile], *, out_
                 folders[prefix] = ArtifactNode(name=parts[depth - 1], path=prefix, is_dir=True)
                 parent.children.append(folders[prefix])
             parent = folders[prefix]
-        node = ArtifactNode(name=parts[-1], path=item.path, is_dir=False, size=item.size, note=item.note)
-        parent.children.append(_write(store, run_id, item, node, out_dir, run_dir, warn))
+        parent.children.append(node)
     _folders_first(root)
     return root.children
 

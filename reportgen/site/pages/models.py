@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from reportgen.limits import FULL_VALUE_MAX_CHARS
 from reportgen.site import fmt
-from reportgen.site.artifacts.copy import ArtifactNode, safe_file_name, write_artifacts
+from reportgen.site.artifacts.copy import ArtifactNode, file_node, file_tree, safe_file_name, write_artifacts
 from reportgen.site.gather import ExperimentData
 from reportgen.site.logged_models import ModelEntry, ModelFiles
 from reportgen.site.pages.common import SYSTEM_TAG_PREFIX, run_href, run_label, value_cell
@@ -39,27 +39,9 @@ def _metric_text(value: float) -> str:
 
 def _files_tree(exp: ExperimentData, entry: ModelEntry) -> list[ArtifactNode]:
     """The model's files as the artifacts partial shows a run's: folders first, copies linked."""
-    root = ArtifactNode(name="", path="", is_dir=True)
-    folders = {"": root}
     base = files_folder(exp, entry)
-    for item in entry.files:
-        parts = item.path.split("/")
-        parent = root
-        for depth in range(1, len(parts)):
-            prefix = "/".join(parts[:depth])
-            if prefix not in folders:
-                folders[prefix] = ArtifactNode(name=parts[depth - 1], path=prefix, is_dir=True)
-                parent.children.append(folders[prefix])
-            parent = folders[prefix]
-        parent.children.append(ArtifactNode(name=parts[-1], path=item.path, is_dir=False, size=item.size,
-                                            note=item.note,
-                                            href=f"{base}/files/{safe_file_name(item.path)}" if item.copy else None))
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        node.children.sort(key=lambda child: (not child.is_dir, child.name))
-        stack.extend(child for child in node.children if child.is_dir)
-    return root.children
+    return file_tree(file_node(item, href=f"{base}/files/{safe_file_name(item.path)}" if item.copy else None)
+                     for item in entry.files)
 
 
 def model_context(exp: ExperimentData, entry: ModelEntry) -> dict[str, Any]:
