@@ -55,6 +55,28 @@ def build(store: Path, out: Path, **options) -> object:
     return build_site([str(store)], out, **options)
 
 
+def build_experiment(store: str, out: Path, experiment_id: str, **options) -> object:
+    """A build of one experiment of a store (a server's URL, a database, a folder), without static images."""
+    return build_site([store], out, experiments=[experiment_id], static_charts=False, **options)
+
+
+def artifact_sections(site: Path) -> dict[str, str]:
+    """Each run page's artifact section (its HTML, normalised by BeautifulSoup), by page: two routes to the
+    same runs (server, database, folder) must show the same."""
+    sections = {}
+    for page in sorted((site / "r").glob("*.html")):
+        section = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select_one("section.rg-artifacts")
+        assert section is not None, page
+        sections[page.name] = str(section)
+    return sections
+
+
+def copied_files(site: Path) -> dict[str, bytes]:
+    """Every file in the run folders (r/<run>/files/...): the copied artifacts and their bytes."""
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted((site / "r").glob("*/**/*"))
+            if p.is_file()}
+
+
 def html_pages(out: Path) -> dict[str, BeautifulSoup]:
     return {path.relative_to(out).as_posix(): BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
             for path in sorted(out.rglob("*.html")) if "/files/" not in path.as_posix()}

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 from mlflow_server import log_workload, mlflow_missing, running
+from site_stores import artifact_sections, build_experiment, copied_files
 from reportgen.errors import ReportgenError
 from reportgen.stores import open_store
 from reportgen.stores.base import ReadWarning
@@ -45,26 +45,10 @@ def logged(tmp_path_factory):
         yield server, db, experiment_id, [*run_ids, run.info.run_id]
 
 
-def _build(store: str, out: Path, experiment_id: str, **options):
-    from reportgen.site.build import build_site
-
-    return build_site([store], out, experiments=[experiment_id], static_charts=False, **options)
 
 
-def _artifact_sections(site: Path) -> dict[str, str]:
-    """Each run page's artifact section (its HTML, normalised by BeautifulSoup), by page."""
-    sections = {}
-    for page in sorted((site / "r").glob("*.html")):
-        section = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select_one("section.rg-artifacts")
-        assert section is not None, page
-        sections[page.name] = str(section)
-    return sections
 
 
-def _copied(site: Path) -> dict[str, bytes]:
-    """Every file in the run folders (r/<run>/files/...): the copied artifacts and their bytes."""
-    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted((site / "r").glob("*/**/*"))
-            if p.is_file()}
 
 
 def test_the_database_with_the_destination_shows_what_the_server_shows(logged, tmp_path):
@@ -73,16 +57,16 @@ def test_the_database_with_the_destination_shows_what_the_server_shows(logged, t
         uris = [store.get_run(run_id).info.artifact_uri for run_id in run_ids]
     assert all(uri.startswith("mlflow-artifacts:") for uri in uris), uris
 
-    from_server = _build(server.url, tmp_path / "server-site", experiment_id)
-    from_db = _build(f"sqlite:///{db}", tmp_path / "db-site", experiment_id, artifacts_destination=str(server.artifacts))
+    from_server = build_experiment(server.url, tmp_path / "server-site", experiment_id)
+    from_db = build_experiment(f"sqlite:///{db}", tmp_path / "db-site", experiment_id, artifacts_destination=str(server.artifacts))
 
     assert from_server.runs == from_db.runs == 3
     assert from_db.problems == [] and from_server.problems == []
-    sections = _artifact_sections(tmp_path / "server-site")
+    sections = artifact_sections(tmp_path / "server-site")
     assert len(sections) == 3
-    assert _artifact_sections(tmp_path / "db-site") == sections
-    copied = _copied(tmp_path / "server-site")
-    assert _copied(tmp_path / "db-site") == copied
+    assert artifact_sections(tmp_path / "db-site") == sections
+    copied = copied_files(tmp_path / "server-site")
+    assert copied_files(tmp_path / "db-site") == copied
     names = [rel.rsplit("/", 1)[-1].split("-", 1)[1] for rel in copied]  # copies are named <digest>-<name>[.txt]
     for wanted in ("hello.txt", "config.yaml", "a.txt", "b.bin", "notes.txt", "table.csv"):
         assert any(name.startswith(wanted) for name in names), (wanted, names)
@@ -100,15 +84,15 @@ def test_a_file_store_written_by_a_server_reads_them_too(tmp_path):
             experiment_id, run_ids = log_workload(ours, tmp_path)
         finally:
             ours.set_tracking_uri(None)
-        from_server = _build(server.url, tmp_path / "server-site", experiment_id)
+        from_server = build_experiment(server.url, tmp_path / "server-site", experiment_id)
     with open_store(tmp_path / "mlruns") as store:
         assert store.get_run(run_ids[0]).info.artifact_uri.startswith("mlflow-artifacts:")
-    from_folder = _build(str(tmp_path / "mlruns"), tmp_path / "folder-site", experiment_id,
+    from_folder = build_experiment(str(tmp_path / "mlruns"), tmp_path / "folder-site", experiment_id,
                          artifacts_destination=str(server.artifacts))
     assert from_server.problems == [] and from_folder.problems == []
-    assert _artifact_sections(tmp_path / "folder-site") == _artifact_sections(tmp_path / "server-site")
-    copied = _copied(tmp_path / "server-site")
-    assert len(copied) == 5 and _copied(tmp_path / "folder-site") == copied
+    assert artifact_sections(tmp_path / "folder-site") == artifact_sections(tmp_path / "server-site")
+    copied = copied_files(tmp_path / "server-site")
+    assert len(copied) == 5 and copied_files(tmp_path / "folder-site") == copied
 
 
 def test_a_file_uri_destination_and_the_store_api_read_the_same_files(logged):
@@ -124,7 +108,7 @@ def test_a_file_uri_destination_and_the_store_api_read_the_same_files(logged):
 def test_without_the_destination_one_problem_names_the_runs_and_the_option(logged, tmp_path):
     server, db, experiment_id, run_ids = logged
     with pytest.warns(ReadWarning, match="--artifacts-destination PATH"):
-        result = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id)
+        result = build_experiment(f"sqlite:///{db}", tmp_path / "site", experiment_id)
     about = [p for p in result.problems if "mlflow-artifacts" in p.message]
     assert len(about) == 1, result.problems
     message = about[0].message

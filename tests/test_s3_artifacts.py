@@ -19,6 +19,7 @@ from click.testing import CliRunner
 import pg_cluster
 from mlflow_server import mlflow_missing, running
 from seaweedfs import running as seaweedfs_running, seaweedfs_missing
+from site_stores import artifact_sections, build_experiment, copied_files
 from reportgen.stores import open_store
 from reportgen.stores.objectstore import prefetch_run
 
@@ -91,24 +92,10 @@ def server(weed, tmp_path_factory):
         yield started, backend, proxied, direct
 
 
-def _build(store: str, out: Path, experiment_id: str, **options):
-    from reportgen.site.build import build_site
-
-    return build_site([store], out, experiments=[experiment_id], static_charts=False, **options)
 
 
-def _artifact_sections(site: Path) -> dict[str, str]:
-    sections = {}
-    for page in sorted((site / "r").glob("*.html")):
-        section = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select_one("section.rg-artifacts")
-        assert section is not None, page
-        sections[page.name] = str(section)
-    return sections
 
 
-def _copied(site: Path) -> dict[str, bytes]:
-    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted((site / "r").glob("*/**/*"))
-            if p.is_file()}
 
 
 def _names(copied: dict[str, bytes]) -> list[str]:
@@ -123,13 +110,13 @@ def _keys(weed, bucket: str) -> list[str]:
 
 
 def _same_reports(store: str, server_url: str, experiment_id: str, tmp_path: Path, **options) -> dict[str, bytes]:
-    from_server = _build(server_url, tmp_path / "server-site", experiment_id)
-    from_store = _build(store, tmp_path / "store-site", experiment_id, **options)
+    from_server = build_experiment(server_url, tmp_path / "server-site", experiment_id)
+    from_store = build_experiment(store, tmp_path / "store-site", experiment_id, **options)
     assert from_server.runs == from_store.runs == 2
     assert from_server.problems == [] and from_store.problems == []
-    assert _artifact_sections(tmp_path / "store-site") == _artifact_sections(tmp_path / "server-site")
-    copied = _copied(tmp_path / "server-site")
-    assert _copied(tmp_path / "store-site") == copied
+    assert artifact_sections(tmp_path / "store-site") == artifact_sections(tmp_path / "server-site")
+    copied = copied_files(tmp_path / "server-site")
+    assert copied_files(tmp_path / "store-site") == copied
     assert _names(copied) == WANTED and bytes(range(256)) in copied.values()
     return copied
 
@@ -147,7 +134,7 @@ def test_proxied_to_s3_the_database_with_the_destination_equals_the_server(serve
     ran = CliRunner().invoke(main, ["build", database, "-o", str(tmp_path / "cli-site"), "--experiment", experiment_id,
                                     "--no-cache", "--artifacts-destination", "s3://proxied/root"])
     assert ran.exit_code == 0 and "0 warnings" in ran.output, ran.output
-    assert _copied(tmp_path / "cli-site") == copied
+    assert copied_files(tmp_path / "cli-site") == copied
 
 
 def test_default_artifact_root_on_s3_the_database_equals_the_server(server, weed, tmp_path):
@@ -205,9 +192,9 @@ def test_a_file_store_with_an_s3_experiment_reads_and_builds_from_the_folder(wee
     theirs.log_text(by_mlflow, "from mlflow", "m/notes.txt")
     assert client.list_artifacts(by_mlflow, "m")[0].path == "m/notes.txt"
 
-    result = _build(str(mlruns), tmp_path / "site", experiment_id)
+    result = build_experiment(str(mlruns), tmp_path / "site", experiment_id)
     assert result.problems == [] and result.runs == 2
-    assert sorted(_copied(tmp_path / "site").values()) == [b"from mlflow", b"hi", b'{\n  "a": 1\n}']
+    assert sorted(copied_files(tmp_path / "site").values()) == [b"from mlflow", b"hi", b'{\n  "a": 1\n}']
 
     # A logged model's files go up the same way (log_model's upload of its staged folder).
     (tmp_path / "model" / "sub").mkdir(parents=True)
@@ -253,7 +240,7 @@ def faulty(weed, tmp_path_factory):
 def test_a_missing_bucket_is_a_problem_naming_the_run(faulty, tmp_path):
     db, runs = faulty
     experiment_id, run_id = runs["missing"]
-    result = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id)
+    result = build_experiment(f"sqlite:///{db}", tmp_path / "site", experiment_id)
     assert result.runs == 1
     about = [p for p in result.problems if "no-such-bucket" in p.path + p.message]
     assert about and "not found" in about[0].message, result.problems
@@ -264,13 +251,13 @@ def test_a_wrong_secret_is_a_problem_and_no_secret_reaches_the_site(faulty, weed
     experiment_id, run_id = runs["fine"]
     wrong = "wrong-" + uuid.uuid4().hex
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
-    result = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id)
+    result = build_experiment(f"sqlite:///{db}", tmp_path / "site", experiment_id)
     assert any("access denied" in p.message and "s3://faults/fine" in p.path for p in result.problems), result.problems
     texts = [p.read_bytes() for p in (tmp_path / "site").rglob("*") if p.is_file()]
     assert texts and not any(wrong.encode() in t or weed.secret_key.encode() in t for t in texts)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", weed.secret_key)
-    good = _build(f"sqlite:///{db}", tmp_path / "good", experiment_id)
-    assert good.problems == [] and _names(_copied(tmp_path / "good")) == ["small.txt"]
+    good = build_experiment(f"sqlite:///{db}", tmp_path / "good", experiment_id)
+    assert good.problems == [] and _names(copied_files(tmp_path / "good")) == ["small.txt"]
     texts = [p.read_bytes() for p in (tmp_path / "good").rglob("*") if p.is_file()]
     assert not any(weed.secret_key.encode() in t or weed.access_key.encode() in t for t in texts)
 
@@ -280,14 +267,14 @@ def test_a_cached_build_reuses_a_run_until_its_objects_change(faulty, weed, tmp_
     db, runs = faulty
     experiment_id, run_id = runs["fine"]
     cache = tmp_path / "cache"
-    first = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
-    again = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
+    first = build_experiment(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
+    again = build_experiment(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
     assert first.reused == 0 and again.reused >= 1 and again.problems == []
     weed.client().put_object(Bucket="faults", Key=f"fine/{run_id}/artifacts/later.txt", Body=b"added")
     try:
-        changed = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
+        changed = build_experiment(f"sqlite:///{db}", tmp_path / "site", experiment_id, cache_dir=cache)
         assert changed.reused < again.reused
-        assert _names(_copied(tmp_path / "site")) == ["later.txt", "small.txt"]
+        assert _names(copied_files(tmp_path / "site")) == ["later.txt", "small.txt"]
     finally:
         weed.client().delete_object(Bucket="faults", Key=f"fine/{run_id}/artifacts/later.txt")
     blobs = [p.read_bytes() for p in [*cache.rglob("*"), *(tmp_path / "site").rglob("*")] if p.is_file()]
@@ -298,11 +285,11 @@ def test_a_key_over_the_size_cap_is_never_downloaded(faulty, weed, tmp_path):
     db, runs = faulty
     experiment_id, run_id = runs["big"]
     before = weed.bytes_sent("faults-big")
-    result = _build(f"sqlite:///{db}", tmp_path / "site", experiment_id, max_artifact_size=100_000)
+    result = build_experiment(f"sqlite:///{db}", tmp_path / "site", experiment_id, max_artifact_size=100_000)
     sent = weed.bytes_sent("faults-big") - before
     assert sent < 1000, sent  # the small file, never the 300,000-byte one
     assert any(run_id in p.path and "huge.bin" in p.path and "max-artifact-size" in p.message for p in result.problems)
-    assert _names(_copied(tmp_path / "site")) == ["small.txt"]
+    assert _names(copied_files(tmp_path / "site")) == ["small.txt"]
     page = next((tmp_path / "site" / "r").glob("*.html")).read_text(encoding="utf-8")
     assert "huge.bin" in page and "too large to copy" in page
 
@@ -311,11 +298,11 @@ def test_unsafe_and_hidden_keys_are_skipped_and_never_written(faulty, tmp_path):
     db, runs = faulty
     experiment_id, run_id = runs["unsafe"]
     out = tmp_path / "out" / "site"
-    result = _build(f"sqlite:///{db}", out, experiment_id)
+    result = build_experiment(f"sqlite:///{db}", out, experiment_id)
     skipped = [p for p in result.problems if "s3://faults/unsafe" in p.path]
     assert len(skipped) == 3, result.problems
     assert sum("unsafe object key" in p.message for p in skipped) == 2
-    assert _names(_copied(out)) == ["img_src_x_onerror_alert_1_.txt", "small.txt"]
+    assert _names(copied_files(out)) == ["img_src_x_onerror_alert_1_.txt", "small.txt"]
     page = BeautifulSoup(next((out / "r").glob("*.html")).read_text(encoding="utf-8"), "html.parser")
     assert "<img src=x onerror=alert(1)>.txt" in page.get_text() and not page.select("img[onerror]")
     written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
@@ -352,6 +339,6 @@ def test_a_destination_without_the_extra_is_a_one_line_error(faulty, tmp_path, m
                                     "--artifacts-destination", "s3://bucket/x"])
     assert ran.exit_code == 1, ran.output
     assert "pip install 'reportgen[s3]'" in ran.output and len(ran.output.strip().splitlines()) == 1
-    result = _build(f"sqlite:///{db}", tmp_path / "site2", faulty[1]["fine"][0])
+    result = build_experiment(f"sqlite:///{db}", tmp_path / "site2", faulty[1]["fine"][0])
     assert [p.message for p in result.problems] == ["artifacts unavailable: s3:// artifacts need s3fs: "
                                                     "pip install 'reportgen[s3]'"]
