@@ -29,6 +29,14 @@ def mlflow_missing() -> str | None:
     return None
 
 
+def log_tail(log: Path, lines: int = 40) -> str:
+    """The last lines of a server's log, for the message of a test that failed to start it."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -44,10 +52,7 @@ class Server:
     artifacts: Path
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from mlflow_server import log_tail
+
 STARTUP_TIMEOUT = 60.0
 ACCESS_KEY = "reportgen-test"
 
@@ -99,10 +101,7 @@ class SeaweedFS:
         return int(float(found.group(1))) if found else 0
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
         # Its data is thrown away: a short grace, not the 15 s its graceful shutdown takes.

@@ -5,11 +5,13 @@ and run nothing, a paged runs table carries its view across pages, and old compa
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
 import threading
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -91,9 +93,18 @@ def probe(page, base: str) -> Probe:
     found = Probe().attach(page)
     if base.startswith("http"):
         page.on("request", lambda req: req.url.startswith(base) and req.url in found.remote and found.remote.remove(req.url))
-        # Chromium asks an http host for /favicon.ico by itself (the pages name none); not the report's request.
-        page.route(base + "favicon.ico", lambda route: route.fulfill(status=204))
     return found
+
+
+@contextlib.contextmanager
+def fresh_page(browser, base: str) -> Iterator[tuple[Any, Probe]]:
+    """A page in a browser context of its own (nothing carried over but what a test gives it), probed."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        yield page, probe(page, base)
+    finally:
+        context.close()
 
 
 def run_ids(page) -> list[str]:
@@ -153,10 +164,7 @@ def wait_renders(page, title: str, n: int) -> None:
 @pytest.mark.parametrize("kind", ["file", "http"])
 def test_every_piece_of_the_experiment_view_survives_a_copied_link(browser, site, exp_dir, server, kind):
     base = server if kind == "http" else "file://"
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        found = probe(page, base)
+    with fresh_page(browser, base) as (page, found):
         page.goto(url_of(kind, site, exp_dir / "index.html", server))
         page.wait_for_selector(DRAWN, state="attached")
         default = view_of(page)
@@ -194,13 +202,8 @@ def test_every_piece_of_the_experiment_view_survives_a_copied_link(browser, site
         link = copy_link(page)
         assert "#" in link and link.split("#")[0] == page.url.split("#")[0]
         found.assert_clean()
-    finally:
-        context.close()
     # A new browser context: nothing but the link.
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        found = probe(page, base)
+    with fresh_page(browser, base) as (page, found):
         page.goto(link)
         page.wait_for_selector(DRAWN, state="attached")
         wait_renders(page, "acc", 1)
@@ -208,17 +211,12 @@ def test_every_piece_of_the_experiment_view_survives_a_copied_link(browser, site
         assert page.url == link  # opening a link writes no new state
         assert page.query_selector_all(INJECTED) == []
         found.assert_clean()
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("kind", ["file", "http"])
 def test_compare_runs_baseline_and_differences_survive_a_copied_link(browser, site, exp_dir, server, kind):
     base = server if kind == "http" else "file://"
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        found = probe(page, base)
+    with fresh_page(browser, base) as (page, found):
         page.goto(url_of(kind, site, exp_dir / "index.html", server))
         page.wait_for_selector(READY, state="attached")
         ids = run_ids(page)
@@ -235,19 +233,12 @@ def test_compare_runs_baseline_and_differences_survive_a_copied_link(browser, si
         link = copy_link(page)
         assert f"base={chosen[2]}" in link and f"runs={','.join(chosen)}" in link
         found.assert_clean()
-    finally:
-        context.close()
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        found = probe(page, base)
+    with fresh_page(browser, base) as (page, found):
         page.goto(link)
         page.wait_for_selector(COMPARED, state="attached")
         page.wait_for_selector(DRAWN, state="attached")
         assert compared(page) == expected
         found.assert_clean()
-    finally:
-        context.close()
 
 
 def compared(page) -> dict:
@@ -443,10 +434,7 @@ def paged(tmp_path_factory) -> Path:
 
 
 def test_paged_table_carries_page_sort_and_ticks_through_a_link(browser, paged):
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        found = Probe().attach(page)
+    with fresh_page(browser, "file://") as (page, found):
         page.goto((paged / "index.html").as_uri())
         page.wait_for_selector(READY, state="attached")
         page.click("th[data-col='param:seed']")
@@ -462,12 +450,7 @@ def test_paged_table_carries_page_sort_and_ticks_through_a_link(browser, paged):
         assert "page=2" in page.url and page.inner_text(".rg-pick-count") == "2"
         link = page.url
         found.assert_clean()
-    finally:
-        context.close()
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        found = Probe().attach(page)
+    with fresh_page(browser, "file://") as (page, found):
         page.goto(link)
         page.wait_for_selector("table.rg-runs[data-all-rows='true']", state="attached")
         page.wait_for_function(f"document.querySelectorAll('table.rg-runs tbody tr[data-run-id]').length === {PAGED - 250}")
@@ -475,8 +458,6 @@ def test_paged_table_carries_page_sort_and_ticks_through_a_link(browser, paged):
         assert page.inner_text(".rg-pick-count") == "2"  # the tick on the other page is kept too
         assert page.get_attribute("th[data-col='param:seed']", "aria-sort") == "ascending"
         found.assert_clean()
-    finally:
-        context.close()
 
 
 def test_static_page_links_carry_the_view_but_not_the_page(page, paged):
