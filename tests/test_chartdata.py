@@ -39,6 +39,27 @@ def test_split_history_of_sorted_and_shuffled_frames_agree():
             assert series.value.tolist() == other.value.tolist()
 
 
+@pytest.mark.parametrize("runs", [3, 126, 127, 300])  # codes of int8 (up to 126 categories) and int16
+def test_split_history_of_categorical_columns_matches_sort_values(runs):
+    # The stores give run_id and key as categoricals; the series codes keep their narrow dtype and a
+    # missing key sorts last, as sort_values puts it.
+    rng = np.random.default_rng(runs)
+    names = [f"run{n:04d}" for n in range(runs + 2)]  # two categories no row uses
+    rows = 4 * runs
+    frame = pd.DataFrame({"run_id": pd.Categorical(rng.choice(names[:runs], rows), categories=names[::-1]),
+                          "key": pd.Categorical(rng.choice(["loss", "acc", None], rows), categories=["loss", "acc"]),
+                          "step": rng.integers(0, 5, rows), "timestamp": rng.integers(0, 3, rows),
+                          "value": rng.normal(size=rows)})
+    parts = split_history(frame)
+    expected = frame.sort_values(["run_id", "key", "step", "timestamp"], kind="stable")
+    got = [(s.run_id, s.key, step, stamp, value) for by_key in parts.values() for s in by_key.values()
+           for step, stamp, value in zip(s.step.tolist(), s.timestamp.tolist(), s.value.tolist())]
+    # (a missing key's series is named "nan", as before the codes were narrowed)
+    assert [r[:2] for r in got] == [(str(r), str(k) if k == k else "nan")
+                                    for r, k in zip(expected["run_id"], expected["key"])]
+    assert [r[2:] for r in got] == list(zip(expected["step"], expected["timestamp"], expected["value"]))
+
+
 def test_what_clean_text_changes_is_unprintable():
     # clean_text returns printable text unchanged without running its patterns.
     every_char = [chr(code) for code in range(0x110000)]
