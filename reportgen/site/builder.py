@@ -17,6 +17,7 @@ from reportgen.site.artifacts.copy import copied_paths, safe_file_name, write_ar
 from reportgen.site.artifacts.plan import compare_images
 from reportgen.site.gather import ExperimentData, SiteData
 from reportgen.site.incremental.cache import SiteCache
+from reportgen.site.memory import return_free_memory
 from reportgen.site.incremental.keys import (
     Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
 )
@@ -113,6 +114,8 @@ class SiteBuilder:
         """The experiment's run pages (in a pool of workers forked for it when it is big) and its own pages."""
         jobs = self._jobs = [(plan, run) for run in plan.pending]
         workers = capped_workers(self.workers if self.workers is not None else default_workers(len(jobs)), len(jobs))
+        if workers > 1:
+            return_free_memory()  # the read's and the plan's freed temporaries, before the pool forks
         with RunPagePool(self._run_page, workers) as pool:
             # This process copies each run's artifacts (the store is read here only) and the pool renders
             # its page; then this process writes the experiment's pages while the pool finishes.
@@ -120,6 +123,7 @@ class SiteBuilder:
                 tree, plan.written[run.info.run_id] = self._write_artifacts(plan.exp, run)
                 pool.submit(index, tree)
             self._experiment_pages(plan)
+            return_free_memory()  # the experiment pages' temporaries: the pool renders on a while yet
             for (_, run), side in zip(jobs, pool.results()):
                 written = plan.written[run.info.run_id]
                 # The cache replays the copy's warnings and the page's when it reuses the unit.
