@@ -95,6 +95,7 @@ class SiteBuilder:
             # One experiment at a time: its frames, summaries and series are dropped before the next is
             # read, and the pool forked for it holds only it; the index keeps a small summary of it.
             self.site.load(exp)
+            return_free_memory()  # the read's temporaries, before the plan makes its own
             plan = self._plan(exp)
             self._render(plan)
             self._keep(plan)
@@ -102,6 +103,7 @@ class SiteBuilder:
             self._jobs = []
             exp.release()
             del plan
+            return_free_memory()  # else the next read starts from this experiment's resident heap
         self.render("index.html", "index.html", {"page_title": "Experiments", **index_context(self.site, items)})
         # Last: every warning of the build is known by now. Sorted: the page does not depend on the order
         # in which the pages were rendered.
