@@ -207,7 +207,7 @@ def test_dropped_runs_leave_the_cache(root, tmp_path, trusted):
     FileStore(root).read_all(cache_dir=cache)
     shutil.rmtree(root / "7" / _rid(2))
     FileStore(root).read_all(cache_dir=cache)
-    entries = _cache_shards.load(cache, str(root))
+    entries = _cache_shards.load(cache, str(root), ["7"])
     assert os.path.join("7", _rid(2)) not in entries
     assert os.path.join("7", _rid(1)) in entries
 
@@ -264,14 +264,41 @@ def test_never_written_inside_the_store(root, trusted):
     assert not inside.exists()
 
 
-def test_shards_of_an_older_layout_are_removed(root, tmp_path, trusted):
+def _shard_files(root: Path, cache: Path, experiment: str) -> set[str]:
+    """The names the experiment folder's runs' shard files would have."""
+    return {_cache_shards.shard_path(cache, _cache_shards.shard_of(os.path.join(experiment, run))).name
+            for run in os.listdir(root / experiment) if (root / experiment / run).is_dir()}
+
+
+def test_each_experiment_has_its_own_shards(root, tmp_path, trusted, parsed):
+    cache = tmp_path / "cache"
+    FileStore(root).read_all(cache_dir=cache)
+    seven, eight = _shard_files(root, cache, "7"), _shard_files(root, cache, "8")
+    assert seven and eight and not seven & eight
+    assert {p.name for p in cache.iterdir()} == seven | eight
+    CHANGES["new tag"](root)  # a run of experiment 7
+    before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    parsed["built"].clear()
+    _same(root, cache, experiment_ids=["8"])  # a read of 8 alone reads nothing again, writes none of 7's
+    assert parsed["built"] == []
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
+    entries = _cache_shards.load(cache, str(root), ["8"])
+    assert entries and all(name.startswith("8" + os.sep) for name in entries)
+
+
+def test_shards_of_an_older_layout_or_a_gone_experiment_are_removed(root, tmp_path, trusted):
     cache = tmp_path / "cache"
     cache.mkdir()
-    stray = cache / f"{_cache_shards.CACHE_PREFIX}f.pickle"  # a shard name of version 3 (16 shards)
+    stray = cache / f"{_cache_shards.CACHE_PREFIX}3f.pickle"  # a shard name of version 4 (64 for the store)
     stray.write_bytes(b"old")
     _same(root, cache)
     assert not stray.exists()
-    assert {p.name for p in cache.iterdir()} <= {_cache_shards.shard_path(cache, s).name for s in _cache_shards.SHARDS}
+    eight = _shard_files(root, cache, "8")
+    assert eight <= {p.name for p in cache.iterdir()}
+    CHANGES["experiment moved to trash"](root)
+    _same(root, cache)
+    assert not eight & {p.name for p in cache.iterdir()}
+    assert _shard_files(root, cache, "7") == {p.name for p in cache.iterdir()}
 
 
 def test_no_temp_files_left(root, tmp_path, trusted):

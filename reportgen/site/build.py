@@ -132,13 +132,12 @@ def _build(
             if cache is not None:
                 builder.cache = cache
                 # The key: the code and every bundled theme (any theme may extend one: "default:run.html"), the
-                # options, and the redaction rules (runs may be keyed by what was read, before redaction). Of the
-                # environment's secrets only those the runs held: a CI job's token changes every job (else no
-                # page would be reused), and a run holding it was logged since, so it renders again anyway.
+                # options, and the redaction rules (runs may be keyed by what was read, before redaction). The
+                # builder adds the environment's secrets the runs held, as it reads each experiment.
                 code = code_digest([*theme_.folders, builtin_themes_dir()])
                 builder.build_key = Digest(
                     code, title or DEFAULT_TITLE, max_points, artifacts, max_artifact_size, max_site_size, strict,
-                    static_charts, "redact", redactor.found_fingerprint()).hex()
+                    static_charts, "redact", redactor.fingerprint(env=False)).hex()
             builder.build()
         except BaseException:
             output.discard(staging)

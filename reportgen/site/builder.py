@@ -16,7 +16,7 @@ from reportgen.model import Problem
 from reportgen.site.artifacts.copy import copied_paths, safe_file_name, write_artifacts
 from reportgen.site.artifacts.plan import compare_images
 from reportgen.site.gather import ExperimentData, SiteData
-from reportgen.site.incremental.cache import SiteCache
+from reportgen.site.incremental.cache import Digest, SiteCache
 from reportgen.site.memory import return_free_memory
 from reportgen.site.incremental.keys import (
     Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
@@ -139,7 +139,11 @@ class SiteBuilder:
         """What of the experiment must be rendered (what the cache had is linked in already), and the
         summaries and series the run pages to render need."""
         children = children_of(exp)
-        keys = unit_keys(exp, self.build_key, children, artifacts=self.artifacts) if self.cache else None
+        # Of the environment's secrets, the key holds those the runs read so far held: a CI job's token
+        # changes every job (else no page would be reused), but a page that showed a value which is now
+        # a secret must be rendered again, redacted.
+        build_key = Digest(self.build_key, self.site.redactor.found_fingerprint()).hex()
+        keys = unit_keys(exp, build_key, children, artifacts=self.artifacts) if self.cache else None
         sides = self._restore_runs(exp, keys) if keys else {}
         side = self._restore(keys.experiment, f"e/{exp.key}") if keys is not None else None
         pages_done = side is not None

@@ -30,10 +30,9 @@ class ExperimentData:
     experiment: Experiment
     key: str  # folder name under e/
     runs: list[Run]
-    # The store's history rows of some runs (run ids; None: all of the store's runs), made when asked:
+    # The history rows of some of its runs (run ids; None: all), made when asked:
     # an incremental build whose pages of the experiment all come from the cache never makes its frame.
     histories: Callable[[Collection[str] | None], pd.DataFrame]
-    whole: bool = False  # the store's runs are all this experiment's
     run_keys: dict[str, str] = field(default_factory=dict)  # run_id -> folder name under r/
     artifacts: dict[str, list[PlannedFile]] = field(default_factory=dict)  # run_id -> its listed files
     _history: pd.DataFrame | None = field(default=None, repr=False)
@@ -56,7 +55,7 @@ class ExperimentData:
     def history(self) -> pd.DataFrame:
         """The metric points of the experiment's runs (the store frame's rows, index reset)."""
         if self._history is None:
-            self._history = _history_of(self.histories, self.runs, whole=self.whole)
+            self._history = self.histories(None).reset_index(drop=True) if self.runs else _empty_history()
         return self._history
 
     def history_rows(self, run_ids: Collection[str]) -> pd.DataFrame:
@@ -83,7 +82,7 @@ class SiteData:
         return sum(item.run_count for item in self.experiments)
 
     def load(self, exp: ExperimentData) -> None:
-        """Reads the experiment's runs and histories now, if it was not read with its store's others."""
+        """Reads the experiment's runs and histories now (once)."""
         if exp.load is not None:
             exp.load()
             exp.load = None
@@ -129,47 +128,35 @@ def gather(stores: list[Any], uris: Sequence[str], *, experiments: Sequence[str]
         mine = [exp for i, exp in chosen if i == index]
         if not mine:
             continue
-        def shell(experiment: Experiment, index: int = index, store: Any = store) -> ExperimentData:
+        # The cache keeps runs redacted (by rules named in its folder): it never holds a secret.
+        cache_dir = read_cache / f"{url_key(store.uri)}-{redactor.fingerprint(env=False)[:8]}" \
+            if read_cache is not None and getattr(store, "supports_read_cache", False) else None
+        for experiment in mine:
             exp_key = url_key(experiment.experiment_id) if len(stores) == 1 \
                 else f"{index}-{url_key(experiment.experiment_id)}"
-            return ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
+            data = ExperimentData(store=store, store_label=labels[index], experiment=redactor.experiment(experiment),
                                   key=exp_key, runs=[], histories=_no_histories)
-        if read_cache is not None and getattr(store, "supports_read_cache", False):
-            # The frame of an experiment is made only if its pages are rendered (not when cached).
-            # The cache keeps runs redacted (by rules named in its folder): it never holds a secret.
-            ids = [exp.experiment_id for exp in mine]
-            all_runs, histories = store.read_cached(
-                ids, filter_string=filter_string, scrub=redactor.scrub,
-                cache_dir=read_cache / f"{url_key(store.uri)}-{redactor.fingerprint(env=False)[:8]}")
-            by_experiment: dict[str, list[Run]] = {}
-            for run in all_runs:
-                by_experiment.setdefault(run.info.experiment_id, []).append(run)
-            for experiment in mine:
-                data = shell(experiment)
-                _fill(site, data, index, by_experiment.get(experiment.experiment_id, []), histories,
-                      whole=len(mine) == 1)
-                site.experiments.append(data)
-        else:
-            # One experiment at a time, read when the builder comes to it: its frame is dropped before the next.
-            for experiment in mine:
-                data = shell(experiment)
-                data.load = partial(_read_one, site, data, index, filter_string)
-                site.experiments.append(data)
+            # Read when the builder comes to it: one experiment's runs and frame are held at a time.
+            data.load = partial(_read_one, site, data, index, filter_string, cache_dir)
+            site.experiments.append(data)
         if progress is not None:
             progress()
     return site
 
 
-def _read_one(site: SiteData, data: ExperimentData, index: int, filter_string: str | None) -> None:
-    runs, frame = data.store.read_all([data.experiment.experiment_id], filter_string=filter_string)
-    _fill(site, data, index, runs, partial(_rows_of, frame), whole=True)
-
-
-def _fill(site: SiteData, data: ExperimentData, index: int, runs: list[Run],
-          histories: Callable[[Collection[str] | None], pd.DataFrame], *, whole: bool) -> None:
-    """The experiment's runs (in page order, redacted), their page names and their artifact copies."""
+def _read_one(site: SiteData, data: ExperimentData, index: int, filter_string: str | None,
+              cache_dir: Path | None) -> None:
+    """The experiment's runs (in page order, redacted), their histories, page names and artifact copies.
+    With a read cache the history frame is made only if asked for (not when every page is cached)."""
+    ids = [data.experiment.experiment_id]
+    if cache_dir is not None:
+        runs, histories = data.store.read_cached(ids, filter_string=filter_string, scrub=site.redactor.scrub,
+                                                 cache_dir=cache_dir)
+    else:
+        runs, frame = data.store.read_all(ids, filter_string=filter_string)
+        histories = partial(_rows_of, frame)
     runs = sorted(runs, key=lambda r: (-(r.info.start_time or 0), r.info.run_id))
-    data.runs, data.histories, data.whole, data.run_count = site.redactor.runs(runs), histories, whole, len(runs)
+    data.runs, data.histories, data.run_count = site.redactor.runs(runs), histories, len(runs)
     for run in data.runs:
         data.run_keys[run.info.run_id] = _unused_key(url_key(run.info.run_id), index, site.used_run_keys)
     if site.budget is not None:
@@ -210,16 +197,6 @@ def _rows_of(frame: pd.DataFrame, run_ids: Collection[str] | None) -> pd.DataFra
     if run_ids is None:
         return frame
     return frame[frame["run_id"].isin(run_ids)].reset_index(drop=True)
-
-
-def _history_of(histories: Callable[[Collection[str] | None], pd.DataFrame], runs: list[Run], *,
-                whole: bool) -> pd.DataFrame:
-    """The rows of these runs in the store's history frame (whole: they are all of its runs)."""
-    if not runs:
-        return _empty_history()
-    if whole:
-        return histories(None).reset_index(drop=True)
-    return histories({run.info.run_id for run in runs})
 
 
 def _empty_history() -> pd.DataFrame:

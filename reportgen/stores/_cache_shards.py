@@ -1,5 +1,6 @@
-"""The file store's read cache on disk: its entries (stores._cache_entry) spread over 64 shard files by
-a hash of their run folder's name, each written atomically and read back whole or not at all.
+"""The file store's read cache on disk: each experiment's entries (stores._cache_entry) spread over up to
+64 shard files by a hash of their run folder's name, each written atomically and read back whole or not
+at all. A read of some experiments loads and writes only their shards.
 
 A shard is three parts: a pickle of (stamp, signatures), where the stamp names the cache version, the
 reportgen version and the store; a pickle of the layout of what follows; then the entries' pickle with
@@ -8,6 +9,7 @@ their arrays' bytes after it (pickle protocol 5, out of band), each at an 8-byte
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import pickle
 import tempfile
@@ -17,18 +19,17 @@ from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
-from reportgen import __version__
+from reportgen import __version__, mlruns
 from reportgen.stores._cache_entry import Entry
 from reportgen.stores._io import gc_paused
 from reportgen.stores._read_sign import Signature
 
 # Bump when an entry's meaning changes; a cache of another version (or reportgen version) is ignored.
-CACHE_VERSION = 4  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each
-# shard, arrays out of band; 4: 64 shards by a hash of the run folder's name
+CACHE_VERSION = 5  # 2: points kept sorted per file; 3: signatures (stores._read_sign) first in each
+# shard, arrays out of band; 4: 64 shards by a hash of the run folder's name; 5: 64 per experiment
 CACHE_PREFIX = "file-store-read-"
-# A change to one run rewrites its shard: a 64th of the cache (2 ms for a 2000-run store, 20 ms when it
-# was a 16th); reading 64 files instead of 16 costs ~2 ms more.
-SHARDS = tuple(f"{n:02x}" for n in range(64))
+# A change to one run rewrites its shard: a 64th of its experiment (2 ms for a 1000-run experiment).
+SHARDS = 64
 _ARRAYS = ("counts", "timestamp", "value", "step")
 _ALIGN = 8  # the arrays' bytes start at offsets aligned for int64 and float64
 
@@ -38,9 +39,15 @@ def stamp(store_root: str) -> tuple:
     return ("reportgen-file-read-cache", CACHE_VERSION, __version__, os.path.realpath(store_root))
 
 
+def _experiment_key(experiment: str) -> str:
+    """The part of its shards' file names that names an experiment folder (relative to the store)."""
+    return hashlib.sha1(experiment.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def shard_of(name: str) -> str:
-    """The cache file an entry lives in (one of SHARDS), from its run folder's name (any name)."""
-    return SHARDS[zlib.crc32(name.encode("utf-8", "surrogatepass")) % len(SHARDS)]
+    """The shard an entry lives in, from its run folder's name relative to the store ("<experiment>/<run>")."""
+    encoded = name.encode("utf-8", "surrogatepass")
+    return f"{_experiment_key(os.path.dirname(name))}-{zlib.crc32(encoded) % SHARDS:02x}"
 
 
 def shard_path(cache_dir: Path, shard: str) -> Path:
@@ -48,14 +55,20 @@ def shard_path(cache_dir: Path, shard: str) -> Path:
 
 
 # -- reading -------------------------------------------------------------------------------------
-def load(cache_dir: Path, store_root: str) -> dict[str, Entry]:
-    """The entries of the last cached read of this store; a missing or unusable shard holds none."""
+def load(cache_dir: Path, store_root: str, experiments: list[str]) -> dict[str, Entry]:
+    """The entries of the last cached read of these experiment folders (relative to the store); a
+    missing or unusable shard holds none."""
     expected = stamp(store_root)
+    wanted = {f"{CACHE_PREFIX}{_experiment_key(experiment)}-" for experiment in experiments}
+    try:
+        paths = [entry.path for entry in os.scandir(cache_dir) if entry.name[:len(CACHE_PREFIX) + 17] in wanted]
+    except OSError:
+        return {}
     entries: dict[str, Entry] = {}
     with gc_paused():
-        for shard in SHARDS:
+        for path in sorted(paths):
             try:
-                entries.update(_load_shard(shard_path(cache_dir, shard), expected))
+                entries.update(_load_shard(Path(path), expected))
             except Exception:  # noqa: BLE001 - missing, truncated, corrupt or foreign: those runs are read again
                 pass
     return entries
@@ -122,7 +135,6 @@ def save(cache_dir: Path, store_root: str, entries: dict[str, Entry], shards: se
         except BaseException:
             os.unlink(handle.name)
             raise
-    _remove_strays(cache_dir)
 
 
 def _packed(entries: dict[str, Entry], scrub: Callable[[Any], Any] | None = None
@@ -164,11 +176,25 @@ def _padded(size: int) -> int:
     return -(-size // _ALIGN) * _ALIGN
 
 
-def _remove_strays(cache_dir: Path) -> None:
-    """Shard files of another layout (an older version's) are never read again: removed."""
-    known = {shard_path(cache_dir, shard).name for shard in SHARDS}
-    for entry in os.scandir(cache_dir):
-        if entry.name.startswith(CACHE_PREFIX) and entry.name.endswith(".pickle") and entry.name not in known:
+def prune(cache_dir: Path, store_root: str) -> None:
+    """Removes the shard files no read will use again: those of another layout (an older version's)
+    and those of experiment folders no longer in the store (deleted, or moved to its trash)."""
+    alive = set()
+    for parent, under in ((store_root, ""), (os.path.join(store_root, mlruns.TRASH_DIR), mlruns.TRASH_DIR)):
+        try:
+            alive.update(_experiment_key(os.path.join(under, e.name)) for e in os.scandir(parent) if e.is_dir())
+        except OSError:
+            pass
+    try:
+        found = list(os.scandir(cache_dir))
+    except OSError:
+        return
+    for entry in found:
+        name = entry.name
+        if not (name.startswith(CACHE_PREFIX) and name.endswith(".pickle")):
+            continue
+        key, _, bucket = name[len(CACHE_PREFIX):-len(".pickle")].partition("-")
+        if key not in alive or len(bucket) != 2:
             try:
                 os.unlink(entry.path)
             except OSError:

@@ -21,7 +21,7 @@ from reportgen.model import Run, RunInfo, ViewType
 from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._cache_entry import Entry
 from reportgen.stores._cache_frames import Histories
-from reportgen.stores._cache_shards import load, save, shard_of
+from reportgen.stores._cache_shards import load, prune, save, shard_of
 from reportgen.stores._read_digest import ReadDigests
 from reportgen.stores._read_sign import Signer, artifact_state
 from reportgen.stores._run_build import build_runs, read_infos, repeated_ids
@@ -55,7 +55,7 @@ def cached_read(
     # Run folders are joined onto the root string (os.path.relpath costs 50 us each).
     cut = len(os.path.join(root, ""))
     names = [folder[cut:] for folder in folders]
-    old = load(cache_dir, root) if writable else {}
+    old = load(cache_dir, root, [folder[cut:] for folder in experiment_folders]) if writable else {}
     entries, fresh = _checked(names, folders, old, started_ns)
     # Taken now, once per folder: the build cache keys a run's artifacts with it.
     states = {folder: artifact_state(folder) for folder in folders}
@@ -72,7 +72,9 @@ def cached_read(
     digests = ReadDigests(root, [(f[cut:], e) for f, e in refs])
     made = digests.fill()  # kept with the entries: the next read need not make them again
     if writable:
-        kept = _kept(root, dict(zip(names, entries)), old, {folder[cut:] for folder in experiment_folders})
+        # Only these experiments' shards were loaded, and only theirs are written: the other experiments'
+        # entries stay in their own shards.
+        kept = dict(zip(names, entries))
         dirty = {shard_of(names[i]) for i in fresh} | {shard_of(f[cut:]) for f, _ in todo} | {shard_of(n) for n in made}
         dirty |= {shard_of(name) for name in old.keys() - kept.keys()}
         if dirty:
@@ -81,6 +83,7 @@ def cached_read(
             except OSError as exc:
                 warnings.warn(f"{cache_dir}: read cache not written ({exc.strerror or exc}); the next read is "
                               "a full one", ReadCacheWarning, stacklevel=3)
+        prune(cache_dir, root)
     return CachedRead([(f, e.info) for f, e in refs], [e.run for _, e in refs],  # type: ignore[misc]
                       Histories([e for _, e in refs]), digests, {f: states[f] for f, _ in refs})
 
@@ -127,22 +130,6 @@ def _report(problem: Callable[[str, str], None], folders: list[str], entries: li
     for entry in admitted:
         for path, message in entry.input_problems:
             problem(path, message)
-
-
-def _kept(root: str, read: dict[str, Entry], old: dict[str, Entry], scanned: set[str]) -> dict[str, Entry]:
-    """The entries the cache keeps: those of this read, and those of runs of experiments this read
-    did not look at while their experiment folder is there (a read of other experiments must not
-    empty the cache); runs no longer there drop out."""
-    kept = dict(read)
-    alive: dict[str, bool] = {}
-    for name in old.keys() - kept.keys():
-        experiment = os.path.dirname(name)
-        if experiment not in scanned:
-            if experiment not in alive:
-                alive[experiment] = os.path.isdir(os.path.join(root, experiment))
-            if alive[experiment]:
-                kept[name] = old[name]
-    return kept
 
 
 def _read_infos(folders: list[str], entries: list[Entry]) -> None:
