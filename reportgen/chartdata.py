@@ -223,7 +223,8 @@ def normalise_axis(column: pd.Series) -> tuple[list[float | None], list[tuple[fl
         pos = [None if not math.isfinite(v) else (0.5 if span == 0 else (v - lo) / span) for v in numbers]
         ticks = [(0.5, short_number(lo))] if span == 0 else [(0.0, short_number(lo)), (1.0, short_number(hi))]
         return pos, ticks if len(finite) else []
-    text = column.where(column.notna(), None)
+    # A run without the value has no point on the axis (pandas' where(..., None) would make it NaN: a "nan" category).
+    text = [None if missing else value for value, missing in zip(column.tolist(), column.isna().tolist())]
     cats = sorted({str(v) for v in text if v is not None})
     place = {c: (0.5 if len(cats) == 1 else i / (len(cats) - 1)) for i, c in enumerate(cats)}
     pos = [None if v is None else place[str(v)] for v in text]

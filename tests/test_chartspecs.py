@@ -168,6 +168,17 @@ def test_parallel_coordinates_raw_values_and_missing_ones():
     assert [raw[(i, "acc")] for i in range(5)] == ["1.0", "2.0", "3.0", "4.0", None]
 
 
+
+def test_parallel_coordinates_runs_without_a_param_have_no_point_on_its_axis():
+    # As the experiment page makes the frame (pandas infers its string dtype, whose missing value is NaN):
+    # the axis must not get a "nan" category.
+    frame = pd.DataFrame({"p": ["a", None, "b"], "acc": [1.0, 2.0, 3.0]})
+    spec = charts.parallel_coordinates(frame, ["p"], "acc")
+    pos = {(row["i"], row["d"]): row["v"] for row in spec["layer"][1]["data"]["values"]}
+    assert [pos[(i, "p")] for i in range(3)] == [0.0, None, 1.0]
+    assert [tick["txt"] for tick in spec["layer"][2]["data"]["values"] if tick["d"] == "p"] == ["a", "b"]
+
+
 def reference_series(history: pd.DataFrame, budget: int) -> list[dict]:
     """The series history_chart made before it sorted by codes and sliced whole-frame lists: sort_values,
     then per series its kept points (ids, keys and labels left out: the Altair tests cover those)."""
