@@ -57,20 +57,18 @@ def shard_path(cache_dir: Path, shard: str) -> Path:
 # -- reading -------------------------------------------------------------------------------------
 def load(cache_dir: Path, store_root: str, experiments: list[str]) -> dict[str, Entry]:
     """The entries of the last cached read of these experiment folders (relative to the store); a
-    missing or unusable shard holds none."""
+    missing or unusable shard holds none. Their shard files are opened by name (a listing of the cache
+    folder per read would cost a store of thousands of experiments a quadratic time)."""
     expected = stamp(store_root)
-    wanted = {f"{CACHE_PREFIX}{_experiment_key(experiment)}-" for experiment in experiments}
-    try:
-        paths = [entry.path for entry in os.scandir(cache_dir) if entry.name[:len(CACHE_PREFIX) + 17] in wanted]
-    except OSError:
-        return {}
     entries: dict[str, Entry] = {}
     with gc_paused():
-        for path in sorted(paths):
-            try:
-                entries.update(_load_shard(Path(path), expected))
-            except Exception:  # noqa: BLE001 - missing, truncated, corrupt or foreign: those runs are read again
-                pass
+        for experiment in experiments:
+            key = _experiment_key(experiment)
+            for bucket in range(SHARDS):
+                try:
+                    entries.update(_load_shard(shard_path(cache_dir, f"{key}-{bucket:02x}"), expected))
+                except Exception:  # noqa: BLE001 - missing, truncated, corrupt or foreign: those runs are read again
+                    pass
     return entries
 
 

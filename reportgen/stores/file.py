@@ -69,6 +69,7 @@ class FileStore(Store):
         self._usual_roots = UsualArtifactRoots(self._root)
         self._digests: ReadDigests | None = None  # those of the last read, when it was a cached one
         self._artifact_states: dict[str, str | None] = {}  # see _remember
+        self._tidied: set[Path] = set()  # read caches cleared of gone experiments' shards (once each)
 
     # -- experiments ---------------------------------------------------------------------------
     def _parents(self, view: ViewType) -> list[str]:
@@ -254,8 +255,10 @@ class FileStore(Store):
         with gc_paused():
             experiments = self._chosen_experiment_folders(experiment_ids)
             folders = [run for exp in experiments for run in self._run_folders(exp)]
+            tidy = Path(cache_dir) not in self._tidied
+            self._tidied.add(Path(cache_dir))
             read = cached_read(self._root, experiments, folders, view, Path(cache_dir), problem=self.problem,
-                               scrub=scrub)
+                               scrub=scrub, tidy=tidy)
             self._remember(read.refs, read.digests, read.artifact_states)
         runs = read.runs
         kept: set[str] | None = None

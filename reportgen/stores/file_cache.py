@@ -45,11 +45,13 @@ class CachedRead(NamedTuple):
 
 def cached_read(
     root: str, experiment_folders: list[str], folders: list[str], view: ViewType, cache_dir: Path, *,
-    problem: Callable[[str, str], None], scrub: Callable[[Any], Any] | None = None,
+    problem: Callable[[str, str], None], scrub: Callable[[Any], Any] | None = None, tidy: bool = True,
 ) -> CachedRead:
     """The runs of these run folders (those of experiment_folders) that the view admits, reading only
     the folders that changed since the last cached read in cache_dir; problems are reported to
-    `problem` as a read without the cache reports them. scrub: applied to what the cache keeps."""
+    `problem` as a read without the cache reports them. scrub: applied to what the cache keeps.
+    tidy: also remove the shards of experiments gone from the store (a listing of it and of the cache:
+    once per build, not once per experiment read)."""
     writable = not _inside(cache_dir, root)  # never write inside the store
     started_ns = time.time_ns()
     # Run folders are joined onto the root string (os.path.relpath costs 50 us each).
@@ -83,7 +85,8 @@ def cached_read(
             except OSError as exc:
                 warnings.warn(f"{cache_dir}: read cache not written ({exc.strerror or exc}); the next read is "
                               "a full one", ReadCacheWarning, stacklevel=3)
-        prune(cache_dir, root)
+        if tidy:
+            prune(cache_dir, root)
     return CachedRead([(f, e.info) for f, e in refs], [e.run for _, e in refs],  # type: ignore[misc]
                       Histories([e for _, e in refs]), digests, {f: states[f] for f, _ in refs})
 
