@@ -44,6 +44,30 @@ MLflow's read of G2000 63.3 s, 28x. Time grows as runs^0.89; the 20,000-run peak
 store's (bounded by the largest experiment) but still over 1 GB: the main process holds ~840 MB resident at
 its peak while two forked workers render run pages (~245 MB PSS each) and the image helper holds 140-200 MB.
 One worker instead of two: 1,048 MB and 8% slower (same run). Chromium: load 0.78 s, charts drawn 1.82 s.
+
+After f7cf709 (glibc's free heap pages handed back with malloc_trim before the pool forks and between an
+experiment's stages; split_history without per-point Python lists), 14:29-14:35 UTC, load 2.1-5.6, e46b290
+("base") and f7cf709 ("mem") alternating, 2 builds each, the faster kept; sites identical (diff -r):
+    store   code  build s  PSS sum MB  RSS sum MB  time -v MB
+    G2000   base      7.4         617        1107         390
+    G2000   mem       8.2         530         918         328
+    G5000   base     11.6         936        1721         721
+    G5000   mem      19.7         706        1358         522
+    G20000  base     53.6        1181        2232         902
+    G20000  mem      41.0         850        1534         616
+PSS sum of every build: G2000 base 617/500, mem 493/530; G5000 base 936/897, mem 705/706; G20000 base
+1133/1181, mem 850/808. Times swing +-40% at this load (G5000 base 11.6 and 21.4 s): four more alternating
+G5000 builds (load 2.9-5.1) took base 18.6/16.1/17.4/19.3 s, mem 20.8/17.9/18.2/18.0 s (PSS sum 868-884 against
+698-727 MB), and four more from the command line base 17.5/15.3/10.3/12.8 s, mem 16.3/13.7/14.4/9.9 s: no
+difference beyond the noise. Where the memory went (G5000, one experiment of 5M points): after its read the
+main process held 481 MB resident with a 229 MB heap of which 37 MB was in use (glibc keeps freed chunks; its
+dynamic mmap threshold had risen, so the read's big temporaries came from the heap); split_history peaked at
++299 MB over the frame (5M-element Python lists of codes), now +119 MB; the workers inherited the free heap
+and dirtied it again. At the G20000 peak now: main ~530 MB resident (~335 PSS), two workers ~370 resident
+(~150 PSS, ~30-50 MB private each), the image helper ~190 PSS (V8; ~140 MB private, growing ~30 MB over four
+experiments). A fixed M_MMAP_THRESHOLD (1 MiB for the whole build) cut G5000 another ~80 MB but slowed its read
+by ~25%; the same only while pages render gained nothing measurable. The plan's other transient, aggregate's
+metric_summaries (+176 MB over the frame for 5M points), is now the largest one before a fork.
 """
 from __future__ import annotations
 
