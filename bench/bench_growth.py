@@ -68,6 +68,10 @@ and dirtied it again. At the G20000 peak now: main ~530 MB resident (~335 PSS), 
 experiments). A fixed M_MMAP_THRESHOLD (1 MiB for the whole build) cut G5000 another ~80 MB but slowed its read
 by ~25%; the same only while pages render gained nothing measurable. The plan's other transient, aggregate's
 metric_summaries (+176 MB over the frame for 5M points), is now the largest one before a fork.
+Tried and left out: gc.freeze() in each run-page worker (no change, 724-739 MB on G5000); writing the experiment
+pages before the pool forks instead of beside it (14:45-14:49, load 1.8-2.8: G5000 686/687 against 721/734 MB,
+G20000 760/775 against 796/837 MB, same speed, sites identical) slowed a G2000 copy with 3 artifacts a run
+(444 MB site) from 7.5 to 8.2 s mean of 5 alternating builds: its artifact copies no longer overlap the pool.
 """
 from __future__ import annotations
 
