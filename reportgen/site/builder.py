@@ -73,6 +73,7 @@ class SiteBuilder:
         self.cache: SiteCache | None = None
         self.build_key = ""
         self._linked_folders: set[str] = set()  # site folders made while linking cached units
+        self.phase = "Rendering pages"  # what the progress bar says
 
     def warn(self, path: str, message: str) -> None:
         if self.strict:
@@ -88,10 +89,12 @@ class SiteBuilder:
         (self.out / ".nojekyll").write_bytes(b"")
         self.renderer.copy_static()
         self.renderer.write_vendor_assets()
-        # The experiments' runs are read as each is built (the total is known only at the end).
-        self.report("Rendering pages", 0, None)
+        # The experiments' runs are read as each is built: the progress counts pages and names the
+        # experiment (the total of pages is known only at the end).
         items = []
-        for exp in self.site.experiments:
+        for number, exp in enumerate(self.site.experiments, 1):
+            self.phase = f"Experiment {number} of {len(self.site.experiments)}: pages"
+            self.report(self.phase, 0, None)
             # One experiment at a time: its frames, summaries and series are dropped before the next is
             # read, and the pool forked for it holds only it; the index keeps a small summary of it.
             self.site.load(exp)
@@ -133,7 +136,7 @@ class SiteBuilder:
                 self.problems.extend(problems_in(side["problems"]))
                 self.pages += 1
                 self._keep_run(plan, run)  # while the pool renders the pages after it
-                self.report("Rendering pages", 1, None)
+                self.report(self.phase, 1, None)
 
     def _plan(self, exp: ExperimentData) -> "Plan":
         """What of the experiment must be rendered (what the cache had is linked in already), and the
@@ -151,7 +154,7 @@ class SiteBuilder:
             self.images.used.update(side.get("images", ()))  # kept in the cache while this unit is
         pending = [run for run in exp.runs if run.info.run_id not in sides]
         plan = Plan(exp=exp, keys=keys, sides=sides, pages_done=pages_done, pending=pending, children=children)
-        self.report("Rendering pages", len(sides) + (1 if pages_done else 0), None)
+        self.report(self.phase, len(sides) + (1 if pages_done else 0), None)
         if pages_done and not pending:
             return plan
         # Summaries and series of the runs to render; the cached runs brought theirs along.

@@ -61,6 +61,7 @@ class PageWriter(Protocol):
     max_points: int
     static_charts: bool
     images: Any
+    phase: str  # what the progress bar says while the experiment is built
 
     def render(self, template: str, path: str, context: dict[str, Any]) -> None: ...
 
@@ -133,5 +134,5 @@ class ExperimentPages:
         slots.finish_images()
         self._table_page(1, rows, slots.items)
         histories = compare_histories(exp, compare_order(exp), max_points=COMPARE_MAX_POINTS)
-        builder.report("Rendering pages", 1, None)
+        builder.report(builder.phase, 1, None)
         return self.page_count, histories
