@@ -17,10 +17,10 @@ from reportgen.site.artifacts.copy import copied_paths, safe_file_name, write_ar
 from reportgen.site.artifacts.plan import compare_images
 from reportgen.site.gather import ExperimentData, SiteData
 from reportgen.site.incremental.cache import Digest, SiteCache
-from reportgen.site.memory import return_free_memory
 from reportgen.site.incremental.keys import (
     Summaries, UnitKeys, problems_in, problems_out, summaries_out, unit_keys,
 )
+from reportgen.site.memory import return_free_memory
 from reportgen.site.pages.chart_slots import ChartSlots, run_charts
 from reportgen.site.pages.common import ROWS_PER_PAGE, run_label
 from reportgen.site.pages.experiment import ExperimentPages

@@ -29,4 +29,3 @@ def return_free_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
-
