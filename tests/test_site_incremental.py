@@ -251,6 +251,22 @@ def test_an_unwritable_cache_still_builds(tmp_path, store):
     same_as_full(tmp_path, store, tmp_path / "site")
 
 
+def test_units_left_by_a_build_that_died_before_saving_are_replaced(tmp_path, store, monkeypatch):
+    from reportgen.site.incremental.cache import SiteCache
+
+    cache = tmp_path / "cache"
+    with monkeypatch.context() as patch:  # the build dies after storing its units, before writing the index
+        patch.setattr(SiteCache, "save", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            build(store, tmp_path / "site", cache_dir=cache)
+    left = _cached_units(cache)
+    assert len(left) == 8 and not (cache / "index").exists()
+    again = build(store, tmp_path / "site", cache_dir=cache)
+    assert again.reused == 0 and _cached_units(cache) == left
+    same_as_full(tmp_path, store, tmp_path / "site")
+    assert build(store, tmp_path / "site", cache_dir=cache).reused == 8
+
+
 def test_stale_units_are_dropped(tmp_path, store):
     cache = tmp_path / "cache"
     build(store, tmp_path / "site", cache_dir=cache)

@@ -218,7 +218,9 @@ class SiteBuilder:
         if plan.keys is not None:
             run_id = run.info.run_id
             folder = f"r/{plan.exp.run_keys[run_id]}"
-            self.cache.store(plan.keys.runs[run_id], folder, self.out, plan.written[run_id], pages=[f"{folder}.html"])
+            # Its folder holds the artifacts copied and their thumbnails: none planned, no folder.
+            self.cache.store(plan.keys.runs[run_id], folder, self.out, plan.written[run_id], pages=[f"{folder}.html"],
+                             in_folder=bool(plan.exp.artifacts.get(run_id)))
 
     def _keep(self, plan: "Plan") -> None:
         """The experiment's rendered pages go into the cache."""

@@ -142,8 +142,11 @@ def _make_folder(folder: str) -> None:
 
 
 def _link_or_copy(source: str | Path, target: str | Path) -> None:
+    """FileExistsError when target is there (a copy over it would write through its other links)."""
     try:
         os.link(source, target)
+    except FileExistsError:
+        raise
     except OSError:  # another file system, or one without hard links
         shutil.copyfile(source, target)
 
@@ -262,25 +265,28 @@ class SiteCache:
         sizes their files had when stored; claim checked that they still have them)."""
         return dict(self.sizes)
 
-    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = ()) -> None:
+    def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = (),
+              in_folder: bool = True) -> None:
         """Keep what was rendered into staging/folder (if that folder exists) and the files `pages`
-        (paths from the site's root) under `key`, with its side data (in the index)."""
+        (paths from the site's root) under `key`, with its side data (in the index). in_folder=False:
+        nothing was written into the folder (it is not looked up: while workers write pages beside
+        it, looking up a name that is not there costs ~0.1 ms, a fifth of a s for 2,000 runs)."""
         target = self._unit_file(key)
         try:
             if not self._units_made:
                 self.units.mkdir(parents=True, exist_ok=True)
                 self._units_made = True
             found = [*pages]
-            if os.path.isdir(f"{staging}{os.sep}{folder}"):
+            if in_folder and os.path.isdir(f"{staging}{os.sep}{folder}"):
                 found += [f"{folder}/{relative}" for relative in _unit_files(staging / folder)]
             files = []
             for number, relative in enumerate(found):
-                path = f"{target}{number}"
+                path, source = f"{target}{number}", f"{staging}{os.sep}{relative}"
                 try:
-                    os.unlink(path)  # left by a build that stored this unit and failed before saving
-                except FileNotFoundError:
-                    pass
-                _link_or_copy(f"{staging}{os.sep}{relative}", path)
+                    _link_or_copy(source, path)
+                except FileExistsError:  # left by a build that stored this unit and failed before saving
+                    os.unlink(path)
+                    _link_or_copy(source, path)
                 info = os.stat(path)
                 files.append([relative, info.st_size, info.st_mtime_ns])
         except OSError as exc:
