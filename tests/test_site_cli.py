@@ -143,7 +143,7 @@ def test_the_console_script_keeps_output_and_exit_status(tmp_path, store):
                            cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Built 12 pages for 6 runs in 2 experiments" in done.stdout + done.stderr  # (the summary: stderr)
-    assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "cache" / "index").is_file()
+    assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "cache" / "index.json").is_file()
     again = _console_script("build", str(store), "-o", str(tmp_path / "site"), "--cache-dir", str(tmp_path / "cache"),
                             cwd=tmp_path)
     assert again.returncode == 0 and "reused" in (again.stdout + again.stderr).lower(), again.stderr  # a whole cache

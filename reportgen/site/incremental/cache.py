@@ -8,13 +8,8 @@ versions and every build option), so a cached unit is byte for byte what renderi
 Deleting the cache (or any part of it) only makes the next build render more.
 
 Files are hard links shared by the cache and the site when both are on one file system (copies
-otherwise); each unit's record holds size and mtime of its files, and a unit whose files were changed
-in place (through the site) is not used again.
-
-The index (`index`) is a JSON line (the version and the sites built with the cache), then one line per
-unit: its key, a tab, its record as JSON (folder, files, side data). A record stays that line of bytes
-until a build claims its unit, and a stored unit's record is one from the start: a 20,000-run build
-holds 20,000 short byte strings, not 20,000 trees of lists and dicts for its collector to walk.
+otherwise); each entry records size and mtime of its files, and an entry whose files were changed in
+place (through the site) is not used again.
 """
 from __future__ import annotations
 
@@ -35,12 +30,10 @@ from reportgen.site.incremental.cache_folder import tag_cache_folder
 
 # 3: a unit's files relative to the site's root (run pages are r/KEY.html); 4: a run's metric summaries
 # kept aside, in its unit's folder; 5: derived floats settled (reportgen.numbers); 6: copy plans in run keys;
-# 7: metric summaries back in the side data (the index); 8: a unit's files flat, units/<key>.<number>;
-# 9: the index a line per unit (index.json before)
-CACHE_VERSION = 9
+# 7: metric summaries back in the side data (the index); 8: a unit's files flat, units/<key>.<number>
+CACHE_VERSION = 8
 DEFAULT_CACHE_DIR = ".reportgen-cache"
-_INDEX = "index"
-_OLD_INDEX = "index.json"  # versions up to 8; save removes it
+_INDEX = "index.json"
 _UNITS = "units"
 _IMAGES = "images"
 _TEMPLATES = "templates"
@@ -167,12 +160,10 @@ class SiteCache:
     """The cache of one site's rendered units; `restore` and `store` during a build, `save` at its end."""
 
     folder: Path
-    records: dict[str, bytes] = field(default_factory=dict)  # key -> {"folder", "files", "side"} as JSON
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {"folder", "files", "side"}
     # output folder -> {"units": keys, "images": file names} of its last build
     sites: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    used: dict[str, bytes] = field(default_factory=dict)  # the records of the units this build claimed or stored
-    files: dict[str, list[list[Any]]] = field(default_factory=dict)  # key -> [relative, size, mtime] of claimed units
-    sizes: dict[str, int] = field(default_factory=dict)  # folder -> bytes of a used unit whose files all lie in it
+    used: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     restored: int = 0
     stored: int = 0
@@ -183,13 +174,11 @@ class SiteCache:
         cache = cls(Path(folder).expanduser().resolve())
         index = cache.folder / _INDEX
         try:
-            head, *lines = index.read_bytes().split(b"\n")
-            loaded = _loads(head)
-            if loaded.get("version") == CACHE_VERSION and isinstance(loaded.get("sites"), dict):
-                cache.sites = {site: used for site, used in loaded["sites"].items() if isinstance(used, dict)}
-                # A damaged line is found when its unit is claimed: that unit is rendered again.
-                cache.records = {key.decode("ascii", "replace"): record
-                                 for key, _, record in (line.partition(b"\t") for line in lines) if record}
+            loaded = _loads(index.read_bytes())
+            if loaded.get("version") == CACHE_VERSION and isinstance(loaded.get("units"), dict):
+                cache.entries = loaded["units"]
+                cache.sites = {site: used for site, used in loaded.get("sites", {}).items()
+                               if isinstance(used, dict)}
         except FileNotFoundError:
             pass
         except (OSError, ValueError, AttributeError) as exc:  # a damaged index: start afresh
@@ -208,39 +197,30 @@ class SiteCache:
     def claim(self, key: str, folder: str) -> dict[str, Any] | None:
         """The side data of the cached unit `key` for staging/folder, which `link` then fills; None when
         it is not cached (or its files changed since)."""
-        record = self.records.get(key)
-        if record is None:
+        entry = self.entries.get(key)
+        if entry is None or entry.get("folder") != folder:
             return None
         source = self._unit_file(key)  # str paths: thousands of units a build
         try:
-            entry = _loads(record)
-            if entry["folder"] != folder:
-                return None
             for number, (_, size, mtime) in enumerate(entry["files"]):
                 info = os.stat(f"{source}{number}")
                 if info.st_size != size or info.st_mtime_ns != mtime:
                     return None
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError):
             return None
-        self._use(key, record, folder, entry["files"])
-        self.files[key] = entry["files"]
+        self.used[key] = entry
         self.restored += 1
         return entry["side"]
-
-    def _use(self, key: str, record: bytes, folder: str, files: list[list[Any]]) -> None:
-        self.used[key] = record
-        inside = folder + "/"
-        if all(relative.startswith(inside) for relative, _, _ in files):
-            self.sizes[folder] = sum(size for _, size, _ in files)
 
     def link(self, key: str, staging: Path, made: set[str] | None = None) -> None:
         """Link the files of a claimed unit into staging (OSError when that fails: the disk is full,
         the cache was deleted meanwhile). made: folders of staging known to be there (the calls for
         thousands of units share it: most put one page in r/)."""
+        entry = self.used[key]
         source = self._unit_file(key)
         target = f"{staging}{os.sep}"
         made = set() if made is None else made
-        for number, (relative, _, _) in enumerate(self.files[key]):  # relative to the site's root
+        for number, (relative, _, _) in enumerate(entry["files"]):  # relative to the site's root
             parent = os.path.dirname(relative)
             if parent not in made:
                 _make_folder(target + parent)
@@ -250,11 +230,9 @@ class SiteCache:
     def release(self, key: str, staging: Path) -> None:
         """Undo claim() and whatever link() did of it: the unit is rendered instead. (A file left linked
         would be written through to the cache's copy.)"""
-        del self.used[key]
+        entry = self.used.pop(key)
         self.restored -= 1
-        files = self.files.pop(key)
-        self.sizes.pop(_loads(self.records[key])["folder"], None)
-        for relative, _, _ in files:
+        for relative, _, _ in entry["files"]:
             try:
                 os.unlink(f"{staging}{os.sep}{relative}")
             except OSError:
@@ -263,7 +241,12 @@ class SiteCache:
     def linked_sizes(self) -> dict[str, int]:
         """Folder -> bytes of the units used by this build whose files all lie in their folder (the
         sizes their files had when stored; claim checked that they still have them)."""
-        return dict(self.sizes)
+        sizes = {}
+        for entry in self.used.values():
+            inside = entry["folder"] + "/"
+            if all(relative.startswith(inside) for relative, _, _ in entry["files"]):
+                sizes[entry["folder"]] = sum(size for _, size, _ in entry["files"])
+        return sizes
 
     def store(self, key: str, folder: str, staging: Path, side: dict[str, Any], *, pages: Iterable[str] = (),
               in_folder: bool = True) -> None:
@@ -294,7 +277,7 @@ class SiteCache:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror}); "
                                      "the next build renders everything")
             return
-        self._use(key, _dumps({"folder": folder, "files": files, "side": side}), folder, files)
+        self.used[key] = {"folder": folder, "files": files, "side": side}
         self.stored += 1
 
     @property
@@ -312,24 +295,23 @@ class SiteCache:
         cache stays as big as its sites."""
         sites = {name: used for name, used in self.sites.items() if name != str(site) and Path(name).is_dir()}
         sites[str(site)] = {"units": sorted(self.used), "images": sorted(images)}
-        kept = {key: self.used.get(key) or self.records.get(key) for used in sites.values()
+        kept = {key: self.used.get(key) or self.entries.get(key) for used in sites.values()
                 for key in used.get("units", [])}
-        kept = {key: record for key, record in kept.items() if record is not None}
+        kept = {key: entry for key, entry in kept.items() if entry is not None}
         kept_images = {name for used in sites.values() for name in used.get("images", [])}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tag_cache_folder(self.folder)
             handle, temp = tempfile.mkstemp(prefix=".index-", suffix=".tmp", dir=self.folder)
-            head = _dumps({"version": CACHE_VERSION, "sites": sites})
+            data = _dumps({"version": CACHE_VERSION, "sites": sites, "units": kept})
             with os.fdopen(handle, "wb") as stream:
-                stream.write(b"\n".join([head, *(key.encode("ascii") + b"\t" + record for key, record in kept.items())]))
+                stream.write(data)
             os.replace(temp, self.folder / _INDEX)
         except OSError as exc:
             if not self.warnings:
                 self.warnings.append(f"{self.folder}: cannot write the build cache ({exc.strerror})")
             return
         shutil.rmtree(self.folder / _OLD_MEMOS, ignore_errors=True)
-        (self.folder / _OLD_INDEX).unlink(missing_ok=True)
         for folder, keep, name_of in ((self.units, kept, lambda name: name.split(".", 1)[0]),
                                       (self.images, kept_images, lambda name: name)):
             try:
