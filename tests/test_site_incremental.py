@@ -126,10 +126,11 @@ def test_runs_the_read_cache_vouches_for_are_keyed_without_their_history(tmp_pat
     assert build(store, tmp_path / "site", cache_dir=cache).reused == 8 and made == []
 
 
-def test_a_run_the_read_cache_starts_vouching_for_renders_once_more(tmp_path, store, monkeypatch):
-    """A run changed just before a build is not vouched for (its files may change again within the
-    clock's granularity) and is keyed by its content; the next build keys it by what was read (one more
-    rendering), and the one after reuses it. Both sites equal a full build."""
+def test_runs_read_while_they_changed_are_keyed_by_content_until_they_change(tmp_path, store, monkeypatch):
+    """A run changed just before a build is not vouched for by its files' stats (they may change again
+    within the clock's granularity) and is read again next time; both reads key it by its content, and
+    so do later builds while its files stay as they are: nothing is rendered twice. Both sites equal a
+    full build."""
     from reportgen.stores import file_cache
 
     cache = tmp_path / "cache"
@@ -138,7 +139,7 @@ def test_a_run_the_read_cache_starts_vouching_for_renders_once_more(tmp_path, st
     assert build(store, tmp_path / "site", cache_dir=cache).reused == 8  # keyed by content again: same keys
     same_as_full(tmp_path, store, tmp_path / "site")
     monkeypatch.setattr(file_cache, "RACY_NS", 0)  # everything trusted
-    assert build(store, tmp_path / "site", cache_dir=cache).reused == 1  # only the experiment without runs
+    assert build(store, tmp_path / "site", cache_dir=cache).reused == 8  # read again: the same content
     assert build(store, tmp_path / "site", cache_dir=cache).reused == 8
     same_as_full(tmp_path, store, tmp_path / "site")
 
@@ -257,6 +258,22 @@ def test_units_left_by_a_build_that_died_before_saving_are_replaced(tmp_path, st
     assert again.reused == 0 and _cached_units(cache) == left
     same_as_full(tmp_path, store, tmp_path / "site")
     assert build(store, tmp_path / "site", cache_dir=cache).reused == 8
+
+
+def test_a_run_read_while_it_changed_is_not_rendered_again_once_its_folder_settles(tmp_path, store, monkeypatch):
+    """A run changed within the read cache's racy margin is vouched for by its content, and so is the
+    same run read again once its folder is old enough: the build after keys it as the one before did."""
+    from reportgen.stores import file_cache
+
+    cache = tmp_path / "cache"
+    build(store, tmp_path / "site", cache_dir=cache)
+    TrackingClient(tracking_uri=str(store)).set_tag(RUN_1, "note", "changed")
+    with monkeypatch.context() as patch:
+        patch.setattr(file_cache, "RACY_NS", 10**18)  # the changed folder is racy: read, not trusted
+        assert build(store, tmp_path / "site", cache_dir=cache).reused == 6  # the run and its experiment
+    settled = build(store, tmp_path / "site", cache_dir=cache)  # re-read, now trusted: the same content
+    assert settled.reused == 8
+    same_as_full(tmp_path, store, tmp_path / "site")
 
 
 def test_stale_units_are_dropped(tmp_path, store):

@@ -107,17 +107,26 @@ def test_no_digest_without_the_cache_or_for_unknown_runs(root, tmp_path, trusted
     assert store.read_digest(_rid(1)) is None
 
 
-def test_deleted_and_racy_runs_have_none(root, tmp_path, monkeypatch):
+def test_racy_runs_are_vouched_for_by_content_and_deleted_ones_have_none(root, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     store = FileStore(root)
-    store.read_all(cache_dir=cache)  # files just written: within the racy margin, not trusted
-    assert all(store.read_digest(_rid(i)) is None for i in (1, 2, 3, 4, 9))
+    store.read_all(cache_dir=cache)  # files just written: within the racy margin, their stats not trusted
+    racy = {i: store.read_digest(_rid(i)) for i in (1, 2, 3, 4, 9)}
+    assert all(racy.values()) and len(set(racy.values())) == len(racy)
+    again = FileStore(root)
+    again.read_all(cache_dir=cache)  # read again (still racy): the same content, the same digests
+    assert {i: again.read_digest(_rid(i)) for i in racy} == racy
     meta = root / "4" / _rid(2) / "meta.yaml"
     write(meta, meta.read_text().replace("lifecycle_stage: active", "lifecycle_stage: deleted"))
     monkeypatch.setattr(file_cache, "RACY_NS", 0)
     store.read_all(cache_dir=cache)
     assert store.read_digest(_rid(2)) is None  # not admitted by the view
-    assert store.read_digest(_rid(1)) is not None
+    assert store.read_digest(_rid(1)) == racy[1]  # read again, now trusted: still vouched for by content
+    store.read_all(cache_dir=cache)  # not read again: its digest is kept with its entry
+    assert store.read_digest(_rid(1)) == racy[1]
+    write(root / "4" / _rid(1) / "tags" / "note", "changed")
+    store.read_all(cache_dir=cache)  # changed: vouched for by its stats again
+    assert store.read_digest(_rid(1)) not in (None, racy[1])
 
 
 def test_another_store_root_gives_other_digests(root, tmp_path, trusted):

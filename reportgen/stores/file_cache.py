@@ -22,7 +22,7 @@ from reportgen.stores import _metrics_parse as mp
 from reportgen.stores._cache_entry import Entry
 from reportgen.stores._cache_frames import Histories
 from reportgen.stores._cache_shards import load, prune, save, shard_of
-from reportgen.stores._read_digest import ReadDigests
+from reportgen.stores._read_digest import ReadDigests, content_digest
 from reportgen.stores._read_sign import Signer, artifact_state
 from reportgen.stores._run_build import build_runs, read_infos, repeated_ids
 
@@ -58,7 +58,7 @@ def cached_read(
     cut = len(os.path.join(root, ""))
     names = [folder[cut:] for folder in folders]
     old = load(cache_dir, root, [folder[cut:] for folder in experiment_folders]) if writable else {}
-    entries, fresh = _checked(names, folders, old, started_ns)
+    entries, fresh, racy_before = _checked(names, folders, old, started_ns)
     # Taken now, once per folder: the build cache keys a run's artifacts with it.
     states = {folder: artifact_state(folder) for folder in folders}
     _read_infos([folders[i] for i in fresh], [entries[i] for i in fresh])
@@ -70,6 +70,10 @@ def cached_read(
     todo = [(f, e) for f, e in refs if e.run is None]
     _build(todo)
     refs = [(f, e) for f, e in refs if e.info is not None]  # less a run whose folder vanished meanwhile
+    for index in fresh:  # a racy run, and one racy last time: vouched for by content (stores._read_digest)
+        entry = entries[index]
+        if entry.run is not None and (entry.signature is None or index in racy_before):
+            entry.read_digest = content_digest(names[index], entry, scrub)
     _report(problem, folders, entries, repeats, [e for _, e in refs])
     digests = ReadDigests(root, [(f[cut:], e) for f, e in refs])
     made = digests.fill()  # kept with the entries: the next read need not make them again
@@ -97,13 +101,15 @@ def _inside(path: Path, folder: str) -> bool:
 
 
 def _checked(names: list[str], folders: list[str], old: dict[str, Entry], started_ns: int
-             ) -> tuple[list[Entry], list[int]]:
-    """The entry of each folder, and the indexes of those to read afresh (a new, empty entry): the
-    folders whose signature changed since the cached read. Each folder is checked before anything
-    is read: a file that changes during the read is seen next time."""
+             ) -> tuple[list[Entry], list[int], set[int]]:
+    """The entry of each folder; the indexes of those to read afresh (a new, empty entry): the folders
+    whose signature changed since the cached read, or was not trusted; and of those the ones whose
+    last read was racy. Each folder is checked before anything is read: a file that changes during
+    the read is seen next time."""
     signer = Signer()
     entries: list[Entry] = []
     fresh: list[int] = []
+    racy_before: set[int] = set()
     for index, (name, folder) in enumerate(zip(names, folders)):
         entry = old.get(name)
         if entry is not None and entry.signature is not None:
@@ -111,11 +117,13 @@ def _checked(names: list[str], folders: list[str], old: dict[str, Entry], starte
         else:
             signature = signer.sign(folder)
         if entry is None or entry.signature != signature:
+            if entry is not None and entry.signature is None and entry.run is not None:
+                racy_before.add(index)
             trusted = signature.newest_ns() < started_ns - RACY_NS
             entry = Entry(signature=signature if trusted else None, info=None)
             fresh.append(index)
         entries.append(entry)
-    return entries, fresh
+    return entries, fresh, racy_before
 
 
 def _report(problem: Callable[[str, str], None], folders: list[str], entries: list[Entry],

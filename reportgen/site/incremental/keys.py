@@ -66,9 +66,8 @@ def unit_keys(exp: ExperimentData, build_key: str, children: dict[str, list[Any]
     """The cache keys of the experiment's run folders and of its own folder.
 
     A run is keyed by its content: what the reader read for it, when the store vouches for that
-    (`read_digest`: its folder unchanged since a read that built the same Run and history), else its
-    Run as read and redacted (pickled) and its history rows. A run keyed the second way (changed within
-    the clock's granularity before the build) is rendered once more when the store starts vouching."""
+    (`read_digest`: the file store's read cache, by its files' stats or, for a run read while it
+    changed, by what was read), else its Run as read and redacted (pickled) and its history rows."""
     content: dict[str, str] = {}
     read_digest = getattr(exp.store, "read_digest", None)
     if read_digest is not None:
