@@ -252,8 +252,8 @@ class SiteCache:
               in_folder: bool = True) -> None:
         """Keep what was rendered into staging/folder (if that folder exists) and the files `pages`
         (paths from the site's root) under `key`, with its side data (in the index). in_folder=False:
-        nothing was written into the folder (it is not looked up: while workers write pages beside
-        it, looking up a name that is not there costs ~0.1 ms, a fifth of a s for 2,000 runs)."""
+        nothing was written into the folder, which is then not looked up (a name that is not there,
+        looked up while workers write pages beside it, waits for their writes)."""
         target = self._unit_file(key)
         try:
             if not self._units_made:
