@@ -50,6 +50,9 @@ def main() -> None:
 @click.option("--max-points", type=click.IntRange(min=8), default=500, show_default=True,
               help="Points per line in history charts (downsampled, extremes kept).")
 @click.option("--no-artifacts", is_flag=True, help="Do not list, copy or preview artifacts.")
+@click.option("--no-static-charts", is_flag=True,
+              help="No SVG image behind each experiment chart for pages read without JavaScript (Jenkins' "
+                   "default policy); a store of many small experiments then builds several times faster.")
 @click.option("--max-artifact-size", type=Size(), default="20MB", show_default=True,
               help="Largest artifact file copied into the site.")
 @click.option("--max-site-size", type=Size(), default="1GB", show_default=True,
@@ -70,7 +73,7 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def build(stores, output_dir, experiments, filter_string, title, theme, max_points, no_artifacts,
-          max_artifact_size, max_site_size, artifacts_destination, redact, no_default_redaction, jobs, cache_dir,
+          no_static_charts, max_artifact_size, max_site_size, artifacts_destination, redact, no_default_redaction, jobs, cache_dir,
           no_cache, strict, quiet) -> None:
     """Build a static report site from STORES (mlruns folders or tracking URIs; several merge into one).
 
@@ -88,7 +91,7 @@ def build(stores, output_dir, experiments, filter_string, title, theme, max_poin
             list(stores) or None, output_dir, experiments=experiments, filter_string=filter_string, title=title,
             theme=theme, max_points=max_points, artifacts=not no_artifacts, max_artifact_size=max_artifact_size,
             max_site_size=max_site_size, redact=redact, default_redaction=not no_default_redaction, strict=strict,
-            workers=jobs, progress=console.progress,
+            static_charts=not no_static_charts, workers=jobs, progress=console.progress,
             cache_dir=None if no_cache else cache_dir, artifacts_destination=artifacts_destination,
         )
     console.summary(result)

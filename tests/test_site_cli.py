@@ -116,10 +116,21 @@ def test_theme_folder_overrides_one_partial(tmp_path, store):
     assert unknown.exit_code == 1 and "unknown theme" in unknown.output
 
 
+def test_no_static_charts_leaves_out_the_images_for_pages_without_javascript(tmp_path, store):
+    for flags, site in (([], "with"), (["--no-static-charts"], "without")):
+        assert run_cli(str(store), "-o", str(tmp_path / site), "-q", "--no-cache", *flags).exit_code == 0
+    drawn = sorted(path.relative_to(tmp_path / "with").as_posix() for path in (tmp_path / "with").rglob("*.svg"))
+    assert drawn and all(path.startswith("e/") for path in drawn)
+    assert not list((tmp_path / "without").rglob("*.svg"))
+    pages = {site: "".join(page.read_text() for page in (tmp_path / site / "e").rglob("*.html"))
+             for site in ("with", "without")}
+    assert "rg-chart-fallback" in pages["with"] and "rg-chart-fallback" not in pages["without"]
+
+
 def test_every_build_option_is_documented_in_help():
     help_text = CliRunner().invoke(main, ["build", "--help"]).output
     for option in ("--output", "--experiment", "--filter", "--title", "--theme", "--max-points", "--no-artifacts",
-                   "--max-artifact-size", "--max-site-size", "--redact", "--jobs", "--strict", "--quiet"):
+                   "--no-static-charts", "--max-artifact-size", "--max-site-size", "--redact", "--jobs", "--strict", "--quiet"):
         assert option in help_text
 
 
