@@ -73,8 +73,8 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first warning instead of listing it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def build(stores, output_dir, experiments, filter_string, title, theme, max_points, no_artifacts,
-          no_static_charts, max_artifact_size, max_site_size, artifacts_destination, redact, no_default_redaction, jobs, cache_dir,
-          no_cache, strict, quiet) -> None:
+          no_static_charts, max_artifact_size, max_site_size, artifacts_destination, redact, no_default_redaction,
+          jobs, cache_dir, no_cache, strict, quiet) -> None:
     """Build a static report site from STORES (mlruns folders or tracking URIs; several merge into one).
 
     Without STORES: $MLFLOW_TRACKING_URI, else ./mlruns, else ./mlflow.db.

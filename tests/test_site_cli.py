@@ -130,7 +130,8 @@ def test_no_static_charts_leaves_out_the_images_for_pages_without_javascript(tmp
 def test_every_build_option_is_documented_in_help():
     help_text = CliRunner().invoke(main, ["build", "--help"]).output
     for option in ("--output", "--experiment", "--filter", "--title", "--theme", "--max-points", "--no-artifacts",
-                   "--no-static-charts", "--max-artifact-size", "--max-site-size", "--redact", "--jobs", "--strict", "--quiet"):
+                   "--no-static-charts", "--max-artifact-size", "--max-site-size", "--redact", "--jobs", "--strict",
+                   "--quiet"):
         assert option in help_text
 
 

@@ -247,9 +247,12 @@ def test_an_unwritable_cache_still_builds(tmp_path, store):
 def test_units_left_by_a_build_that_died_before_saving_are_replaced(tmp_path, store, monkeypatch):
     from reportgen.site.incremental.cache import SiteCache
 
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
     cache = tmp_path / "cache"
     with monkeypatch.context() as patch:  # the build dies after storing its units, before writing the index
-        patch.setattr(SiteCache, "save", lambda *args, **kwargs: (_ for _ in ()).throw(KeyboardInterrupt))
+        patch.setattr(SiteCache, "save", killed)
         with pytest.raises(KeyboardInterrupt):
             build(store, tmp_path / "site", cache_dir=cache)
     left = _cached_units(cache)
